@@ -1,0 +1,53 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CHECKED := src tests examples benchmarks scripts
+
+.PHONY: install test lint typecheck unit docs docs-serve demo cassettes contract bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+
+typecheck: install
+	$(BIN)/mypy --strict src
+
+unit: install
+	$(BIN)/pytest
+
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
+test: lint typecheck unit docs
+
+docs-serve: install
+	$(BIN)/mkdocs serve
+
+demo: install
+	$(BIN)/python -m connectwise_billing demo
+
+# Re-record the vcrpy cassettes against the simulator (served on 127.0.0.1).
+cassettes: install
+	$(BIN)/pytest tests/client/test_cassettes.py --record-mode=rewrite
+
+# Regenerate the structural contract from the shared OpenAPI subset.
+contract: install
+	$(BIN)/python scripts/build_contract.py
+
+bench: install
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

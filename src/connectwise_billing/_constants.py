@@ -1,0 +1,23 @@
+"""Defaults in one place."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_API_VERSION: Final = "2025.8"
+"""The ConnectWise model version the SDK is written against (`Accept: ...; version=2025.8`)."""
+
+DEFAULT_TIMEOUT_SECONDS: Final = 30.0
+"""Per-request timeout (connect, read, write, pool), in seconds."""
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS: Final = 10.0
+
+DEFAULT_RATE_LIMIT_PER_MINUTE: Final = 950
+"""Just under ConnectWise's "over 1,000 requests per minute will likely be rate limited"."""
+
+DEFAULT_PAGE_SIZE: Final = 1000
+"""ConnectWise's maximum page size: fewest round trips."""
+
+MEDIA_TYPE: Final = "application/vnd.connectwise.com+json"
+
+LOGGER_NAME: Final = "connectwise_billing"

@@ -1,0 +1,39 @@
+"""The typed ConnectWise Manage client layer: HTTP, auth, models and resources.
+
+Imports nothing from reconciliation or sync.
+"""
+
+from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
+from connectwise_billing.client._protocol import ApiRequest, ListQuery
+from connectwise_billing.client.conditions import Condition, Field
+from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.client.models import (
+    NOT_GIVEN,
+    Addition,
+    Agreement,
+    Company,
+    NewAddition,
+    Product,
+    Reference,
+)
+from connectwise_billing.client.ratelimit import RateLimiter
+from connectwise_billing.client.retry import RetryPolicy
+
+__all__ = [
+    "NOT_GIVEN",
+    "Addition",
+    "Agreement",
+    "ApiRequest",
+    "AsyncConnectWiseClient",
+    "Company",
+    "Condition",
+    "ConnectWiseClient",
+    "Credentials",
+    "Field",
+    "ListQuery",
+    "NewAddition",
+    "Product",
+    "RateLimiter",
+    "Reference",
+    "RetryPolicy",
+]

@@ -1,0 +1,427 @@
+"""`ConnectWiseClient` and `AsyncConnectWiseClient`: twins over one shared base.
+
+`_BaseClient` holds everything that is not I/O: configuration, headers, URL building, response
+reading, logging. The twins add only sending, waiting and closing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from connectwise_billing import _json
+from connectwise_billing._constants import (
+    DEFAULT_API_VERSION,
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_TIMEOUT_SECONDS,
+    LOGGER_NAME,
+    MEDIA_TYPE,
+)
+from connectwise_billing._version import __version__
+from connectwise_billing.client import _serde
+from connectwise_billing.client._protocol import (
+    REQUEST_ID_HEADER,
+    ApiRequest,
+    ListQuery,
+    read_json,
+    url_without_query,
+)
+from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.client.discovery import (
+    base_url_from_companyinfo,
+    checked_url,
+    companyinfo_url,
+)
+from connectwise_billing.client.ratelimit import RateLimiter
+from connectwise_billing.client.resources import (
+    Additions,
+    Agreements,
+    AsyncAdditions,
+    AsyncAgreements,
+    AsyncCompanies,
+    AsyncProducts,
+    Companies,
+    Products,
+)
+from connectwise_billing.client.retry import RetryPolicy, async_retrying, sync_retrying
+from connectwise_billing.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    UnexpectedResponseError,
+)
+
+logger = logging.getLogger(LOGGER_NAME)
+M = TypeVar("M")
+
+DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+USER_AGENT = f"connectwise-billing/{__version__} python-httpx/{httpx.__version__}"
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        credentials: Credentials,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_minute: float | None = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        transport: Any = None,
+        http_client: Any = None,
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise ConfigurationError(
+                f"credentials must be a Credentials, got {type(credentials).__name__}"
+            )
+        if transport is not None and http_client is not None:
+            raise ConfigurationError("pass either transport or http_client, not both")
+        url = checked_url(base_url, "base_url")
+        self.base_url = str(url).rstrip("/")
+        self.credentials = credentials
+        self.api_version = api_version
+        self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.rate_limiter = (
+            RateLimiter(rate_limit_per_minute) if rate_limit_per_minute is not None else None
+        )
+        self.requests_sent = 0
+        """HTTP requests sent so far, retries included."""
+        self._headers = {
+            "Authorization": credentials.authorization_header(),
+            "clientId": credentials.client_id,
+            "Accept": f"{MEDIA_TYPE}; version={api_version}",
+            "User-Agent": USER_AGENT,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"company_id={self.credentials.company_id!r}, api_version={self.api_version!r})"
+        )
+
+    def _start_attempt(self, request: ApiRequest) -> dict[str, Any]:
+        """Count the attempt and return the arguments for `httpx`'s `request()`."""
+        self.requests_sent += 1
+        headers = dict(self._headers)
+        headers.update(request.headers)
+        arguments: dict[str, Any] = {
+            "method": request.method,
+            "url": self.base_url + request.path,
+            "params": request.params,
+            "headers": headers,
+        }
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
+            arguments["content"] = _json.dumps(request.body)
+        return arguments
+
+    def _read(self, request: ApiRequest, response: httpx.Response, started: float) -> Any:
+        logger.debug(
+            "%s %s -> %d in %.1f ms (request id %s)",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            response.headers.get(REQUEST_ID_HEADER, "-"),
+        )
+        return read_json(request.method, url_without_query(response.request.url), response)
+
+    @staticmethod
+    def _structure(response: httpx.Response, data: Any, model: type[M]) -> M:
+        try:
+            return _serde.structure(data, model)
+        except Exception as error:
+            problem = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            raise UnexpectedResponseError(
+                f"the answer does not fit the {model.__name__} model: {problem}",
+                status_code=response.status_code,
+                method=response.request.method,
+                url=url_without_query(response.request.url),
+            ) from error
+
+    def _structure_page(self, response: httpx.Response, data: Any, model: type[M]) -> list[M]:
+        if not isinstance(data, list):
+            raise UnexpectedResponseError(
+                f"expected a JSON list of {model.__name__} records, got {type(data).__name__}",
+                status_code=response.status_code,
+                method=response.request.method,
+                url=url_without_query(response.request.url),
+            )
+        return [self._structure(response, item, model) for item in data]
+
+
+class ConnectWiseClient(_BaseClient):
+    """A synchronous ConnectWise Manage client.
+
+    Args:
+        base_url: The API root, `https://<api host>/<codebase>apis/3.0`. Use
+            [`from_site`][connectwise_billing.ConnectWiseClient.from_site] to discover it.
+            Plain `http://` is refused except on loopback addresses.
+        credentials: The API member's [`Credentials`][connectwise_billing.Credentials].
+        api_version: Model version sent in the `Accept` header.
+        timeout: Seconds, or an `httpx.Timeout`.
+        retry: The [`RetryPolicy`][connectwise_billing.RetryPolicy]; default `RetryPolicy()`.
+        rate_limit_per_minute: Client-side ceiling shared by all requests of this client;
+            `None` turns it off.
+        transport: An `httpx` transport (for example `httpx.MockTransport` or the simulator's).
+        http_client: An `httpx.Client` to use instead of creating one; it is not closed by
+            `close()`.
+
+    No request is made until a resource method is called. Use it as a context manager, or call
+    `close()`, to release the pooled connection.
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        credentials: Credentials,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_minute: float | None = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            credentials,
+            api_version=api_version,
+            timeout=timeout,
+            retry=retry,
+            rate_limit_per_minute=rate_limit_per_minute,
+            transport=transport,
+            http_client=http_client,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=timeout)
+        self.products = Products(self)
+        """The product catalog: [`Products`][connectwise_billing.client.resources.Products]."""
+        self.companies = Companies(self)
+        """Companies: [`Companies`][connectwise_billing.client.resources.Companies]."""
+        self.agreements = Agreements(self)
+        """Agreements: [`Agreements`][connectwise_billing.client.resources.Agreements]."""
+        self.additions = Additions(self)
+        """Agreement additions: [`Additions`][connectwise_billing.client.resources.Additions]."""
+
+    @classmethod
+    def from_site(cls, site_url: str, credentials: Credentials, **kwargs: Any) -> ConnectWiseClient:
+        """Discover the API base URL of a ConnectWise site and return a client for it.
+
+        Makes one unauthenticated `GET <site_url>/login/companyinfo/<company_id>` to learn the
+        codebase, applies the `api-` host rule for cloud sites (`na.myconnectwise.net` ->
+        `api-na.myconnectwise.net`), and passes `kwargs` on to the constructor.
+        """
+        url = companyinfo_url(site_url, credentials.company_id)
+        given: httpx.Client | None = kwargs.pop("http_client", None)
+        transport = kwargs.pop("transport", None)
+        # The discovery request and the client share one connection pool.
+        http = given or httpx.Client(
+            transport=transport, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT)
+        )
+        try:
+            retrying = sync_retrying(kwargs.get("retry") or RetryPolicy(), "GET", url.path)
+            info = retrying(_get_companyinfo, http, url)
+            base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
+            client = cls(base_url, credentials, http_client=http, **kwargs)
+        except BaseException:
+            if given is None:
+                http.close()
+            raise
+        client._owns_http = given is None
+        return client
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool (unless the `http_client` was passed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    def request(self, request: ApiRequest) -> Any:
+        """Send one request with retries and rate limiting; return its parsed JSON."""
+        return self._exchange(request)[0]
+
+    def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
+        return sync_retrying(self.retry, request.method, request.path)(self._send_once, request)
+
+    def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        started = time.perf_counter()
+        try:
+            response = self._http.request(**self._start_attempt(request))
+        except httpx.TransportError as error:
+            raise connection_error(request.method, self.base_url + request.path, error) from error
+        return self._read(request, response, started), response
+
+    def fetch(self, request: ApiRequest, model: type[M]) -> M:
+        """Send a request whose answer is one record and return it as `model`."""
+        data, response = self._exchange(request)
+        return self._structure(response, data, model)
+
+    def paginate(self, query: ListQuery, model: type[M]) -> Iterator[M]:
+        """Stream the records of a list read page by page (lazily: nothing is sent until the
+        first item is asked for)."""
+        request: ApiRequest | None = query.first
+        while request is not None:
+            data, response = self._exchange(request)
+            yield from self._structure_page(response, data, model)
+            request = query.next_request(request, response.headers.get("link"), data)
+
+
+class AsyncConnectWiseClient(_BaseClient):
+    """The asyncio twin of [`ConnectWiseClient`][connectwise_billing.ConnectWiseClient].
+
+    Same constructor, same resources; methods are awaited and `iter()` results are consumed
+    with `async for`. Use `async with`, or `await client.aclose()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        credentials: Credentials,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_minute: float | None = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            credentials,
+            api_version=api_version,
+            timeout=timeout,
+            retry=retry,
+            rate_limit_per_minute=rate_limit_per_minute,
+            transport=transport,
+            http_client=http_client,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
+        self.products = AsyncProducts(self)
+        """The product catalog (async)."""
+        self.companies = AsyncCompanies(self)
+        """Companies (async)."""
+        self.agreements = AsyncAgreements(self)
+        """Agreements (async)."""
+        self.additions = AsyncAdditions(self)
+        """Agreement additions (async)."""
+
+    @classmethod
+    async def from_site(
+        cls, site_url: str, credentials: Credentials, **kwargs: Any
+    ) -> AsyncConnectWiseClient:
+        """Discover the API base URL of a site and return a client for it (see
+        [`ConnectWiseClient.from_site`][connectwise_billing.ConnectWiseClient.from_site])."""
+        url = companyinfo_url(site_url, credentials.company_id)
+        given: httpx.AsyncClient | None = kwargs.pop("http_client", None)
+        transport = kwargs.pop("transport", None)
+        http = given or httpx.AsyncClient(
+            transport=transport, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT)
+        )
+        try:
+            retrying = async_retrying(kwargs.get("retry") or RetryPolicy(), "GET", url.path)
+            info: Any = await retrying(_aget_companyinfo, http, url)
+            base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
+            client = cls(base_url, credentials, http_client=http, **kwargs)
+        except BaseException:
+            if given is None:
+                await http.aclose()
+            raise
+        client._owns_http = given is None
+        return client
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the `http_client` was passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def request(self, request: ApiRequest) -> Any:
+        """Send one request with retries and rate limiting; return its parsed JSON."""
+        return (await self._exchange(request))[0]
+
+    async def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
+        retrying = async_retrying(self.retry, request.method, request.path)
+        return await retrying(self._send_once, request)
+
+    async def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.acquire_async()
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(**self._start_attempt(request))
+        except httpx.TransportError as error:
+            raise connection_error(request.method, self.base_url + request.path, error) from error
+        return self._read(request, response, started), response
+
+    async def fetch(self, request: ApiRequest, model: type[M]) -> M:
+        """Send a request whose answer is one record and return it as `model`."""
+        data, response = await self._exchange(request)
+        return self._structure(response, data, model)
+
+    async def paginate(self, query: ListQuery, model: type[M]) -> AsyncIterator[M]:
+        """Stream the records of a list read page by page, lazily."""
+        request: ApiRequest | None = query.first
+        while request is not None:
+            data, response = await self._exchange(request)
+            for item in self._structure_page(response, data, model):
+                yield item
+            request = query.next_request(request, response.headers.get("link"), data)
+
+
+_DISCOVERY_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
+
+
+def connection_error(method: str, url: str, error: httpx.TransportError) -> APIConnectionError:
+    """Our exception for an httpx transport failure; says whether the request may have been sent."""
+    kind = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
+    sent = not isinstance(error, _NOT_SENT)
+    return kind(f"{type(error).__name__}: {error}", method=method, url=url, request_sent=sent)
+
+
+def _get_companyinfo(http: httpx.Client, url: httpx.URL) -> Any:
+    try:
+        response = http.get(url, headers=_DISCOVERY_HEADERS)
+    except httpx.TransportError as error:
+        raise connection_error("GET", str(url), error) from error
+    return read_json("GET", str(url), response)
+
+
+async def _aget_companyinfo(http: httpx.AsyncClient, url: httpx.URL) -> Any:
+    try:
+        response = await http.get(url, headers=_DISCOVERY_HEADERS)
+    except httpx.TransportError as error:
+        raise connection_error("GET", str(url), error) from error
+    return read_json("GET", str(url), response)

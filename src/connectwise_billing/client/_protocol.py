@@ -1,0 +1,257 @@
+"""Everything about a ConnectWise exchange that is not I/O.
+
+Building a request, reading a response (or the error it carries), and deciding the next page are
+pure functions here; the sync and the async client differ only in the line that sends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+import httpx
+
+from connectwise_billing import _json
+from connectwise_billing.client.retry import parse_retry_after
+from connectwise_billing.errors import (
+    ConnectWiseAPIError,
+    FieldError,
+    InputError,
+    RateLimitError,
+    UnexpectedResponseError,
+    error_class_for,
+)
+
+REQUEST_ID_HEADER: Final = "x-cw-request-id"
+MAX_PAGE_SIZE: Final = 1000
+_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?')
+
+
+@attrs.frozen
+class ApiRequest:
+    """One request to the ConnectWise API, before it is sent.
+
+    `path` is relative to the client's base URL (`/finance/agreements/5/additions`); `params` are
+    query parameters in order; `body` is JSON-ready data (Decimal allowed).
+    """
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def with_params(self, **updates: str) -> ApiRequest:
+        """A copy with these query parameters set (replacing existing values)."""
+        kept = tuple((k, v) for k, v in self.params if k not in updates)
+        return attrs.evolve(self, params=kept + tuple(updates.items()))
+
+
+def positive_id(value: object, what: str) -> int:
+    """`value` if it is a positive integer id, else an `InputError` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def fields_param(fields: str | Sequence[str] | None) -> str | None:
+    """The `fields` query value, always including `id` (paging and models rely on it)."""
+    if fields is None:
+        return None
+    names = [f.strip() for f in (fields.split(",") if isinstance(fields, str) else fields)]
+    names = [n for n in names if n]
+    if "id" not in names:
+        names.insert(0, "id")
+    return ",".join(names)
+
+
+def page_size_param(page_size: int) -> str:
+    """Validate a page size against ConnectWise's range 1..1000."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise InputError(f"page_size must be an integer, got {page_size!r}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InputError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    return str(page_size)
+
+
+def url_without_query(url: httpx.URL) -> str:
+    """The URL as it may appear in errors and logs: no query string."""
+    return str(url.copy_with(query=None, fragment=None))
+
+
+def describe_body(response: httpx.Response, limit: int = 200) -> str:
+    """What came back, in a sentence: content type, an HTML title, the start of the text."""
+    content_type = response.headers.get("content-type", "no content type").split(";")[0]
+    text = response.content[:4096].decode("utf-8", errors="replace")
+    title = _TITLE.search(text)
+    if title:
+        return f"{content_type} page titled {' '.join(title.group(1).split())!r}"
+    snippet = " ".join(text.split())[:limit]
+    return f"{content_type} body {snippet!r}" if snippet else f"an empty {content_type} body"
+
+
+def _looks_like_json(response: httpx.Response) -> bool:
+    content_type = response.headers.get("content-type", "")
+    return "json" in content_type or response.content.lstrip()[:1] in (b"{", b"[")
+
+
+def api_error(method: str, url: str, response: httpx.Response) -> ConnectWiseAPIError:
+    """The exception for an error response, read from ConnectWise's error body if it has one."""
+    status = response.status_code
+    request_id = response.headers.get(REQUEST_ID_HEADER)
+    code: str | None = None
+    message = f"HTTP {status} with {describe_body(response)}"
+    errors: list[FieldError] = []
+    body: Any = None
+    if _looks_like_json(response):
+        try:
+            body = _json.loads(response.content)
+        except ValueError:
+            body = None
+    if isinstance(body, Mapping):
+        # The 429 body has its own shape: {"error": "ConnectWiseAPI", "message": "..."}.
+        code = _text(body.get("code")) or _text(body.get("error"))
+        message = _text(body.get("message")) or message
+        names = attrs.fields_dict(FieldError)
+        errors.extend(
+            FieldError(**{name: _text(item.get(name)) for name in names})
+            for item in body.get("errors") or ()
+            if isinstance(item, Mapping)
+        )
+    cls = error_class_for(status)
+    common: dict[str, Any] = {
+        "status_code": status,
+        "method": method,
+        "url": url,
+        "code": code,
+        "errors": errors,
+        "request_id": request_id,
+    }
+    if cls is RateLimitError:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), message=message)
+        return RateLimitError(message, retry_after=retry_after, **common)
+    return cls(message, **common)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def read_json(method: str, url: str, response: httpx.Response) -> Any:
+    """The JSON body of a response, or the right exception for it.
+
+    Error statuses raise the matching `ConnectWiseAPIError` subclass; a 2xx that is not JSON
+    (an HTML page from a proxy or a login screen) raises `UnexpectedResponseError` saying what
+    came back. `204 No Content` gives `None`.
+    """
+    if response.status_code >= 400:
+        raise api_error(method, url, response)
+    if response.status_code == 204 or not response.content.strip():
+        return None
+    if not _looks_like_json(response):
+        raise UnexpectedResponseError(
+            f"expected JSON, got {describe_body(response)}",
+            status_code=response.status_code,
+            method=method,
+            url=url,
+        )
+    try:
+        return _json.loads(response.content)
+    except ValueError:
+        raise UnexpectedResponseError(
+            f"the body is not valid JSON: {describe_body(response)}",
+            status_code=response.status_code,
+            method=method,
+            url=url,
+        ) from None
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """RFC 5988 `Link` header -> {rel: url}."""
+    if not value:
+        return {}
+    return {rel.lower(): url for url, rel in _LINK.findall(value)}
+
+
+@attrs.frozen
+class ListQuery:
+    """A paged list read, and the rule for its next page.
+
+    Without `orderBy` the scan uses ConnectWise's forward-only paging (`pagination-type:
+    forward-only`, `pageId`), which the Developer Guide recommends for full scans; with `orderBy`
+    it uses numbered pages. Every page repeats every query parameter of the first.
+    """
+
+    first: ApiRequest
+    page_size: int
+    forward_only: bool
+
+    @classmethod
+    def build(
+        cls,
+        path: str,
+        *,
+        conditions: str | None = None,
+        fields: str | None = None,
+        order_by: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        extra: Mapping[str, str] | None = None,
+    ) -> ListQuery:
+        """The first request of a list read with these parameters."""
+        params: list[tuple[str, str]] = []
+        if conditions:
+            params.append(("conditions", conditions))
+        params.extend((extra or {}).items())
+        if fields:
+            params.append(("fields", fields))
+        if order_by:
+            params.append(("orderBy", order_by))
+        params.append(("pageSize", page_size_param(page_size)))
+        forward_only = not order_by
+        headers = (("pagination-type", "forward-only"),) if forward_only else ()
+        if not forward_only:
+            params.append(("page", "1"))
+        first = ApiRequest("GET", path, params=tuple(params), headers=headers)
+        return cls(first=first, page_size=page_size, forward_only=forward_only)
+
+    def next_request(
+        self, current: ApiRequest, link_header: str | None, items: Sequence[Any]
+    ) -> ApiRequest | None:
+        """The request for the page after `current`, or `None` when it was the last.
+
+        The server's `Link: <...>; rel="next"` decides when it sent one; only its paging
+        parameters are taken, so our own parameters are kept as they were. Without a `Link`
+        header a short page ends the scan.
+        """
+        links = parse_link_header(link_header)
+        if link_header:
+            if "next" not in links:
+                return None
+            paging = {
+                k: v for k, v in parse_qsl(urlsplit(links["next"]).query) if k in ("page", "pageId")
+            }
+            if not paging:
+                return None
+            following = current.with_params(**paging)
+        elif len(items) < self.page_size:
+            return None
+        elif self.forward_only:
+            last = items[-1].get("id") if isinstance(items[-1], Mapping) else None
+            if not isinstance(last, int):
+                return None
+            following = current.with_params(pageId=str(last))
+        else:
+            page = int(dict(current.params).get("page", "1"))
+            following = current.with_params(page=str(page + 1))
+        if following == current:
+            raise UnexpectedResponseError(
+                "the server pointed the next page back at the same page; stopping to avoid a loop",
+                status_code=200,
+                method=current.method,
+                url=current.path,
+            )
+        return following

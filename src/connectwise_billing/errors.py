@@ -1,0 +1,186 @@
+"""One exception tree for the whole SDK.
+
+Everything raised on purpose derives from `ConnectWiseBillingError`:
+
+- [`ConnectWiseAPIError`][connectwise_billing.errors.ConnectWiseAPIError] and its per-status
+  subclasses: ConnectWise answered with an error status.
+- [`APIConnectionError`][connectwise_billing.errors.APIConnectionError] (and
+  [`APITimeoutError`][connectwise_billing.errors.APITimeoutError]): no usable answer came back.
+- [`UnexpectedResponseError`][connectwise_billing.errors.UnexpectedResponseError]: something came
+  back that is not ConnectWise's JSON (an HTML proxy page, a body that does not fit the model).
+- [`InputError`][connectwise_billing.errors.InputError] (also a `ValueError`): the caller's input is
+  wrong; raised before anything is sent to ConnectWise.
+
+No exception carries the private key, the `Authorization` header or the `clientId`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+
+class ConnectWiseBillingError(Exception):
+    """Base class of every error this SDK raises on purpose."""
+
+
+class InputError(ConnectWiseBillingError, ValueError):
+    """The caller's input is invalid; nothing was sent to ConnectWise."""
+
+
+class ConfigurationError(InputError):
+    """A client or CLI setting is invalid (a non-HTTPS URL, malformed credentials, ...)."""
+
+
+@attrs.frozen
+class FieldError:
+    """One entry of a ConnectWise error body's `errors` list."""
+
+    code: str | None = None
+    message: str | None = None
+    resource: str | None = None
+    field: str | None = None
+    details: str | None = None
+
+
+class ConnectWiseAPIError(ConnectWiseBillingError):
+    """ConnectWise answered with an HTTP error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        code: ConnectWise's error `code` (`"InvalidObject"`, `"NotFound"`, ...), if any.
+        message: ConnectWise's `message`, or a description of the body when it was not JSON.
+        errors: The body's `errors` list (field-level problems), possibly empty.
+        method: The request's HTTP method.
+        url: The request URL without its query string.
+        request_id: The `x-cw-request-id` response header: quote it to ConnectWise support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        code: str | None = None,
+        errors: Sequence[FieldError] = (),
+        request_id: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.errors = tuple(errors)
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        head = f"{self.method} {self.url} -> {self.status_code}"
+        if self.code:
+            head += f" {self.code}"
+        text = f"{head}: {self.message}"
+        details = "; ".join(
+            f"{e.field or e.resource or '?'}: {e.message or e.code or ''}".strip()
+            for e in self.errors
+        )
+        if details:
+            text += f" ({details})"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        return text
+
+
+class BadRequestError(ConnectWiseAPIError):
+    """400: ConnectWise rejected the request as invalid."""
+
+
+class AuthenticationError(ConnectWiseAPIError):
+    """401: the credentials (company id, public/private key or clientId) were refused."""
+
+
+class PermissionDeniedError(ConnectWiseAPIError):
+    """403: the API member's security role lacks access (for example to that company)."""
+
+
+class NotFoundError(ConnectWiseAPIError):
+    """404: no such record (on cloud sites also a wrong codebase or bad credentials)."""
+
+
+class ConflictError(ConnectWiseAPIError):
+    """409: the record changed or conflicts with another."""
+
+
+class RateLimitError(ConnectWiseAPIError):
+    """429: ConnectWise throttled the request.
+
+    Attributes:
+        retry_after: Seconds the server asked us to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ServerError(ConnectWiseAPIError):
+    """5xx: ConnectWise (or a proxy in front of it) failed."""
+
+
+STATUS_ERRORS: Mapping[int, type[ConnectWiseAPIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+"""HTTP status -> exception class; 5xx map to `ServerError`, anything else to the base class."""
+
+
+def error_class_for(status_code: int) -> type[ConnectWiseAPIError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return ServerError
+    return STATUS_ERRORS.get(status_code, ConnectWiseAPIError)
+
+
+class APIConnectionError(ConnectWiseBillingError):
+    """No usable HTTP answer: connection refused or dropped, TLS failure, ...
+
+    Attributes:
+        method: The request's HTTP method.
+        url: The request URL without its query string.
+        request_sent: `False` when no connection was ever established, so the server cannot
+            have seen the request; `True` when it may have been received (and, for a write,
+            applied).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, request_sent: bool = True) -> None:
+        self.method = method
+        self.url = url
+        self.request_sent = request_sent
+        super().__init__(f"{method} {url}: {message}")
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect, read, write or pool timeout)."""
+
+
+class UnexpectedResponseError(ConnectWiseBillingError):
+    """The answer is not what ConnectWise sends: not JSON, or JSON that does not fit the model.
+
+    Attributes:
+        status_code: The HTTP status of the answer.
+        method: The request's HTTP method.
+        url: The request URL without its query string.
+    """
+
+    def __init__(self, message: str, *, status_code: int, method: str, url: str) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url} -> {status_code}: {message}")

@@ -1,0 +1,32 @@
+"""A ConnectWise Manage simulator for tests, demos and benchmarks.
+
+```python
+from connectwise_billing import ConnectWiseClient
+from connectwise_billing.testing import FakeConnectWise
+
+fake = FakeConnectWise()
+company = fake.add_company("Contoso Ltd")
+agreement = fake.add_agreement(company)
+client = ConnectWiseClient(
+    "https://cw.example/v2025_1/apis/3.0", fake.credentials, transport=fake.transport()
+)
+assert [a.id for a in client.agreements.list(company_id=company)] == [agreement]
+```
+
+See the "Use the simulator" guide for what it models and how to inject faults.
+"""
+
+from connectwise_billing.testing._http import LoggedRequest, Outcome
+from connectwise_billing.testing.fake import FakeConnectWise, Member
+from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
+
+__all__ = [
+    "ALL_FAULT_KINDS",
+    "FakeConnectWise",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "LoggedRequest",
+    "Member",
+    "Outcome",
+]

@@ -1,0 +1,505 @@
+"""`FakeConnectWise`: an in-memory ConnectWise Manage that answers real HTTP requests."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import httpx
+
+from connectwise_billing._constants import DEFAULT_API_VERSION
+from connectwise_billing._values import as_decimal, as_utc_datetime, format_datetime
+from connectwise_billing.client import _serde
+from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.client.models import Addition, Agreement, Company, Product
+from connectwise_billing.testing import _api
+from connectwise_billing.testing._api import Collection, invalid
+from connectwise_billing.testing._http import LoggedRequest, Outcome, TokenBucket, process
+from connectwise_billing.testing._server import running_server
+from connectwise_billing.testing._transport import AsyncFakeTransport, SyncFakeTransport
+from connectwise_billing.testing.faults import FaultPlan
+
+
+@attrs.frozen
+class Member:
+    """An API member: its keys, the name ConnectWise shows in `_info.updatedBy`, and the
+    companies its security role reaches (`None`: all)."""
+
+    public_key: str
+    private_key: str = attrs.field(repr=False)
+    identifier: str
+    companies: frozenset[int] | None
+
+
+class FakeConnectWise:
+    """An in-memory ConnectWise Manage for tests, demos and benchmarks.
+
+    Args:
+        company_id: The site's company id (what users log in with).
+        codebase: What `/login/companyinfo/<company_id>` answers as `Codebase`.
+        api_version: The version served when a request does not ask for one.
+        latency: Seconds added to every answer.
+        rate_limit_per_minute: Answer 429 beyond this many requests per minute (a token bucket
+            holding one second's worth); `None` for no limit.
+        clock: Returns "now" for `_info.lastUpdated`; defaults to the real UTC time.
+        seed: Makes request ids (and `example()` data) reproducible.
+
+    Plug it into a client in process with `transport()` or `async_transport()`, or over real
+    HTTP on 127.0.0.1 with `serve()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        company_id: str = "fakemsp",
+        codebase: str = "v2025_1/",
+        api_version: str = DEFAULT_API_VERSION,
+        latency: float = 0.0,
+        rate_limit_per_minute: float | None = None,
+        clock: Callable[[], datetime] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.company_id = company_id
+        self.codebase = codebase
+        self.api_version = api_version
+        self.latency = latency
+        self.faults = FaultPlan()
+        """Scripted and random faults: see [`FaultPlan`][connectwise_billing.testing.FaultPlan]."""
+        self.request_log: list[LoggedRequest] = []
+        """Every request received, in order."""
+        self._clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self.rate_limit: TokenBucket | None = (
+            TokenBucket(rate_limit_per_minute) if rate_limit_per_minute else None
+        )
+        self._members: dict[str, Member] = {}
+        self._credentials: list[Credentials] = []
+        self._ids = itertools.count(1001)
+        self._companies: dict[int, dict[str, Any]] = {}
+        self._agreements: dict[int, dict[str, Any]] = {}
+        self._catalog: dict[int, dict[str, Any]] = {}
+        self._additions: dict[int, dict[str, Any]] = {}
+        self._additions_of: dict[int, set[int]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"FakeConnectWise(company_id={self.company_id!r}, companies={len(self._companies)}, "
+            f"agreements={len(self._agreements)}, additions={len(self._additions)})"
+        )
+
+    @property
+    def rate_limit_per_minute(self) -> float | None:
+        """The server-side rate limit (`None`: unlimited)."""
+        return self.rate_limit.per_minute if self.rate_limit else None
+
+    @rate_limit_per_minute.setter
+    def rate_limit_per_minute(self, value: float | None) -> None:
+        with self._lock:
+            self.rate_limit = TokenBucket(value) if value else None
+
+    # --- seeding ------------------------------------------------------------------------
+
+    def _new_id(self, requested: int | None) -> int:
+        return requested if requested is not None else next(self._ids)
+
+    def add_api_member(
+        self,
+        public_key: str | None = None,
+        private_key: str | None = None,
+        *,
+        identifier: str = "CloudPanelAPI",
+        companies: set[int] | frozenset[int] | None = None,
+        client_id: str | None = None,
+    ) -> Credentials:
+        """Create an API member (keys generated when not given); return its `Credentials`.
+
+        `companies` limits the companies its security role reaches (`None`: all of them).
+        """
+        number = len(self._members) + 1
+        public_key = public_key or f"fakepublic{number:04d}"
+        private_key = private_key or f"fakeprivate{self._rng.getrandbits(64):016x}"
+        reach = frozenset(companies) if companies is not None else None
+        self._members[public_key] = Member(public_key, private_key, identifier, reach)
+        client_id = client_id or str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        credentials = Credentials(self.company_id, public_key, private_key, client_id)
+        self._credentials.append(credentials)
+        return credentials
+
+    @property
+    def credentials(self) -> Credentials:
+        """The first API member's credentials (one is created on first use if there is none)."""
+        if not self._credentials:
+            self.add_api_member()
+        return self._credentials[0]
+
+    def add_company(
+        self, name: str, *, identifier: str | None = None, id: int | None = None
+    ) -> int:
+        """Create a company; return its id."""
+        with self._lock:
+            company_id = self._new_id(id)
+            self._companies[company_id] = {
+                "id": company_id,
+                "identifier": identifier or "".join(ch for ch in name if ch.isalnum())[:25],
+                "name": name,
+                "status": {"id": 1, "name": "Active"},
+                "deletedFlag": False,
+                "_info": _api.info_block(self._clock(), "Admin"),
+            }
+            return company_id
+
+    def add_product(
+        self,
+        identifier: str,
+        *,
+        price: Decimal | int | str,
+        cost: Decimal | int | str,
+        description: str | None = None,
+        customer_description: str | None = None,
+        product_class: str = "Agreement",
+        inactive: bool = False,
+        id: int | None = None,
+    ) -> int:
+        """Create a catalog item; return its id."""
+        with self._lock:
+            product_id = self._new_id(id)
+            self._catalog[product_id] = {
+                "id": product_id,
+                "identifier": identifier,
+                "description": description or identifier,
+                "customerDescription": customer_description or description or identifier,
+                "inactiveFlag": inactive,
+                "subcategory": {"id": 1, "name": "Hosted Email"},
+                "type": {"id": 1, "name": "Service"},
+                "productClass": product_class,
+                "price": as_decimal(price, "price"),
+                "cost": as_decimal(cost, "cost"),
+                "taxableFlag": False,
+                "_info": _api.info_block(self._clock(), "Admin"),
+            }
+            return product_id
+
+    def add_agreement(
+        self,
+        company_id: int,
+        name: str = "Email Hosting",
+        *,
+        status: str = "Active",
+        start_date: date | datetime | None = None,
+        end_date: date | datetime | None = None,
+        prorate: bool = False,
+        id: int | None = None,
+    ) -> int:
+        """Create an agreement for a company; return its id. A `"Cancelled"` status also sets
+        `cancelledFlag`."""
+        company = self._companies[company_id]
+        with self._lock:
+            agreement_id = self._new_id(id)
+            start = start_date or date(2024, 1, 1)
+            self._agreements[agreement_id] = {
+                "id": agreement_id,
+                "name": name,
+                "type": {"id": 1, "name": "Email Hosting"},
+                "company": {
+                    "id": company_id,
+                    "identifier": company["identifier"],
+                    "name": company["name"],
+                },
+                "startDate": format_datetime(as_utc_datetime(start, "start_date")),
+                "endDate": end_date and format_datetime(as_utc_datetime(end_date, "end_date")),
+                "noEndingDateFlag": end_date is None,
+                "cancelledFlag": status == "Cancelled",
+                "prorateFlag": prorate,
+                "billingCycle": {"id": 2, "name": "Monthly"},
+                "agreementStatus": status,
+                "_info": _api.info_block(self._clock(), "Admin"),
+            }
+            return agreement_id
+
+    def cancel_agreement(self, agreement_id: int) -> None:
+        """Cancel an agreement, as a user would in ConnectWise."""
+        with self._lock:
+            agreement = self._agreements[agreement_id]
+            agreement.update(
+                agreementStatus="Cancelled",
+                cancelledFlag=True,
+                dateCancelled=format_datetime(self._clock()),
+            )
+
+    def delete_agreement(self, agreement_id: int) -> None:
+        """Delete an agreement and its additions (links to it now answer 404)."""
+        with self._lock:
+            del self._agreements[agreement_id]
+            for addition_id in self._additions_of.pop(agreement_id, set()):
+                del self._additions[addition_id]
+
+    def add_addition(
+        self,
+        agreement_id: int,
+        product_id: int,
+        quantity: Decimal | int | str,
+        *,
+        unit_price: Decimal | int | str | None = None,
+        unit_cost: Decimal | int | str | None = None,
+        bill_customer: str = "Billable",
+        effective_date: date | datetime | None = None,
+        cancelled_date: date | datetime | None = None,
+        updated_by: str = "Admin",
+        id: int | None = None,
+    ) -> int:
+        """Create an addition directly in the store (no API call, no request log entry)."""
+        with self._lock:
+            product = self._catalog[product_id]
+            addition_id = self._new_id(id)
+            self._store_addition(
+                addition_id,
+                agreement_id,
+                {
+                    "product": {"id": product_id, "identifier": product["identifier"]},
+                    "quantity": as_decimal(quantity, "quantity"),
+                    "unitPrice": as_decimal(
+                        unit_price if unit_price is not None else product["price"], "unit_price"
+                    ),
+                    "unitCost": as_decimal(
+                        unit_cost if unit_cost is not None else product["cost"], "unit_cost"
+                    ),
+                    "billCustomer": bill_customer,
+                    "effectiveDate": format_datetime(
+                        as_utc_datetime(effective_date or date(2024, 1, 1), "effective_date")
+                    ),
+                    "cancelledDate": cancelled_date
+                    and format_datetime(as_utc_datetime(cancelled_date, "cancelled_date")),
+                    "description": product["description"],
+                    "invoiceDescription": product["customerDescription"],
+                    "taxableFlag": False,
+                    "lessIncluded": Decimal(0),
+                    "uom": "Each",
+                },
+                updated_by,
+            )
+            return addition_id
+
+    def edit_addition(self, addition_id: int, *, updated_by: str = "jsmith", **fields: Any) -> None:
+        """Change an addition as a person would in ConnectWise's UI (snake_case field names:
+        `quantity=7`, `unit_price=Decimal("9")`); `_info.updatedBy` becomes `updated_by`."""
+        with self._lock:
+            record = self._additions[addition_id]
+            for name, value in fields.items():
+                stored = value
+                if isinstance(value, date):
+                    stored = format_datetime(as_utc_datetime(value, name))
+                elif name in ("quantity", "unit_price", "unit_cost"):
+                    stored = as_decimal(value, name)
+                record[_serde.wire_name(Addition, name)] = stored
+            record["_info"] = _api.info_block(self._clock(), updated_by)
+
+    def _store_addition(
+        self, addition_id: int, agreement_id: int, fields: dict[str, Any], updated_by: str
+    ) -> dict[str, Any]:
+        record = {"id": addition_id, **fields, "agreementId": agreement_id}
+        record["_info"] = _api.info_block(self._clock(), updated_by)
+        self._additions[addition_id] = record
+        self._additions_of.setdefault(agreement_id, set()).add(addition_id)
+        return record
+
+    # --- reading the state ----------------------------------------------------------------
+
+    def list_companies(self) -> list[Company]:
+        """Every company, as models."""
+        return [
+            _serde.structure(self._render_plain(r), Company) for r in self._sorted(self._companies)
+        ]
+
+    def list_products(self) -> list[Product]:
+        """Every catalog item, as models."""
+        return [
+            _serde.structure(self._render_plain(r), Product) for r in self._sorted(self._catalog)
+        ]
+
+    def list_agreements(self) -> list[Agreement]:
+        """Every agreement, as models."""
+        return [
+            _serde.structure(self._render_plain(r), Agreement)
+            for r in self._sorted(self._agreements)
+        ]
+
+    def list_additions(self, agreement_id: int | None = None) -> list[Addition]:
+        """Additions (of one agreement, or all), as models, ordered by id."""
+        with self._lock:
+            if agreement_id is None:
+                records = self._sorted(self._additions)
+            else:
+                records = [
+                    self._additions[i] for i in sorted(self._additions_of.get(agreement_id, ()))
+                ]
+            return [_serde.structure(self.render_addition(r), Addition) for r in records]
+
+    def get_addition(self, addition_id: int) -> Addition:
+        """One addition, as a model."""
+        with self._lock:
+            return _serde.structure(self.render_addition(self._additions[addition_id]), Addition)
+
+    def writes(self) -> list[LoggedRequest]:
+        """The logged POST, PUT, PATCH and DELETE requests."""
+        return [entry for entry in self.request_log if entry.is_write]
+
+    def count_requests(self, method: str | None = None, path: str | None = None) -> int:
+        """How many logged requests have this method and an `api_path` containing `path`."""
+        return sum(
+            1
+            for entry in self.request_log
+            if (method is None or entry.method == method.upper())
+            and (path is None or path in entry.api_path)
+        )
+
+    @staticmethod
+    def _sorted(records: Mapping[int, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [records[key] for key in sorted(records)]
+
+    @staticmethod
+    def _render_plain(record: Mapping[str, Any]) -> dict[str, Any]:
+        return _api.render_record(record)
+
+    def render_addition(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        quantity = record.get("quantity") or Decimal(0)
+        ext_price = quantity * (record.get("unitPrice") or Decimal(0))
+        ext_cost = quantity * (record.get("unitCost") or Decimal(0))
+        agreement = self._agreements.get(record["agreementId"], {})
+        computed = {
+            "extPrice": ext_price,
+            "extCost": ext_cost,
+            "margin": ext_price - ext_cost,
+            "billedQuantity": quantity,
+            "agreementStatus": agreement.get("agreementStatus"),
+        }
+        return _api.render_record({**record, **computed})
+
+    # --- used by the API handlers -----------------------------------------------------------
+
+    def agreement_record(self, agreement_id: int) -> dict[str, Any] | None:
+        """The stored agreement, or `None`."""
+        return self._agreements.get(agreement_id)
+
+    def addition_record(self, agreement_id: int, addition_id: int) -> dict[str, Any] | None:
+        """The stored addition if it belongs to that agreement, else `None`."""
+        record = self._additions.get(addition_id)
+        return record if record is not None and record["agreementId"] == agreement_id else None
+
+    def create_addition(
+        self, agreement_id: int, fields: dict[str, Any], member: Member
+    ) -> dict[str, Any]:
+        """Store a new addition written through the API by `member`."""
+        return self._store_addition(next(self._ids), agreement_id, fields, member.identifier)
+
+    def replace_addition(
+        self, addition_id: int, fields: dict[str, Any], member: Member
+    ) -> dict[str, Any]:
+        """Replace an addition's writable fields (PATCH gives the merged record, PUT a new one)."""
+        old = self._additions[addition_id]
+        kept = {k: v for k, v in fields.items() if k not in ("id", "agreementId", "_info")}
+        return self._store_addition(addition_id, old["agreementId"], kept, member.identifier)
+
+    def remove_addition(self, addition_id: int) -> None:
+        """Delete an addition."""
+        record = self._additions.pop(addition_id)
+        self._additions_of[record["agreementId"]].discard(addition_id)
+
+    def catalog_item(self, product_id: int) -> dict[str, Any]:
+        """A catalog record by id (the caller has validated it exists)."""
+        return self._catalog[product_id]
+
+    def product_reference(self, value: Any) -> dict[str, Any]:
+        """Resolve an addition's `product` (`{"id": ...}` or `{"identifier": ...}`)."""
+        found: dict[str, Any] | None = None
+        if isinstance(value, dict) and isinstance(value.get("id"), int):
+            found = self._catalog.get(value["id"])
+        elif isinstance(value, dict) and isinstance(value.get("identifier"), str):
+            wanted = value["identifier"].lower()
+            found = next(
+                (p for p in self._catalog.values() if p["identifier"].lower() == wanted), None
+            )
+        else:
+            raise invalid(
+                "addition", "product", "product must be an object with an id or an identifier"
+            )
+        if found is None:
+            raise invalid(
+                "addition", "product", f"product {value!r} was not found", code="NotFound"
+            )
+        return {"id": found["id"], "identifier": found["identifier"]}
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.BaseTransport:
+        """An httpx transport that sends requests to this simulator in process."""
+        return SyncFakeTransport(self)
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx async transport that sends requests to this simulator in process."""
+        return AsyncFakeTransport(self)
+
+    @contextlib.contextmanager
+    def serve(self, port: int = 0) -> Iterator[str]:
+        """Serve over real HTTP on 127.0.0.1 (an ephemeral port unless `port` is given).
+
+        Yields the API base URL (`http://127.0.0.1:<port>/<codebase>apis/3.0`); the site URL for
+        `from_site` is `http://127.0.0.1:<port>`. The server stops when the block ends.
+        """
+        with running_server(self, port) as site_url:
+            yield f"{site_url}/{self.codebase}apis/3.0"
+
+    def process(self, request: httpx.Request) -> Outcome:
+        """Answer one request (both transports and the HTTP server come through here)."""
+        with self._lock:
+            return process(self, request)
+
+    def member(self, public_key: str) -> Member | None:
+        """The API member with this public key, if any."""
+        return self._members.get(public_key)
+
+    def next_request_id(self) -> str:
+        """A fresh `x-cw-request-id` (reproducible from the seed)."""
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def collection(self, name: str, member: Member) -> Collection:
+        """A readable collection as an API member sees it."""
+        if name == "companies":
+            return Collection(
+                "Company",
+                lambda: self._sorted(self._companies),
+                lambda r: _api.member_may_see(member, r["id"]),
+                self._render_plain,
+            )
+        if name == "agreements":
+            return Collection(
+                "Agreement",
+                lambda: self._sorted(self._agreements),
+                lambda r: _api.member_may_see(member, r["company"]["id"]),
+                self._render_plain,
+            )
+        return Collection(
+            "CatalogItem", lambda: self._sorted(self._catalog), lambda r: True, self._render_plain
+        )
+
+    def additions_collection(self, agreement_id: int) -> Collection:
+        """One agreement's additions as a readable collection."""
+        return Collection(
+            "Addition",
+            lambda: [self._additions[i] for i in sorted(self._additions_of.get(agreement_id, ()))],
+            lambda r: True,
+            self.render_addition,
+        )
+
+    @property
+    def now(self) -> datetime:
+        """The simulator's current time."""
+        return self._clock()

@@ -49,7 +49,11 @@ from connectwise_billing.client.resources import (
     Companies,
     Products,
 )
-from connectwise_billing.client.retry import RetryPolicy, async_retrying, sync_retrying
+from connectwise_billing.client.retry import (
+    RetryPolicy,
+    async_call_with_retries,
+    call_with_retries,
+)
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -229,8 +233,8 @@ class ConnectWiseClient(_BaseClient):
             transport=transport, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT)
         )
         try:
-            retrying = sync_retrying(kwargs.get("retry") or RetryPolicy(), "GET", url.path)
-            info = retrying(_get_companyinfo, http, url)
+            retry = kwargs.get("retry") or RetryPolicy()
+            info = call_with_retries(retry, "GET", url.path, _get_companyinfo, http, url)
             base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
             client = cls(base_url, credentials, http_client=http, **kwargs)
         except BaseException:
@@ -261,7 +265,7 @@ class ConnectWiseClient(_BaseClient):
         return self._exchange(request)[0]
 
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
-        return sync_retrying(self.retry, request.method, request.path)(self._send_once, request)
+        return call_with_retries(self.retry, request.method, request.path, self._send_once, request)
 
     def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         if self.rate_limiter is not None:
@@ -284,8 +288,13 @@ class ConnectWiseClient(_BaseClient):
         request: ApiRequest | None = query.first
         while request is not None:
             data, response = self._exchange(request)
-            yield from self._structure_page(response, data, model)
             request = query.next_request(request, response.headers.get("link"), data)
+            page = self._structure_page(response, data, model)
+            # Let the raw page go before handing out models, and the models before the next
+            # request: memory stays bounded by one page however long the scan.
+            del data, response
+            yield from page
+            del page
 
 
 class AsyncConnectWiseClient(_BaseClient):
@@ -341,8 +350,10 @@ class AsyncConnectWiseClient(_BaseClient):
             transport=transport, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT)
         )
         try:
-            retrying = async_retrying(kwargs.get("retry") or RetryPolicy(), "GET", url.path)
-            info: Any = await retrying(_aget_companyinfo, http, url)
+            retry = kwargs.get("retry") or RetryPolicy()
+            info = await async_call_with_retries(
+                retry, "GET", url.path, _aget_companyinfo, http, url
+            )
             base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
             client = cls(base_url, credentials, http_client=http, **kwargs)
         except BaseException:
@@ -373,8 +384,9 @@ class AsyncConnectWiseClient(_BaseClient):
         return (await self._exchange(request))[0]
 
     async def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
-        retrying = async_retrying(self.retry, request.method, request.path)
-        return await retrying(self._send_once, request)
+        return await async_call_with_retries(
+            self.retry, request.method, request.path, self._send_once, request
+        )
 
     async def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         if self.rate_limiter is not None:
@@ -396,9 +408,12 @@ class AsyncConnectWiseClient(_BaseClient):
         request: ApiRequest | None = query.first
         while request is not None:
             data, response = await self._exchange(request)
-            for item in self._structure_page(response, data, model):
-                yield item
             request = query.next_request(request, response.headers.get("link"), data)
+            page = self._structure_page(response, data, model)
+            del data, response
+            for item in page:
+                yield item
+            del page
 
 
 _DISCOVERY_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}

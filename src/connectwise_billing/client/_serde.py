@@ -13,18 +13,20 @@ Writing is the other direction: request bodies omit unset (`None`) fields.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import NoneType, UnionType
-from typing import Any, Final, TypeVar, Union, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
-from cattrs import Converter
-from cattrs.gen import make_dict_structure_fn, override
 
 from connectwise_billing._values import format_datetime, parse_datetime
 from connectwise_billing.client.models import Addition, NewAddition, Product, Reference
+
+if TYPE_CHECKING:
+    from cattrs import Converter
 
 T = TypeVar("T")
 
@@ -55,8 +57,13 @@ def _structure_decimal(value: Any, _: Any) -> Decimal | None:
     return Decimal(value)
 
 
+# Timestamps repeat heavily (effective dates on the 1st, batch updates share `lastUpdated`) and
+# datetimes are immutable, so parsed values are shared.
+_cached_datetime = functools.lru_cache(maxsize=4096)(parse_datetime)
+
+
 def _structure_datetime(value: Any, _: Any) -> datetime | None:
-    return None if value is None else parse_datetime(value)
+    return None if value is None else _cached_datetime(value)
 
 
 _NONE_AWARE_HOOKS: Final[Mapping[type, Callable[[Any, Any], Any]]] = {
@@ -72,10 +79,10 @@ def _is_optional(tp: Any) -> bool:
 
 def _optional_structure_factory(converter: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
     # cattrs' generic Optional handling dominates parse time; every model field is optional, so
-    # each gets a direct hook. JSON already delivers str and bool, so those pass through as is.
+    # each gets a direct hook. JSON already delivers str, bool and int, so those pass through as is.
     def factory(tp: Any) -> Callable[[Any, Any], Any]:
         inner = next(arg for arg in get_args(tp) if arg is not NoneType)
-        if inner in (str, bool):
+        if inner in (str, bool, int):
             return lambda value, _: value
         if inner in _NONE_AWARE_HOOKS:
             return _NONE_AWARE_HOOKS[inner]
@@ -97,19 +104,20 @@ def _info_value(key: str, parse: Callable[[Any], Any]) -> Callable[[Any, Any], A
     return structure_info_value
 
 
-# Fields read from the record's `_info` block rather than from a key of their own.
-_INFO_OVERRIDES: Final = {
-    "last_updated": override(
-        rename="_info", struct_hook=_info_value("lastUpdated", parse_datetime)
-    ),
-    "updated_by": override(rename="_info", struct_hook=_info_value("updatedBy", str)),
-}
-
-
 def _model_structure_factory(converter: Converter) -> Callable[[type[T]], Callable[[Any, Any], T]]:
+    from cattrs.gen import make_dict_structure_fn, override
+
+    # Fields read from the record's `_info` block rather than from a key of their own.
+    info_overrides = {
+        "last_updated": override(
+            rename="_info", struct_hook=_info_value("lastUpdated", _cached_datetime)
+        ),
+        "updated_by": override(rename="_info", struct_hook=_info_value("updatedBy", str)),
+    }
+
     def factory(cls: type[T]) -> Callable[[Any, Any], T]:
         overrides: dict[str, Any] = {
-            field.name: _INFO_OVERRIDES.get(field.name)
+            field.name: info_overrides.get(field.name)
             or override(rename=wire_name(cls, field.name))
             for field in attrs.fields(cast("type[attrs.AttrsInstance]", cls))
         }
@@ -154,7 +162,12 @@ def _unstructure_new_addition(new: NewAddition) -> dict[str, Any]:
     return body
 
 
-def _make_converter() -> Converter:
+@functools.cache
+def get_converter() -> Converter:
+    """The converter, built on first use: cattrs is imported only when the first record is
+    read or written, which keeps `import connectwise_billing` cheap."""
+    from cattrs import Converter
+
     converter = Converter(forbid_extra_keys=False)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_structure_hook(datetime, _structure_datetime)
@@ -167,17 +180,19 @@ def _make_converter() -> Converter:
     return converter
 
 
-converter: Final = _make_converter()
-
-
 def structure(record: Any, cls: type[T]) -> T:
     """One JSON record (already parsed) as a `cls` model."""
-    return converter.structure(record, cls)
+    return get_converter().structure(record, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """A model or value as JSON-ready data (request bodies omit unset fields)."""
+    return get_converter().unstructure(value)
 
 
 def patch_operations(values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One `replace` operation per field, with ConnectWise's top-level field name as `path`."""
     return [
-        {"op": "replace", "path": wire_name(Addition, name), "value": converter.unstructure(value)}
+        {"op": "replace", "path": wire_name(Addition, name), "value": unstructure(value)}
         for name, value in values.items()
     ]

@@ -26,7 +26,7 @@ def _no_colon(_instance: object, attribute: attrs.Attribute[str], value: str) ->
 class Credentials:
     """How an API member signs in to ConnectWise.
 
-    Args:
+    Attributes:
         company_id: The company id you log in to ConnectWise with (the site's "Company" field).
         public_key: The API member's public key.
         private_key: The API member's private key. Never shown by `repr()` or `str()`.

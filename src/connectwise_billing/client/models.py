@@ -185,7 +185,7 @@ class NewAddition:
     (the catalog item's price, cost and description). Values are checked here, before anything
     is sent: a bad value raises [`InputError`][connectwise_billing.errors.InputError] naming it.
 
-    Args:
+    Attributes:
         product_id: The catalog item's id.
         quantity: How many units to bill.
         unit_price: Price per unit; `None` lets ConnectWise use the catalog price.

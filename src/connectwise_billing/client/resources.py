@@ -124,7 +124,7 @@ def _additions(agreement_id: int) -> _Endpoint[Addition]:
 def _create_addition(agreement_id: int, addition: NewAddition) -> ApiRequest:
     if not isinstance(addition, NewAddition):
         raise InputError(f"create() takes a NewAddition, got {type(addition).__name__}")
-    body = _serde.converter.unstructure(addition)
+    body = _serde.unstructure(addition)
     return ApiRequest("POST", _additions(agreement_id).path, body=body)
 
 

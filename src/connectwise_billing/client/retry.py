@@ -26,10 +26,10 @@ import logging
 import math
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import tenacity
 
 logger = logging.getLogger("connectwise_billing")
+T = TypeVar("T")
 
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 _GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
@@ -62,7 +63,7 @@ def _positive(name: str) -> Callable[[Any, Any, float], None]:
 class RetryPolicy:
     """How the client retries failed requests.
 
-    Args:
+    Attributes:
         max_attempts: Attempts in total, the first included. `1` turns retries off.
         total_timeout: Time budget in seconds for all attempts and waits of one request; a retry
             whose wait would overrun it is not made.
@@ -196,18 +197,27 @@ def _tenacity_arguments(policy: RetryPolicy, method: str, path: str) -> dict[str
     }
 
 
-def sync_retrying(policy: RetryPolicy, method: str, path: str) -> tenacity.Retrying:
-    """A tenacity `Retrying` for one request."""
+def call_with_retries(
+    policy: RetryPolicy, method: str, path: str, fn: Callable[..., T], *args: Any
+) -> T:
+    """Call `fn(*args)`, retrying per `policy` the failures `retry_reason` allows."""
     import tenacity
 
     arguments = _tenacity_arguments(policy, method, path)
     if not policy.wait:
         arguments["sleep"] = lambda _seconds: None
-    return tenacity.Retrying(**arguments)
+    # The iterator form keeps the result out of tenacity's state: a returned page would
+    # otherwise live on in a reference cycle until the garbage collector ran.
+    for attempt in tenacity.Retrying(**arguments):
+        with attempt:
+            result = fn(*args)
+    return result
 
 
-def async_retrying(policy: RetryPolicy, method: str, path: str) -> tenacity.AsyncRetrying:
-    """A tenacity `AsyncRetrying` for one request."""
+async def async_call_with_retries(
+    policy: RetryPolicy, method: str, path: str, fn: Callable[..., Awaitable[T]], *args: Any
+) -> T:
+    """Await `fn(*args)`, retrying per `policy` the failures `retry_reason` allows."""
     import tenacity
 
     async def no_sleep(_seconds: float) -> None:
@@ -216,15 +226,18 @@ def async_retrying(policy: RetryPolicy, method: str, path: str) -> tenacity.Asyn
     arguments = _tenacity_arguments(policy, method, path)
     if not policy.wait:
         arguments["sleep"] = no_sleep
-    return tenacity.AsyncRetrying(**arguments)
+    async for attempt in tenacity.AsyncRetrying(**arguments):
+        with attempt:
+            result = await fn(*args)
+    return result
 
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "RetryPolicy",
-    "async_retrying",
+    "async_call_with_retries",
+    "call_with_retries",
     "compute_wait",
     "parse_retry_after",
     "retry_reason",
-    "sync_retrying",
 ]

@@ -17,11 +17,20 @@ See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
 from connectwise_billing.testing._http import LoggedRequest, Outcome
+from connectwise_billing.testing.example import (
+    ExampleCompany,
+    ExampleMSP,
+    ExamplePlan,
+    build_example,
+)
 from connectwise_billing.testing.fake import FakeConnectWise, Member
 from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
 
 __all__ = [
     "ALL_FAULT_KINDS",
+    "ExampleCompany",
+    "ExampleMSP",
+    "ExamplePlan",
     "FakeConnectWise",
     "Fault",
     "FaultKind",
@@ -29,4 +38,5 @@ __all__ = [
     "LoggedRequest",
     "Member",
     "Outcome",
+    "build_example",
 ]

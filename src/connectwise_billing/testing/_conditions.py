@@ -131,6 +131,8 @@ class _Parser:
         elif kind != "op" or negate:
             raise ConditionSyntaxError(f"expected an operator after {field!r}, got {operator!r}")
         value = self.value_list() if operator == "in" else self.value()
+        if field.lower() == "lastupdated":
+            field = "_info/lastUpdated"  # ConnectWise's shorthand for the record's _info date
         test = _comparison(field, operator, value)
         return (lambda r: not test(r)) if negate else test
 

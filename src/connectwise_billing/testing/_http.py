@@ -35,7 +35,8 @@ class LoggedRequest:
     """One request the simulator received, and what it answered.
 
     `status` is `None` when no answer was sent (a dropped connection or a timeout); `fault`
-    names the injected fault, if any. `api_path` is the path under `apis/3.0`.
+    names the injected fault, if any. `api_path` is the path under `apis/3.0`. Only the names
+    of the request headers are kept: the log never holds credentials.
     """
 
     method: str
@@ -45,6 +46,7 @@ class LoggedRequest:
     body: Any
     status: int | None
     fault: str | None
+    header_names: frozenset[str] = frozenset()
     content_type: str | None = None
     response_body: bytes = b""
 
@@ -105,6 +107,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
                 body=body,
                 status=status,
                 fault=fault.kind if fault else None,
+                header_names=frozenset(name.lower() for name in request.headers),
                 content_type=response.headers.get("content-type") if response else None,
                 response_body=response.content if response else b"",
             )

@@ -90,6 +90,15 @@ class FakeConnectWise:
         self._additions: dict[int, dict[str, Any]] = {}
         self._additions_of: dict[int, set[int]] = {}
 
+    @classmethod
+    def example(cls, companies: int = 50, *, seed: int = 1) -> FakeConnectWise:
+        """A simulator seeded with a realistic example MSP (see
+        [`build_example`][connectwise_billing.testing.build_example]); its API member's
+        credentials are `fake.credentials`."""
+        from connectwise_billing.testing.example import build_example
+
+        return build_example(companies, seed=seed).fake
+
     def __repr__(self) -> str:
         return (
             f"FakeConnectWise(company_id={self.company_id!r}, companies={len(self._companies)}, "
@@ -214,6 +223,7 @@ class FakeConnectWise:
                     "identifier": company["identifier"],
                     "name": company["name"],
                 },
+                "contact": {"id": company_id, "name": f"{company['name']} billing contact"},
                 "startDate": format_datetime(as_utc_datetime(start, "start_date")),
                 "endDate": end_date and format_datetime(as_utc_datetime(end_date, "end_date")),
                 "noEndingDateFlag": end_date is None,

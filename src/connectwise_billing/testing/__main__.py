@@ -1,0 +1,55 @@
+"""`python -m connectwise_billing.testing serve`: run the simulator for other tools to use."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from connectwise_billing.testing.example import build_example
+from connectwise_billing.testing.fake import FakeConnectWise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and serve until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m connectwise_billing.testing",
+        description="Serve FakeConnectWise, the ConnectWise Manage simulator, on 127.0.0.1.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the simulator over HTTP on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8089, help="port (0: any free port)")
+    serve.add_argument("--example", action="store_true", help="seed the example MSP")
+    serve.add_argument("--companies", type=int, default=50, help="companies in the example")
+    serve.add_argument("--seed", type=int, default=1, help="seed of the example data")
+    serve.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    serve.add_argument("--rate-limit", type=float, default=None, help="requests per minute")
+    args = parser.parse_args(argv)
+
+    if args.example:
+        fake = build_example(args.companies, seed=args.seed).fake
+    else:
+        fake = FakeConnectWise(seed=args.seed)
+    fake.latency = args.latency
+    fake.rate_limit_per_minute = args.rate_limit
+    credentials = fake.credentials
+    with fake.serve(args.port) as url:
+        # These are the simulator's own throwaway keys, printed so other tools can connect.
+        print(f"FakeConnectWise: {fake!r}", flush=True)
+        print(f"Site URL       {url.split('/' + fake.codebase)[0]}", flush=True)
+        print(f"API base URL   {url}", flush=True)
+        print(
+            f"Credentials    company_id={credentials.company_id} "
+            f"public_key={credentials.public_key} private_key={credentials.private_key} "
+            f"client_id={credentials.client_id}",
+            flush=True,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""A realistic example MSP: a ConnectWise site and the control panel that bills through it.
+
+`build_example(companies=50, seed=1)` seeds a `FakeConnectWise` with mailbox products and
+companies with "Email Hosting" agreements, and describes what the control panel sells to each
+company. The ConnectWise side is deliberately out of step in the ways real sites are: some
+additions are missing, some have stale quantities or prices, one company has a second,
+unrelated addition, one agreement was deleted, one was cancelled, and one company is out of the
+API member's reach.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Final
+
+import attrs
+
+from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.reconcile.pricing import discounted_price
+from connectwise_billing.testing.fake import FakeConnectWise
+
+
+@attrs.frozen
+class ExamplePlan:
+    """A control-panel plan of the example, and the catalog item it maps to (if any)."""
+
+    id: str
+    name: str
+    cost: Decimal
+    price: Decimal
+    product_identifier: str | None
+
+
+@attrs.frozen
+class ExampleCompany:
+    """What the control panel knows about one customer company."""
+
+    name: str
+    agreement_id: int
+    seats: Mapping[str, int]
+    custom_prices: Mapping[str, Decimal] = attrs.field(factory=dict)
+    discount_percent: Decimal = Decimal(0)
+
+
+PLANS: Final = (
+    ExamplePlan("basic-10", "Basic 10 GB", Decimal("1.50"), Decimal("4.00"), "MBX-BASIC-10"),
+    ExamplePlan("gold-50", "Gold 50 GB", Decimal("3.25"), Decimal("8.00"), "MBX-GOLD-50"),
+    ExamplePlan(
+        "platinum-100", "Platinum 100 GB", Decimal("5.00"), Decimal("12.50"), "MBX-PLAT-100"
+    ),
+    ExamplePlan("archive-1tb", "Archive 1 TB", Decimal("1.00"), Decimal("3.00"), None),
+)
+"""The example's mailbox plans; the archive plan is sold but deliberately not mapped."""
+
+_NAMES: Final = (
+    "Contoso", "Fabrikam", "Northwind Traders", "Adventure Works", "Tailspin Toys", "Wingtip Toys",
+    "Litware", "Proseware", "Woodgrove Bank", "Coho Winery", "Alpine Ski House", "Blue Yonder",
+    "Fourth Coffee", "Lucerne Publishing", "Margie's Travel", "Trey Research",
+    "Wide World Importers", "Humongous Insurance", "Datum Corporation", "Relecloud",
+    "Graphic Design Institute",
+    "School of Fine Art", "Southridge Video", "VanArsdel", "Bellows College", "Munson's Pickles",
+)  # fmt: skip
+_SUFFIXES: Final = ("Ltd", "Inc", "LLC", "GmbH", "Pty", "BV")
+
+
+@attrs.frozen
+class ExampleMSP:
+    """The example: the simulator, the API member's credentials, and the control panel's data.
+
+    Attributes:
+        fake: The seeded simulator.
+        credentials: The API member's credentials (it cannot see `hidden_company`).
+        plans: The control panel's plans.
+        product_ids: Plan id -> catalog item id, for the mapped plans.
+        companies: The control panel's companies, each linked to one agreement.
+        deleted_agreement_id: An agreement a company is linked to but that no longer exists.
+        cancelled_agreement_id: An agreement that was cancelled in ConnectWise.
+        hidden_company: The name of the company the API member has no access to.
+    """
+
+    fake: FakeConnectWise
+    credentials: Credentials
+    plans: tuple[ExamplePlan, ...]
+    product_ids: Mapping[str, int]
+    companies: tuple[ExampleCompany, ...]
+    deleted_agreement_id: int | None
+    cancelled_agreement_id: int | None
+    hidden_company: str | None
+
+
+def _company_name(index: int) -> str:
+    base = _NAMES[index % len(_NAMES)]
+    round_ = index // len(_NAMES)
+    suffix = _SUFFIXES[index % len(_SUFFIXES)]
+    return f"{base} {suffix}" if round_ == 0 else f"{base} {round_ + 1} {suffix}"
+
+
+def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
+    """Seed a simulator with an example MSP of `companies` customer companies (at least 1).
+
+    The same `seed` always gives the same data.
+    """
+    if companies < 1:
+        raise ValueError(f"companies must be at least 1, got {companies!r}")
+    rng = random.Random(seed)
+    fake = FakeConnectWise(seed=seed)
+    product_ids = {
+        plan.id: fake.add_product(
+            plan.product_identifier,
+            price=plan.price,
+            cost=plan.cost,
+            description=f"{plan.name} mailbox",
+            customer_description=f"Hosted mailbox, {plan.name}",
+        )
+        for plan in PLANS
+        if plan.product_identifier
+    }
+    backup = fake.add_product("BACKUP-365", price="5.00", cost="2.00", description="M365 backup")
+    fake.add_product("LABOR-REMOTE", price="95", cost="40", product_class="Service")
+    company_ids = [fake.add_company(_company_name(i)) for i in range(companies)]
+    hidden = company_ids[-1] if companies >= 4 else None
+    credentials = fake.add_api_member(
+        identifier="CloudPanelAPI",
+        companies={c for c in company_ids if c != hidden},
+    )
+    panel: list[ExampleCompany] = []
+    cancelled_id = deleted_id = None
+    for index, company_id in enumerate(company_ids):
+        agreement_id = fake.add_agreement(company_id, "Email Hosting")
+        if index % 3 == 0:
+            fake.add_agreement(company_id, "Managed Services")
+        seats = {plan.id: rng.choice((0, 0, 1, 2, 3, 5, 8, 12, 20, 35)) for plan in PLANS}
+        custom = (
+            {"gold-50": Decimal(rng.choice(("6.50", "7.25", "7.99")))}
+            if rng.random() < 0.15
+            else {}
+        )
+        discount = Decimal(rng.choice((0, 0, 0, 0, 5, 10, 12.5)))
+        company = ExampleCompany(_company_name(index), agreement_id, seats, custom, discount)
+        _seed_additions(fake, rng, company, product_ids)
+        if rng.random() < 0.2:
+            fake.add_addition(agreement_id, backup, rng.randint(1, 20))
+        panel.append(company)
+    if companies >= 4:
+        cancelled_id = panel[-2].agreement_id
+        fake.cancel_agreement(cancelled_id)
+        deleted_id = panel[-3].agreement_id
+        fake.delete_agreement(deleted_id)
+    return ExampleMSP(
+        fake=fake,
+        credentials=credentials,
+        plans=PLANS,
+        product_ids=product_ids,
+        companies=tuple(panel),
+        deleted_agreement_id=deleted_id,
+        cancelled_agreement_id=cancelled_id,
+        hidden_company=_company_name(companies - 1) if hidden else None,
+    )
+
+
+def _seed_additions(
+    fake: FakeConnectWise,
+    rng: random.Random,
+    company: ExampleCompany,
+    product_ids: Mapping[str, int],
+) -> None:
+    """Give the agreement additions that are in step, stale, or missing."""
+    state = rng.choice(("in_step", "in_step", "stale", "stale", "missing", "partial"))
+    if state == "missing":
+        return
+    for plan in PLANS:
+        product_id = product_ids.get(plan.id)
+        seats = company.seats[plan.id]
+        if product_id is None or seats == 0 or (state == "partial" and rng.random() < 0.5):
+            continue
+        base = company.custom_prices.get(plan.id, plan.price)
+        price = discounted_price(base, company.discount_percent)
+        quantity = seats
+        cost = plan.cost
+        if state == "stale":
+            change = rng.choice(("quantity", "price", "cost", "none"))
+            quantity = seats + rng.choice((-2, -1, 1, 3)) if change == "quantity" else seats
+            price = price + Decimal("0.50") if change == "price" else price
+            cost = cost - Decimal("0.25") if change == "cost" else cost
+        fake.add_addition(
+            company.agreement_id,
+            product_id,
+            max(quantity, 1),
+            unit_price=price,
+            unit_cost=cost,
+            updated_by="CloudPanelAPI",
+        )

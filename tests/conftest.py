@@ -1,0 +1,150 @@
+"""Shared fixtures: the sync/async runner, the simulator, and the simulator's conformance check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connectwise_billing import (
+    AsyncConnectWiseClient,
+    ConnectWiseClient,
+    Credentials,
+    RetryPolicy,
+    _json,
+)
+from connectwise_billing.testing import FakeConnectWise
+from tests import contract_check
+
+BASE_URL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"
+PRIVATE_KEY = "pRiVaTe-KeY-do-not-log-4711"
+CREDENTIALS = Credentials("acme", "pubkey", PRIVATE_KEY, "8d1c5d9e-8f8a-4b7e-9a49-58d1c1e0f001")
+NO_WAIT = RetryPolicy(wait=False)
+
+
+class Api:
+    """Runs one client call on the sync or the async client, so tables are written once.
+
+    `op` receives the client and returns a value, an awaitable, an iterator or an async
+    iterator; iterators are collected into lists.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return self.kind
+
+    def run(
+        self,
+        op: Callable[[Any], Any],
+        *,
+        handler: Callable[[httpx.Request], httpx.Response] | None = None,
+        fake: FakeConnectWise | None = None,
+        base_url: str = BASE_URL,
+        credentials: Credentials = CREDENTIALS,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs.setdefault("retry", NO_WAIT)
+        kwargs.setdefault("rate_limit_per_minute", None)
+        if self.kind == "sync":
+            transport = fake.transport() if fake else httpx.MockTransport(handler)
+            with ConnectWiseClient(base_url, credentials, transport=transport, **kwargs) as client:
+                return _collect(op(client))
+
+        async def main() -> Any:
+            transport = fake.async_transport() if fake else httpx.MockTransport(handler)
+            async with AsyncConnectWiseClient(
+                base_url, credentials, transport=transport, **kwargs
+            ) as client:
+                return await _finish(op(client))
+
+        return asyncio.run(main())
+
+    @contextlib.contextmanager
+    def session(self, base_url: str, credentials: Credentials, **kwargs: Any) -> Iterator[Call]:
+        """One client for a whole flow; yields `call(op)`, which runs `op(client)` to the end.
+
+        The async client lives on one event loop for the whole session, as it would in an
+        application.
+        """
+        kwargs.setdefault("retry", NO_WAIT)
+        kwargs.setdefault("rate_limit_per_minute", None)
+        if self.kind == "sync":
+            with ConnectWiseClient(base_url, credentials, **kwargs) as client:
+                yield lambda op: _collect(op(client))
+            return
+        loop = asyncio.new_event_loop()
+        client = AsyncConnectWiseClient(base_url, credentials, **kwargs)
+        try:
+            yield lambda op: loop.run_until_complete(_finish(op(client)))
+        finally:
+            loop.run_until_complete(client.aclose())
+            loop.close()
+
+
+Call = Callable[[Callable[[Any], Any]], Any]
+
+
+def _collect(result: Any) -> Any:
+    return list(result) if inspect.isgenerator(result) else result
+
+
+async def _finish(result: Any) -> Any:
+    if inspect.isawaitable(result):
+        return await result
+    if hasattr(result, "__aiter__"):
+        return [item async for item in result]
+    return result
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> Api:
+    """The same test against `ConnectWiseClient` and `AsyncConnectWiseClient`."""
+    return Api(request.param)
+
+
+@pytest.fixture
+def fake() -> FakeConnectWise:
+    """An empty simulator whose first API member is `fake.credentials`."""
+    simulator = FakeConnectWise(seed=1)
+    simulator.add_api_member()
+    return simulator
+
+
+@pytest.fixture(autouse=True)
+def simulator_conformance(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every simulator a test creates must only accept requests the contract allows and only
+    answer with bodies the contract describes."""
+    created: list[FakeConnectWise] = []
+    original_init = FakeConnectWise.__init__
+
+    def recording_init(self: FakeConnectWise, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(FakeConnectWise, "__init__", recording_init)
+    yield
+    problems: list[str] = []
+    for simulator in created:
+        for entry in simulator.request_log:
+            if entry.status is None:
+                continue
+            if entry.content_type and "json" not in entry.content_type:
+                continue  # an injected HTML page: deliberately not ConnectWise's format
+            body = _json.loads(entry.response_body) if entry.response_body else None
+            partial = bool(entry.query.get("fields"))
+            problems += contract_check.response_errors(
+                entry.method, entry.api_path, entry.status, body, partial=partial
+            )
+            if 200 <= entry.status < 300 and not entry.api_path.startswith("/login/"):
+                problems += contract_check.request_errors(
+                    entry.method, entry.api_path, entry.query, entry.header_names, entry.body
+                )
+    if problems:
+        pytest.fail("simulator left the contract:\n" + "\n".join(sorted(set(problems))[:30]))

@@ -1,0 +1,88 @@
+"""Every Python block in the docs and the README runs, against the simulator.
+
+Blocks of one page run in order in one namespace. Requests to ConnectWise hosts
+(`na.myconnectwise.net`, ...) are answered by an example `FakeConnectWise`; requests to
+127.0.0.1 (a page's own `fake.serve()`) go over real HTTP as written. Pages may use
+`credentials`, as the client guide sets it up.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connectwise_billing import Credentials
+from connectwise_billing.testing import FakeConnectWise, build_example
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```python\n(?P<code>.*?)^(?P=indent)```", re.S | re.M)
+DOCS_COMPANY_ID = "mymsp"
+DOCS_CLIENT_ID = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
+
+
+def python_blocks(page: Path) -> list[str]:
+    return [textwrap.dedent(m.group("code")) for m in FENCE.finditer(page.read_text())]
+
+
+def _is_local(request: httpx.Request) -> bool:
+    return request.url.host in ("127.0.0.1", "localhost", "::1")
+
+
+class _Routing(httpx.BaseTransport):
+    def __init__(self, fake: FakeConnectWise, real: httpx.BaseTransport) -> None:
+        self.fake, self.real = fake.transport(), real
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return (self.real if _is_local(request) else self.fake).handle_request(request)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+class _AsyncRouting(httpx.AsyncBaseTransport):
+    def __init__(self, fake: FakeConnectWise, real: httpx.AsyncBaseTransport) -> None:
+        self.fake, self.real = fake.async_transport(), real
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target = self.real if _is_local(request) else self.fake
+        return await target.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+@pytest.fixture
+def connectwise(monkeypatch: pytest.MonkeyPatch) -> Credentials:
+    example = build_example(companies=8, seed=3)
+    fake = example.fake
+    fake.company_id = DOCS_COMPANY_ID
+    member = example.credentials
+    monkeypatch.setenv("CW_PUBLIC_KEY", member.public_key)
+    monkeypatch.setenv("CW_PRIVATE_KEY", member.private_key)
+    real_sync, real_async = httpx.HTTPTransport, httpx.AsyncHTTPTransport
+    monkeypatch.setattr(
+        httpx._client, "HTTPTransport", lambda **kw: _Routing(fake, real_sync(**kw))
+    )
+    monkeypatch.setattr(
+        httpx._client, "AsyncHTTPTransport", lambda **kw: _AsyncRouting(fake, real_async(**kw))
+    )
+    return Credentials.from_env(DOCS_COMPANY_ID, DOCS_CLIENT_ID)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_python_blocks_run(page: Path, connectwise: Credentials) -> None:
+    namespace: dict[str, object] = {"__name__": "docs", "credentials": connectwise}
+    for number, block in enumerate(python_blocks(page), start=1):
+        try:
+            exec(compile(block, f"{page.name} block {number}", "exec"), namespace)
+        except Exception as error:
+            pytest.fail(f"{page.name} block {number} failed: {error!r}\n\n{block}")
+
+
+def test_the_pages_have_blocks_to_run() -> None:
+    assert python_blocks(ROOT / "docs" / "guides" / "client.md")

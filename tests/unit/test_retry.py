@@ -1,0 +1,125 @@
+"""Retry decisions and waits: one table, shared by both clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connectwise_billing import (
+    APIConnectionError,
+    APITimeoutError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from connectwise_billing.client.retry import compute_wait, parse_retry_after, retry_reason
+
+URL = "https://x/apis/3.0/finance/agreements"
+
+
+def api_error(cls: type, status: int, **kw: object) -> Exception:
+    return cls("boom", status_code=status, method="GET", url=URL, **kw)  # type: ignore[no-any-return]
+
+
+RATE_LIMITED = api_error(RateLimitError, 429, retry_after=3.0)
+UNAVAILABLE = api_error(ServerError, 503)
+BAD_GATEWAY = api_error(ServerError, 502)
+INTERNAL = api_error(ServerError, 500)
+NOT_FOUND = api_error(NotFoundError, 404)
+BAD_REQUEST = api_error(BadRequestError, 400)
+TIMEOUT = APITimeoutError("read timeout", method="GET", url=URL)
+DROPPED = APIConnectionError("dropped", method="GET", url=URL)
+REFUSED = APIConnectionError("refused", method="GET", url=URL, request_sent=False)
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "retried"),
+    [
+        ("GET", RATE_LIMITED, True),
+        ("POST", RATE_LIMITED, True),
+        ("GET", UNAVAILABLE, True),
+        ("PATCH", BAD_GATEWAY, True),
+        ("DELETE", UNAVAILABLE, True),
+        ("PUT", UNAVAILABLE, True),
+        ("POST", UNAVAILABLE, False),
+        ("POST", BAD_GATEWAY, False),
+        ("GET", INTERNAL, True),
+        ("PATCH", INTERNAL, False),
+        ("POST", INTERNAL, False),
+        ("GET", TIMEOUT, True),
+        ("PATCH", TIMEOUT, True),
+        ("POST", TIMEOUT, False),
+        ("GET", DROPPED, True),
+        ("POST", DROPPED, False),
+        ("POST", REFUSED, True),
+        ("GET", NOT_FOUND, False),
+        ("GET", BAD_REQUEST, False),
+        ("GET", ValueError("not ours"), False),
+    ],
+)
+def test_what_is_retried(method: str, error: Exception, retried: bool) -> None:
+    assert (retry_reason(method, error) is not None) is retried
+
+
+def test_retry_after_wins_and_is_capped() -> None:
+    policy = RetryPolicy(max_retry_after=2.0)
+    assert compute_wait(RetryPolicy(), 1, RATE_LIMITED) == 3.0
+    assert compute_wait(policy, 1, RATE_LIMITED) == 2.0
+
+
+def test_exponential_backoff_without_jitter() -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=3.0, jitter=False)
+    assert [compute_wait(policy, n, UNAVAILABLE) for n in (1, 2, 3, 4, 5)] == [
+        0.5,
+        1.0,
+        2.0,
+        3.0,
+        3.0,
+    ]
+
+
+def test_jitter_spreads_over_the_upper_half() -> None:
+    policy = RetryPolicy(initial_backoff=1.0)
+    seen: list[tuple[float, float]] = []
+    compute_wait(policy, 3, UNAVAILABLE, rng=lambda lo, hi: seen.append((lo, hi)) or lo)
+    assert seen == [(2.0, 4.0)]
+
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "message", "seconds"),
+    [
+        ("30", None, 30.0),
+        (" 2.5 ", None, 2.5),
+        ("0", None, 0.0),
+        ("-4", None, 0.0),
+        ("Sat, 28 Nov 2026 12:00:45 GMT", None, 45.0),
+        ("Sat, 28 Nov 2026 11:59:00 GMT", None, 0.0),
+        ("nan", None, None),
+        ("soon", None, None),
+        ("", None, None),
+        (None, None, None),
+        (None, "Too many requests. Please try again in 30 seconds.", 30.0),
+        ("garbage", "Please try again in 7 seconds.", 7.0),
+    ],
+)
+def test_parse_retry_after(header: str | None, message: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, message=message, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_attempts": 0}, {"total_timeout": -1}, {"initial_backoff": -0.1}],
+)
+def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="RetryPolicy"):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_never_means_one_attempt() -> None:
+    assert RetryPolicy.never().max_attempts == 1

@@ -1,0 +1,176 @@
+"""JSON <-> models: exact Decimals, omitted fields, nulls, `Z` datetimes, unknown keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from connectwise_billing import (
+    Addition,
+    Agreement,
+    Company,
+    InputError,
+    NewAddition,
+    Product,
+    Reference,
+    _json,
+)
+from connectwise_billing.client import _serde
+
+# Shaped like the OpenAPI subset's Addition, with ConnectWise's habits: `_info` links, a
+# product reference with its own `_info`, integers where a decimal is declared.
+FULL_ADDITION = b"""{
+  "id": 501, "product": {"id": 17, "identifier": "MBX-GOLD-50",
+    "_info": {"product_href": "https://x/procurement/catalog/17"}},
+  "quantity": 12, "lessIncluded": 0, "unitPrice": 12.10, "unitCost": 4.5,
+  "billCustomer": "Billable", "effectiveDate": "2026-01-01T00:00:00Z",
+  "cancelledDate": null, "taxableFlag": false, "invoiceDescription": "Gold 50 GB mailbox",
+  "agreementId": 88, "description": "Gold", "extPrice": 145.20, "extCost": 54.0,
+  "margin": 91.20, "agreementStatus": "Active", "someFutureField": {"x": 1},
+  "_info": {"lastUpdated": "2026-02-03T04:05:06Z", "updatedBy": "CloudPanelAPI",
+            "agreement_href": "https://x/finance/agreements/88"}
+}"""
+
+
+def parse(data: bytes, model: type) -> object:
+    return _serde.structure(_json.loads(data), model)
+
+
+def test_numbers_are_exact_decimals_including_trailing_zeros() -> None:
+    addition = parse(FULL_ADDITION, Addition)
+    assert isinstance(addition, Addition)
+    assert addition.unit_price == Decimal("12.10")
+    assert str(addition.unit_price) == "12.10"
+    assert str(addition.ext_price) == "145.20"
+    assert addition.quantity == Decimal(12)
+    assert isinstance(addition.quantity, Decimal)
+
+
+def test_z_datetimes_are_timezone_aware_utc() -> None:
+    addition = parse(FULL_ADDITION, Addition)
+    assert isinstance(addition, Addition)
+    assert addition.effective_date == datetime(2026, 1, 1, tzinfo=UTC)
+    assert addition.last_updated == datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert addition.effective_date is not None and addition.effective_date.tzinfo is not None
+
+
+def test_info_block_is_lifted_and_unknown_keys_ignored() -> None:
+    addition = parse(FULL_ADDITION, Addition)
+    assert isinstance(addition, Addition)
+    assert addition.updated_by == "CloudPanelAPI"
+    assert addition.product == Reference(id=17, identifier="MBX-GOLD-50")
+    assert addition.agreement_id == 88
+
+
+def test_nulls_and_omitted_fields_are_none() -> None:
+    addition = parse(b'{"id": 1, "cancelledDate": null, "_info": {}}', Addition)
+    assert addition == Addition(id=1)
+
+
+def test_offset_datetimes_are_kept_aware_and_naive_ones_taken_as_utc() -> None:
+    offset = parse(b'{"id": 1, "startDate": "2026-03-01T00:00:00+02:00"}', Agreement)
+    naive = parse(b'{"id": 1, "startDate": "2026-03-01T00:00:00"}', Agreement)
+    assert isinstance(offset, Agreement) and isinstance(naive, Agreement)
+    assert offset.start_date == datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert naive.start_date == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_catalog_item_irregular_names() -> None:
+    data = b"""{"id": 3, "identifier": "MBX", "inactiveFlag": true, "connectWiseID": "abc",
+               "customerDescription": "Mailbox", "price": 8.00, "cost": 3.25,
+               "productClass": "Agreement", "subcategory": {"id": 4, "name": "Email"}}"""
+    product = parse(data, Product)
+    assert product == Product(
+        id=3,
+        identifier="MBX",
+        inactive=True,
+        connectwise_id="abc",
+        customer_description="Mailbox",
+        price=Decimal("8.00"),
+        cost=Decimal("3.25"),
+        product_class="Agreement",
+        subcategory=Reference(id=4, name="Email"),
+    )
+
+
+def test_company_types_list() -> None:
+    data = b'{"id": 9, "name": "Contoso", "types": [{"id": 1, "name": "Client"}]}'
+    assert parse(data, Company) == Company(
+        id=9, name="Contoso", types=(Reference(id=1, name="Client"),)
+    )
+
+
+def test_a_record_without_id_is_rejected() -> None:
+    with pytest.raises(KeyError):
+        parse(b'{"quantity": 1}', Addition)
+
+
+def test_new_addition_body_omits_unset_fields() -> None:
+    body = _serde.unstructure(NewAddition(17, 3))
+    assert body == {"product": {"id": 17}, "quantity": Decimal(3), "billCustomer": "Billable"}
+
+
+def test_new_addition_body_with_every_field() -> None:
+    new = NewAddition(
+        17,
+        "3",
+        unit_price="12.10",
+        unit_cost=Decimal("4.5"),
+        bill_customer="NoCharge",
+        effective_date=date(2026, 12, 1),
+        description="Gold",
+        invoice_description="Gold mailbox",
+    )
+    body = _json.dumps(_serde.unstructure(new))
+    assert body == (
+        b'{"product":{"id":17},"quantity":3,"billCustomer":"NoCharge","unitPrice":12.10,'
+        b'"unitCost":4.5,"effectiveDate":"2026-12-01T00:00:00Z","description":"Gold",'
+        b'"invoiceDescription":"Gold mailbox"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"product_id": 0, "quantity": 1}, "product_id"),
+        ({"product_id": True, "quantity": 1}, "product_id"),
+        ({"product_id": 1, "quantity": "lots"}, "'lots'"),
+        ({"product_id": 1, "quantity": Decimal("NaN")}, "quantity"),
+        ({"product_id": 1, "quantity": 1, "unit_price": "inf"}, "unit_price"),
+        ({"product_id": 1, "quantity": 1, "bill_customer": "Sometimes"}, "'Sometimes'"),
+        ({"product_id": 1, "quantity": 1, "effective_date": datetime(2026, 1, 1)}, "naive"),
+        ({"product_id": 1, "quantity": 1, "description": 5}, "description"),
+    ],
+)
+def test_new_addition_rejects_bad_values_naming_them(kwargs: dict[str, object], named: str) -> None:
+    with pytest.raises(InputError, match=named):
+        NewAddition(**kwargs)  # type: ignore[arg-type]
+
+
+def test_floats_become_the_decimal_they_print_as() -> None:
+    assert NewAddition(1, 2, unit_price=9.99).unit_price == Decimal("9.99")
+
+
+def test_patch_operations_use_wire_names_and_exact_values() -> None:
+    operations = _serde.patch_operations(
+        {"unit_price": Decimal("12.10"), "cancelled_date": datetime(2026, 5, 1, tzinfo=UTC)}
+    )
+    assert _json.dumps(operations) == (
+        b'[{"op":"replace","path":"unitPrice","value":12.10},'
+        b'{"op":"replace","path":"cancelledDate","value":"2026-05-01T00:00:00Z"}]'
+    )
+
+
+def test_json_writer_refuses_non_finite_numbers() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        _json.dumps({"x": Decimal("NaN")})
+
+
+def test_json_writer_never_uses_exponents() -> None:
+    assert _json.dumps([Decimal("1E+2"), Decimal("0.000001")]) == b"[100,0.000001]"
+
+
+def test_to_jsonable_turns_decimals_into_exact_strings() -> None:
+    assert _json.to_jsonable({"a": [Decimal("1.50")]}) == {"a": ["1.50"]}

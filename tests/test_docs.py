@@ -8,6 +8,8 @@ Blocks of one page run in order in one namespace. Requests to ConnectWise hosts
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import textwrap
 from pathlib import Path
@@ -20,13 +22,21 @@ from connectwise_billing.testing import FakeConnectWise, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```python\n(?P<code>.*?)^(?P=indent)```", re.S | re.M)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```python\n(?P<code>.*?)^(?P=indent)```"
+    r"(?:\s*which prints:\s*```text\n(?P<prints>.*?)```)?",
+    re.S | re.M,
+)
 DOCS_COMPANY_ID = "mymsp"
 DOCS_CLIENT_ID = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
 
 
-def python_blocks(page: Path) -> list[str]:
-    return [textwrap.dedent(m.group("code")) for m in FENCE.finditer(page.read_text())]
+def python_blocks(page: Path) -> list[tuple[str, str | None]]:
+    """(code, what it prints) for each Python block; the output when a page shows it."""
+    return [
+        (textwrap.dedent(m.group("code")), m.group("prints"))
+        for m in FENCE.finditer(page.read_text())
+    ]
 
 
 def _is_local(request: httpx.Request) -> bool:
@@ -77,12 +87,18 @@ def connectwise(monkeypatch: pytest.MonkeyPatch) -> Credentials:
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_python_blocks_run(page: Path, connectwise: Credentials) -> None:
     namespace: dict[str, object] = {"__name__": "docs", "credentials": connectwise}
-    for number, block in enumerate(python_blocks(page), start=1):
+    for number, (block, prints) in enumerate(python_blocks(page), start=1):
+        output = io.StringIO()
         try:
-            exec(compile(block, f"{page.name} block {number}", "exec"), namespace)
+            with contextlib.redirect_stdout(output):
+                exec(compile(block, f"{page.name} block {number}", "exec"), namespace)
         except Exception as error:
             pytest.fail(f"{page.name} block {number} failed: {error!r}\n\n{block}")
+        if prints is not None:
+            assert output.getvalue() == prints, f"{page.name} block {number} prints otherwise"
 
 
-def test_the_pages_have_blocks_to_run() -> None:
+def test_the_pages_have_blocks_to_run_and_outputs_to_check() -> None:
     assert python_blocks(ROOT / "docs" / "guides" / "client.md")
+    [(_, prints)] = python_blocks(ROOT / "docs" / "concepts" / "reconciliation.md")
+    assert prints is not None and prints.startswith("Agreement 77 - Contoso Ltd")

@@ -9,7 +9,8 @@ Everything raised on purpose derives from `ConnectWiseBillingError`:
 - [`UnexpectedResponseError`][connectwise_billing.errors.UnexpectedResponseError]: something came
   back that is not ConnectWise's JSON (an HTML proxy page, a body that does not fit the model).
 - [`InputError`][connectwise_billing.errors.InputError] (also a `ValueError`): the caller's input is
-  wrong; raised before anything is sent to ConnectWise.
+  wrong; raised before anything is sent to ConnectWise or any diff is produced. Its subclasses
+  name the kind of problem (`MappingError`, `InvalidSeatsError`, ...).
 
 No exception carries the private key, the `Authorization` header or the `clientId`.
 """
@@ -184,3 +185,36 @@ class UnexpectedResponseError(ConnectWiseBillingError):
         self.method = method
         self.url = url
         super().__init__(f"{method} {url} -> {status_code}: {message}")
+
+
+class MappingError(InputError):
+    """A plan mapping is invalid: one product mapped to two plans, or a malformed entry.
+
+    Sharing a product between plans would make the synced quantities wrong (each plan would
+    overwrite the other's seat count on the same addition).
+    """
+
+
+class UnknownPlanError(InputError):
+    """Seats or a custom price name a plan that is not in the plan list."""
+
+
+class DuplicatePlanError(InputError):
+    """Two plans in the plan list share one id."""
+
+
+class InvalidSeatsError(InputError):
+    """A seat count is negative or not a whole number."""
+
+
+class InvalidPriceError(InputError):
+    """A price or cost is negative, NaN, infinite or not a number."""
+
+
+class InvalidDiscountError(InputError):
+    """A discount is outside 0..100 percent or not a number."""
+
+
+class DuplicateAgreementError(InputError):
+    """Two usages name the same agreement: a company linked to two agreements is two usages,
+    but one agreement cannot be billed for two usages."""

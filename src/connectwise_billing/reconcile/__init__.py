@@ -1,0 +1,36 @@
+"""Pure reconciliation: plan counts, custom prices and discounts -> an addition diff.
+
+Imports no HTTP: other PSA integrations can embed it with their own line items.
+"""
+
+from connectwise_billing.reconcile.diff import (
+    AgreementDiff,
+    CancelAddition,
+    CreateAddition,
+    DiffWarning,
+    Operation,
+    UnchangedAddition,
+    UpdateAddition,
+)
+from connectwise_billing.reconcile.engine import AdditionLike, reconcile, reconcile_agreement
+from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile.policy import SyncPolicy
+from connectwise_billing.reconcile.pricing import discounted_price
+
+__all__ = [
+    "AdditionLike",
+    "AgreementDiff",
+    "CancelAddition",
+    "CompanyUsage",
+    "CreateAddition",
+    "DiffWarning",
+    "Operation",
+    "Plan",
+    "PlanMapping",
+    "SyncPolicy",
+    "UnchangedAddition",
+    "UpdateAddition",
+    "discounted_price",
+    "reconcile",
+    "reconcile_agreement",
+]

@@ -1,0 +1,266 @@
+"""The result of reconciling an agreement: operations, what stays, warnings, money impact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final, Literal, NamedTuple
+
+import attrs
+
+from connectwise_billing._json import to_jsonable
+from connectwise_billing.reconcile.policy import SyncPolicy
+
+Field = Literal["quantity", "unit_price", "unit_cost"]
+"""The addition fields a sync owns."""
+
+
+@attrs.frozen
+class CreateAddition:
+    """Create an addition for a plan that has seats but no active addition."""
+
+    agreement_id: int
+    plan_id: str
+    plan_name: str
+    product_id: int
+    quantity: Decimal
+    unit_price: Decimal
+    unit_cost: Decimal
+    bill_customer: str
+    effective_date: date
+    kind: Literal["create"] = "create"
+
+
+@attrs.frozen
+class UpdateAddition:
+    """Change the fields of an addition whose values differ; `changes` is field -> (old, new).
+
+    `expected` holds the addition's values when the diff was computed, so a writer can refuse
+    to overwrite an addition someone changed meanwhile.
+    """
+
+    agreement_id: int
+    addition_id: int
+    plan_id: str
+    plan_name: str
+    product_id: int
+    changes: Mapping[Field, tuple[Decimal | None, Decimal]]
+    reason: str
+    expected: Mapping[Field, Decimal | None]
+    last_updated: datetime | None = None
+    kind: Literal["update"] = "update"
+
+
+@attrs.frozen
+class CancelAddition:
+    """Cancel an addition (set its cancelled date), keeping its billing history."""
+
+    agreement_id: int
+    addition_id: int
+    plan_id: str
+    plan_name: str
+    product_id: int
+    cancelled_date: date
+    reason: str
+    expected: Mapping[Field, Decimal | None]
+    last_updated: datetime | None = None
+    kind: Literal["cancel"] = "cancel"
+
+
+Operation = CreateAddition | UpdateAddition | CancelAddition
+"""One write the diff asks for."""
+
+
+class UnchangedAddition(NamedTuple):
+    """A managed addition that already matches (or that a policy leaves alone)."""
+
+    addition_id: int
+    plan_id: str
+    product_id: int
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    unit_cost: Decimal | None
+
+
+WarningKind = Literal[
+    "unmapped_usage",
+    "duplicate_additions",
+    "unmanaged_products",
+    "unknown_mapped_plan",
+    "manual_edit",
+    "zero_seats_left",
+]
+
+
+@attrs.frozen
+class DiffWarning:
+    """Something the MSP should know that the diff does not fix by itself.
+
+    Kinds: `unmapped_usage` (seats on a plan with no product: revenue not billed),
+    `duplicate_additions`, `unmanaged_products` (active additions of unmapped products,
+    left alone), `unknown_mapped_plan` (the mapping names a plan not in the plan list),
+    `manual_edit` (a managed addition last changed by someone other than the API member),
+    `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has no seats).
+    """
+
+    kind: WarningKind
+    message: str
+    plan_id: str | None = None
+    product_id: int | None = None
+    addition_ids: tuple[int, ...] = ()
+
+
+def _money(value: Decimal | None) -> str:
+    """Two decimals, or more when the value has them (a hand-typed 7.499 shows as such)."""
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if value.as_tuple().exponent >= -2 else f"{value:,f}"  # type: ignore[operator]
+
+
+@attrs.frozen
+class AgreementDiff:
+    """What a sync of one agreement would do, and what it does to the monthly bill.
+
+    MRR and cost are sums of quantity x unit price (unit cost) over the agreement's managed,
+    active additions, before and after the operations.
+    """
+
+    agreement_id: int
+    company: str | None
+    operations: tuple[Operation, ...]
+    unchanged: tuple[UnchangedAddition, ...]
+    warnings: tuple[DiffWarning, ...]
+    mrr_before: Decimal
+    mrr_after: Decimal
+    cost_before: Decimal
+    cost_after: Decimal
+    policy: SyncPolicy = attrs.field(factory=SyncPolicy, repr=False)
+    today: date | None = None
+
+    @property
+    def creates(self) -> tuple[CreateAddition, ...]:
+        """The create operations."""
+        return tuple(op for op in self.operations if isinstance(op, CreateAddition))
+
+    @property
+    def updates(self) -> tuple[UpdateAddition, ...]:
+        """The update operations."""
+        return tuple(op for op in self.operations if isinstance(op, UpdateAddition))
+
+    @property
+    def cancels(self) -> tuple[CancelAddition, ...]:
+        """The cancel operations."""
+        return tuple(op for op in self.operations if isinstance(op, CancelAddition))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the agreement is already in step: nothing to write."""
+        return not self.operations
+
+    @property
+    def mrr_change(self) -> Decimal:
+        """Monthly recurring revenue after minus before."""
+        return self.mrr_after - self.mrr_before
+
+    @property
+    def cost_change(self) -> Decimal:
+        """Monthly cost after minus before."""
+        return self.cost_after - self.cost_before
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: Decimals as exact strings, dates in ISO 8601."""
+        return {
+            "agreement_id": self.agreement_id,
+            "company": self.company,
+            "operations": [_operation_dict(op) for op in self.operations],
+            "unchanged": [to_jsonable(u._asdict()) for u in self.unchanged],
+            "warnings": [
+                {**attrs.asdict(w), "addition_ids": list(w.addition_ids)} for w in self.warnings
+            ],
+            "mrr_before": str(self.mrr_before),
+            "mrr_after": str(self.mrr_after),
+            "mrr_change": str(self.mrr_change),
+            "cost_before": str(self.cost_before),
+            "cost_after": str(self.cost_after),
+            "cost_change": str(self.cost_change),
+        }
+
+    def to_text(self) -> str:
+        """A readable table of the operations, the warnings and the money impact."""
+        return render_diff(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _operation_dict(op: Operation) -> dict[str, Any]:
+    data = {key: _iso(value) for key, value in attrs.asdict(op, recurse=False).items()}
+    if isinstance(op, UpdateAddition):
+        data["changes"] = {
+            field: {"old": to_jsonable(old), "new": to_jsonable(new)}
+            for field, (old, new) in op.changes.items()
+        }
+    if "expected" in data:
+        data["expected"] = to_jsonable(dict(data["expected"]))
+    return to_jsonable(data)  # type: ignore[no-any-return]
+
+
+_HEADER: Final = (
+    f"  {'action':<7} {'plan':<22} {'quantity':>15} {'unit price':>19} {'unit cost':>19}"
+)
+
+
+_FIELDS: Final[tuple[Field, ...]] = ("quantity", "unit_price", "unit_cost")
+
+
+def _quantity(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value.normalize():,f}"
+
+
+def _show(field: Field, value: Decimal | None) -> str:
+    return _quantity(value) if field == "quantity" else _money(value)
+
+
+def _columns(op: Operation) -> tuple[str, str, str]:
+    if isinstance(op, CreateAddition):
+        return _quantity(op.quantity), _money(op.unit_price), _money(op.unit_cost)
+    if isinstance(op, UpdateAddition):
+        cells = []
+        for field in _FIELDS:
+            if field in op.changes:
+                old, new = op.changes[field]
+                cells.append(f"{_show(field, old)} -> {_show(field, new)}")
+            else:
+                cells.append(_show(field, op.expected.get(field)))
+        return cells[0], cells[1], cells[2]
+    quantity = f"{_quantity(op.expected.get('quantity'))} -> cancel"
+    return quantity, _money(op.expected.get("unit_price")), _money(op.expected.get("unit_cost"))
+
+
+def render_diff(diff: AgreementDiff) -> str:
+    """The text form of an agreement diff (fits a 100-column terminal)."""
+    title = f"Agreement {diff.agreement_id}" + (f" - {diff.company}" if diff.company else "")
+    lines = [title]
+    if diff.operations:
+        lines.append(_HEADER)
+    for op in diff.operations:
+        quantity, price, cost = _columns(op)
+        lines.append(
+            f"  {op.kind:<7} {op.plan_name[:22]:<22} {quantity:>15} {price:>19} {cost:>19}"
+        )
+    if diff.unchanged:
+        count = len(diff.unchanged)
+        lines.append(f"  {count} addition{'s' if count != 1 else ''} unchanged")
+    if not diff.operations and not diff.unchanged:
+        lines.append("  no managed additions")
+    lines.extend(f"  ! {w.message}" for w in diff.warnings)
+    lines.append(
+        f"  MRR {_money(diff.mrr_before)} -> {_money(diff.mrr_after)} ({diff.mrr_change:+,.2f})"
+        f"   cost {_money(diff.cost_before)} -> {_money(diff.cost_after)}"
+    )
+    return "\n".join(lines)

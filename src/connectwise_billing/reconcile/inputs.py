@@ -1,0 +1,145 @@
+"""What the control panel knows: plans, the plan -> product mapping, and each company's usage.
+
+Constructing these objects converts values (`"8.00"` -> `Decimal("8.00")`) but checks ranges
+only when reconciling, where every problem is reported before anything is produced. The one
+exception is `PlanMapping`, which refuses a product mapped to two plans as soon as it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from connectwise_billing.errors import MappingError
+
+
+def _lenient_decimal(value: Any) -> Any:
+    # Convert what converts exactly; leave anything else for validation to name.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return value
+
+
+def _decimal_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _lenient_decimal(value) for key, value in dict(values).items()}
+
+
+@attrs.frozen
+class Plan:
+    """A plan the control panel sells (a mailbox plan, or any sellable plan).
+
+    Attributes:
+        id: The control panel's plan id.
+        name: A readable name, used in diffs and reports.
+        cost: What one seat costs the MSP per month (the addition's unit cost).
+        price: What one seat costs the customer per month before discounts.
+    """
+
+    id: str
+    name: str
+    cost: Decimal = attrs.field(converter=_lenient_decimal)
+    price: Decimal = attrs.field(converter=_lenient_decimal)
+
+
+@attrs.frozen
+class CompanyUsage:
+    """One control-panel company linked to one ConnectWise agreement.
+
+    A company linked to two agreements is two usages; one agreement in two usages is an error.
+
+    Attributes:
+        agreement_id: The linked ConnectWise agreement.
+        seats: Seats in use per plan id.
+        custom_prices: Per plan id, a price that replaces the plan price for this company.
+        discount_percent: A percentage taken off the resulting price (0 to 100).
+        company: The company's name, for reports.
+    """
+
+    agreement_id: int
+    seats: Mapping[str, int] = attrs.field(converter=dict)
+    custom_prices: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_mapping)
+    discount_percent: Decimal = attrs.field(default=Decimal(0), converter=_lenient_decimal)
+    company: str | None = None
+
+
+class PlanMapping(Mapping[str, int]):
+    """Plan id -> ConnectWise catalog item (product) id.
+
+    Only mapped plans are synced; mapping only some plans is fine.
+
+    ```python
+    mapping = PlanMapping({"gold-50": 1043, "basic-10": 1042})
+    assert mapping["gold-50"] == 1043
+    assert mapping.plan_for(1042) == "basic-10"
+    ```
+
+    Raises:
+        MappingError: a product is mapped to two plans (the error names the product and both
+            plans), or an entry is not `str -> positive int`.
+    """
+
+    __slots__ = ("_plans", "_products")
+
+    def __init__(self, mapping: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
+        items = mapping.items() if isinstance(mapping, Mapping) else mapping
+        products: dict[str, int] = {}
+        plans: dict[int, str] = {}
+        for plan_id, product_id in items:
+            if not isinstance(plan_id, str) or not plan_id:
+                raise MappingError(f"plan ids must be non-empty strings, got {plan_id!r}")
+            if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
+                raise MappingError(
+                    f"plan {plan_id!r} must map to a positive product id, got {product_id!r}"
+                )
+            if product_id in plans and plans[product_id] != plan_id:
+                raise MappingError(
+                    f"product {product_id} is mapped to both plan {plans[product_id]!r} and plan "
+                    f"{plan_id!r}; each plan needs its own ConnectWise product, or the synced "
+                    "quantities are wrong"
+                )
+            if plan_id in products and products[plan_id] != product_id:
+                raise MappingError(
+                    f"plan {plan_id!r} is mapped to two products: {products[plan_id]} and "
+                    f"{product_id}"
+                )
+            products[plan_id] = product_id
+            plans[product_id] = plan_id
+        self._products = products
+        self._plans = plans
+
+    def __getitem__(self, plan_id: str) -> int:
+        return self._products[plan_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._products)
+
+    def __contains__(self, plan_id: object) -> bool:
+        return plan_id in self._products
+
+    def __len__(self) -> int:
+        return len(self._products)
+
+    def __repr__(self) -> str:
+        return f"PlanMapping({self._products!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlanMapping):
+            return self._products == other._products
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def plan_for(self, product_id: int) -> str | None:
+        """The plan mapped to a product, if any."""
+        return self._plans.get(product_id)
+
+    @property
+    def product_ids(self) -> frozenset[int]:
+        """Every mapped product id."""
+        return frozenset(self._plans)

@@ -1,0 +1,213 @@
+"""Bad input is refused before any diff is produced, with a typed error naming the value."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectwise_billing import (
+    CompanyUsage,
+    ConfigurationError,
+    DuplicateAgreementError,
+    DuplicatePlanError,
+    InputError,
+    InvalidDiscountError,
+    InvalidPriceError,
+    InvalidSeatsError,
+    MappingError,
+    Plan,
+    PlanMapping,
+    SyncPolicy,
+    UnknownPlanError,
+    reconcile,
+    reconcile_agreement,
+)
+
+D = Decimal
+TODAY = date(2026, 11, 28)
+GOLD = Plan("gold", "Gold 50 GB", cost=D("3.25"), price=D("8.00"))
+MAPPING = PlanMapping({"gold": 102})
+
+
+def check(usage: CompanyUsage, plans: list[Plan] | None = None) -> None:
+    reconcile_agreement(plans or [GOLD], MAPPING, usage, [], today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("usage", "error", "message"),
+    [
+        (
+            CompanyUsage(1, {"gold": -1}),
+            InvalidSeatsError,
+            "seats for plan 'gold' on agreement 1 must not be negative, got -1",
+        ),
+        (CompanyUsage(1, {"gold": 2.5}), InvalidSeatsError, "must be a whole number, got 2.5"),  # type: ignore[dict-item]
+        (CompanyUsage(1, {"gold": "3"}), InvalidSeatsError, "must be a whole number, got '3'"),  # type: ignore[dict-item]
+        (CompanyUsage(1, {"gold": True}), InvalidSeatsError, "must be a whole number, got True"),
+        (
+            CompanyUsage(1, {"silver": 1}),
+            UnknownPlanError,
+            "seats on agreement 1 name unknown plan 'silver'",
+        ),
+        (
+            CompanyUsage(1, {}, custom_prices={"silver": D(1)}),
+            UnknownPlanError,
+            "a custom price on agreement 1 names unknown plan 'silver'",
+        ),
+        (
+            CompanyUsage(1, {}, custom_prices={"gold": D(-1)}),
+            InvalidPriceError,
+            "custom price for plan 'gold' on agreement 1 must not be negative, got Decimal('-1')",
+        ),
+        (
+            CompanyUsage(1, {}, custom_prices={"gold": "NaN"}),
+            InvalidPriceError,
+            "must be a finite number, got Decimal('NaN')",
+        ),
+        (
+            CompanyUsage(1, {}, custom_prices={"gold": "free"}),
+            InvalidPriceError,
+            "must be a number, got 'free'",
+        ),
+        (
+            CompanyUsage(1, {}, discount_percent=D(101)),
+            InvalidDiscountError,
+            "discount on agreement 1 must be between 0 and 100 percent, got Decimal('101')",
+        ),
+        (CompanyUsage(1, {}, discount_percent=-5), InvalidDiscountError, "got Decimal('-5')"),
+        (
+            CompanyUsage(1, {}, discount_percent="Infinity"),
+            InvalidDiscountError,
+            "got Decimal('Infinity')",
+        ),
+        (
+            CompanyUsage(1, {}, discount_percent="ten"),
+            InvalidDiscountError,
+            "must be a number, got 'ten'",
+        ),
+        (CompanyUsage(0, {}), InputError, "agreement_id must be positive, got 0"),
+        (CompanyUsage("7", {}), InputError, "agreement_id must be an integer, got '7'"),  # type: ignore[arg-type]
+        (
+            CompanyUsage(1, {"gold": -1}, company="Contoso Ltd"),
+            InvalidSeatsError,
+            "on agreement 1 (Contoso Ltd)",
+        ),
+    ],
+)
+def test_usage_errors(usage: CompanyUsage, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as caught:
+        check(usage)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (
+            Plan("gold", "Gold", cost=D(1), price=D(-8)),
+            "price of plan 'gold' must not be negative, got Decimal('-8')",
+        ),
+        (
+            Plan("gold", "Gold", cost=D("NaN"), price=D(8)),
+            "cost of plan 'gold' must be a finite number, got Decimal('NaN')",
+        ),
+        (
+            Plan("gold", "Gold", cost=D(1), price=D("Infinity")),
+            "price of plan 'gold' must be a finite number",
+        ),
+        (
+            Plan("gold", "Gold", cost=D(1), price="eight"),
+            "price of plan 'gold' must be a number, got 'eight'",
+        ),
+        (
+            Plan("gold", "Gold", cost=None, price=D(8)),
+            "cost of plan 'gold' must be a number, got None",
+        ),  # type: ignore[arg-type]
+    ],
+)
+def test_plan_price_errors(plan: Plan, message: str) -> None:
+    with pytest.raises(InvalidPriceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check(CompanyUsage(1, {}), [plan])
+
+
+def test_duplicate_plan_ids() -> None:
+    with pytest.raises(DuplicatePlanError, match="plan id 'gold' appears twice"):
+        check(CompanyUsage(1, {}), [GOLD, GOLD])
+
+
+def test_duplicate_agreements_across_usages() -> None:
+    usages = [CompanyUsage(7, {}, company="Contoso"), CompanyUsage(7, {}, company="Fabrikam")]
+    with pytest.raises(
+        DuplicateAgreementError, match=r"agreement 7 is linked twice \(Contoso and Fabrikam\)"
+    ):
+        reconcile([GOLD], MAPPING, usages, {}, today=TODAY)
+
+
+def test_one_bad_usage_stops_all_before_anything_is_produced() -> None:
+    usages = [CompanyUsage(1, {"gold": 1}), CompanyUsage(2, {"gold": -3})]
+    with pytest.raises(InvalidSeatsError, match="agreement 2"):
+        reconcile([GOLD], MAPPING, usages, {}, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"gold": 102, "silver": 102},
+            "product 102 is mapped to both plan 'gold' and plan 'silver'",
+        ),
+        ({"gold": 0}, "plan 'gold' must map to a positive product id, got 0"),
+        ({"gold": "102"}, "plan 'gold' must map to a positive product id, got '102'"),
+        ({"": 5}, "plan ids must be non-empty strings"),
+        ([("gold", 1), ("gold", 2)], "plan 'gold' is mapped to two products: 1 and 2"),
+    ],
+)
+def test_mapping_errors(mapping: Any, message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        PlanMapping(mapping)
+
+
+def test_mapping_reads_both_ways() -> None:
+    mapping = PlanMapping([("gold", 102), ("basic", 101)])
+    assert dict(mapping) == {"gold": 102, "basic": 101}
+    assert (mapping.plan_for(101), mapping.plan_for(999)) == ("basic", None)
+    assert mapping.product_ids == {101, 102}
+    assert mapping == PlanMapping({"basic": 101, "gold": 102})
+    assert mapping == {"gold": 102, "basic": 101}
+
+
+def test_a_plain_dict_mapping_is_checked_too() -> None:
+    with pytest.raises(MappingError):
+        reconcile_agreement([GOLD], {"gold": 5, "x": 5}, CompanyUsage(1, {}), [], today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"on_zero": "delete"},
+            "SyncPolicy.on_zero must be one of set_quantity_zero, cancel, leave; got 'delete'",
+        ),
+        ({"on_duplicates": "keep"}, "on_duplicates must be one of skip, merge"),
+        ({"effective_date": "yesterday"}, "effective_date must be a date or one of today"),
+        (
+            {"bill_customer": "Sometimes"},
+            "bill_customer must be one of Billable, DoNotBill, NoCharge",
+        ),
+        ({"price_decimals": 9}, "price_decimals must be 0..6, got 9"),
+        ({"rounding": "ROUND_NEAREST"}, "rounding must be one of"),
+        ({"manage_price": "yes"}, "manage_price must be True or False"),
+    ],
+)
+def test_policy_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SyncPolicy(**kwargs)
+
+
+def test_today_must_be_a_date() -> None:
+    with pytest.raises(InputError, match="today must be a date"):
+        reconcile_agreement([GOLD], MAPPING, CompanyUsage(1, {}), [], today="2026-11-28")  # type: ignore[arg-type]

@@ -8,6 +8,8 @@ The public API, importable from the package root:
 - reconciliation: `Plan`, `PlanMapping`, `CompanyUsage`, `SyncPolicy`, `reconcile_agreement`,
   `reconcile` and the diff types (`AgreementDiff`, `CreateAddition`, `UpdateAddition`,
   `CancelAddition`);
+- sync: `apply_diff`, `sync_company`, `sync_all`, their async twins, `refresh_plan_prices`,
+  `run_every` and the reports (`CompanyReport`, `SyncReport`);
 - the error tree rooted at `ConnectWiseBillingError`.
 """
 
@@ -28,6 +30,7 @@ from connectwise_billing.client import (
     Reference,
     RetryPolicy,
 )
+from connectwise_billing.client.accounting import count_requests
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -65,6 +68,22 @@ from connectwise_billing.reconcile import (
     reconcile,
     reconcile_agreement,
 )
+from connectwise_billing.sync import (
+    AgreementReport,
+    CompanyReport,
+    OperationResult,
+    PriceRefresh,
+    SyncReport,
+    apply_diff,
+    async_apply_diff,
+    async_refresh_plan_prices,
+    async_sync_all,
+    async_sync_company,
+    refresh_plan_prices,
+    run_every,
+    sync_all,
+    sync_company,
+)
 
 __all__ = [
     "NOT_GIVEN",
@@ -73,11 +92,13 @@ __all__ = [
     "Addition",
     "Agreement",
     "AgreementDiff",
+    "AgreementReport",
     "AsyncConnectWiseClient",
     "AuthenticationError",
     "BadRequestError",
     "CancelAddition",
     "Company",
+    "CompanyReport",
     "CompanyUsage",
     "Condition",
     "ConfigurationError",
@@ -98,9 +119,11 @@ __all__ = [
     "MappingError",
     "NewAddition",
     "NotFoundError",
+    "OperationResult",
     "PermissionDeniedError",
     "Plan",
     "PlanMapping",
+    "PriceRefresh",
     "Product",
     "RateLimitError",
     "RateLimiter",
@@ -108,11 +131,22 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SyncPolicy",
+    "SyncReport",
     "UnchangedAddition",
     "UnexpectedResponseError",
     "UnknownPlanError",
     "UpdateAddition",
     "__version__",
+    "apply_diff",
+    "async_apply_diff",
+    "async_refresh_plan_prices",
+    "async_sync_all",
+    "async_sync_company",
+    "count_requests",
     "reconcile",
     "reconcile_agreement",
+    "refresh_plan_prices",
+    "run_every",
+    "sync_all",
+    "sync_company",
 ]

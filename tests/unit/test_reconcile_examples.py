@@ -399,7 +399,7 @@ def test_text_rendering() -> None:
             "  update  Basic 10 GB                     5 -> 0        4.00 -> 3.60                1.50",
             "  create  Gold 50 GB                          12                7.20                3.25",
             "  update  Platinum 100 GB                 1 -> 0      12.50 -> 11.25                5.00",
-            "  ! unmapped usage: 2 seats on plan Archive are not billed (map the plan to a ConnectWise product)",
+            "  ! unmapped usage: 2 seats on plan Archive not billed (map the plan to a ConnectWise product)",
             "  MRR 32.50 -> 86.40 (+53.90)   cost 12.50 -> 39.00",
         ]
     )

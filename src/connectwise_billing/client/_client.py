@@ -32,6 +32,7 @@ from connectwise_billing.client._protocol import (
     read_json,
     url_without_query,
 )
+from connectwise_billing.client.accounting import record_request
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.client.discovery import (
     base_url_from_companyinfo,
@@ -115,6 +116,7 @@ class _BaseClient:
     def _start_attempt(self, request: ApiRequest) -> dict[str, Any]:
         """Count the attempt and return the arguments for `httpx`'s `request()`."""
         self.requests_sent += 1
+        record_request()
         headers = dict(self._headers)
         headers.update(request.headers)
         arguments: dict[str, Any] = {

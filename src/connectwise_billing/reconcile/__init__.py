@@ -12,7 +12,13 @@ from connectwise_billing.reconcile.diff import (
     UnchangedAddition,
     UpdateAddition,
 )
-from connectwise_billing.reconcile.engine import AdditionLike, reconcile, reconcile_agreement
+from connectwise_billing.reconcile.engine import (
+    AdditionLike,
+    Reconciler,
+    is_active,
+    reconcile,
+    reconcile_agreement,
+)
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
@@ -27,10 +33,12 @@ __all__ = [
     "Operation",
     "Plan",
     "PlanMapping",
+    "Reconciler",
     "SyncPolicy",
     "UnchangedAddition",
     "UpdateAddition",
     "discounted_price",
+    "is_active",
     "reconcile",
     "reconcile_agreement",
 ]

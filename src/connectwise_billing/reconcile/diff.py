@@ -111,6 +111,25 @@ class DiffWarning:
     addition_ids: tuple[int, ...] = ()
 
 
+def _line(quantity: Decimal | None, amount: Decimal | None) -> Decimal:
+    return (quantity or Decimal(0)) * (amount or Decimal(0))
+
+
+def operation_delta(op: Operation) -> tuple[Decimal, Decimal]:
+    """What an operation adds to the agreement's monthly revenue and cost."""
+    if isinstance(op, CreateAddition):
+        return op.quantity * op.unit_price, op.quantity * op.unit_cost
+    old = op.expected
+    new: Mapping[Field, Decimal | None] = {}
+    if isinstance(op, UpdateAddition):
+        new = {**old, **{field: value for field, (_, value) in op.changes.items()}}
+    revenue = _line(new.get("quantity"), new.get("unit_price"))
+    revenue -= _line(old.get("quantity"), old.get("unit_price"))
+    cost = _line(new.get("quantity"), new.get("unit_cost"))
+    cost -= _line(old.get("quantity"), old.get("unit_cost"))
+    return revenue, cost
+
+
 def _money(value: Decimal | None) -> str:
     """Two decimals, or more when the value has them (a hand-typed 7.499 shows as such)."""
     if value is None:

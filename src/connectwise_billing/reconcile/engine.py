@@ -32,6 +32,7 @@ from connectwise_billing.reconcile.diff import (
     Operation,
     UnchangedAddition,
     UpdateAddition,
+    operation_delta,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.policy import SyncPolicy
@@ -190,7 +191,7 @@ def _context(
     return _Context(by_id, mapping, managed, unknown, policy, _check_today(today))
 
 
-def _is_active(cancelled: datetime | date | None, today: date) -> bool:
+def is_active(cancelled: datetime | date | None, today: date) -> bool:
     """Active: no cancelled date, or one later than today."""
     if cancelled is None:
         return True
@@ -430,37 +431,25 @@ class _Builder:
             )
 
 
-def _line(quantity: Decimal | None, amount: Decimal | None) -> Decimal:
-    return (quantity or ZERO) * (amount or ZERO)
-
-
 def _money(
     managed: Iterable[AdditionLike], operations: Iterable[Operation]
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """MRR and cost before the operations, and after them (before plus each one's delta)."""
     mrr = cost = ZERO
     for addition in managed:
-        mrr += _line(addition.quantity, addition.unit_price)
-        cost += _line(addition.quantity, addition.unit_cost)
+        quantity = addition.quantity or ZERO
+        mrr += quantity * (addition.unit_price or ZERO)
+        cost += quantity * (addition.unit_cost or ZERO)
     mrr_after, cost_after = mrr, cost
     for op in operations:
-        if isinstance(op, CreateAddition):
-            mrr_after += op.quantity * op.unit_price
-            cost_after += op.quantity * op.unit_cost
-            continue
-        old = op.expected
-        new = (
-            {**old, **{f: value for f, (_, value) in op.changes.items()}}
-            if isinstance(op, UpdateAddition)
-            else {}
-        )
-        mrr_after += _line(new.get("quantity"), new.get("unit_price")) - _line(
-            old["quantity"], old["unit_price"]
-        )
-        cost_after += _line(new.get("quantity"), new.get("unit_cost")) - _line(
-            old["quantity"], old["unit_cost"]
-        )
+        revenue, spend = operation_delta(op)
+        mrr_after += revenue
+        cost_after += spend
     return mrr, mrr_after, cost, cost_after
+
+
+def _seats(count: int) -> str:
+    return f"{count} seat{'s' if count != 1 else ''}"
 
 
 def _order(op: Operation) -> tuple[str, int, int]:
@@ -477,7 +466,7 @@ def _reconcile(
     managed_products, today = context.managed, context.today
     for addition in additions:
         cancelled = addition.cancelled_date
-        if cancelled is not None and not _is_active(cancelled, today):
+        if cancelled is not None and not is_active(cancelled, today):
             continue
         product = addition.product
         product_id = None if product is None else product.id
@@ -493,7 +482,7 @@ def _reconcile(
             builder.warnings.append(
                 DiffWarning(
                     "unmapped_usage",
-                    f"unmapped usage: {usage.seats[plan_id]} seats on plan {plan.name} are not "
+                    f"unmapped usage: {_seats(usage.seats[plan_id])} on plan {plan.name} not "
                     "billed (map the plan to a ConnectWise product)",
                     plan_id,
                 )
@@ -544,6 +533,66 @@ def _reconcile(
     )
 
 
+class Reconciler:
+    """Plans, mapping, policy and `today`, validated once, for reconciling many agreements.
+
+    `reconcile_agreement` and `reconcile` are built on it; a sync uses it directly to check
+    every usage before the first request and then reconcile agreement by agreement.
+    """
+
+    def __init__(
+        self,
+        plans: Iterable[Plan],
+        mapping: PlanMapping | Mapping[str, int],
+        policy: SyncPolicy | None = None,
+        *,
+        today: date,
+    ) -> None:
+        self._context = _context(plans, mapping, policy or SyncPolicy(), today)
+
+    @property
+    def policy(self) -> SyncPolicy:
+        """The policy in force."""
+        return self._context.policy
+
+    @property
+    def today(self) -> date:
+        """The day the sync runs."""
+        return self._context.today
+
+    @property
+    def plans(self) -> Mapping[str, Plan]:
+        """The plans by id."""
+        return self._context.plans
+
+    @property
+    def mapping(self) -> PlanMapping:
+        """The plan mapping."""
+        return self._context.mapping
+
+    def check(self, usages: Iterable[CompanyUsage]) -> list[CompanyUsage]:
+        """Validate usages, and that no agreement appears twice; return them by agreement id.
+
+        Raises:
+            InputError: a subclass naming the offending value.
+        """
+        seen: dict[int, CompanyUsage] = {}
+        for usage in usages:
+            _check_usage(usage, self._context.plans)
+            if usage.agreement_id in seen:
+                first = seen[usage.agreement_id].company or "a usage"
+                second = usage.company or "another usage"
+                raise DuplicateAgreementError(
+                    f"agreement {usage.agreement_id} is linked twice ({first} and {second})"
+                )
+            seen[usage.agreement_id] = usage
+        return [seen[agreement_id] for agreement_id in sorted(seen)]
+
+    def agreement(self, usage: CompanyUsage, additions: Iterable[AdditionLike]) -> AgreementDiff:
+        """The diff for one (already checked) usage and its agreement's additions."""
+        return _reconcile(self._context, usage, list(additions))
+
+
 def reconcile_agreement(
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
@@ -569,9 +618,9 @@ def reconcile_agreement(
             `UnknownPlanError`, `InvalidPriceError`, `InvalidDiscountError`, ...), before
             anything is produced.
     """
-    context = _context(plans, mapping, policy or SyncPolicy(), today)
-    _check_usage(usage, context.plans)
-    return _reconcile(context, usage, list(additions))
+    reconciler = Reconciler(plans, mapping, policy, today=today)
+    reconciler.check([usage])
+    return reconciler.agreement(usage, additions)
 
 
 def reconcile(
@@ -589,19 +638,8 @@ def reconcile(
     has none. Every usage is validated, and agreement ids checked for duplicates, before any
     diff is produced.
     """
-    context = _context(plans, mapping, policy or SyncPolicy(), today)
-    usage_list = list(usages)
-    seen: dict[int, CompanyUsage] = {}
-    for usage in usage_list:
-        _check_usage(usage, context.plans)
-        if usage.agreement_id in seen:
-            first = seen[usage.agreement_id].company or "a usage"
-            second = usage.company or "another usage"
-            raise DuplicateAgreementError(
-                f"agreement {usage.agreement_id} is linked twice ({first} and {second})"
-            )
-        seen[usage.agreement_id] = usage
+    reconciler = Reconciler(plans, mapping, policy, today=today)
     return [
-        _reconcile(context, usage, list(additions_by_agreement.get(usage.agreement_id, ())))
-        for usage in sorted(usage_list, key=lambda u: u.agreement_id)
+        reconciler.agreement(usage, additions_by_agreement.get(usage.agreement_id, ()))
+        for usage in reconciler.check(usages)
     ]

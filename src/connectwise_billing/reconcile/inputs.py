@@ -26,6 +26,10 @@ def _lenient_decimal(value: Any) -> Any:
         return value
 
 
+def _plain_mapping(values: Mapping[str, int]) -> dict[str, int]:
+    return dict(values)
+
+
 def _decimal_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _lenient_decimal(value) for key, value in dict(values).items()}
 
@@ -62,7 +66,7 @@ class CompanyUsage:
     """
 
     agreement_id: int
-    seats: Mapping[str, int] = attrs.field(converter=dict)
+    seats: Mapping[str, int] = attrs.field(converter=_plain_mapping)
     custom_prices: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_mapping)
     discount_percent: Decimal = attrs.field(default=Decimal(0), converter=_lenient_decimal)
     company: str | None = None

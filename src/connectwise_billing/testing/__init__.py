@@ -17,20 +17,13 @@ See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
 from connectwise_billing.testing._http import LoggedRequest, Outcome
-from connectwise_billing.testing.example import (
-    ExampleCompany,
-    ExampleMSP,
-    ExamplePlan,
-    build_example,
-)
+from connectwise_billing.testing.example import ExampleMSP, build_example
 from connectwise_billing.testing.fake import FakeConnectWise, Member
 from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
 
 __all__ = [
     "ALL_FAULT_KINDS",
-    "ExampleCompany",
     "ExampleMSP",
-    "ExamplePlan",
     "FakeConnectWise",
     "Fault",
     "FaultKind",

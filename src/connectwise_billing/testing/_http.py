@@ -58,11 +58,16 @@ class LoggedRequest:
 
 @attrs.frozen
 class Outcome:
-    """What the transport or server does with a request: answer (after `delay`), or fail."""
+    """What the transport or server does with a request: answer (after `delay`), or fail.
+
+    `hold` is how long the HTTP server keeps a timed-out connection open before closing it;
+    in-process transports raise the timeout at once.
+    """
 
     response: httpx.Response | None
     failure: Literal["drop", "timeout"] | None = None
     delay: float = 0.0
+    hold: float = 0.0
 
 
 class TokenBucket:
@@ -123,7 +128,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     failure: Literal["drop", "timeout"] = "timeout" if fault and fault.kind == "timeout" else "drop"
     if fault and fault.kind in ("drop_before_commit", "timeout") and not fault.after_commit:
         log(None)
-        return Outcome(None, failure, delay + fault.seconds)
+        return Outcome(None, failure, delay, fault.seconds)
     try:
         status, payload, headers = _dispatch(fake, request, path, api_path, query, body, version)
     except ApiFailure as error:
@@ -131,7 +136,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     response = _response(fake, status, payload, version, headers)
     if fault and fault.kind in ("drop_after_commit", "timeout"):
         log(None)
-        return Outcome(None, failure, delay + fault.seconds)
+        return Outcome(None, failure, delay, fault.seconds)
     log(status, response)
     return Outcome(response, delay=delay)
 

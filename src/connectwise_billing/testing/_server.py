@@ -32,8 +32,8 @@ def _handler_for(fake: FakeConnectWise, site_url: str) -> type[BaseHTTPRequestHa
                 content=content,
             )
             outcome = fake.process(request)
-            if outcome.delay:
-                time.sleep(outcome.delay)
+            if outcome.delay or outcome.hold:
+                time.sleep(outcome.delay + outcome.hold)
             if outcome.response is None:
                 # A dropped connection or a timeout: close without a word.
                 self.close_connection = True

@@ -18,41 +18,22 @@ from typing import Final
 import attrs
 
 from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.pricing import discounted_price
 from connectwise_billing.testing.fake import FakeConnectWise
 
-
-@attrs.frozen
-class ExamplePlan:
-    """A control-panel plan of the example, and the catalog item it maps to (if any)."""
-
-    id: str
-    name: str
-    cost: Decimal
-    price: Decimal
-    product_identifier: str | None
-
-
-@attrs.frozen
-class ExampleCompany:
-    """What the control panel knows about one customer company."""
-
-    name: str
-    agreement_id: int
-    seats: Mapping[str, int]
-    custom_prices: Mapping[str, Decimal] = attrs.field(factory=dict)
-    discount_percent: Decimal = Decimal(0)
-
-
 PLANS: Final = (
-    ExamplePlan("basic-10", "Basic 10 GB", Decimal("1.50"), Decimal("4.00"), "MBX-BASIC-10"),
-    ExamplePlan("gold-50", "Gold 50 GB", Decimal("3.25"), Decimal("8.00"), "MBX-GOLD-50"),
-    ExamplePlan(
-        "platinum-100", "Platinum 100 GB", Decimal("5.00"), Decimal("12.50"), "MBX-PLAT-100"
-    ),
-    ExamplePlan("archive-1tb", "Archive 1 TB", Decimal("1.00"), Decimal("3.00"), None),
+    Plan("basic-10", "Basic 10 GB", cost=Decimal("1.50"), price=Decimal("4.00")),
+    Plan("gold-50", "Gold 50 GB", cost=Decimal("3.25"), price=Decimal("8.00")),
+    Plan("platinum-100", "Platinum 100 GB", cost=Decimal("5.00"), price=Decimal("12.50")),
+    Plan("archive-1tb", "Archive 1 TB", cost=Decimal("1.00"), price=Decimal("3.00")),
 )
 """The example's mailbox plans; the archive plan is sold but deliberately not mapped."""
+PRODUCT_IDENTIFIERS: Final = {
+    "basic-10": "MBX-BASIC-10",
+    "gold-50": "MBX-GOLD-50",
+    "platinum-100": "MBX-PLAT-100",
+}
 
 _NAMES: Final = (
     "Contoso", "Fabrikam", "Northwind Traders", "Adventure Works", "Tailspin Toys", "Wingtip Toys",
@@ -73,8 +54,8 @@ class ExampleMSP:
         fake: The seeded simulator.
         credentials: The API member's credentials (it cannot see `hidden_company`).
         plans: The control panel's plans.
-        product_ids: Plan id -> catalog item id, for the mapped plans.
-        companies: The control panel's companies, each linked to one agreement.
+        mapping: Plan id -> catalog item id, for the mapped plans (the archive plan is not).
+        usages: The control panel's companies, each linked to one agreement.
         deleted_agreement_id: An agreement a company is linked to but that no longer exists.
         cancelled_agreement_id: An agreement that was cancelled in ConnectWise.
         hidden_company: The name of the company the API member has no access to.
@@ -82,9 +63,9 @@ class ExampleMSP:
 
     fake: FakeConnectWise
     credentials: Credentials
-    plans: tuple[ExamplePlan, ...]
-    product_ids: Mapping[str, int]
-    companies: tuple[ExampleCompany, ...]
+    plans: tuple[Plan, ...]
+    mapping: PlanMapping
+    usages: tuple[CompanyUsage, ...]
     deleted_agreement_id: int | None
     cancelled_agreement_id: int | None
     hidden_company: str | None
@@ -108,14 +89,14 @@ def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
     fake = FakeConnectWise(seed=seed)
     product_ids = {
         plan.id: fake.add_product(
-            plan.product_identifier,
+            PRODUCT_IDENTIFIERS[plan.id],
             price=plan.price,
             cost=plan.cost,
             description=f"{plan.name} mailbox",
             customer_description=f"Hosted mailbox, {plan.name}",
         )
         for plan in PLANS
-        if plan.product_identifier
+        if plan.id in PRODUCT_IDENTIFIERS
     }
     backup = fake.add_product("BACKUP-365", price="5.00", cost="2.00", description="M365 backup")
     fake.add_product("LABOR-REMOTE", price="95", cost="40", product_class="Service")
@@ -125,7 +106,7 @@ def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
         identifier="CloudPanelAPI",
         companies={c for c in company_ids if c != hidden},
     )
-    panel: list[ExampleCompany] = []
+    panel: list[CompanyUsage] = []
     cancelled_id = deleted_id = None
     for index, company_id in enumerate(company_ids):
         agreement_id = fake.add_agreement(company_id, "Email Hosting")
@@ -138,7 +119,7 @@ def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
             else {}
         )
         discount = Decimal(rng.choice((0, 0, 0, 0, 5, 10, 12.5)))
-        company = ExampleCompany(_company_name(index), agreement_id, seats, custom, discount)
+        company = CompanyUsage(agreement_id, seats, custom, discount, _company_name(index))
         _seed_additions(fake, rng, company, product_ids)
         if rng.random() < 0.2:
             fake.add_addition(agreement_id, backup, rng.randint(1, 20))
@@ -152,8 +133,8 @@ def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
         fake=fake,
         credentials=credentials,
         plans=PLANS,
-        product_ids=product_ids,
-        companies=tuple(panel),
+        mapping=PlanMapping(product_ids),
+        usages=tuple(panel),
         deleted_agreement_id=deleted_id,
         cancelled_agreement_id=cancelled_id,
         hidden_company=_company_name(companies - 1) if hidden else None,
@@ -163,7 +144,7 @@ def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
 def _seed_additions(
     fake: FakeConnectWise,
     rng: random.Random,
-    company: ExampleCompany,
+    company: CompanyUsage,
     product_ids: Mapping[str, int],
 ) -> None:
     """Give the agreement additions that are in step, stale, or missing."""

@@ -1,0 +1,90 @@
+"""Take plan costs and prices from the mapped ConnectWise catalog items.
+
+The seed integration: "The cost and price from Connectwise will be synced with the mailbox plan".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from connectwise_billing.client.conditions import Field as ConditionField
+from connectwise_billing.client.models import Product
+from connectwise_billing.reconcile import Plan, PlanMapping
+from connectwise_billing.sync._flow import Call, Flow, run, run_async
+from connectwise_billing.sync.run import id_chunks
+
+if TYPE_CHECKING:
+    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
+
+
+@attrs.frozen
+class PlanPriceChange:
+    """One plan field that takes a new value from its catalog item."""
+
+    plan_id: str
+    field: Literal["cost", "price"]
+    old: Decimal
+    new: Decimal
+
+
+@attrs.frozen
+class PriceRefresh:
+    """Plans with the catalog's cost and price, what changed, and mapped products not found.
+
+    Attributes:
+        plans: Every plan given, in order; mapped ones carry the catalog's cost and price.
+        changes: The values that differ from the plans given.
+        missing_products: Mapped product ids the catalog did not return (their plans are kept
+            as they were).
+    """
+
+    plans: tuple[Plan, ...]
+    changes: tuple[PlanPriceChange, ...]
+    missing_products: tuple[int, ...]
+
+
+def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[PriceRefresh]:
+    """Read the mapped catalog items in batches and derive the refreshed plans."""
+    plan_list = list(plans)
+    mapping = mapping if isinstance(mapping, PlanMapping) else PlanMapping(mapping)
+    wanted = sorted({mapping[plan.id] for plan in plan_list if plan.id in mapping})
+    products: dict[int, Product] = {}
+    for chunk in id_chunks(wanted):
+        batch: list[Product] = yield Call(
+            "products", "list", (ConditionField("id").in_(chunk),), {"fields": ("price", "cost")}
+        )
+        products.update((product.id, product) for product in batch)
+    refreshed: list[Plan] = []
+    changes: list[PlanPriceChange] = []
+    for plan in plan_list:
+        product = products.get(mapping.get(plan.id, 0))
+        if product is None:
+            refreshed.append(plan)
+            continue
+        cost = product.cost if product.cost is not None else plan.cost
+        price = product.price if product.price is not None else plan.price
+        if cost != plan.cost:
+            changes.append(PlanPriceChange(plan.id, "cost", plan.cost, cost))
+        if price != plan.price:
+            changes.append(PlanPriceChange(plan.id, "price", plan.price, price))
+        refreshed.append(attrs.evolve(plan, cost=cost, price=price))
+    missing = tuple(product_id for product_id in wanted if product_id not in products)
+    return PriceRefresh(tuple(refreshed), tuple(changes), missing)
+
+
+def refresh_plan_prices(
+    client: ConnectWiseClient, plans: Iterable[Plan], mapping: Mapping[str, int]
+) -> PriceRefresh:
+    """Plans with cost and price taken from their mapped catalog items, and what changed."""
+    return run(client, refresh_flow(plans, mapping))
+
+
+async def async_refresh_plan_prices(
+    client: AsyncConnectWiseClient, plans: Iterable[Plan], mapping: Mapping[str, int]
+) -> PriceRefresh:
+    """The async twin of [`refresh_plan_prices`][connectwise_billing.refresh_plan_prices]."""
+    return await run_async(client, refresh_flow(plans, mapping))

@@ -1,0 +1,58 @@
+"""Run a sync on an interval, never two at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from connectwise_billing._constants import LOGGER_NAME
+from connectwise_billing.errors import ConfigurationError
+
+logger = logging.getLogger(LOGGER_NAME)
+T = TypeVar("T")
+
+
+def run_every(
+    interval: float,
+    fn: Callable[[], T],
+    *,
+    stop: threading.Event | None = None,
+    max_runs: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[T]:
+    """Call `fn` every `interval` seconds until `stop` is set (or `max_runs` runs are done).
+
+    Runs start on a fixed schedule (`interval` apart, not `interval` after the previous run
+    ended). A run still going when the next is due is never overlapped: the due runs are
+    skipped, logged at WARNING, and the schedule picks up at the next tick. An exception from
+    `fn` is logged and the schedule goes on: a failed sync must not stop the next one.
+
+    Returns what each run returned (runs that raised are left out).
+    """
+    if not interval > 0:
+        raise ConfigurationError(f"interval must be positive, got {interval!r}")
+    stop = stop or threading.Event()
+    results: list[T] = []
+    runs = 0
+    next_start = clock()
+    while not stop.is_set() and (max_runs is None or runs < max_runs):
+        runs += 1
+        try:
+            results.append(fn())
+        except Exception:
+            logger.exception("scheduled run %d failed", runs)
+        next_start += interval
+        now = clock()
+        if now > next_start:
+            missed = int((now - next_start) // interval) + 1
+            logger.warning(
+                "a run took longer than the interval: %d scheduled run(s) skipped", missed
+            )
+            next_start += missed * interval
+        if max_runs is not None and runs >= max_runs:
+            break
+        stop.wait(max(0.0, next_start - clock()))
+    return results

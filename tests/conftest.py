@@ -67,14 +67,25 @@ class Api:
         return asyncio.run(main())
 
     @contextlib.contextmanager
-    def session(self, base_url: str, credentials: Credentials, **kwargs: Any) -> Iterator[Call]:
+    def session(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        fake: FakeConnectWise | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Call]:
         """One client for a whole flow; yields `call(op)`, which runs `op(client)` to the end.
 
-        The async client lives on one event loop for the whole session, as it would in an
-        application.
+        With `fake`, the client talks to it in process. The async client lives on one event
+        loop for the whole session, as it would in an application.
         """
         kwargs.setdefault("retry", NO_WAIT)
         kwargs.setdefault("rate_limit_per_minute", None)
+        if fake is not None:
+            kwargs["transport"] = (
+                fake.transport() if self.kind == "sync" else fake.async_transport()
+            )
         if self.kind == "sync":
             with ConnectWiseClient(base_url, credentials, **kwargs) as client:
                 yield lambda op: _collect(op(client))

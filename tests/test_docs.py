@@ -67,7 +67,8 @@ class _AsyncRouting(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def connectwise(monkeypatch: pytest.MonkeyPatch) -> Credentials:
+def connectwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Credentials:
+    monkeypatch.chdir(tmp_path)  # pages may write files (an audit log)
     example = build_example(companies=8, seed=3)
     fake = example.fake
     fake.company_id = DOCS_COMPANY_ID

@@ -48,9 +48,7 @@ def run_every(
         now = clock()
         if now > next_start:
             missed = int((now - next_start) // interval) + 1
-            logger.warning(
-                "a run took longer than the interval: %d scheduled run(s) skipped", missed
-            )
+            logger.warning("a run overran the interval: %d scheduled run(s) skipped", missed)
             next_start += missed * interval
         if max_runs is not None and runs >= max_runs:
             break

@@ -21,6 +21,10 @@ def _handler_for(fake: FakeConnectWise, site_url: str) -> type[BaseHTTPRequestHa
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "FakeConnectWise"
+        # One buffered write per answer and no Nagle delay: otherwise headers and body go out
+        # as two small segments and every request waits for a delayed ACK.
+        disable_nagle_algorithm = True
+        wbufsize = -1
 
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

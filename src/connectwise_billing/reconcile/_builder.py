@@ -1,0 +1,352 @@
+"""The per-agreement decision procedure: which additions to create, update or cancel.
+
+`AgreementBuilder` walks one agreement's mapped plans and records operations, unchanged
+additions and warnings; `engine.py` drives it and assembles the `AgreementDiff`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+import attrs
+
+from connectwise_billing.errors import InputError
+from connectwise_billing.reconcile.diff import (
+    CancelAddition,
+    CreateAddition,
+    DiffWarning,
+    Field,
+    Operation,
+    UnchangedAddition,
+    UpdateAddition,
+)
+from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile.policy import SyncPolicy
+from connectwise_billing.reconcile.pricing import discounted_price
+from connectwise_billing.reconcile.validation import check_plans, check_today
+
+ZERO = Decimal(0)
+
+
+class ProductRefLike(Protocol):
+    """What reconciliation reads of an addition's product reference."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+class AdditionLike(Protocol):
+    """What reconciliation reads of an existing addition: the client's `Addition`, or any
+    object with these attributes (`last_updated` and `updated_by` are optional)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def product(self) -> ProductRefLike | None: ...
+
+    @property
+    def quantity(self) -> Decimal | None: ...
+
+    @property
+    def unit_price(self) -> Decimal | None: ...
+
+    @property
+    def unit_cost(self) -> Decimal | None: ...
+
+    @property
+    def cancelled_date(self) -> datetime | date | None: ...
+
+
+@attrs.frozen(slots=False)  # slots=False: cached_property needs an instance __dict__
+class Context:
+    plans: Mapping[str, Plan]
+    mapping: PlanMapping
+    managed: Mapping[int, Plan]  # product id -> plan, for mapped plans in the plan list
+    unknown_mapped: tuple[tuple[str, int], ...]
+    policy: SyncPolicy
+    today: date
+    # discount -> plan id -> unit price: agreements share plans and discounts.
+    price_tables: dict[Decimal, dict[str, Decimal]] = attrs.field(factory=dict)
+
+    @functools.cached_property
+    def plan_order(self) -> list[tuple[int, Plan]]:
+        """Mapped plans with their products, in plan id order (the order of operations)."""
+        return sorted(self.managed.items(), key=lambda item: item[1].id)
+
+    def unit_price(self, plan: Plan, usage: CompanyUsage) -> Decimal:
+        """The plan's unit price for the usage: custom or plan price, less the discount."""
+        policy = self.policy
+        custom = usage.custom_prices.get(plan.id)
+        if custom is not None:
+            return discounted_price(
+                custom, usage.discount_percent, policy.price_decimals, policy.rounding
+            )
+        table = self.price_tables.get(usage.discount_percent)
+        if table is None:
+            table = self.price_tables[usage.discount_percent] = {
+                plan_id: discounted_price(
+                    known.price, usage.discount_percent, policy.price_decimals, policy.rounding
+                )
+                for plan_id, known in self.plans.items()
+            }
+        return table[plan.id]
+
+
+def build_context(
+    plans: Iterable[Plan], mapping: Mapping[str, int], policy: SyncPolicy, today: object
+) -> Context:
+    if not isinstance(mapping, PlanMapping):
+        mapping = PlanMapping(mapping)
+    if not isinstance(policy, SyncPolicy):
+        raise InputError(f"policy must be a SyncPolicy, got {type(policy).__name__}")
+    by_id = check_plans(plans)
+    managed = {product: by_id[plan] for plan, product in mapping.items() if plan in by_id}
+    unknown = tuple(
+        sorted((plan, product) for plan, product in mapping.items() if plan not in by_id)
+    )
+    return Context(by_id, mapping, managed, unknown, policy, check_today(today))
+
+
+def is_active(cancelled: datetime | date | None, today: date) -> bool:
+    """Active: no cancelled date, or one later than today."""
+    if cancelled is None:
+        return True
+    day = cancelled.date() if isinstance(cancelled, datetime) else cancelled
+    return day > today
+
+
+def _product_id(addition: AdditionLike) -> int | None:
+    product = addition.product
+    return None if product is None else product.id
+
+
+def _values(addition: AdditionLike) -> dict[Field, Decimal | None]:
+    return {
+        "quantity": addition.quantity,
+        "unit_price": addition.unit_price,
+        "unit_cost": addition.unit_cost,
+    }
+
+
+# What a sync wants an addition to hold: quantity, and unit price and cost when the policy owns
+# them (None: not owned). A plain tuple: this runs once per managed addition.
+_Target = tuple[Decimal, Decimal | None, Decimal | None]
+
+
+def _changes(
+    addition: AdditionLike, target: _Target
+) -> dict[Field, tuple[Decimal | None, Decimal]] | None:
+    quantity, price, cost = target
+    changes: dict[Field, tuple[Decimal | None, Decimal]] | None = None
+    if addition.quantity != quantity:
+        changes = {"quantity": (addition.quantity, quantity)}
+    if price is not None and addition.unit_price != price:
+        changes = changes or {}
+        changes["unit_price"] = (addition.unit_price, price)
+    if cost is not None and addition.unit_cost != cost:
+        changes = changes or {}
+        changes["unit_cost"] = (addition.unit_cost, cost)
+    return changes
+
+
+def _manual_editor(addition: AdditionLike, policy: SyncPolicy) -> str | None:
+    if policy.api_member is None:
+        return None
+    editor = getattr(addition, "updated_by", None)
+    if editor and str(editor).casefold() != policy.api_member.casefold():
+        return str(editor)
+    return None
+
+
+class AgreementBuilder:
+    """Accumulates one agreement's operations, unchanged additions and warnings."""
+
+    def __init__(self, context: Context, usage: CompanyUsage) -> None:
+        self.context = context
+        self.usage = usage
+        self.operations: list[Operation] = []
+        self.unchanged: list[UnchangedAddition] = []
+        self.warnings: list[DiffWarning] = []
+
+    def keep(self, addition: AdditionLike, plan: Plan, product_id: int) -> None:
+        self.unchanged.append(
+            UnchangedAddition(
+                addition.id,
+                plan.id,
+                product_id,
+                addition.quantity,
+                addition.unit_price,
+                addition.unit_cost,
+            )
+        )
+
+    def target(self, plan: Plan, seats: int) -> _Target:
+        """The values the sync owns for `seats` on `plan`, per the policy."""
+        policy = self.context.policy
+        price = self.context.unit_price(plan, self.usage) if policy.manage_price else None
+        return Decimal(seats), price, plan.cost if policy.manage_cost else None
+
+    def create(self, plan: Plan, product_id: int, seats: int) -> None:
+        policy = self.context.policy
+        self.operations.append(
+            CreateAddition(
+                agreement_id=self.usage.agreement_id,
+                plan_id=plan.id,
+                plan_name=plan.name,
+                product_id=product_id,
+                quantity=Decimal(seats),
+                unit_price=self.context.unit_price(plan, self.usage),
+                unit_cost=plan.cost,
+                bill_customer=policy.bill_customer,
+                effective_date=policy.effective_date_for(self.context.today),
+            )
+        )
+
+    def sync(
+        self,
+        addition: AdditionLike,
+        plan: Plan,
+        product_id: int,
+        target: _Target,
+        reason: str,
+    ) -> None:
+        """Update the fields of `addition` that differ from `target`, minding manual edits."""
+        changes = _changes(addition, target)
+        if not changes:
+            self.keep(addition, plan, product_id)
+            return
+        editor = _manual_editor(addition, self.context.policy)
+        if editor is not None:
+            fields = ", ".join(sorted(changes))
+            held = self.context.policy.respect_manual_edits
+            self.warnings.append(
+                DiffWarning(
+                    "manual_edit",
+                    f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by "
+                    f"the sync; {fields} {'left as edited' if held else 'overwritten'}",
+                    plan.id,
+                    product_id,
+                    (addition.id,),
+                )
+            )
+            if held:
+                self.keep(addition, plan, product_id)
+                return
+        self.operations.append(
+            UpdateAddition(
+                agreement_id=self.usage.agreement_id,
+                addition_id=addition.id,
+                plan_id=plan.id,
+                plan_name=plan.name,
+                product_id=product_id,
+                changes=changes,
+                reason=reason,
+                expected=_values(addition),
+                last_updated=getattr(addition, "last_updated", None),
+            )
+        )
+
+    def cancel(self, addition: AdditionLike, plan: Plan, product_id: int, reason: str) -> None:
+        editor = _manual_editor(addition, self.context.policy)
+        if editor is not None and self.context.policy.respect_manual_edits:
+            self.warnings.append(
+                DiffWarning(
+                    "manual_edit",
+                    f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by "
+                    "the sync; not cancelled",
+                    plan.id,
+                    product_id,
+                    (addition.id,),
+                )
+            )
+            self.keep(addition, plan, product_id)
+            return
+        self.operations.append(
+            CancelAddition(
+                agreement_id=self.usage.agreement_id,
+                addition_id=addition.id,
+                plan_id=plan.id,
+                plan_name=plan.name,
+                product_id=product_id,
+                cancelled_date=self.context.today,
+                reason=reason,
+                expected=_values(addition),
+                last_updated=getattr(addition, "last_updated", None),
+            )
+        )
+
+    def zero(self, addition: AdditionLike, plan: Plan, product_id: int, reason: str) -> None:
+        """Apply `on_zero` to an addition that should bill nothing."""
+        on_zero = self.context.policy.on_zero
+        if on_zero == "cancel":
+            self.cancel(addition, plan, product_id, reason)
+        elif on_zero == "set_quantity_zero":
+            self.sync(addition, plan, product_id, self.target(plan, 0), reason)
+        else:
+            self.keep(addition, plan, product_id)
+            self.warnings.append(
+                DiffWarning(
+                    "zero_seats_left",
+                    f"plan {plan.name} has no seats but addition {addition.id} still bills "
+                    f"{addition.quantity} (on_zero='leave')",
+                    plan.id,
+                    product_id,
+                    (addition.id,),
+                )
+            )
+
+    def plan(self, plan: Plan, product_id: int, active: Sequence[AdditionLike]) -> None:
+        """Reconcile one mapped plan against its active additions."""
+        seats = self.usage.seats.get(plan.id, 0)
+        if not active:
+            if seats > 0:
+                self.create(plan, product_id, seats)
+            return
+        keeper, *others = sorted(active, key=lambda a: a.id) if len(active) > 1 else active
+        if others:
+            ids = tuple(a.id for a in (keeper, *others))
+            if self.context.policy.on_duplicates == "skip":
+                self.warnings.append(
+                    DiffWarning(
+                        "duplicate_additions",
+                        f"plan {plan.name} has {len(ids)} active additions "
+                        f"({', '.join(map(str, ids))}); none changed (on_duplicates='skip')",
+                        plan.id,
+                        product_id,
+                        ids,
+                    )
+                )
+                for addition in (keeper, *others):
+                    self.keep(addition, plan, product_id)
+                return
+            self.warnings.append(
+                DiffWarning(
+                    "duplicate_additions",
+                    f"plan {plan.name} has {len(ids)} active additions; keeping {keeper.id}, "
+                    f"merging {', '.join(str(a.id) for a in others)} into it",
+                    plan.id,
+                    product_id,
+                    ids,
+                )
+            )
+            for duplicate in others:
+                reason = f"duplicate of addition {keeper.id}"
+                if self.context.policy.on_zero == "cancel":
+                    self.cancel(duplicate, plan, product_id, reason)
+                else:
+                    self.sync(duplicate, plan, product_id, (ZERO, None, None), reason)
+        if seats == 0:
+            self.zero(keeper, plan, product_id, "no seats on the plan")
+        else:
+            self.sync(
+                keeper,
+                plan,
+                product_id,
+                self.target(plan, seats),
+                "seats or prices changed",
+            )

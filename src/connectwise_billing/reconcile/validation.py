@@ -1,0 +1,81 @@
+"""Input validation for reconciliation: every problem named before anything is produced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+
+from connectwise_billing.errors import (
+    DuplicatePlanError,
+    InputError,
+    InvalidDiscountError,
+    InvalidPriceError,
+    InvalidSeatsError,
+    UnknownPlanError,
+)
+from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
+
+
+def check_money(value: object, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidPriceError(f"{what} must be a number, got {value!r}")
+    amount = Decimal(value)
+    if not amount.is_finite():
+        raise InvalidPriceError(f"{what} must be a finite number, got {value!r}")
+    if amount < 0:
+        raise InvalidPriceError(f"{what} must not be negative, got {value!r}")
+    return amount
+
+
+def check_plans(plans: Iterable[Plan]) -> dict[str, Plan]:
+    by_id: dict[str, Plan] = {}
+    for plan in plans:
+        if not isinstance(plan, Plan):
+            raise InputError(f"plans must be Plan objects, got {type(plan).__name__} {plan!r}")
+        if plan.id in by_id:
+            raise DuplicatePlanError(f"plan id {plan.id!r} appears twice in the plan list")
+        check_money(plan.price, f"price of plan {plan.id!r}")
+        check_money(plan.cost, f"cost of plan {plan.id!r}")
+        by_id[plan.id] = plan
+    return by_id
+
+
+def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
+    if not isinstance(usage, CompanyUsage):
+        raise InputError(f"usage must be a CompanyUsage, got {type(usage).__name__}")
+    where = f"agreement {usage.agreement_id!r}" + (f" ({usage.company})" if usage.company else "")
+    if isinstance(usage.agreement_id, bool) or not isinstance(usage.agreement_id, int):
+        raise InputError(f"agreement_id must be an integer, got {usage.agreement_id!r}")
+    if usage.agreement_id <= 0:
+        raise InputError(f"agreement_id must be positive, got {usage.agreement_id!r}")
+    for plan_id, seats in usage.seats.items():
+        if plan_id not in plans:
+            raise UnknownPlanError(f"seats on {where} name unknown plan {plan_id!r}")
+        if isinstance(seats, bool) or not isinstance(seats, int):
+            raise InvalidSeatsError(
+                f"seats for plan {plan_id!r} on {where} must be a whole number, got {seats!r}"
+            )
+        if seats < 0:
+            raise InvalidSeatsError(
+                f"seats for plan {plan_id!r} on {where} must not be negative, got {seats!r}"
+            )
+    for plan_id, price in usage.custom_prices.items():
+        if plan_id not in plans:
+            raise UnknownPlanError(f"a custom price on {where} names unknown plan {plan_id!r}")
+        check_money(price, f"custom price for plan {plan_id!r} on {where}")
+    discount = usage.discount_percent
+    if isinstance(discount, bool) or not isinstance(discount, Decimal | int):
+        raise InvalidDiscountError(f"discount on {where} must be a number, got {discount!r}")
+    if not Decimal(discount).is_finite() or not 0 <= discount <= 100:
+        raise InvalidDiscountError(
+            f"discount on {where} must be between 0 and 100 percent, got {discount!r}"
+        )
+
+
+def check_today(today: object) -> date:
+    if isinstance(today, datetime):
+        return today.date()
+    if not isinstance(today, date):
+        raise InputError(f"today must be a date, got {today!r}")
+    return today

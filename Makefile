@@ -35,10 +35,9 @@ test: lint typecheck unit docs
 docs-serve: install
 	$(BIN)/mkdocs serve
 
-# The end-to-end demo (plan, apply, re-sync against the simulator) lands with the CLI.
+# A real sync (plan, apply, sync again) against the bundled simulator on 127.0.0.1.
 demo: install
-	@echo "make demo will run a real sync against the bundled ConnectWise simulator;"
-	@echo "it is not built yet. Meanwhile: $(BIN)/python -m connectwise_billing.testing serve --example"
+	$(BIN)/python -m connectwise_billing demo
 
 # Re-record the vcrpy cassettes against the simulator (served on 127.0.0.1).
 cassettes: install

@@ -31,12 +31,24 @@ DOCS_COMPANY_ID = "mymsp"
 DOCS_CLIENT_ID = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
 
 
+SNIPPET = re.compile(r'^--8<-- "(?P<path>[^"]+)"$')
+
+
 def python_blocks(page: Path) -> list[tuple[str, str | None]]:
-    """(code, what it prints) for each Python block; the output when a page shows it."""
-    return [
-        (textwrap.dedent(m.group("code")), m.group("prints"))
-        for m in FENCE.finditer(page.read_text())
-    ]
+    """(code, what it prints) for each Python block; the output when a page shows it.
+
+    Blocks that only include a file from examples/ are left out: tests/test_examples.py runs
+    those files.
+    """
+    blocks = []
+    for match in FENCE.finditer(page.read_text()):
+        code = textwrap.dedent(match.group("code"))
+        snippet = SNIPPET.match(code.strip())
+        if snippet:
+            assert snippet.group("path").startswith("examples/"), snippet.group("path")
+            continue
+        blocks.append((code, match.group("prints")))
+    return blocks
 
 
 def _is_local(request: httpx.Request) -> bool:

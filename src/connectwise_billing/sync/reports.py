@@ -306,10 +306,16 @@ class SyncReport(_Totals):
 
     def summary(self) -> str:
         """A human summary: totals, then only what needs attention."""
-        return render_summary(f"{len(self.companies)} companies", self, self.agreement_reports)
+        title = plural(len(self.companies), "company", "companies")
+        return render_summary(title, self, self.agreement_reports)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """`1 agreement`, `2 agreements`."""
+    return f"{count} {singular if count == 1 else many or singular + 's'}"
 
 
 def _wrap(text: str, width: int = 100) -> list[str]:
@@ -323,8 +329,8 @@ def render_summary(
     reports = list(reports)
     verb = "Dry run for" if totals.dry_run else "Sync of"
     lines = [
-        f"{verb} {title} ({len(reports)} agreements) in {totals.duration:.1f} s, "
-        f"{totals.api_calls} API calls",
+        f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s, "
+        f"{plural(totals.api_calls, 'API call')}",
         f"  operations: {totals.applied} applied, {totals.skipped} planned, "
         f"{totals.failed} failed, {totals.conflicts} conflicts",
         f"  MRR {totals.mrr_before:,.2f} -> {totals.mrr_after:,.2f} "
@@ -347,6 +353,6 @@ def render_summary(
                 )
     warning_count = sum(len(r.warnings) for r in reports if r.status != "skipped")
     if warning_count:
-        lines.append(f"  {warning_count} warnings (unmapped usage, duplicates, manual edits, ...)")
+        lines.append(f"  {plural(warning_count, 'warning')}")
     lines.append("  OK" if totals.ok else "  NOT OK: see the errors above")
     return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""Sync on an interval with an audit log: the control panel's background service.
+
+`run_every` never starts a run while the previous one is still going, and a failing run does not
+stop the schedule. Here three runs, a second apart, against the bundled simulator.
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from connectwise_billing import ConnectWiseClient, SyncPolicy, run_every, sync_all
+from connectwise_billing.testing import build_example
+
+
+def main(runs: int = 3, interval: float = 1.0) -> None:
+    example = build_example(companies=20)
+    audit = Path(tempfile.mkdtemp()) / "billing-audit.jsonl"
+    with example.fake.serve() as api_url, ConnectWiseClient(api_url, example.credentials) as client:
+
+        def sync_once() -> int:
+            report = sync_all(
+                client,
+                example.plans,
+                example.mapping,
+                example.usages,
+                SyncPolicy(api_member="CloudPanelAPI"),
+                audit_log=audit,
+            )
+            print(f"run: {report.applied} applied, {report.failed} failed, ok={report.ok}")
+            return report.applied
+
+        applied = run_every(interval, sync_once, max_runs=runs)
+
+    print(f"applied per run: {applied}")
+    first = json.loads(audit.read_text().splitlines()[0])
+    count = len(audit.read_text().splitlines())
+    print(f"audit log {audit}: {count} lines; the first:")
+    print(f"  {first['operation']} on agreement {first['agreement_id']}: {first['after']}")
+
+
+if __name__ == "__main__":
+    main(runs=int(sys.argv[1]) if len(sys.argv) > 1 else 3)

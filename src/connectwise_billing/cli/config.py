@@ -1,0 +1,217 @@
+"""The command line's configuration file (TOML) and the API keys.
+
+```toml
+[connectwise]
+site_url = "https://na.myconnectwise.net"   # or base_url = "https://api-na.../v2025_1/apis/3.0"
+company_id = "mymsp"
+client_id = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
+api_version = "2025.8"                      # optional
+rate_limit_per_minute = 950                 # optional
+keys_file = "/etc/cloudpanel/cw-keys.toml"  # optional; else CW_PUBLIC_KEY / CW_PRIVATE_KEY
+
+[plans]
+gold-50 = { name = "Gold 50 GB", cost = 3.25, price = 8.00 }
+
+[mapping]
+gold-50 = 1043
+
+[policy]                                    # optional; any SyncPolicy field
+on_zero = "cancel"
+api_member = "CloudPanelAPI"
+```
+
+Numbers are read exactly (TOML floats become `Decimal`). Every problem is reported as a
+`ConfigFileError` naming the file and the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from connectwise_billing._constants import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
+from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.errors import ConfigurationError, InputError
+from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
+
+_POLICY_FIELDS: Final = frozenset(field.name for field in attrs.fields(SyncPolicy))
+
+
+class ConfigFileError(ConfigurationError):
+    """A configuration or usage file is wrong; the message names the file, line and field."""
+
+
+@attrs.frozen
+class Config:
+    """What the configuration file says (the keys are read separately, never stored here)."""
+
+    path: Path
+    site_url: str | None
+    base_url: str | None
+    company_id: str
+    client_id: str
+    api_version: str
+    rate_limit_per_minute: float | None
+    keys_file: Path | None
+    plans: tuple[Plan, ...]
+    mapping: PlanMapping
+    policy: SyncPolicy
+
+
+def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
+    return ConfigFileError(f"{path}: {setting}: {problem}")
+
+
+def _text(
+    path: Path, table: Mapping[str, Any], key: str, where: str, *, required: bool = True
+) -> str | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise _fail(path, f"{where}.{key}", "is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, f"{where}.{key}", f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _money(path: Path, value: Any, setting: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise _fail(path, setting, f"must be a number, got {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise _fail(path, setting, f"must be a number, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise _fail(path, setting, f"must be a number >= 0, got {value!r}")
+    return amount
+
+
+def _plans(path: Path, table: Any) -> tuple[Plan, ...]:
+    if not isinstance(table, Mapping) or not table:
+        raise _fail(path, "plans", "needs at least one plan: [plans] id = { name, cost, price }")
+    plans = []
+    for plan_id, spec in table.items():
+        where = f"plans.{plan_id}"
+        if not isinstance(spec, Mapping):
+            raise _fail(path, where, "must be a table with name, cost and price")
+        unknown = set(spec) - {"name", "cost", "price"}
+        if unknown:
+            raise _fail(path, where, f"unknown setting {sorted(unknown)[0]!r}")
+        for key in ("cost", "price"):
+            if key not in spec:
+                raise _fail(path, f"{where}.{key}", "is missing")
+        name = _text(path, spec, "name", where, required=False) or plan_id
+        cost = _money(path, spec["cost"], f"{where}.cost")
+        price = _money(path, spec["price"], f"{where}.price")
+        plans.append(Plan(plan_id, name, cost=cost, price=price))
+    return tuple(plans)
+
+
+def _mapping(path: Path, table: Any, plans: tuple[Plan, ...]) -> PlanMapping:
+    if table is None:
+        raise _fail(path, "mapping", "is missing: map each plan id to a ConnectWise product id")
+    if not isinstance(table, Mapping):
+        raise _fail(path, "mapping", "must be a table of plan id = product id")
+    known = {plan.id for plan in plans}
+    for plan_id in table:
+        if plan_id not in known:
+            raise _fail(path, f"mapping.{plan_id}", "names a plan that is not in [plans]")
+    try:
+        return PlanMapping(dict(table))
+    except InputError as error:
+        raise _fail(path, "mapping", str(error)) from None
+
+
+def _policy(path: Path, table: Any, api_member: str | None) -> SyncPolicy:
+    settings = dict(table or {})
+    for key in settings:
+        if key not in _POLICY_FIELDS:
+            raise _fail(
+                path,
+                f"policy.{key}",
+                f"unknown setting; use one of {', '.join(sorted(_POLICY_FIELDS))}",
+            )
+    if api_member and "api_member" not in settings:
+        settings["api_member"] = api_member
+    try:
+        return SyncPolicy(**settings)
+    except (InputError, TypeError) as error:
+        raise _fail(path, "policy", str(error)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a configuration file.
+
+    Raises:
+        ConfigFileError: the file is missing, not TOML, or a setting is wrong.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except FileNotFoundError:
+        raise ConfigFileError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigFileError(f"{path}: not valid TOML: {error}") from None
+    unknown = set(data) - {"connectwise", "plans", "mapping", "policy"}
+    if unknown:
+        raise _fail(path, sorted(unknown)[0], "unknown section")
+    cw = data.get("connectwise")
+    if not isinstance(cw, Mapping):
+        raise _fail(path, "connectwise", "the [connectwise] section is missing")
+    site_url = _text(path, cw, "site_url", "connectwise", required=False)
+    base_url = _text(path, cw, "base_url", "connectwise", required=False)
+    if bool(site_url) == bool(base_url):
+        raise _fail(path, "connectwise.site_url", "set either site_url or base_url")
+    rate = cw.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT_PER_MINUTE)
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | Decimal) or rate <= 0
+    ):
+        raise _fail(
+            path, "connectwise.rate_limit_per_minute", f"must be a positive number, got {rate!r}"
+        )
+    keys_file = _text(path, cw, "keys_file", "connectwise", required=False)
+    company_id = _text(path, cw, "company_id", "connectwise") or ""
+    client_id = _text(path, cw, "client_id", "connectwise") or ""
+    plans = _plans(path, data.get("plans"))
+    return Config(
+        path=path,
+        site_url=site_url,
+        base_url=base_url,
+        company_id=company_id,
+        client_id=client_id,
+        api_version=_text(path, cw, "api_version", "connectwise", required=False)
+        or DEFAULT_API_VERSION,
+        rate_limit_per_minute=float(rate) if rate is not None else None,
+        keys_file=(path.parent / keys_file) if keys_file else None,
+        plans=plans,
+        mapping=_mapping(path, data.get("mapping"), plans),
+        policy=_policy(
+            path, data.get("policy"), _text(path, cw, "api_member", "connectwise", required=False)
+        ),
+    )
+
+
+def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -> Credentials:
+    """The API member's credentials: from `keys_file` if set, else `CW_PUBLIC_KEY` and
+    `CW_PRIVATE_KEY`. Key values never appear in errors."""
+    if config.keys_file is None:
+        return Credentials.from_env(
+            config.company_id, config.client_id, environ=environ or os.environ
+        )
+    try:
+        keys = tomllib.loads(config.keys_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"{config.keys_file}: no such file (connectwise.keys_file)") from None
+    except tomllib.TOMLDecodeError:
+        raise ConfigFileError(f"{config.keys_file}: not valid TOML") from None
+    for key in ("public_key", "private_key"):
+        if not isinstance(keys.get(key), str) or not keys[key]:
+            raise ConfigFileError(f"{config.keys_file}: {key} is missing")
+    return Credentials(config.company_id, keys["public_key"], keys["private_key"], config.client_id)

@@ -1,0 +1,220 @@
+"""The usage file: what each control-panel company uses, as CSV or JSON.
+
+CSV, one row per company, agreement and plan (`custom_price` and `discount_percent` may be
+empty; a company's discount must be the same on all its rows):
+
+```text
+company,agreement_id,plan,seats,custom_price,discount_percent
+Contoso Ltd,1056,gold-50,12,7.25,10
+Contoso Ltd,1056,basic-10,3,,10
+```
+
+JSON, one object per linked agreement:
+
+```json
+[{"company": "Contoso Ltd", "agreement_id": 1056, "discount_percent": "10",
+  "seats": {"gold-50": 12, "basic-10": 3}, "custom_prices": {"gold-50": "7.25"}}]
+```
+
+Problems are reported as `ConfigFileError` naming the file, the line (CSV) or entry (JSON),
+and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final
+
+from connectwise_billing.cli.config import ConfigFileError
+from connectwise_billing.reconcile import CompanyUsage, Plan
+
+CSV_COLUMNS: Final = (
+    "company",
+    "agreement_id",
+    "plan",
+    "seats",
+    "custom_price",
+    "discount_percent",
+)
+
+
+class _Where:
+    def __init__(self, path: Path, place: str) -> None:
+        self.path = path
+        self.place = place
+
+    def fail(self, field: str, problem: str) -> ConfigFileError:
+        return ConfigFileError(f"{self.path}: {self.place}: {field}: {problem}")
+
+
+def _agreement_id(where: _Where, value: Any) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
+        raise where.fail("agreement_id", f"must be a positive whole number, got {value!r}")
+    return int(text)
+
+
+def _seats(where: _Where, field: str, value: Any) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise where.fail(field, f"must be a whole number >= 0, got {value!r}")
+    return int(text)
+
+
+def _decimal(where: _Where, field: str, value: Any, *, upper: Decimal | None = None) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise where.fail(field, f"must be a number, got {value!r}") from None
+    if (
+        isinstance(value, bool)
+        or not amount.is_finite()
+        or amount < 0
+        or (upper is not None and amount > upper)
+    ):
+        limit = f" and <= {upper}" if upper is not None else ""
+        raise where.fail(field, f"must be a number >= 0{limit}, got {value!r}")
+    return amount
+
+
+def _plan(where: _Where, field: str, plan_id: Any, plans: Mapping[str, Plan]) -> str:
+    if plan_id not in plans:
+        raise where.fail(
+            field, f"unknown plan {plan_id!r}; the config's [plans] has {', '.join(sorted(plans))}"
+        )
+    return str(plan_id)
+
+
+def _from_csv(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyUsage]:
+    reader = csv.DictReader(text.splitlines())
+    missing = [
+        c
+        for c in ("company", "agreement_id", "plan", "seats")
+        if c not in (reader.fieldnames or [])
+    ]
+    if missing:
+        expected = ",".join(CSV_COLUMNS)
+        raise ConfigFileError(
+            f"{path}: line 1: the header lacks column {missing[0]!r}; expected {expected}"
+        )
+    usages: dict[int, dict[str, Any]] = {}
+    for line, row in enumerate(reader, start=2):
+        where = _Where(path, f"line {line}")
+        agreement = _agreement_id(where, row.get("agreement_id") or "")
+        company = (row.get("company") or "").strip()
+        if not company:
+            raise where.fail("company", "is empty")
+        entry = usages.setdefault(
+            agreement,
+            {"company": company, "seats": {}, "prices": {}, "discount": None, "line": line},
+        )
+        if entry["company"] != company:
+            raise where.fail(
+                "company",
+                f"agreement {agreement} belongs to {entry['company']!r} on line {entry['line']}",
+            )
+        plan = _plan(where, "plan", (row.get("plan") or "").strip(), plans)
+        if plan in entry["seats"]:
+            raise where.fail("plan", f"{plan!r} appears twice for agreement {agreement}")
+        entry["seats"][plan] = _seats(where, "seats", row.get("seats") or "")
+        if (row.get("custom_price") or "").strip():
+            entry["prices"][plan] = _decimal(where, "custom_price", row["custom_price"])
+        discount_text = (row.get("discount_percent") or "").strip()
+        discount = (
+            _decimal(where, "discount_percent", discount_text, upper=Decimal(100))
+            if discount_text
+            else Decimal(0)
+        )
+        if entry["discount"] is not None and entry["discount"] != discount:
+            raise where.fail(
+                "discount_percent", f"differs from line {entry['line']} for agreement {agreement}"
+            )
+        entry["discount"] = discount
+    return [
+        CompanyUsage(
+            agreement, entry["seats"], entry["prices"], entry["discount"], entry["company"]
+        )
+        for agreement, entry in usages.items()
+    ]
+
+
+def _from_json(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyUsage]:
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        raise ConfigFileError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+    if not isinstance(data, list):
+        raise ConfigFileError(f"{path}: expected a JSON list of usages")
+    usages: list[CompanyUsage] = []
+    seen: dict[int, int] = {}
+    for index, entry in enumerate(data):
+        where = _Where(path, f"entry {index}")
+        if not isinstance(entry, dict):
+            raise where.fail("entry", "must be an object")
+        unknown = set(entry) - {
+            "company",
+            "agreement_id",
+            "seats",
+            "custom_prices",
+            "discount_percent",
+        }
+        if unknown:
+            raise where.fail(sorted(unknown)[0], "unknown field")
+        company = entry.get("company")
+        if company is not None and (not isinstance(company, str) or not company.strip()):
+            raise where.fail("company", f"must be a non-empty string, got {company!r}")
+        seats = entry.get("seats")
+        if not isinstance(seats, dict):
+            raise where.fail("seats", "must be an object of plan id -> seats")
+        prices = entry.get("custom_prices") or {}
+        if not isinstance(prices, dict):
+            raise where.fail("custom_prices", "must be an object of plan id -> price")
+        agreement = _agreement_id(where, entry.get("agreement_id", ""))
+        if agreement in seen:
+            raise where.fail(
+                "agreement_id", f"agreement {agreement} is also in entry {seen[agreement]}"
+            )
+        seen[agreement] = index
+        usages.append(
+            CompanyUsage(
+                agreement,
+                {
+                    _plan(where, f"seats.{p}", p, plans): _seats(where, f"seats.{p}", n)
+                    for p, n in seats.items()
+                },
+                {
+                    _plan(where, f"custom_prices.{p}", p, plans): _decimal(
+                        where, f"custom_prices.{p}", v
+                    )
+                    for p, v in prices.items()
+                },
+                _decimal(
+                    where, "discount_percent", entry.get("discount_percent", 0), upper=Decimal(100)
+                ),
+                company.strip() if company else None,
+            )
+        )
+    return usages
+
+
+def load_usage(path: str | Path, plans: Iterable[Plan]) -> list[CompanyUsage]:
+    """Read a usage file (`.csv` or `.json`, by extension) against the configured plans.
+
+    Raises:
+        ConfigFileError: naming the file, line or entry, and field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigFileError(f"{path}: no such file") from None
+    by_id = {plan.id: plan for plan in plans}
+    if path.suffix.lower() == ".json":
+        return _from_json(path, text, by_id)
+    if path.suffix.lower() == ".csv":
+        return _from_csv(path, text, by_id)
+    raise ConfigFileError(f"{path}: the usage file must be .csv or .json")

@@ -1,0 +1,44 @@
+"""Every script in examples/ runs to the end against the simulator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+EXPECTED = {
+    "quickstart.py": [
+        "Connected to http://127.0.0.1:",
+        "product 1001: MBX-BASIC-10",
+        "Sync of Contoso Ltd",
+        "OK",
+    ],
+    "map_plans.py": ["gold-50 -> product 1002 (MBX-GOLD-50)", "Fabrikam Inc: agreement", "wrote "],
+    "scheduled_sync.py": ["applied per run: [", ", 0, 0]", "audit log "],
+    "async_bulk_sync.py": ["Sync of 200 companies (200 agreements)", "requests in"],
+    "custom_psa_adapter.py": ["change line 1:", "add line: SKU 502 x 3 at 7.60"],
+}
+
+
+def test_every_example_is_listed() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name: str, tmp_path: Path) -> None:
+    arguments = {"map_plans.py": [str(tmp_path / "mapping.toml")], "scheduled_sync.py": ["3"]}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *arguments.get(name, [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    for text in EXPECTED[name]:
+        assert text in result.stdout, f"{name}: {text!r} not in output:\n{result.stdout}"

@@ -420,3 +420,19 @@ def test_json_rendering_uses_exact_strings() -> None:
         "kind": "create",
     }
     assert (data["mrr_before"], data["mrr_after"], data["mrr_change"]) == ("0", "86.40", "86.40")
+
+
+def test_a_manual_edit_is_reported_even_when_cancelled_anyway() -> None:
+    edited = addition(7, 102, "5", "8.00", "3.25", updated_by="jsmith")
+    policy = SyncPolicy(on_zero="cancel", api_member="CloudPanelAPI")
+    diff = run({}, [edited], policy)
+    assert [op.kind for op in diff.operations] == ["cancel"]
+    [warning] = diff.warnings
+    assert warning.message.endswith("last changed by jsmith, not by the sync; cancelled anyway")
+    held = run(
+        {},
+        [edited],
+        SyncPolicy(on_zero="cancel", api_member="CloudPanelAPI", respect_manual_edits=True),
+    )
+    assert held.is_empty
+    assert held.warnings[0].message.endswith("not cancelled")

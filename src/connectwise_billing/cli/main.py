@@ -174,21 +174,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--audit-log", help="append each operation to this JSON Lines file")
         sub.set_defaults(run=run)
 
-    products = commands.add_parser("products", help="look up catalog products")
-    search = products.add_subparsers(dest="action", required=True).add_parser(
-        "search", help="products whose identifier or description contains TEXT"
-    )
-    search.add_argument("text")
-    with_config(search)
-    search.set_defaults(run=_products)
-
-    companies = commands.add_parser("companies", help="look up companies")
-    search = companies.add_subparsers(dest="action", required=True).add_parser(
-        "search", help="companies whose name contains TEXT"
-    )
-    search.add_argument("text")
-    with_config(search)
-    search.set_defaults(run=_companies)
+    for noun, run, what in (
+        ("products", _products, "catalog products whose identifier or description contains TEXT"),
+        ("companies", _companies, "companies whose name contains TEXT"),
+    ):
+        lookup = commands.add_parser(noun, help=f"look up {noun}")
+        search = lookup.add_subparsers(dest="action", required=True).add_parser("search", help=what)
+        search.add_argument("text")
+        with_config(search)
+        search.set_defaults(run=run)
 
     agreements = commands.add_parser("agreements", help="look up agreements")
     listing = agreements.add_subparsers(dest="action", required=True).add_parser(

@@ -173,6 +173,21 @@ class AgreementBuilder:
         self.unchanged: list[UnchangedAddition] = []
         self.warnings: list[DiffWarning] = []
 
+    def manual_edit(
+        self, addition: AdditionLike, plan: Plan, product_id: int, editor: str, outcome: str
+    ) -> None:
+        """Report an addition last changed by someone other than the sync, and what follows."""
+        self.warnings.append(
+            DiffWarning(
+                "manual_edit",
+                f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by the "
+                f"sync; {outcome}",
+                plan.id,
+                product_id,
+                (addition.id,),
+            )
+        )
+
     def keep(self, addition: AdditionLike, plan: Plan, product_id: int) -> None:
         self.unchanged.append(
             UnchangedAddition(
@@ -222,17 +237,14 @@ class AgreementBuilder:
             return
         editor = _manual_editor(addition, self.context.policy)
         if editor is not None:
-            fields = ", ".join(sorted(changes))
             held = self.context.policy.respect_manual_edits
-            self.warnings.append(
-                DiffWarning(
-                    "manual_edit",
-                    f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by "
-                    f"the sync; {fields} {'left as edited' if held else 'overwritten'}",
-                    plan.id,
-                    product_id,
-                    (addition.id,),
-                )
+            fields = ", ".join(sorted(changes))
+            self.manual_edit(
+                addition,
+                plan,
+                product_id,
+                editor,
+                f"{fields} {'left as edited' if held else 'overwritten'}",
             )
             if held:
                 self.keep(addition, plan, product_id)
@@ -253,19 +265,14 @@ class AgreementBuilder:
 
     def cancel(self, addition: AdditionLike, plan: Plan, product_id: int, reason: str) -> None:
         editor = _manual_editor(addition, self.context.policy)
-        if editor is not None and self.context.policy.respect_manual_edits:
-            self.warnings.append(
-                DiffWarning(
-                    "manual_edit",
-                    f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by "
-                    "the sync; not cancelled",
-                    plan.id,
-                    product_id,
-                    (addition.id,),
-                )
+        if editor is not None:
+            held = self.context.policy.respect_manual_edits
+            self.manual_edit(
+                addition, plan, product_id, editor, "not cancelled" if held else "cancelled anyway"
             )
-            self.keep(addition, plan, product_id)
-            return
+            if held:
+                self.keep(addition, plan, product_id)
+                return
         self.operations.append(
             CancelAddition(
                 agreement_id=self.usage.agreement_id,

@@ -157,6 +157,7 @@ class _Totals:
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
+        """The agreement reports summed over."""
         raise NotImplementedError
 
     def _sum(self, name: str) -> Any:
@@ -250,6 +251,7 @@ class CompanyReport(_Totals):
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
+        """The company's agreement reports."""
         return self.agreements
 
     def to_dict(self) -> dict[str, Any]:
@@ -291,6 +293,7 @@ class SyncReport(_Totals):
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
+        """Every agreement report of every company."""
         return [report for company in self.companies for report in company.agreements]
 
     def to_dict(self) -> dict[str, Any]:

@@ -186,11 +186,10 @@ class _Run:
         mapping: PlanMapping | Mapping[str, int],
         usages: Iterable[CompanyUsage],
         policy: SyncPolicy | None,
-        *,
         dry_run: bool,
         today: date | None,
         audit_log: str | Path | None,
-        progress: Progress | None,
+        progress: Progress | None = None,
     ) -> None:
         self.started_at = datetime.now(UTC)
         self.started = time.perf_counter()
@@ -288,16 +287,7 @@ def sync_all(
     Raises:
         InputError: invalid input, before any request is sent.
     """
-    state = _Run(
-        plans,
-        mapping,
-        usages,
-        policy,
-        dry_run=dry_run,
-        today=today,
-        audit_log=audit_log,
-        progress=progress,
-    )
+    state = _Run(plans, mapping, usages, policy, dry_run, today, audit_log, progress)
     return _sync(client, state)
 
 
@@ -327,16 +317,7 @@ def sync_company(
     `usage` is the company's usage, or its usages when it is linked to several agreements.
     Otherwise as [`sync_all`][connectwise_billing.sync_all].
     """
-    state = _Run(
-        plans,
-        mapping,
-        _usages(usage),
-        policy,
-        dry_run=dry_run,
-        today=today,
-        audit_log=audit_log,
-        progress=None,
-    )
+    state = _Run(plans, mapping, _usages(usage), policy, dry_run, today, audit_log)
     return _as_company(_sync(client, state, one_company=True))
 
 
@@ -355,16 +336,7 @@ async def async_sync_all(
 ) -> SyncReport:
     """Sync every linked agreement, up to `concurrency` at a time, under the client's rate
     limiter. Otherwise as [`sync_all`][connectwise_billing.sync_all]."""
-    state = _Run(
-        plans,
-        mapping,
-        usages,
-        policy,
-        dry_run=dry_run,
-        today=today,
-        audit_log=audit_log,
-        progress=progress,
-    )
+    state = _Run(plans, mapping, usages, policy, dry_run, today, audit_log, progress)
     return await _async_sync(client, state, concurrency=concurrency)
 
 
@@ -401,14 +373,5 @@ async def async_sync_company(
     audit_log: str | Path | None = None,
 ) -> CompanyReport:
     """The async twin of [`sync_company`][connectwise_billing.sync_company]."""
-    state = _Run(
-        plans,
-        mapping,
-        _usages(usage),
-        policy,
-        dry_run=dry_run,
-        today=today,
-        audit_log=audit_log,
-        progress=None,
-    )
+    state = _Run(plans, mapping, _usages(usage), policy, dry_run, today, audit_log)
     return _as_company(await _async_sync(client, state, concurrency=2, one_company=True))

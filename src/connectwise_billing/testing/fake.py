@@ -380,6 +380,7 @@ class FakeConnectWise:
         return _api.render_record(record)
 
     def render_addition(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored addition as the API answers it, with the fields ConnectWise computes."""
         quantity = record.get("quantity") or Decimal(0)
         ext_price = quantity * (record.get("unitPrice") or Decimal(0))
         ext_cost = quantity * (record.get("unitCost") or Decimal(0))

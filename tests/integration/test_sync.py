@@ -312,6 +312,8 @@ def test_refresh_plan_prices(syncer: Syncer, example: ExampleMSP) -> None:
         p for p in example.plans if p.id == "archive-1tb"
     )  # not mapped
     assert refreshed.missing_products == ()
+    plans_again, changes = refreshed
+    assert (plans_again, changes) == (refreshed.plans, refreshed.changes)
 
 
 def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMSP) -> None:

@@ -5,9 +5,9 @@ The seed integration: "The cost and price from Connectwise will be synced with t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -45,6 +45,10 @@ class PriceRefresh:
     plans: tuple[Plan, ...]
     changes: tuple[PlanPriceChange, ...]
     missing_products: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as `plans, changes = refresh_plan_prices(...)`."""
+        return iter((self.plans, self.changes))
 
 
 def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[PriceRefresh]:

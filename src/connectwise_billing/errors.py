@@ -35,7 +35,7 @@ class ConfigurationError(InputError):
     """A client or CLI setting is invalid (a non-HTTPS URL, malformed credentials, ...)."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FieldError:
     """One entry of a ConnectWise error body's `errors` list."""
 

@@ -47,7 +47,7 @@ class ConfigFileError(ConfigurationError):
     """A configuration or usage file is wrong; the message names the file, line and field."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Config:
     """What the configuration file says (the keys are read separately, never stored here)."""
 

@@ -31,7 +31,7 @@ _TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTA
 _LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?')
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ApiRequest:
     """One request to the ConnectWise API, before it is sent.
 
@@ -177,7 +177,7 @@ def parse_link_header(value: str | None) -> dict[str, str]:
     return {rel.lower(): url for url, rel in _LINK.findall(value)}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ListQuery:
     """A paged list read, and the rule for its next page.
 

@@ -80,7 +80,7 @@ def _check_field(name: str) -> str:
     return name
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Condition:
     """A condition expression. Combine with `&` (and) and `|` (or); `str()` gives the text."""
 
@@ -97,7 +97,7 @@ class Condition:
         return self.text
 
 
-@attrs.frozen(eq=False)
+@attrs.frozen(eq=False, slots=False)
 class Field:
     """A field to compare: `Field("company/id") == 12`, `Field("name").contains("Acme")`."""
 

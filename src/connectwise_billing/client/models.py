@@ -12,6 +12,10 @@ Every field but `id` may be absent from a response (ConnectWise omits nulls, and
 records) and is then `None`. Money and quantities are `Decimal`; datetimes are timezone-aware.
 Enumerations ConnectWise may extend (`bill_customer`, `agreement_status`, `product_class`) stay
 plain strings.
+
+The SDK's attrs classes are frozen but not slotted: a dict-backed frozen instance is built about
+twice as fast (parsing a page of additions is mostly building instances), and the classes
+themselves are created faster, which keeps `import connectwise_billing` cheap.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ BillCustomer = Literal["Billable", "DoNotBill", "NoCharge"]
 BILL_CUSTOMER_VALUES: Final = ("Billable", "DoNotBill", "NoCharge")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Reference:
     """A reference to another record (`CompanyReference`, `IvItemReference`, ...).
 
@@ -44,7 +48,7 @@ class Reference:
     name: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Product:
     """A product catalog item (`/procurement/catalog`). Products with class `Agreement` are
     what agreement additions bill."""
@@ -70,7 +74,7 @@ class Product:
     updated_by: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Company:
     """A company (`/company/companies`)."""
 
@@ -92,7 +96,7 @@ class Company:
     updated_by: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Agreement:
     """An agreement (`/finance/agreements`): how and when a company is billed."""
 
@@ -117,7 +121,7 @@ class Agreement:
     updated_by: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Addition:
     """A product addition on an agreement (`/finance/agreements/{id}/additions`).
 
@@ -177,7 +181,7 @@ def _product_id(value: object) -> int:
     return value
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class NewAddition:
     """An addition to create with `client.additions.create(agreement_id, NewAddition(...))`.
 

@@ -40,7 +40,7 @@ Fields = str | Sequence[str] | None
 """`fields=`: names to return (`"id,quantity,product/id"` or a list); `id` is always added."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class _Endpoint(Generic[M]):
     path: str
     model: type[M]

@@ -59,7 +59,7 @@ def _positive(name: str) -> Callable[[Any, Any, float], None]:
     return check
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class RetryPolicy:
     """How the client retries failed requests.
 

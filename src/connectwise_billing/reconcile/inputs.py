@@ -34,7 +34,7 @@ def _decimal_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _lenient_decimal(value) for key, value in dict(values).items()}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Plan:
     """A plan the control panel sells (a mailbox plan, or any sellable plan).
 
@@ -51,7 +51,7 @@ class Plan:
     price: Decimal = attrs.field(converter=_lenient_decimal)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class CompanyUsage:
     """One control-panel company linked to one ConnectWise agreement.
 

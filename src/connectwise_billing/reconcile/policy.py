@@ -56,7 +56,7 @@ def _flag(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class SyncPolicy:
     """What a sync owns and how it behaves. Every field has a documented default.
 

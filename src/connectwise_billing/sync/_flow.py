@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Call:
     """`client.<resource>.<method>(*args, **kwargs)`, to be run by a driver."""
 

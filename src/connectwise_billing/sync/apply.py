@@ -60,7 +60,7 @@ READ_FIELDS: Final = (
 """What a sync reads of each addition: what reconciliation and drift detection need."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class OperationResult:
     """What became of one operation.
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class PlanPriceChange:
     """One plan field that takes a new value from its catalog item."""
 
@@ -31,7 +31,7 @@ class PlanPriceChange:
     new: Decimal
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class PriceRefresh:
     """Plans with the catalog's cost and price, what changed, and mapped products not found.
 

@@ -21,7 +21,7 @@ agreement: nothing written), `error` (the agreement could not be read)."""
 ZERO = Decimal(0)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AgreementReport:
     """The outcome for one agreement.
 
@@ -231,7 +231,7 @@ class _Totals:
         }
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class CompanyReport(_Totals):
     """The outcome for one company (one or more agreements): the "Update Now" button.
 
@@ -273,7 +273,7 @@ class CompanyReport(_Totals):
         return self.summary()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class SyncReport(_Totals):
     """The outcome of a sync of many companies.
 

@@ -30,7 +30,7 @@ _HTML_PAGE: Final = (
 )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class LoggedRequest:
     """One request the simulator received, and what it answered.
 
@@ -56,7 +56,7 @@ class LoggedRequest:
         return self.method in _WRITE_METHODS
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Outcome:
     """What the transport or server does with a request: answer (after `delay`), or fail.
 

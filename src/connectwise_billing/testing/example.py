@@ -46,7 +46,7 @@ _NAMES: Final = (
 _SUFFIXES: Final = ("Ltd", "Inc", "LLC", "GmbH", "Pty", "BV")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ExampleMSP:
     """The example: the simulator, the API member's credentials, and the control panel's data.
 

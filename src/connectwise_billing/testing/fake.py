@@ -28,7 +28,7 @@ from connectwise_billing.testing._transport import AsyncFakeTransport, SyncFakeT
 from connectwise_billing.testing.faults import FaultPlan
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Member:
     """An API member: its keys, the name ConnectWise shows in `_info.updatedBy`, and the
     companies its security role reaches (`None`: all)."""

@@ -51,7 +51,7 @@ ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
 """Every kind that makes a request fail (latency only slows it down)."""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Fault:
     """One injected fault. Build with the class methods."""
 

@@ -314,7 +314,11 @@ class AgreementBuilder:
             if seats > 0:
                 self.create(plan, product_id, seats)
             return
-        keeper, *others = sorted(active, key=lambda a: a.id) if len(active) > 1 else active
+        others: Sequence[AdditionLike] = ()
+        if len(active) == 1:  # the common case, without building a list of duplicates
+            keeper = active[0]
+        else:
+            keeper, *others = sorted(active, key=lambda a: a.id)
         if others:
             ids = tuple(a.id for a in (keeper, *others))
             if self.context.policy.on_duplicates == "skip":

@@ -16,7 +16,7 @@ Field = Literal["quantity", "unit_price", "unit_cost"]
 """The addition fields a sync owns."""
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class CreateAddition:
     """Create an addition for a plan that has seats but no active addition."""
 
@@ -32,7 +32,7 @@ class CreateAddition:
     kind: Literal["create"] = "create"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UpdateAddition:
     """Change the fields of an addition whose values differ; `changes` is field -> (old, new).
 
@@ -52,7 +52,7 @@ class UpdateAddition:
     kind: Literal["update"] = "update"
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class CancelAddition:
     """Cancel an addition (set its cancelled date), keeping its billing history."""
 
@@ -93,7 +93,7 @@ WarningKind = Literal[
 ]
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class DiffWarning:
     """Something the MSP should know that the diff does not fix by itself.
 
@@ -137,7 +137,7 @@ def _money(value: Decimal | None) -> str:
     return f"{value:,.2f}" if value.as_tuple().exponent >= -2 else f"{value:,f}"  # type: ignore[operator]
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AgreementDiff:
     """What a sync of one agreement would do, and what it does to the monthly bill.
 

@@ -58,9 +58,9 @@ def run(_args: argparse.Namespace) -> int:
                 )
                 print(report_text(report, show_diffs=SHOWN, show_warnings=3))
                 print()
-    writes = len(example.fake.writes())
-    print(
-        f"The simulator received {len(example.fake.request_log)} requests, {writes} of them writes."
-    )
+    requests, writes = len(example.fake.request_log), len(example.fake.writes())
+    print(f"The simulator received {requests} requests, {writes} of them writes.")
+    print("The errors are the example's, on purpose: a deleted agreement and a company outside")
+    print("the API member's reach are reported on every run while the other agreements sync.")
     print("Next: `connectwise-billing plan --config ... --usage ...` against your own ConnectWise.")
     return 0

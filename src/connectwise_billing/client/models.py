@@ -22,17 +22,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Final
 
 import attrs
 
 from connectwise_billing._values import as_decimal, as_utc_datetime
 from connectwise_billing.errors import InputError
 
-BillCustomer = Literal["Billable", "DoNotBill", "NoCharge"]
-"""The values ConnectWise accepts for an addition's `billCustomer`."""
-
 BILL_CUSTOMER_VALUES: Final = ("Billable", "DoNotBill", "NoCharge")
+"""The values ConnectWise accepts for an addition's `billCustomer`."""
 
 
 @attrs.frozen(slots=False)
@@ -282,7 +280,6 @@ __all__ = [
     "NOT_GIVEN",
     "Addition",
     "Agreement",
-    "BillCustomer",
     "Company",
     "NewAddition",
     "NotGiven",

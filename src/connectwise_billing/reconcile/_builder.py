@@ -173,20 +173,28 @@ class AgreementBuilder:
         self.unchanged: list[UnchangedAddition] = []
         self.warnings: list[DiffWarning] = []
 
-    def manual_edit(
-        self, addition: AdditionLike, plan: Plan, product_id: int, editor: str, outcome: str
-    ) -> None:
-        """Report an addition last changed by someone other than the sync, and what follows."""
+    def held_by_manual_edit(
+        self, addition: AdditionLike, plan: Plan, product_id: int, held: str, overwritten: str
+    ) -> bool:
+        """Report an addition last changed by someone other than the sync; True when the
+        policy respects the edit, in which case the addition is kept as it is."""
+        editor = _manual_editor(addition, self.context.policy)
+        if editor is None:
+            return False
+        respect = self.context.policy.respect_manual_edits
         self.warnings.append(
             DiffWarning(
                 "manual_edit",
                 f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by the "
-                f"sync; {outcome}",
+                f"sync; {held if respect else overwritten}",
                 plan.id,
                 product_id,
                 (addition.id,),
             )
         )
+        if respect:
+            self.keep(addition, plan, product_id)
+        return respect
 
     def keep(self, addition: AdditionLike, plan: Plan, product_id: int) -> None:
         self.unchanged.append(
@@ -235,20 +243,11 @@ class AgreementBuilder:
         if not changes:
             self.keep(addition, plan, product_id)
             return
-        editor = _manual_editor(addition, self.context.policy)
-        if editor is not None:
-            held = self.context.policy.respect_manual_edits
-            fields = ", ".join(sorted(changes))
-            self.manual_edit(
-                addition,
-                plan,
-                product_id,
-                editor,
-                f"{fields} {'left as edited' if held else 'overwritten'}",
-            )
-            if held:
-                self.keep(addition, plan, product_id)
-                return
+        fields = ", ".join(sorted(changes))
+        if self.held_by_manual_edit(
+            addition, plan, product_id, f"{fields} left as edited", f"{fields} overwritten"
+        ):
+            return
         self.operations.append(
             UpdateAddition(
                 agreement_id=self.usage.agreement_id,
@@ -264,15 +263,10 @@ class AgreementBuilder:
         )
 
     def cancel(self, addition: AdditionLike, plan: Plan, product_id: int, reason: str) -> None:
-        editor = _manual_editor(addition, self.context.policy)
-        if editor is not None:
-            held = self.context.policy.respect_manual_edits
-            self.manual_edit(
-                addition, plan, product_id, editor, "not cancelled" if held else "cancelled anyway"
-            )
-            if held:
-                self.keep(addition, plan, product_id)
-                return
+        if self.held_by_manual_edit(
+            addition, plan, product_id, "not cancelled", "cancelled anyway"
+        ):
+            return
         self.operations.append(
             CancelAddition(
                 agreement_id=self.usage.agreement_id,

@@ -10,6 +10,8 @@ The public API, importable from the package root:
   `CancelAddition`);
 - sync: `apply_diff`, `sync_company`, `sync_all`, their async twins, `refresh_plan_prices`,
   `run_every` and the reports (`CompanyReport`, `SyncReport`);
+- the locks that keep two syncs off one agreement: `InProcessLock`, `FileLock`, `RedisLock`
+  (the `Lock` protocol is in `connectwise_billing.locks`);
 - the error tree rooted at `ConnectWiseBillingError`.
 """
 
@@ -54,12 +56,14 @@ from connectwise_billing.errors import (
     UnexpectedResponseError,
     UnknownPlanError,
 )
+from connectwise_billing.locks import FileLock, InProcessLock, RedisLock
 from connectwise_billing.reconcile import (
     AgreementDiff,
     CancelAddition,
     CompanyUsage,
     CreateAddition,
     DiffWarning,
+    DuplicateAdditions,
     Plan,
     PlanMapping,
     SyncPolicy,
@@ -109,9 +113,12 @@ __all__ = [
     "CreateAddition",
     "Credentials",
     "DiffWarning",
+    "DuplicateAdditions",
     "DuplicateAgreementError",
     "DuplicatePlanError",
     "Field",
+    "FileLock",
+    "InProcessLock",
     "InputError",
     "InvalidDiscountError",
     "InvalidPriceError",
@@ -127,6 +134,7 @@ __all__ = [
     "Product",
     "RateLimitError",
     "RateLimiter",
+    "RedisLock",
     "Reference",
     "RetryPolicy",
     "ServerError",

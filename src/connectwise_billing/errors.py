@@ -57,6 +57,9 @@ class ConnectWiseAPIError(ConnectWiseBillingError):
         method: The request's HTTP method.
         url: The request URL without its query string.
         request_id: The `x-cw-request-id` response header: quote it to ConnectWise support.
+        has_error_body: `True` when the body was ConnectWise's own JSON error (with a `code`):
+            ConnectWise itself answered. `False` for a gateway's or proxy's page, or no body:
+            for a write, whether ConnectWise applied it is then unknown.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class ConnectWiseAPIError(ConnectWiseBillingError):
         code: str | None = None,
         errors: Sequence[FieldError] = (),
         request_id: str | None = None,
+        has_error_body: bool = False,
     ) -> None:
         self.status_code = status_code
         self.code = code
@@ -77,6 +81,7 @@ class ConnectWiseAPIError(ConnectWiseBillingError):
         self.method = method
         self.url = url
         self.request_id = request_id
+        self.has_error_body = has_error_body
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -172,7 +177,8 @@ class APITimeoutError(APIConnectionError):
 
 
 class UnexpectedResponseError(ConnectWiseBillingError):
-    """The answer is not what ConnectWise sends: not JSON, or JSON that does not fit the model.
+    """The answer is not what ConnectWise sends: a redirect, not JSON, or JSON that does not fit
+    the model. A redirect is never followed: it would carry the credentials to another address.
 
     Attributes:
         status_code: The HTTP status of the answer.

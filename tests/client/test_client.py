@@ -298,6 +298,20 @@ def test_delete(api: Api) -> None:
     assert recorder.requests[0].method == "DELETE"
 
 
+def test_a_delete_whose_answer_was_lost_is_settled_by_reading(api: Api) -> None:
+    gone = answer(404, {"code": "NotFound", "message": "Addition with id 9 was not found"})
+    recorder = Recorder(httpx.RemoteProtocolError("dropped"), gone)
+    assert api.run(lambda c: c.additions.delete(5, 9), handler=recorder) is None
+    assert [r.method for r in recorder.requests] == ["DELETE", "GET"]
+
+
+def test_a_delete_that_did_not_land_still_raises(api: Api) -> None:
+    recorder = Recorder(httpx.ReadTimeout("slow"), answer(200, ADDITION))
+    with pytest.raises(APIConnectionError):
+        api.run(lambda c: c.additions.delete(5, 9), handler=recorder)
+    assert [r.method for r in recorder.requests] == ["DELETE", "GET"]
+
+
 # --- errors -------------------------------------------------------------------------------
 
 
@@ -397,19 +411,29 @@ def test_client_errors_are_not_retried(api: Api) -> None:
     assert len(recorder.requests) == 1
 
 
+WRITES = {
+    "POST": lambda c: c.additions.create(5, NewAddition(17, 3)),
+    "PATCH": lambda c: c.additions.update(5, 9, quantity=1),
+}
+
+
+@pytest.mark.parametrize("method", sorted(WRITES))
 @pytest.mark.parametrize(
     "failure",
     [
         UNAVAILABLE,
         answer(500, {"code": "x", "message": "y"}),
+        httpx.Response(502, content=b"<html><title>502 Bad Gateway</title></html>"),
         httpx.ReadTimeout("slow"),
         httpx.RemoteProtocolError("dropped"),
     ],
 )
-def test_post_is_never_retried_when_it_may_have_been_applied(api: Api, failure: Any) -> None:
+def test_a_write_is_never_sent_again_once_it_may_have_been_applied(
+    api: Api, method: str, failure: Any
+) -> None:
     recorder = Recorder(failure, answer(201, ADDITION))
     with pytest.raises((ServerError, APIConnectionError)):
-        api.run(lambda c: c.additions.create(5, NewAddition(17, 3)), handler=recorder)
+        api.run(WRITES[method], handler=recorder)
     assert len(recorder.requests) == 1
 
 
@@ -420,10 +444,12 @@ def test_post_is_retried_when_it_provably_was_not_applied(api: Api, failure: Any
     assert len(recorder.requests) == 2
 
 
-def test_patch_is_retried(api: Api) -> None:
-    recorder = Recorder(httpx.RemoteProtocolError("dropped"), answer(200, ADDITION))
-    api.run(lambda c: c.additions.update(5, 9, quantity=1), handler=recorder)
-    assert len(recorder.requests) == 2
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_nor_taken_for_an_answer(api: Api, status: int) -> None:
+    recorder = Recorder(answer(status, [], Location="https://login.example.net/?next=x"))
+    with pytest.raises(UnexpectedResponseError, match=r"redirect to https://login\.example\.net/"):
+        api.run(lambda c: c.additions.list(5), handler=recorder)
+    assert len(recorder.requests) == 1
 
 
 def test_retry_waits_honour_retry_after_and_are_logged(

@@ -53,14 +53,18 @@ class Syncer:
         with self.connect(example, **(client or {})) as call:
             return call(lambda c: fn(c, example.plans, example.mapping, *args, **kwargs))
 
-    def sync_company(self, example: ExampleMSP, *args: Any, **kwargs: Any) -> Any:
+    def sync_company(
+        self, example: ExampleMSP, *args: Any, client: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         fn = sync_company if self.kind == "sync" else async_sync_company
-        with self.connect(example) as call:
+        with self.connect(example, **(client or {})) as call:
             return call(lambda c: fn(c, example.plans, example.mapping, *args, **kwargs))
 
-    def apply(self, example: ExampleMSP, diff: Any, **kwargs: Any) -> Any:
+    def apply(
+        self, example: ExampleMSP, diff: Any, *, client: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         fn = apply_diff if self.kind == "sync" else async_apply_diff
-        with self.connect(example) as call:
+        with self.connect(example, **(client or {})) as call:
             return call(lambda c: fn(c, diff, **kwargs))
 
     def refresh(self, example: ExampleMSP, plans: Any) -> Any:

@@ -1,34 +1,43 @@
-"""The applier, one fault at a time: creates are never repeated blindly."""
+"""The applier, one fault at a time: every write is sent once and its outcome settled by reading.
+
+The simulator runs on a virtual clock shared with the SDK's waits, so "commits 1 s later" and
+"re-read every 2 s for 10 s" take no real time.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
+import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 import pytest
 
 from connectwise_billing import (
     AgreementDiff,
+    APITimeoutError,
     CompanyUsage,
+    ConnectWiseClient,
+    NewAddition,
     Plan,
     PlanMapping,
+    RetryPolicy,
     SyncPolicy,
+    apply_diff,
     reconcile_agreement,
-    run_every,
 )
-from connectwise_billing.testing import ExampleMSP, FakeConnectWise, Fault
-from tests.integration.conftest import Syncer
+from connectwise_billing.testing import ExampleMSP, FakeConnectWise, Fault, VirtualClock
+from tests.integration.conftest import API_URL, Syncer
 
 TODAY = date(2026, 11, 28)
 GOLD = Plan("gold", "Gold 50 GB", cost=Decimal("3.25"), price=Decimal("8.00"))
 
 
 @pytest.fixture
-def site() -> tuple[ExampleMSP, AgreementDiff]:
+def site(clock: VirtualClock) -> tuple[ExampleMSP, AgreementDiff]:
     """One agreement with no additions, and the diff that creates a Gold addition for it."""
-    fake = FakeConnectWise(seed=3)
+    fake = FakeConnectWise(seed=3, time_source=clock)
     credentials = fake.add_api_member()
     company = fake.add_company("Contoso Ltd")
     product = fake.add_product("MBX-GOLD-50", price="8.00", cost="3.25")
@@ -44,163 +53,330 @@ def posts(fake: FakeConnectWise) -> int:
     return fake.count_requests("POST")
 
 
-def test_a_create_whose_answer_was_lost_is_confirmed_not_repeated(
-    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+def diff_now(
+    example: ExampleMSP, usage: CompanyUsage | None = None, **policy: object
+) -> AgreementDiff:
+    """What a sync would do now (the next sync's diff)."""
+    usage = usage or example.usages[0]
+    additions = example.fake.list_additions(usage.agreement_id)
+    return reconcile_agreement(
+        example.plans,
+        example.mapping,
+        usage,
+        additions,
+        SyncPolicy(**policy),
+        today=TODAY,  # type: ignore[arg-type]
+    )
+
+
+def test_the_simulator_commits_a_create_after_the_client_gave_up(
+    site: tuple[ExampleMSP, AgreementDiff], clock: VirtualClock
 ) -> None:
+    """The fault a create-then-check-then-create-again applier falls for: billed twice."""
     example, diff = site
-    example.fake.faults.add(Fault.drop_after_commit(), method="POST")
-    [result] = quick_syncer.apply(example, diff)
-    assert result.status == "applied"
-    assert result.note is not None and result.note.startswith("confirmed by re-reading")
-    [created] = example.fake.list_additions(diff.agreement_id)
-    assert result.addition_id == created.id
-    assert posts(example.fake) == 1
+    example.fake.faults.add(Fault.commit_later(1.0), method="POST")
+    gold = NewAddition(example.mapping["gold"], 12)
+    with ConnectWiseClient(
+        API_URL, example.credentials, transport=example.fake.transport()
+    ) as client:
+        with pytest.raises(APITimeoutError):
+            client.additions.create(diff.agreement_id, gold)
+        assert client.additions.list(diff.agreement_id) == []  # an immediate re-read: nothing
+        client.additions.create(diff.agreement_id, gold)  # so a naive applier creates again
+    clock.advance(1.0)
+    assert len(example.fake.list_additions(diff.agreement_id)) == 2
 
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault.drop_before_commit(), Fault.timeout(), Fault.server_error(503), Fault.html_page()],
+    [
+        Fault.drop_after_commit(),
+        Fault.timeout(after_commit=True),
+        Fault.commit_later(1.0),
+        Fault.commit_later(5.0, answer="drop"),
+        Fault.gateway_error(502),
+        Fault.gateway_error(504),
+    ],
+    ids=lambda f: f"{f.kind}-{f.status}-{f.seconds}",
 )
-def test_a_create_that_did_not_land_is_tried_again(
+def test_a_create_that_landed_is_confirmed_by_reading_and_never_sent_again(
     quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], fault: Fault
 ) -> None:
     example, diff = site
     example.fake.faults.add(fault, method="POST")
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "applied"
-    assert result.note == "landed after 1 failed attempt(s)"
+    assert result.note is not None and result.note.startswith("confirmed by re-reading")
+    [created] = example.fake.list_additions(diff.agreement_id)
+    assert result.addition_id == created.id
+    assert posts(example.fake) == 1
+    assert diff_now(example).is_empty
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.drop_before_commit(),
+        Fault.timeout(),
+        Fault.gateway_error(502, after_commit=False),
+        Fault.html_page(503),
+        Fault.redirect(302),
+    ],
+    ids=lambda f: f"{f.kind}-{f.status}",
+)
+def test_a_create_whose_outcome_cannot_be_learned_is_unknown_and_left_to_the_next_sync(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], fault: Fault
+) -> None:
+    example, diff = site
+    example.fake.faults.add(fault, method="POST")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "unknown" and not result.ok
+    assert result.error is not None and result.error.startswith("outcome unknown:")
+    assert "6 re-read(s) did not show it" in result.error  # now, then every 2 s for 10 s
+    assert posts(example.fake) == 1
+    assert example.fake.list_additions(diff.agreement_id) == []
+    [next_result] = quick_syncer.apply(example, diff_now(example))
+    assert next_result.status == "applied"
     assert len(example.fake.list_additions(diff.agreement_id)) == 1
+
+
+def test_a_create_that_lands_after_the_settle_window_is_found_by_the_next_sync(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], clock: VirtualClock
+) -> None:
+    example, diff = site
+    example.fake.faults.add(Fault.commit_later(60.0), method="POST")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "unknown"
+    clock.advance(60.0)
+    assert diff_now(example).is_empty  # the next sync sees it landed: nothing to write
+    assert len(example.fake.list_additions(diff.agreement_id)) == 1
+
+
+def test_an_unknown_create_is_settled_again_before_the_agreement_is_let_go(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], tmp_path: Path
+) -> None:
+    """Gold lands 3 s late, after its own re-reads (0, 1, 2 s) gave up; Silver's settle takes
+    time too, and the final read of the agreement finds Gold: applied, and audited again."""
+    example, _ = site
+    silver = Plan("silver", "Silver 10 GB", cost=Decimal("1.00"), price=Decimal("4.00"))
+    mapping = PlanMapping(
+        {"gold": example.mapping["gold"], "silver": example.fake.add_product("S", price=4, cost=1)}
+    )
+    usage = CompanyUsage(example.usages[0].agreement_id, {"gold": 12, "silver": 2})
+    diff = reconcile_agreement([GOLD, silver], mapping, usage, [], today=TODAY)
+    example.fake.faults.add(Fault.commit_later(3.0), method="POST", times=1)
+    example.fake.faults.add(Fault.commit_later(0.5), method="POST", times=1)
+    retry = RetryPolicy(settle_timeout=2.0, settle_interval=1.0)
+    audit = tmp_path / "audit.jsonl"
+    gold, silver_result = quick_syncer.apply(
+        example, diff, client={"retry": retry}, audit_log=audit
+    )
+    assert silver_result.status == "applied"
+    assert (gold.status, gold.note) == (
+        "applied",
+        "confirmed by the final re-read of the agreement",
+    )
     assert posts(example.fake) == 2
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(line["plan_id"], line["status"]) for line in lines] == [
+        ("gold", "unknown"),
+        ("silver", "applied"),
+        ("gold", "applied"),
+    ]
 
 
-def test_a_create_refused_by_connectwise_is_not_repeated(
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_create_connectwise_refused_is_failed_and_not_sent_again(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], status: int
+) -> None:
+    example, diff = site
+    example.fake.faults.add(Fault.server_error(status), method="POST")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "failed"
+    assert result.error is not None and "UnexpectedServerError" in result.error
+    assert posts(example.fake) == 1
+    assert example.fake.list_additions(diff.agreement_id) == []
+
+
+def test_a_throttled_create_is_sent_again(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = site
+    example.fake.faults.add(Fault.rate_limited(retry_after=5), method="POST")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "applied"
+    assert posts(example.fake) == 2
+    assert len(example.fake.list_additions(diff.agreement_id)) == 1
+
+
+def test_a_create_refused_for_a_cancelled_agreement_is_failed(
     quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, diff = site
     example.fake.cancel_agreement(diff.agreement_id)  # writes now answer 400
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "failed"
-    assert (result.error is not None and "AgreementCancelled" in result.error) or "cancelled" in (
-        result.error or ""
+    assert result.error is not None and "agreement 1003 is cancelled" in result.error
+    assert posts(example.fake) == 1
+
+
+def test_an_addition_that_existed_before_the_create_does_not_confirm_it(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = site
+    [create] = diff.creates
+    twin = example.fake.add_addition(
+        diff.agreement_id,
+        create.product_id,
+        create.quantity,
+        unit_price=create.unit_price,
+        unit_cost=create.unit_cost,
     )
-    assert posts(example.fake) == 1
+    example.fake.faults.add(Fault.drop_before_commit(), method="POST")
+    [result] = quick_syncer.apply(example, diff, known_ids=[twin])
+    assert result.status == "unknown"
 
 
-def test_when_the_outcome_cannot_be_learned_nothing_more_is_sent(
+def test_an_addition_of_another_product_or_quantity_does_not_confirm_a_create(
     quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, diff = site
-    example.fake.faults.add(Fault.drop_after_commit(), method="POST")
-    example.fake.faults.add(Fault.server_error(503), method="GET", times=None)
+    [create] = diff.creates
+    other = example.fake.add_product("MBX-SILVER", price="8.00", cost="3.25")
+    example.fake.add_addition(diff.agreement_id, other, create.quantity)
+    example.fake.add_addition(diff.agreement_id, create.product_id, create.quantity + 1)
+    example.fake.faults.add(Fault.drop_before_commit(), method="POST")
     [result] = quick_syncer.apply(example, diff)
-    assert result.status == "failed"
-    assert result.error is not None and result.error.startswith("outcome unknown")
-    assert posts(example.fake) == 1
-    assert len(example.fake.list_additions(diff.agreement_id)) == 1  # the next sync will see it
+    assert result.status == "unknown"
 
 
-def test_a_create_that_never_lands_gives_up(
-    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+def test_a_create_is_held_until_reads_show_it(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff], clock: VirtualClock
 ) -> None:
+    """A 201 that reads do not show yet: the agreement is not let go (and another sync could
+    not miss the addition) until it shows, within the settle window."""
     example, diff = site
-    example.fake.faults.add(Fault.drop_before_commit(), method="POST", times=None)
+    example.fake.faults.add(Fault.slow_visibility(3.0), method="POST")
     [result] = quick_syncer.apply(example, diff)
-    assert result.status == "failed"
-    assert result.error is not None and result.error.startswith("did not land after 3 attempts")
-    assert example.fake.list_additions(diff.agreement_id) == []
+    assert (result.status, result.note) == ("applied", None)
+    assert clock.monotonic() >= 3.0
+    assert example.fake.count_requests("GET") == 3  # at 0, 2 and 4 s
 
 
-def test_dry_run_skips_everything(
-    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+@pytest.fixture
+def stale(site: tuple[ExampleMSP, AgreementDiff]) -> tuple[ExampleMSP, AgreementDiff]:
+    """The agreement with a Gold addition of 3 seats, and the diff that makes it 12."""
+    example, _ = site
+    usage = example.usages[0]
+    example.fake.add_addition(usage.agreement_id, example.mapping["gold"], 3)
+    return example, diff_now(example)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.drop_after_commit(), Fault.gateway_error(502), Fault.commit_later(1.0)],
+    ids=lambda f: f.kind,
+)
+def test_an_update_that_landed_before_its_answer_was_lost_is_applied(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff], fault: Fault
 ) -> None:
-    example, diff = site
-    results = quick_syncer.apply(example, diff, dry_run=True)
-    assert [r.status for r in results] == ["skipped"]
-    assert example.fake.request_log == []
+    example, diff = stale
+    [update] = diff.updates
+    example.fake.faults.add(fault, method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "applied"
+    assert result.note is not None and result.note.startswith("confirmed by re-reading")
+    assert example.fake.count_requests("PATCH") == 1
+    assert example.fake.get_addition(update.addition_id).quantity == 12
 
 
-def test_an_update_of_a_vanished_addition_fails_cleanly(
+def test_a_cancel_that_landed_before_its_answer_was_lost_is_applied(
     quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, _ = site
-    usage = example.usages[0]
+    usage = CompanyUsage(example.usages[0].agreement_id, {"gold": 0}, company="Contoso Ltd")
     addition = example.fake.add_addition(usage.agreement_id, example.mapping["gold"], 3)
-    diff = reconcile_agreement(
-        [GOLD], example.mapping, usage, example.fake.list_additions(usage.agreement_id), today=TODAY
-    )
-    example.fake.remove_addition(addition)
+    diff = diff_now(example, usage, on_zero="cancel")
+    example.fake.faults.add(Fault.gateway_error(504), method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "applied"
+    assert example.fake.get_addition(addition).cancelled_date is not None
+
+
+def test_an_update_whose_outcome_cannot_be_learned_is_unknown(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = stale
+    example.fake.faults.add(Fault.drop_before_commit(), method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "unknown"
+    assert example.fake.count_requests("PATCH") == 1
+
+
+def test_an_update_connectwise_refused_is_failed(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = stale
+    example.fake.faults.add(Fault.server_error(500), method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "failed"
+    assert example.fake.count_requests("PATCH") == 1
+
+
+def test_an_update_of_a_vanished_addition_fails_cleanly(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = stale
+    [update] = diff.updates
+    example.fake.remove_addition(update.addition_id)
     [result] = quick_syncer.apply(example, diff)
     assert (result.status, result.error) == ("failed", "the addition no longer exists")
 
 
-def test_verify_before_write_applies_when_nothing_changed(
-    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+def test_an_update_answered_200_without_being_applied_is_failed(
+    stale: tuple[ExampleMSP, AgreementDiff],
 ) -> None:
-    example, _ = site
-    usage = example.usages[0]
-    example.fake.add_addition(usage.agreement_id, example.mapping["gold"], 3)
-    additions = example.fake.list_additions(usage.agreement_id)
-    diff = reconcile_agreement(
-        [GOLD], example.mapping, usage, additions, SyncPolicy(verify_before_write=True), today=TODAY
+    """A server (or a proxy) that says 200 to a PATCH and returns the addition unchanged."""
+    example, diff = stale
+    [update] = diff.updates
+    unchanged = {"id": update.addition_id, "quantity": 3, "product": {"id": update.product_id}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=unchanged)
+
+    with ConnectWiseClient(
+        API_URL, example.credentials, transport=httpx.MockTransport(handler)
+    ) as client:
+        [result] = apply_diff(client, diff)
+    assert result.status == "failed"
+    assert result.error == (
+        "ConnectWise answered the update, but the addition it returned shows quantity 3"
     )
+
+
+def test_verify_before_write_applies_when_nothing_changed(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, _ = stale
+    diff = diff_now(example, verify_before_write=True)
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "applied"
     assert example.fake.count_requests("GET") == 1  # the re-read
 
 
-class FakeClock:
-    """A clock, and a stop event whose waits move the clock instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def is_set(self) -> bool:
-        return False
-
-    def wait(self, seconds: float) -> bool:
-        self.now += seconds
-        return False
-
-
-def test_run_every_never_overlaps_and_skips_missed_runs(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock()
-    starts: list[float] = []
-
-    def slow_sync() -> int:
-        starts.append(clock.now)
-        clock.now += 0.025 if len(starts) == 2 else 0.001  # the second run overruns 2.5 ticks
-        return len(starts)
-
-    with caplog.at_level(logging.WARNING, logger="connectwise_billing"):
-        results = run_every(0.01, slow_sync, max_runs=4, clock=clock, stop=clock)  # type: ignore[arg-type]
-    assert results == [1, 2, 3, 4]
-    # Runs start on the 0.01 grid; the second (at 0.01) ran until 0.035, so the runs due at
-    # 0.02 and 0.03 were skipped and the third started at 0.04.
-    assert starts == pytest.approx([0.0, 0.01, 0.04, 0.05])
-    assert "2 scheduled run(s) skipped" in caplog.text
-
-
-def test_run_every_survives_a_failing_run_and_stops_on_request(
-    caplog: pytest.LogCaptureFixture,
+def test_dry_run_plans_everything_and_sends_nothing(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
-    stop = threading.Event()
-    calls: list[int] = []
-
-    def flaky() -> int:
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("ConnectWise was down")
-        stop.set()
-        return len(calls)
-
-    with caplog.at_level(logging.ERROR, logger="connectwise_billing"):
-        assert run_every(0.001, flaky, stop=stop) == [2]
-    assert "scheduled run 1 failed" in caplog.text
+    example, diff = site
+    results = quick_syncer.apply(example, diff, dry_run=True)
+    assert [r.status for r in results] == ["planned"]
+    assert example.fake.request_log == []
 
 
-def test_run_every_checks_its_interval() -> None:
-    with pytest.raises(ValueError, match="interval"):
-        run_every(0, lambda: None)
+def test_results_are_json_ready(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = site
+    example.fake.faults.add(Fault.drop_before_commit(), method="POST")
+    [result] = quick_syncer.apply(example, diff)
+    assert json.dumps({"status": result.status, "error": result.error})

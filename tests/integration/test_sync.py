@@ -15,52 +15,29 @@ from connectwise_billing import (
     CompanyUsage,
     SyncPolicy,
     count_requests,
-    reconcile,
     reconcile_agreement,
 )
 from connectwise_billing.sync.run import NO_ACCESS, NOT_FOUND, id_chunks
 from connectwise_billing.testing import ExampleMSP, Fault
 from tests.integration.conftest import Syncer
+from tests.integration.oracle import duplicates, unreachable
+from tests.integration.oracle import still_to_do as _still_to_do
 
 TODAY = date(2026, 11, 28)
 POLICY = SyncPolicy(api_member="CloudPanelAPI")
 
 
-def unreachable(example: ExampleMSP) -> set[int]:
-    hidden = {u.agreement_id for u in example.usages if u.company == example.hidden_company}
-    return {example.deleted_agreement_id, example.cancelled_agreement_id, *hidden}  # type: ignore[arg-type]
-
-
-def still_to_do(example: ExampleMSP, policy: SyncPolicy = POLICY) -> dict[int, int]:
-    """Agreement id -> operations a fresh reconcile of the simulator's state still wants."""
-    by_agreement: dict[int, list[object]] = {}
-    for addition in example.fake.list_additions():
-        by_agreement.setdefault(addition.agreement_id or 0, []).append(addition)
-    usable = [u for u in example.usages if u.agreement_id not in unreachable(example)]
-    diffs = reconcile(example.plans, example.mapping, usable, by_agreement, policy, today=TODAY)  # type: ignore[arg-type]
-    return {d.agreement_id: len(d.operations) for d in diffs if d.operations}
-
-
-def duplicates(example: ExampleMSP) -> list[tuple[int, int]]:
-    seen: dict[tuple[int, int], int] = {}
-    for addition in example.fake.list_additions():
-        if (
-            addition.cancelled_date is None
-            and addition.product
-            and addition.product.id in example.mapping.product_ids
-        ):
-            key = (addition.agreement_id or 0, addition.product.id or 0)
-            seen[key] = seen.get(key, 0) + 1
-    return [key for key, count in seen.items() if count > 1]
+def still_to_do(example: ExampleMSP) -> dict[int, int]:
+    return _still_to_do(example, TODAY, POLICY)
 
 
 def test_full_sync_then_a_second_sync_makes_no_writes(syncer: Syncer, example: ExampleMSP) -> None:
     planned = syncer.sync_all(example, example.usages, POLICY, dry_run=True, today=TODAY)
     assert example.fake.writes() == []  # a dry run sends no write request
-    assert planned.dry_run and planned.skipped > 0 and planned.applied == 0
+    assert planned.dry_run and planned.planned > 0 and planned.applied == 0
 
     first = syncer.sync_all(example, example.usages, POLICY, today=TODAY)
-    assert first.applied == planned.skipped
+    assert first.applied == planned.planned
     assert first.failed == first.conflicts == 0
     assert len(example.fake.writes()) == first.applied
     assert (first.mrr_before, first.mrr_after) == (planned.mrr_before, planned.mrr_after)
@@ -138,7 +115,12 @@ def test_reads_are_batched_and_requests_stay_at_the_minimum(
     readable = len(example.usages) - 2  # the deleted and the hidden agreement are read one by one
     additions_reads = example.fake.count_requests("GET", "/additions")
     assert agreement_reads == 1 + 2  # one batch, then the two that it did not return
-    assert additions_reads == readable - 1  # the cancelled agreement's additions are not read
+    creating = sum(
+        1 for r in report.agreement_reports if any(x.operation.kind == "create" for x in r.results)
+    )
+    # One read per agreement (not the cancelled one), and one more where additions were
+    # created: the agreement is let go only once reads show them.
+    assert additions_reads == readable - 1 + creating
     assert report.api_calls == agreement_reads + additions_reads + report.applied
     for entry in example.fake.request_log:
         if entry.api_path.endswith("/additions") and entry.method == "GET":
@@ -324,7 +306,11 @@ def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMS
     assert report.api_calls == per_agreement + 3  # plus the batched and the two single look-ups
     with count_requests() as counter:
         Syncer("sync", False).sync_all(example, example.usages, POLICY, today=TODAY)
-    assert counter.count == report.api_calls - report.applied  # second run: reads only
+    confirming = sum(
+        1 for r in report.agreement_reports if any(x.operation.kind == "create" for x in r.results)
+    )
+    # The second run only reads: no writes, and no read confirming a create.
+    assert counter.count == report.api_calls - report.applied - confirming
 
 
 def test_concurrency_must_be_positive(example: ExampleMSP) -> None:

@@ -14,8 +14,14 @@ from connectwise_billing import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    UnexpectedResponseError,
 )
-from connectwise_billing.client.retry import compute_wait, parse_retry_after, retry_reason
+from connectwise_billing.client.retry import (
+    compute_wait,
+    parse_retry_after,
+    retry_reason,
+    write_outcome,
+)
 
 URL = "https://x/apis/3.0/finance/agreements"
 
@@ -28,6 +34,10 @@ RATE_LIMITED = api_error(RateLimitError, 429, retry_after=3.0)
 UNAVAILABLE = api_error(ServerError, 503)
 BAD_GATEWAY = api_error(ServerError, 502)
 INTERNAL = api_error(ServerError, 500)
+UNAVAILABLE_SAID_BY_CONNECTWISE = api_error(ServerError, 503, has_error_body=True)
+INTERNAL_SAID_BY_CONNECTWISE = api_error(ServerError, 500, has_error_body=True)
+GATEWAY_TIMEOUT_WITH_BODY = api_error(ServerError, 504, has_error_body=True)
+REDIRECTED = UnexpectedResponseError("redirect", status_code=302, method="POST", url=URL)
 NOT_FOUND = api_error(NotFoundError, 404)
 BAD_REQUEST = api_error(BadRequestError, 400)
 TIMEOUT = APITimeoutError("read timeout", method="GET", url=URL)
@@ -40,21 +50,27 @@ REFUSED = APIConnectionError("refused", method="GET", url=URL, request_sent=Fals
     [
         ("GET", RATE_LIMITED, True),
         ("POST", RATE_LIMITED, True),
+        ("PATCH", RATE_LIMITED, True),
         ("GET", UNAVAILABLE, True),
-        ("PATCH", BAD_GATEWAY, True),
-        ("DELETE", UNAVAILABLE, True),
-        ("PUT", UNAVAILABLE, True),
+        ("GET", BAD_GATEWAY, True),
+        ("GET", INTERNAL, True),
+        # A write that may have reached ConnectWise is never sent again.
+        ("PATCH", BAD_GATEWAY, False),
+        ("DELETE", UNAVAILABLE, False),
+        ("PUT", UNAVAILABLE, False),
         ("POST", UNAVAILABLE, False),
         ("POST", BAD_GATEWAY, False),
-        ("GET", INTERNAL, True),
         ("PATCH", INTERNAL, False),
         ("POST", INTERNAL, False),
         ("GET", TIMEOUT, True),
-        ("PATCH", TIMEOUT, True),
+        ("PATCH", TIMEOUT, False),
         ("POST", TIMEOUT, False),
         ("GET", DROPPED, True),
+        ("DELETE", DROPPED, False),
         ("POST", DROPPED, False),
         ("POST", REFUSED, True),
+        ("PATCH", REFUSED, True),
+        ("GET", REDIRECTED, False),
         ("GET", NOT_FOUND, False),
         ("GET", BAD_REQUEST, False),
         ("GET", ValueError("not ours"), False),
@@ -62,6 +78,36 @@ REFUSED = APIConnectionError("refused", method="GET", url=URL, request_sent=Fals
 )
 def test_what_is_retried(method: str, error: Exception, retried: bool) -> None:
     assert (retry_reason(method, error) is not None) is retried
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (RATE_LIMITED, "not_sent"),
+        (REFUSED, "not_sent"),
+        (TIMEOUT, "unknown"),
+        (DROPPED, "unknown"),
+        (BAD_GATEWAY, "unknown"),
+        (GATEWAY_TIMEOUT_WITH_BODY, "unknown"),  # a 504 is the gateway's, whatever the body
+        (UNAVAILABLE, "unknown"),  # no ConnectWise error body: a gateway answered
+        (INTERNAL, "unknown"),
+        (UNAVAILABLE_SAID_BY_CONNECTWISE, "refused"),
+        (INTERNAL_SAID_BY_CONNECTWISE, "refused"),
+        (REDIRECTED, "unknown"),
+        (NOT_FOUND, "refused"),
+        (BAD_REQUEST, "refused"),
+    ],
+)
+def test_what_a_failed_write_tells(error: Exception, outcome: str) -> None:
+    assert write_outcome(error) == outcome
+
+
+def test_settle_waits_add_up_to_the_timeout() -> None:
+    assert RetryPolicy().settle_waits() == [2.0] * 5
+    assert RetryPolicy(settle_timeout=5, settle_interval=2).settle_waits() == [2.0, 2.0, 1.0]
+    assert RetryPolicy(settle_timeout=0).settle_waits() == []
+    with pytest.raises(ValueError, match="settle_interval"):
+        RetryPolicy(settle_interval=0)
 
 
 def test_retry_after_wins_and_is_capped() -> None:

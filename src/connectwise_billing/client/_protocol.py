@@ -107,6 +107,7 @@ def api_error(method: str, url: str, response: httpx.Response) -> ConnectWiseAPI
     message = f"HTTP {status} with {describe_body(response)}"
     errors: list[FieldError] = []
     body: Any = None
+    has_error_body = False
     if _looks_like_json(response):
         try:
             body = _json.loads(response.content)
@@ -114,6 +115,7 @@ def api_error(method: str, url: str, response: httpx.Response) -> ConnectWiseAPI
             body = None
     if isinstance(body, Mapping):
         # The 429 body has its own shape: {"error": "ConnectWiseAPI", "message": "..."}.
+        has_error_body = isinstance(body.get("code"), str)
         code = _text(body.get("code")) or _text(body.get("error"))
         message = _text(body.get("message")) or message
         names = attrs.fields_dict(FieldError)
@@ -130,11 +132,21 @@ def api_error(method: str, url: str, response: httpx.Response) -> ConnectWiseAPI
         "code": code,
         "errors": errors,
         "request_id": request_id,
+        "has_error_body": has_error_body,
     }
     if cls is RateLimitError:
         retry_after = parse_retry_after(response.headers.get("retry-after"), message=message)
         return RateLimitError(message, retry_after=retry_after, **common)
     return cls(message, **common)
+
+
+def _redirect_target(location: str | None) -> str:
+    try:
+        where = httpx.URL(location or "")
+    except httpx.InvalidURL:
+        return ""
+    shown = f"{where.scheme}://{where.host}{where.path}" if where.host else where.path
+    return f" to {shown}" if shown else ""
 
 
 def _text(value: object) -> str | None:
@@ -144,12 +156,21 @@ def _text(value: object) -> str | None:
 def read_json(method: str, url: str, response: httpx.Response) -> Any:
     """The JSON body of a response, or the right exception for it.
 
-    Error statuses raise the matching `ConnectWiseAPIError` subclass; a 2xx that is not JSON
-    (an HTML page from a proxy or a login screen) raises `UnexpectedResponseError` saying what
-    came back. `204 No Content` gives `None`.
+    Error statuses raise the matching `ConnectWiseAPIError` subclass; a redirect (3xx, never
+    followed) and a 2xx that is not JSON (an HTML page from a proxy or a login screen) raise
+    `UnexpectedResponseError` saying what came back. `204 No Content` gives `None`.
     """
     if response.status_code >= 400:
         raise api_error(method, url, response)
+    if response.status_code >= 300:
+        target = _redirect_target(response.headers.get("location"))
+        raise UnexpectedResponseError(
+            f"answered with a redirect{target}, which is not followed "
+            "(ConnectWise does not redirect API calls; check the URL and any proxy in between)",
+            status_code=response.status_code,
+            method=method,
+            url=url,
+        )
     if response.status_code == 204 or not response.content.strip():
         return None
     if not _looks_like_json(response):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from connectwise_billing.client.retry import asleep, sleep
 from connectwise_billing.errors import ConfigurationError
 
 
@@ -55,14 +56,8 @@ class RateLimiter:
 
     def acquire(self) -> None:
         """Block the calling thread until a request may start."""
-        delay = self.reserve()
-        if delay > 0:
-            time.sleep(delay)
+        sleep(self.reserve())
 
     async def acquire_async(self) -> None:
         """Wait (without blocking the event loop) until a request may start."""
-        delay = self.reserve()
-        if delay > 0:
-            import asyncio
-
-            await asyncio.sleep(delay)
+        await asleep(self.reserve())

@@ -28,7 +28,13 @@ from connectwise_billing.client.models import (
     Product,
     addition_patch_values,
 )
-from connectwise_billing.errors import InputError, UnexpectedResponseError
+from connectwise_billing.client.retry import write_outcome
+from connectwise_billing.errors import (
+    ConnectWiseBillingError,
+    InputError,
+    NotFoundError,
+    UnexpectedResponseError,
+)
 
 if TYPE_CHECKING:
     from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
@@ -425,8 +431,20 @@ class Additions:
 
     def delete(self, agreement_id: int, addition_id: int) -> None:
         """DELETE an addition. Prefer cancelling (`update(cancelled_date=...)`): ConnectWise keeps
-        the billing history of cancelled additions."""
-        self._client.request(_delete_addition(agreement_id, addition_id))
+        the billing history of cancelled additions.
+
+        A DELETE whose answer was lost is settled by reading the addition: gone means deleted.
+        """
+        try:
+            self._client.request(_delete_addition(agreement_id, addition_id))
+        except ConnectWiseBillingError as error:
+            if write_outcome(error) != "unknown":
+                raise
+            try:
+                self.get(agreement_id, addition_id, fields="id")
+            except NotFoundError:
+                return
+            raise
 
 
 class AsyncAdditions:
@@ -506,5 +524,14 @@ class AsyncAdditions:
         return await self._client.fetch(request, Addition)
 
     async def delete(self, agreement_id: int, addition_id: int) -> None:
-        """DELETE an addition (prefer cancelling it)."""
-        await self._client.request(_delete_addition(agreement_id, addition_id))
+        """DELETE an addition (prefer cancelling it); a lost answer is settled by reading."""
+        try:
+            await self._client.request(_delete_addition(agreement_id, addition_id))
+        except ConnectWiseBillingError as error:
+            if write_outcome(error) != "unknown":
+                raise
+            try:
+                await self.get(agreement_id, addition_id, fields="id")
+            except NotFoundError:
+                return
+            raise

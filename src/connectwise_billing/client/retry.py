@@ -1,23 +1,26 @@
-"""When to retry a request and how long to wait: one policy object, tenacity underneath.
+"""When to retry a request, how long to wait, and what a failed write tells: one policy object,
+tenacity underneath.
 
 The decisions are pure functions ([`retry_reason`][connectwise_billing.client.retry.retry_reason],
+[`write_outcome`][connectwise_billing.client.retry.write_outcome],
 [`compute_wait`][connectwise_billing.client.retry.compute_wait],
 [`parse_retry_after`][connectwise_billing.client.retry.parse_retry_after]) shared by the sync and
 the async client; tenacity only drives the loop.
 
 What is retried:
 
-| failure | GET | PATCH, PUT, DELETE | POST |
-|---|---|---|---|
-| 429 Too Many Requests | yes | yes | yes: ConnectWise did not process it |
-| 502, 503, 504 | yes | yes | no |
-| 500 | yes | no | no |
-| timeout, dropped connection | yes | yes | no: it may have been applied |
-| connection never established | yes | yes | yes: nothing was sent |
-| any other 4xx | no | no | no |
+| failure | reads (GET) | writes (POST, PATCH, PUT, DELETE) |
+|---|---|---|
+| 429 Too Many Requests | yes | yes: ConnectWise did not process it |
+| connection never established | yes | yes: nothing was sent |
+| 5xx | yes | no |
+| timeout, dropped connection after sending | yes | no: it may have been applied |
+| a redirect, an HTML page or broken JSON on a 2xx | no | no |
+| any other 4xx | no | no |
 
-A POST whose outcome is unknown is left to the caller: the applier re-reads the agreement to
-find out whether the addition was created before it tries again.
+A write is never repeated once it may have reached ConnectWise: the applier settles its outcome
+by reading (see [`write_outcome`][connectwise_billing.client.retry.write_outcome] and the
+`settle_*` settings of [`RetryPolicy`][connectwise_billing.RetryPolicy]).
 """
 
 from __future__ import annotations
@@ -26,16 +29,19 @@ import logging
 import math
 import random
 import re
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
+    ConnectWiseAPIError,
     RateLimitError,
     ServerError,
 )
@@ -46,8 +52,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("connectwise_billing")
 T = TypeVar("T")
 
-IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
-_GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
+READ_METHODS: Final = frozenset({"GET", "HEAD"})
+_GATEWAY_STATUSES: Final = frozenset({502, 504})
 _RETRY_IN_MESSAGE: Final = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
@@ -74,6 +80,10 @@ class RetryPolicy:
         max_retry_after: Longest wait in seconds the server's `Retry-After` may impose.
         wait: `False` makes every wait zero (the waits are still computed and logged). Meant for
             tests: `RetryPolicy(wait=False)`.
+        settle_timeout: How long, in seconds, the applier keeps re-reading to learn the outcome
+            of a write whose answer was lost (default 10). A write the re-reads do not show by
+            then is reported `"unknown"` and left to the next sync.
+        settle_interval: Seconds between those re-reads (default 2); the first is immediate.
     """
 
     max_attempts: int = attrs.field(default=5)
@@ -83,11 +93,27 @@ class RetryPolicy:
     jitter: bool = True
     max_retry_after: float = attrs.field(default=120.0, validator=_positive("max_retry_after"))
     wait: bool = True
+    settle_timeout: float = attrs.field(default=10.0, validator=_positive("settle_timeout"))
+    settle_interval: float = attrs.field(default=2.0)
 
     @max_attempts.validator
     def _check_attempts(self, _attribute: Any, value: int) -> None:
         if value < 1:
             raise ValueError(f"RetryPolicy.max_attempts must be at least 1, got {value!r}")
+
+    @settle_interval.validator
+    def _check_settle_interval(self, _attribute: Any, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"RetryPolicy.settle_interval must be positive, got {value!r}")
+
+    def settle_waits(self) -> list[float]:
+        """The waits between the re-reads that settle a write: they add up to `settle_timeout`."""
+        waits: list[float] = []
+        left = self.settle_timeout
+        while left > 1e-9:
+            waits.append(min(self.settle_interval, left))
+            left -= waits[-1]
+        return waits
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -95,22 +121,51 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
 
+WriteOutcome = Literal["not_sent", "unknown", "refused"]
+"""What a failed write says about ConnectWise's state: `not_sent` (it never reached ConnectWise,
+or ConnectWise throttled it unprocessed), `unknown` (it was sent and may have been applied), or
+`refused` (ConnectWise answered that it did not apply it)."""
+
+
+def write_outcome(error: BaseException) -> WriteOutcome:
+    """Classify the error a write ended with.
+
+    - `not_sent`: a connection never established, a 429.
+    - `unknown`: a timeout or dropped connection after sending; a 502 or 504; any 5xx without
+      ConnectWise's JSON error body (a gateway's page); a redirect, or a 2xx that is not
+      ConnectWise's JSON (a proxy answered: the write may well have gone through).
+    - `refused`: ConnectWise's own error answer (a 4xx, or a 500/503 with its error body).
+    """
+    if isinstance(error, RateLimitError):
+        return "not_sent"
+    if isinstance(error, APIConnectionError):
+        return "unknown" if error.request_sent else "not_sent"
+    if isinstance(error, ServerError):
+        if error.status_code in _GATEWAY_STATUSES or not error.has_error_body:
+            return "unknown"
+        return "refused"
+    if isinstance(error, ConnectWiseAPIError):
+        return "refused"
+    return "unknown"
+
+
 def retry_reason(method: str, error: BaseException) -> str | None:
-    """Why a request that failed with `error` may be retried, or `None` if it must not be."""
-    idempotent = method.upper() in IDEMPOTENT_METHODS
+    """Why a request that failed with `error` may be retried, or `None` if it must not be.
+
+    Reads are retried on throttling, server failures and connection problems. Writes only when
+    ConnectWise provably did not process them: a write that may have been applied is never
+    sent twice.
+    """
     if isinstance(error, RateLimitError):
         return "429 Too Many Requests"
-    if isinstance(error, ServerError):
-        if error.status_code in _GATEWAY_STATUSES and idempotent:
-            return f"{error.status_code} from the server"
-        if error.status_code == 500 and method.upper() in ("GET", "HEAD"):
-            return "500 from the server"
+    if isinstance(error, APIConnectionError) and not error.request_sent:
+        return "could not connect"
+    if method.upper() not in READ_METHODS:
         return None
+    if isinstance(error, ServerError):
+        return f"{error.status_code} from the server"
     if isinstance(error, APIConnectionError):
-        if not error.request_sent:
-            return "could not connect"
-        if idempotent:
-            return "timed out" if isinstance(error, APITimeoutError) else "connection dropped"
+        return "timed out" if isinstance(error, APITimeoutError) else "connection dropped"
     return None
 
 
@@ -197,6 +252,65 @@ def _tenacity_arguments(policy: RetryPolicy, method: str, path: str) -> dict[str
     }
 
 
+class Clock(Protocol):
+    """A clock that waits by moving forward (`connectwise_billing.testing.VirtualClock`)."""
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by `seconds`."""
+
+
+@attrs.define
+class _Testing:
+    enabled: bool = False
+    clock: Clock | None = None
+
+
+_testing = _Testing()
+_testing_lock = threading.Lock()
+
+
+def set_testing(testing: bool = True, *, clock: Clock | None = None) -> None:
+    """Turn every wait of the SDK off (`True`) or back on (`False`), process-wide.
+
+    In testing mode, retry backoff, `Retry-After`, the settle re-reads' waits and the client-side
+    rate limiter take no time; with `clock`, each wait advances that clock instead (so a
+    simulator on the same clock sees time pass). Locks are not affected: they wait for other
+    runs in real time. Also available as `connectwise_billing.testing.set_testing`.
+    """
+    with _testing_lock:
+        _testing.enabled = testing
+        _testing.clock = clock if testing else None
+
+
+def is_testing() -> bool:
+    """Whether [`set_testing`][connectwise_billing.client.retry.set_testing] turned waits off."""
+    return _testing.enabled
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (no time at all in testing mode; see `set_testing`)."""
+    if seconds <= 0:
+        return
+    if _testing.enabled:
+        if _testing.clock is not None:
+            _testing.clock.advance(seconds)
+        return
+    time.sleep(seconds)
+
+
+async def asleep(seconds: float) -> None:
+    """The asyncio twin of [`sleep`][connectwise_billing.client.retry.sleep]."""
+    if seconds <= 0:
+        return
+    if _testing.enabled:
+        if _testing.clock is not None:
+            _testing.clock.advance(seconds)
+        return
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
 def call_with_retries(
     policy: RetryPolicy, method: str, path: str, fn: Callable[..., T], *args: Any
 ) -> T:
@@ -204,8 +318,7 @@ def call_with_retries(
     import tenacity
 
     arguments = _tenacity_arguments(policy, method, path)
-    if not policy.wait:
-        arguments["sleep"] = lambda _seconds: None
+    arguments["sleep"] = sleep if policy.wait else (lambda _seconds: None)
     # The iterator form keeps the result out of tenacity's state: a returned page would
     # otherwise live on in a reference cycle until the garbage collector ran.
     for attempt in tenacity.Retrying(**arguments):
@@ -224,8 +337,7 @@ async def async_call_with_retries(
         return None
 
     arguments = _tenacity_arguments(policy, method, path)
-    if not policy.wait:
-        arguments["sleep"] = no_sleep
+    arguments["sleep"] = asleep if policy.wait else no_sleep
     async for attempt in tenacity.AsyncRetrying(**arguments):
         with attempt:
             result = await fn(*args)
@@ -233,11 +345,18 @@ async def async_call_with_retries(
 
 
 __all__ = [
-    "IDEMPOTENT_METHODS",
+    "READ_METHODS",
+    "Clock",
     "RetryPolicy",
+    "WriteOutcome",
+    "asleep",
     "async_call_with_retries",
     "call_with_retries",
     "compute_wait",
+    "is_testing",
     "parse_retry_after",
     "retry_reason",
+    "set_testing",
+    "sleep",
+    "write_outcome",
 ]

@@ -19,6 +19,7 @@ from connectwise_billing.reconcile.diff import (
     CancelAddition,
     CreateAddition,
     DiffWarning,
+    DuplicateAdditions,
     Field,
     Operation,
     UnchangedAddition,
@@ -172,6 +173,7 @@ class AgreementBuilder:
         self.operations: list[Operation] = []
         self.unchanged: list[UnchangedAddition] = []
         self.warnings: list[DiffWarning] = []
+        self.duplicates: list[DuplicateAdditions] = []
 
     def held_by_manual_edit(
         self, addition: AdditionLike, plan: Plan, product_id: int, held: str, overwritten: str
@@ -315,6 +317,11 @@ class AgreementBuilder:
             keeper, *others = sorted(active, key=lambda a: a.id)
         if others:
             ids = tuple(a.id for a in (keeper, *others))
+            if sum(1 for a in (keeper, *others) if a.quantity) > 1:
+                billed = sum(((a.quantity or ZERO) * (a.unit_price or ZERO) for a in others), ZERO)
+                self.duplicates.append(
+                    DuplicateAdditions(plan.id, plan.name, product_id, ids, billed)
+                )
             if self.context.policy.on_duplicates == "skip":
                 self.warnings.append(
                     DiffWarning(

@@ -94,6 +94,34 @@ WarningKind = Literal[
 
 
 @attrs.frozen
+class DuplicateAdditions:
+    """Two or more active additions of one mapped product on one agreement, more than one of
+    them billing (a non-zero quantity): the customer is billed twice until it is resolved.
+
+    Attributes:
+        plan_id: The plan mapped to the product.
+        plan_name: The plan's name.
+        product_id: The catalog item.
+        addition_ids: The active additions, lowest id (the one a sync keeps) first.
+        billed_twice: What the additions after the first bill a month (quantity x unit price).
+    """
+
+    plan_id: str
+    plan_name: str
+    product_id: int
+    addition_ids: tuple[int, ...]
+    billed_twice: Decimal
+
+    def describe(self) -> str:
+        """`plan Gold 50 GB: additions 1001, 1005 both bill (96.00 a month billed twice)`."""
+        ids = ", ".join(map(str, self.addition_ids))
+        return (
+            f"plan {self.plan_name}: additions {ids} all bill product {self.product_id} "
+            f"({_money(self.billed_twice)} a month billed twice)"
+        )
+
+
+@attrs.frozen
 class DiffWarning:
     """Something the MSP should know that the diff does not fix by itself.
 
@@ -156,6 +184,8 @@ class AgreementDiff:
     cost_after: Decimal
     policy: SyncPolicy = attrs.field(factory=SyncPolicy, repr=False)
     today: date | None = None
+    duplicates: tuple[DuplicateAdditions, ...] = ()
+    """Mapped products billed by more than one active addition (see `DuplicateAdditions`)."""
 
     @property
     def creates(self) -> tuple[CreateAddition, ...]:
@@ -196,6 +226,10 @@ class AgreementDiff:
             "unchanged": [to_jsonable(u._asdict()) for u in self.unchanged],
             "warnings": [
                 {**attrs.asdict(w), "addition_ids": list(w.addition_ids)} for w in self.warnings
+            ],
+            "duplicates": [
+                to_jsonable({**attrs.asdict(d), "addition_ids": list(d.addition_ids)})
+                for d in self.duplicates
             ],
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),

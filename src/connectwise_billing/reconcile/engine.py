@@ -139,6 +139,7 @@ def _reconcile(
         cost_after=cost_after,
         policy=context.policy,
         today=context.today,
+        duplicates=tuple(builder.duplicates),
     )
 
 

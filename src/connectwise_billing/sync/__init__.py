@@ -1,6 +1,6 @@
 """The I/O shell around reconciliation: apply a diff safely, sync one company or all of them."""
 
-from connectwise_billing.sync.apply import OperationResult, apply_diff, async_apply_diff
+from connectwise_billing.sync.apply import apply_diff, async_apply_diff
 from connectwise_billing.sync.audit import AuditLog
 from connectwise_billing.sync.prices import (
     PlanPriceChange,
@@ -9,6 +9,7 @@ from connectwise_billing.sync.prices import (
     refresh_plan_prices,
 )
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
+from connectwise_billing.sync.results import OperationResult
 from connectwise_billing.sync.run import (
     async_sync_all,
     async_sync_company,

@@ -1,54 +1,192 @@
 """Multi-request flows written once, driven by a tiny sync and a tiny async driver.
 
-A flow is a generator that yields `Call`s (which client method to call, with what) and receives
-each call's result, or has the call's `ConnectWiseBillingError` thrown into it. Everything a
-sync decides (what to read, what to write, how to react to a failure) lives in the flow; the
-drivers only call, or await. This is the pattern of httpx's auth flows.
+A flow is a generator that yields typed operations (`Op[R]`) and receives each one's result of
+type `R`, or has the operation's `ConnectWiseBillingError` thrown into it. Everything a sync
+decides (what to read, what to write, how to settle a lost answer) lives in the flow; the
+drivers only perform, or await. This is the pattern of httpx's auth flows.
+
+Flows take results with `value = yield from perform(SomeOp(...))`: `perform` is generic in
+the operation's result type, so mypy checks every seam between a flow and an operation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
+from connectwise_billing.client.conditions import Field
+from connectwise_billing.client.models import Addition, Agreement, NewAddition, Product
+from connectwise_billing.client.retry import asleep, sleep
 from connectwise_billing.errors import ConnectWiseBillingError
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
+R = TypeVar("R")
 T = TypeVar("T")
+
+READ_FIELDS = (
+    "id",
+    "product/id",
+    "product/identifier",
+    "quantity",
+    "unitPrice",
+    "unitCost",
+    "billCustomer",
+    "effectiveDate",
+    "cancelledDate",
+    "agreementId",
+    "_info/lastUpdated",
+    "_info/updatedBy",
+)
+"""What a sync reads of each addition: what reconciliation and drift detection need."""
+
+
+class Op(Generic[R]):
+    """One step a flow asks its driver to perform, with a result of type `R`."""
+
+    def run(self, client: ConnectWiseClient) -> R:
+        """Perform the step with the sync client."""
+        raise NotImplementedError
+
+    async def arun(self, client: AsyncConnectWiseClient) -> R:
+        """Perform the step with the async client."""
+        raise NotImplementedError
+
+
+Flow = Generator[Op[Any], Any, T]
+"""A generator that yields operations, receives their results and returns a `T`."""
+
+
+def perform(op: Op[R]) -> Generator[Op[Any], Any, R]:
+    """`result = yield from perform(op)`: hand `op` to the driver and type its result."""
+    result: R = yield op
+    return result
 
 
 @attrs.frozen(slots=False)
-class Call:
-    """`client.<resource>.<method>(*args, **kwargs)`, to be run by a driver."""
+class ListAdditions(Op[list[Addition]]):
+    """Every addition of an agreement, trimmed to `READ_FIELDS`."""
 
-    resource: str
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = attrs.field(factory=dict)
+    agreement_id: int
 
-    def bound(self, client: Any) -> Any:
-        return getattr(getattr(client, self.resource), self.method)
+    def run(self, client: ConnectWiseClient) -> list[Addition]:
+        return client.additions.list(self.agreement_id, fields=READ_FIELDS)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> list[Addition]:
+        return await client.additions.list(self.agreement_id, fields=READ_FIELDS)
 
 
-Flow = Generator[Call, Any, T]
-"""A generator that yields `Call`s, receives their results and returns a `T`."""
+@attrs.frozen(slots=False)
+class GetAddition(Op[Addition]):
+    """One addition."""
+
+    agreement_id: int
+    addition_id: int
+
+    def run(self, client: ConnectWiseClient) -> Addition:
+        return client.additions.get(self.agreement_id, self.addition_id)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> Addition:
+        return await client.additions.get(self.agreement_id, self.addition_id)
+
+
+@attrs.frozen(slots=False)
+class PostAddition(Op[Addition]):
+    """Create an addition (sent once: never repeated when it may have landed)."""
+
+    agreement_id: int
+    addition: NewAddition
+
+    def run(self, client: ConnectWiseClient) -> Addition:
+        return client.additions.create(self.agreement_id, self.addition)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> Addition:
+        return await client.additions.create(self.agreement_id, self.addition)
+
+
+@attrs.frozen(slots=False)
+class PatchAddition(Op[Addition]):
+    """Replace some fields of an addition (`fields` as `additions.update()` takes them)."""
+
+    agreement_id: int
+    addition_id: int
+    fields: dict[str, Any]
+
+    def run(self, client: ConnectWiseClient) -> Addition:
+        return client.additions.update(self.agreement_id, self.addition_id, **self.fields)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> Addition:
+        return await client.additions.update(self.agreement_id, self.addition_id, **self.fields)
+
+
+@attrs.frozen(slots=False)
+class ListAgreements(Op[list[Agreement]]):
+    """The agreements with these ids (one `id in (...)` read)."""
+
+    ids: Sequence[int]
+    fields: Sequence[str]
+
+    def run(self, client: ConnectWiseClient) -> list[Agreement]:
+        return client.agreements.list(Field("id").in_(self.ids), fields=self.fields)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> list[Agreement]:
+        return await client.agreements.list(Field("id").in_(self.ids), fields=self.fields)
+
+
+@attrs.frozen(slots=False)
+class GetAgreement(Op[Agreement]):
+    """One agreement."""
+
+    agreement_id: int
+    fields: Sequence[str]
+
+    def run(self, client: ConnectWiseClient) -> Agreement:
+        return client.agreements.get(self.agreement_id, fields=self.fields)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> Agreement:
+        return await client.agreements.get(self.agreement_id, fields=self.fields)
+
+
+@attrs.frozen(slots=False)
+class ListProducts(Op[list[Product]]):
+    """The catalog items with these ids, with their price and cost."""
+
+    ids: Sequence[int]
+
+    def run(self, client: ConnectWiseClient) -> list[Product]:
+        return client.products.list(Field("id").in_(self.ids), fields=("price", "cost"))
+
+    async def arun(self, client: AsyncConnectWiseClient) -> list[Product]:
+        return await client.products.list(Field("id").in_(self.ids), fields=("price", "cost"))
+
+
+@attrs.frozen(slots=False)
+class Sleep(Op[None]):
+    """Let time pass (zero in testing mode: see `set_testing`)."""
+
+    seconds: float
+
+    def run(self, client: ConnectWiseClient) -> None:
+        sleep(self.seconds)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> None:
+        await asleep(self.seconds)
 
 
 def run(client: ConnectWiseClient, flow: Flow[T]) -> T:
     """Drive a flow with the sync client."""
     try:
-        call = next(flow)
+        op = next(flow)
         while True:
             try:
-                result = call.bound(client)(*call.args, **call.kwargs)
+                result = op.run(client)
             except ConnectWiseBillingError as error:
-                call = flow.throw(error)
+                op = flow.throw(error)
             else:
-                call = flow.send(result)
+                op = flow.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -56,13 +194,13 @@ def run(client: ConnectWiseClient, flow: Flow[T]) -> T:
 async def run_async(client: AsyncConnectWiseClient, flow: Flow[T]) -> T:
     """Drive a flow with the async client: the same flow, awaited."""
     try:
-        call = next(flow)
+        op = next(flow)
         while True:
             try:
-                result = await call.bound(client)(*call.args, **call.kwargs)
+                result = await op.arun(client)
             except ConnectWiseBillingError as error:
-                call = flow.throw(error)
+                op = flow.throw(error)
             else:
-                call = flow.send(result)
+                op = flow.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

@@ -1,32 +1,35 @@
-"""Execute an `AgreementDiff` against ConnectWise, safely.
+"""Execute an `AgreementDiff` against ConnectWise: every write once, every outcome settled.
 
-- Updates and cancels are PATCHes with one `replace` per changed field: idempotent, retried by
-  the client's retry policy.
-- Creates are POSTs and are never repeated blindly. When a POST ends with an unknown outcome (a
-  timeout, a dropped connection, a 5xx), the agreement's additions for that product are read
-  again: if one is there now, the create counts as applied; if not, the POST is tried again.
-  If the outcome cannot be established, the operation is reported as failed and nothing more
-  is sent: the next sync sees the truth and acts on it. A sync never leaves two additions where
-  it meant one.
+- Each write is sent once. The client repeats it only when ConnectWise provably did not get it
+  (the connection was never made, or a 429); see
+  [`write_outcome`][connectwise_billing.client.retry.write_outcome].
+- A write whose answer was lost (a timeout or dropped connection after sending, a 502/504, a
+  gateway's page instead of ConnectWise's answer) is *settled* by reading: right away, then every
+  `settle_interval` seconds until `settle_timeout` (the client's
+  [`RetryPolicy`][connectwise_billing.RetryPolicy]). A create counts as landed only when an
+  addition that did not exist before shows the product, quantity, price and cost that were
+  written; an update or cancel when the addition shows the values written. What the re-reads do
+  not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
+  reads the truth.
+- Before the agreement is let go, one more read confirms that the additions it created are
+  visible, and settles any write still unknown.
 - With `policy.verify_before_write`, each update or cancel first re-reads its addition and
   refuses to write over a change made since the diff was computed (a conflict).
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import TYPE_CHECKING, Any, Final, Literal
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from connectwise_billing.client.conditions import Field as ConditionField
 from connectwise_billing.client.models import Addition, NewAddition
-from connectwise_billing.errors import (
-    APIConnectionError,
-    ConnectWiseBillingError,
-    NotFoundError,
-    ServerError,
-)
+from connectwise_billing.client.retry import RetryPolicy, write_outcome
+from connectwise_billing.errors import ConnectWiseBillingError, NotFoundError
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
     CancelAddition,
@@ -35,62 +38,45 @@ from connectwise_billing.reconcile.diff import (
     UpdateAddition,
 )
 from connectwise_billing.reconcile.engine import is_active
-from connectwise_billing.sync._flow import Call, Flow, run, run_async
+from connectwise_billing.sync._flow import (
+    Flow,
+    GetAddition,
+    ListAdditions,
+    PatchAddition,
+    PostAddition,
+    Sleep,
+    perform,
+    run,
+    run_async,
+)
+from connectwise_billing.sync.audit import AuditLog, WriteAudit
+from connectwise_billing.sync.results import OperationResult, Status
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
-Status = Literal["applied", "skipped", "failed", "conflict"]
-CREATE_ATTEMPTS: Final = 3
-"""POST attempts for one create, each after re-reading showed the previous one did not land."""
-READ_FIELDS: Final = (
-    "id",
-    "product/id",
-    "product/identifier",
-    "quantity",
-    "unitPrice",
-    "unitCost",
-    "billCustomer",
-    "effectiveDate",
-    "cancelledDate",
-    "agreementId",
-    "_info/lastUpdated",
-    "_info/updatedBy",
-)
-"""What a sync reads of each addition: what reconciliation and drift detection need."""
+__all__ = ["ApplySettings", "OperationResult", "Status", "apply_diff", "apply_flow"]
 
 
 @attrs.frozen(slots=False)
-class OperationResult:
-    """What became of one operation.
+class ApplySettings:
+    """What the applier needs besides the diff.
 
     Attributes:
-        operation: The operation from the diff.
-        status: `"applied"`, `"skipped"` (dry run), `"failed"` or `"conflict"` (the addition
-            changed since the diff was computed; not overwritten).
-        addition_id: The addition written (for a create, the one ConnectWise made).
-        error: Why it failed or conflicted.
-        note: How the outcome was established when it was not plain (a create confirmed by
-            re-reading after a dropped connection).
+        retry: Its `settle_timeout` and `settle_interval` bound the re-reads of a lost answer.
+        known_ids: Every addition the agreement had when the diff was computed: none of them can
+            be the addition a create made.
+        dry_run: Send nothing; every operation is `"planned"`.
+        verify_before_write: Re-read each addition before updating it (see `SyncPolicy`).
+        audit: Where settled outcomes are logged, and the company named there.
     """
 
-    operation: Operation
-    status: Status
-    addition_id: int | None = None
-    error: str | None = None
-    note: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Applied or skipped."""
-        return self.status in ("applied", "skipped")
-
-
-def _unknown_outcome(error: ConnectWiseBillingError) -> bool:
-    """The request may have been applied, or not."""
-    if isinstance(error, APIConnectionError):
-        return error.request_sent
-    return isinstance(error, ServerError)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    known_ids: frozenset[int] = frozenset()
+    dry_run: bool = False
+    verify_before_write: bool = False
+    audit: AuditLog | None = None
+    company: str | None = None
 
 
 def _new_addition(op: CreateAddition) -> NewAddition:
@@ -104,107 +90,275 @@ def _new_addition(op: CreateAddition) -> NewAddition:
     )
 
 
-def _create_flow(op: CreateAddition, today: date) -> Flow[OperationResult]:
-    missed: list[str] = []
-    for _attempt in range(CREATE_ATTEMPTS):
-        try:
-            created: Addition = yield Call(
-                "additions", "create", (op.agreement_id, _new_addition(op))
-            )
-        except ConnectWiseBillingError as error:
-            if not _unknown_outcome(error):
-                return OperationResult(op, "failed", error=str(error))
-            # The POST may have landed. The diff creates only where no active addition of the
-            # product existed, so an active one there now is ours.
-            try:
-                found: list[Addition] = yield Call(
-                    "additions",
-                    "list",
-                    (op.agreement_id, ConditionField("product/id") == op.product_id),
-                    {"fields": READ_FIELDS},
-                )
-            except ConnectWiseBillingError as reread:
-                return OperationResult(
-                    op,
-                    "failed",
-                    error=f"outcome unknown: {error}; re-reading the agreement failed: {reread}",
-                )
-            landed = [a for a in found if is_active(a.cancelled_date, today)]
-            if landed:
-                found_note = f"confirmed by re-reading after: {error}"
-                return OperationResult(op, "applied", addition_id=landed[0].id, note=found_note)
-            missed.append(str(error))
-            continue
-        note = f"landed after {len(missed)} failed attempt(s)" if missed else None
-        return OperationResult(op, "applied", addition_id=created.id, note=note)
-    return OperationResult(
-        op, "failed", error=f"did not land after {CREATE_ATTEMPTS} attempts: {missed[-1]}"
-    )
+def _day(value: date | datetime | None) -> date | None:
+    return value.date() if isinstance(value, datetime) else value
 
 
-def _patch_fields(op: UpdateAddition | CancelAddition) -> dict[str, Any]:
+def _written(op: UpdateAddition | CancelAddition) -> dict[str, Any]:
     if isinstance(op, CancelAddition):
         return {"cancelled_date": op.cancelled_date}
     return {field: new for field, (_old, new) in op.changes.items()}
 
 
-def _changed_since(op: UpdateAddition | CancelAddition, current: Addition) -> list[str]:
-    return [
+def _differences(op: UpdateAddition | CancelAddition, addition: Addition) -> dict[str, Any]:
+    """Written field -> the value the addition shows instead (`None`: it does not say)."""
+    differences: dict[str, Any] = {}
+    for field, written in _written(op).items():
+        shown, wanted = getattr(addition, field), written
+        if field == "cancelled_date":
+            shown, wanted = _day(shown), _day(written)
+        if shown != wanted:
+            differences[field] = shown
+    return differences
+
+
+def _landed_create(
+    op: CreateAddition, additions: Iterable[Addition], known: frozenset[int], today: date
+) -> Addition | None:
+    """The addition a create made, judged by the record itself (never by the server's filter):
+    new since the diff, active, of the product, with the quantity, price and cost written."""
+    found = [
+        a
+        for a in additions
+        if a.id not in known
+        and a.product is not None
+        and a.product.id == op.product_id
+        and is_active(a.cancelled_date, today)
+        and (a.quantity, a.unit_price, a.unit_cost) == (op.quantity, op.unit_price, op.unit_cost)
+    ]
+    return min(found, key=lambda a: a.id) if found else None
+
+
+def _unknown(op: Operation, error: ConnectWiseBillingError, reads: list[str]) -> OperationResult:
+    failed = [read for read in reads if read]
+    seen = f"{len(reads) - len(failed)} re-read(s) did not show it"
+    if failed:
+        seen += f"; {len(failed)} failed, the last with: {failed[-1]}"
+    return OperationResult(
+        op,
+        "unknown",
+        addition_id=getattr(op, "addition_id", None),
+        error=f"outcome unknown: {error}; {seen}",
+        note="not sent again; the next sync reads whether it landed",
+    )
+
+
+def _create(op: CreateAddition, settings: ApplySettings, today: date) -> Flow[OperationResult]:
+    try:
+        created = yield from perform(PostAddition(op.agreement_id, _new_addition(op)))
+    except ConnectWiseBillingError as error:
+        if write_outcome(error) != "unknown":
+            return OperationResult(op, "failed", error=str(error))
+        reads: list[str] = []  # one entry per re-read: "" when it succeeded, else its error
+        for wait in (0.0, *settings.retry.settle_waits()):
+            if wait and settings.retry.wait:
+                yield from perform(Sleep(wait))
+            try:
+                additions = yield from perform(ListAdditions(op.agreement_id))
+            except ConnectWiseBillingError as reread:
+                reads.append(str(reread))
+                continue
+            reads.append("")
+            landed = _landed_create(op, additions, settings.known_ids, today)
+            if landed is not None:
+                note = f"confirmed by re-reading after: {error}"
+                return OperationResult(op, "applied", addition_id=landed.id, note=note)
+        return _unknown(op, error, reads)
+    return OperationResult(op, "applied", addition_id=created.id)
+
+
+def _conflict(op: UpdateAddition | CancelAddition, current: Addition) -> OperationResult | None:
+    changed = [
         f"{field} {expected} -> {getattr(current, field)}"
         for field, expected in op.expected.items()
         if getattr(current, field) != expected
     ]
+    if current.cancelled_date is None and not changed:
+        return None
+    why = ", ".join(changed) or "it was cancelled"
+    return OperationResult(
+        op,
+        "conflict",
+        addition_id=op.addition_id,
+        error=f"changed in ConnectWise since the diff ({why}); not overwritten",
+    )
 
 
-def _patch_flow(op: UpdateAddition | CancelAddition, verify: bool) -> Flow[OperationResult]:
+_GONE = "the addition no longer exists"
+
+
+def _patch(op: UpdateAddition | CancelAddition, settings: ApplySettings) -> Flow[OperationResult]:
+    target = (op.agreement_id, op.addition_id)
     try:
-        if verify:
-            current: Addition = yield Call("additions", "get", (op.agreement_id, op.addition_id))
-            changed = _changed_since(op, current)
-            if current.cancelled_date is not None or changed:
-                why = ", ".join(changed) or "it was cancelled"
-                return OperationResult(
-                    op,
-                    "conflict",
-                    addition_id=op.addition_id,
-                    error=f"changed in ConnectWise since the diff ({why}); not overwritten",
-                )
-        target = (op.agreement_id, op.addition_id)
-        yield Call("additions", "update", target, _patch_fields(op))
+        if settings.verify_before_write:
+            conflict = _conflict(op, (yield from perform(GetAddition(*target))))
+            if conflict is not None:
+                return conflict
+        answer = yield from perform(PatchAddition(*target, _written(op)))
     except NotFoundError:
-        return OperationResult(
-            op, "failed", addition_id=op.addition_id, error="the addition no longer exists"
-        )
+        return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
     except ConnectWiseBillingError as error:
-        return OperationResult(op, "failed", addition_id=op.addition_id, error=str(error))
+        if write_outcome(error) != "unknown":
+            return OperationResult(op, "failed", addition_id=op.addition_id, error=str(error))
+        reads: list[str] = []
+        for wait in (0.0, *settings.retry.settle_waits()):
+            if wait and settings.retry.wait:
+                yield from perform(Sleep(wait))
+            try:
+                current = yield from perform(GetAddition(*target))
+            except NotFoundError:
+                return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
+            except ConnectWiseBillingError as reread:
+                reads.append(str(reread))
+                continue
+            reads.append("")
+            if not _differences(op, current):
+                note = f"confirmed by re-reading after: {error}"
+                return OperationResult(op, "applied", addition_id=op.addition_id, note=note)
+        return _unknown(op, error, reads)
+    contradicted = {
+        field: shown for field, shown in _differences(op, answer).items() if shown is not None
+    }
+    if contradicted:
+        shows = ", ".join(f"{field} {shown}" for field, shown in contradicted.items())
+        return OperationResult(
+            op,
+            "failed",
+            addition_id=op.addition_id,
+            error=f"ConnectWise answered the update, but the addition it returned shows {shows}",
+        )
     return OperationResult(op, "applied", addition_id=op.addition_id)
 
 
-def apply_flow(diff: AgreementDiff, *, dry_run: bool = False) -> Flow[list[OperationResult]]:
-    """The flow that applies every operation of a diff; one failure does not stop the rest."""
-    results: list[OperationResult] = []
-    for op in diff.operations:
-        if dry_run:
-            results.append(OperationResult(op, "skipped"))
-        elif isinstance(op, CreateAddition):
-            results.append((yield from _create_flow(op, diff.today or op.effective_date)))
-        else:
-            results.append((yield from _patch_flow(op, diff.policy.verify_before_write)))
+def _audit(settings: ApplySettings, result: OperationResult) -> Flow[None]:
+    if settings.audit is not None:
+        yield from perform(WriteAudit(settings.audit, result, settings.company))
+
+
+def _resettle(
+    result: OperationResult, by_id: Mapping[int, Addition], settings: ApplySettings, today: date
+) -> OperationResult:
+    """An unknown outcome seen again in the final read."""
+    op = result.operation
+    note = "confirmed by the final re-read of the agreement"
+    if isinstance(op, CreateAddition):
+        landed = _landed_create(op, by_id.values(), settings.known_ids, today)
+        if landed is not None:
+            return attrs.evolve(result, status="applied", addition_id=landed.id, note=note)
+    elif op.addition_id in by_id and not _differences(op, by_id[op.addition_id]):
+        return attrs.evolve(result, status="applied", note=note)
+    return result
+
+
+def _final_check(
+    diff: AgreementDiff, results: list[OperationResult], settings: ApplySettings, today: date
+) -> Flow[list[OperationResult]]:
+    """Before the agreement is let go: make sure the next reader sees what was created, and
+    settle what is still unknown. Nothing to do (and no request) in the common case."""
+    created = {r.addition_id for r in results if r.operation.kind == "create" and r.ok}
+    if not created and all(r.status != "unknown" for r in results):
+        return results
+    visible = False
+    for wait in (0.0, *settings.retry.settle_waits()):
+        if wait and settings.retry.wait:
+            yield from perform(Sleep(wait))
+        try:
+            additions = yield from perform(ListAdditions(diff.agreement_id))
+        except ConnectWiseBillingError:
+            continue
+        by_id = {addition.id: addition for addition in additions}
+        for index, result in enumerate(results):
+            if result.status == "unknown":
+                results[index] = _resettle(result, by_id, settings, today)
+                if results[index] is not result:
+                    yield from _audit(settings, results[index])
+        visible = created <= by_id.keys()
+        if visible:
+            break
+    if not visible:
+        for index, result in enumerate(results):
+            if result.addition_id in created:
+                results[index] = attrs.evolve(
+                    result,
+                    note="ConnectWise confirmed the create, but reads did not show it yet",
+                )
     return results
 
 
+def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> Flow[list[OperationResult]]:
+    """The flow that applies every operation of a diff; one failure does not stop the rest."""
+    results: list[OperationResult] = []
+    today = diff.today or date.today()
+    for op in diff.operations:
+        if settings.dry_run:
+            results.append(OperationResult(op, "planned"))
+            continue
+        if isinstance(op, CreateAddition):
+            result = yield from _create(op, settings, today)
+        else:
+            result = yield from _patch(op, settings)
+        yield from _audit(settings, result)
+        results.append(result)
+    if settings.dry_run:
+        return results
+    return (yield from _final_check(diff, results, settings, today))
+
+
+def _settings(
+    client: Any,
+    diff: AgreementDiff,
+    dry_run: bool,
+    known_ids: Iterable[int] | None,
+    audit_log: str | Path | None,
+) -> ApplySettings:
+    if known_ids is None:
+        known = {u.addition_id for u in diff.unchanged}
+        known.update(op.addition_id for op in diff.operations if not isinstance(op, CreateAddition))
+        known_ids = known
+    return ApplySettings(
+        retry=client.retry,
+        known_ids=frozenset(known_ids),
+        dry_run=dry_run,
+        verify_before_write=diff.policy.verify_before_write,
+        audit=AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None,
+        company=diff.company,
+    )
+
+
 def apply_diff(
-    client: ConnectWiseClient, diff: AgreementDiff, *, dry_run: bool = False
+    client: ConnectWiseClient,
+    diff: AgreementDiff,
+    *,
+    dry_run: bool = False,
+    known_ids: Iterable[int] | None = None,
+    audit_log: str | Path | None = None,
 ) -> list[OperationResult]:
     """Apply a diff with the sync client; return a result per operation, in order.
 
-    With `dry_run=True` nothing is sent and every operation is `"skipped"`.
+    Args:
+        client: The ConnectWise client; its `retry` policy bounds the settle re-reads.
+        diff: What to do.
+        dry_run: Send nothing; every operation is `"planned"`.
+        known_ids: The ids of every addition the agreement had when the diff was computed
+            (default: the ones the diff mentions); a create is confirmed only by an addition
+            that is not among them.
+        audit_log: Append one JSON line per settled write to this file.
+
+    Hold the agreement's lock (see `connectwise_billing.locks`) from reading the additions to
+    here, or use [`sync_all`][connectwise_billing.sync_all], which does.
     """
-    return run(client, apply_flow(diff, dry_run=dry_run))
+    settings = _settings(client, diff, dry_run, known_ids, audit_log)
+    return run(client, apply_flow(diff, settings))
 
 
 async def async_apply_diff(
-    client: AsyncConnectWiseClient, diff: AgreementDiff, *, dry_run: bool = False
+    client: AsyncConnectWiseClient,
+    diff: AgreementDiff,
+    *,
+    dry_run: bool = False,
+    known_ids: Iterable[int] | None = None,
+    audit_log: str | Path | None = None,
 ) -> list[OperationResult]:
     """Apply a diff with the async client (see [`apply_diff`][connectwise_billing.apply_diff])."""
-    return await run_async(client, apply_flow(diff, dry_run=dry_run))
+    settings = _settings(client, diff, dry_run, known_ids, audit_log)
+    return await run_async(client, apply_flow(diff, settings))

@@ -1,23 +1,32 @@
-"""An append-only JSON Lines audit log: one line per operation, with before and after values.
+"""An append-only JSON Lines audit log: one line per settled write, with before and after values.
 
-Each line records when, which run, which agreement and addition, what was done and its outcome.
-It never holds credentials: nothing about the connection is written.
+Each line records when, which run, which agreement and addition, what was done and its settled
+outcome (`applied`, `failed`, `conflict` or `unknown`). A line is written as soon as the write's
+outcome is known; when a later re-read changes it (an `unknown` create found after all), another
+line with the new outcome is appended. It never holds credentials: nothing about the connection
+is written.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from connectwise_billing._json import to_jsonable
-from connectwise_billing.sync.reports import AgreementReport, operation_values
+from connectwise_billing.sync._flow import Op
+from connectwise_billing.sync.results import OperationResult, operation_values
+
+if TYPE_CHECKING:
+    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 
 class AuditLog:
-    """Appends one JSON line per operation of each agreement report to `path`."""
+    """Appends one JSON line per settled operation to `path`."""
 
     def __init__(self, path: str | Path, *, run_id: str, dry_run: bool) -> None:
         self.path = Path(path)
@@ -25,37 +34,47 @@ class AuditLog:
         self.dry_run = dry_run
         self._lock = threading.Lock()
 
-    def lines(self, report: AgreementReport, when: datetime) -> list[dict[str, Any]]:
-        """The audit records for one agreement report."""
-        records = []
-        for result in report.results:
-            op = result.operation
-            before, after = operation_values(result)
-            records.append(
-                {
-                    "time": when.isoformat(),
-                    "run_id": self.run_id,
-                    "dry_run": self.dry_run,
-                    "agreement_id": report.agreement_id,
-                    "company": report.company,
-                    "operation": op.kind,
-                    "plan_id": op.plan_id,
-                    "product_id": op.product_id,
-                    "addition_id": result.addition_id,
-                    "status": result.status,
-                    "before": before,
-                    "after": after,
-                    "error": result.error,
-                    "note": result.note,
-                }
-            )
-        return records
+    def line(self, result: OperationResult, company: str | None, when: datetime) -> dict[str, Any]:
+        """The audit record of one operation's outcome."""
+        op = result.operation
+        before, after = operation_values(result)
+        return {
+            "time": when.isoformat(),
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "agreement_id": op.agreement_id,
+            "company": company,
+            "operation": op.kind,
+            "plan_id": op.plan_id,
+            "product_id": op.product_id,
+            "addition_id": result.addition_id,
+            "status": result.status,
+            "before": before,
+            "after": after,
+            "error": result.error,
+            "note": result.note,
+        }
 
-    def write(self, report: AgreementReport, when: datetime) -> None:
-        """Append the agreement's operations (nothing for an agreement without any)."""
-        records = self.lines(report, when)
-        if not records:
-            return
-        text = "".join(json.dumps(to_jsonable(record), sort_keys=True) + "\n" for record in records)
+    def write(self, result: OperationResult, company: str | None) -> None:
+        """Append the line of one operation's outcome (blocking file I/O)."""
+        record = self.line(result, company, datetime.now(UTC))
+        text = json.dumps(to_jsonable(record), sort_keys=True) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(text)
+
+
+@attrs.frozen(slots=False)
+class WriteAudit(Op[None]):
+    """Append an outcome to the audit log (in a worker thread under asyncio)."""
+
+    log: AuditLog
+    result: OperationResult
+    company: str | None
+
+    def run(self, client: ConnectWiseClient) -> None:
+        self.log.write(self.result, self.company)
+
+    async def arun(self, client: AsyncConnectWiseClient) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.log.write, self.result, self.company)

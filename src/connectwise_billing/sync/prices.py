@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from connectwise_billing.client.conditions import Field as ConditionField
 from connectwise_billing.client.models import Product
 from connectwise_billing.reconcile import Plan, PlanMapping
-from connectwise_billing.sync._flow import Call, Flow, run, run_async
+from connectwise_billing.sync._flow import Flow, ListProducts, perform, run, run_async
 from connectwise_billing.sync.run import id_chunks
 
 if TYPE_CHECKING:
@@ -58,9 +57,7 @@ def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[Pric
     wanted = sorted({mapping[plan.id] for plan in plan_list if plan.id in mapping})
     products: dict[int, Product] = {}
     for chunk in id_chunks(wanted):
-        batch: list[Product] = yield Call(
-            "products", "list", (ConditionField("id").in_(chunk),), {"fields": ("price", "cost")}
-        )
+        batch = yield from perform(ListProducts(chunk))
         products.update((product.id, product) for product in batch)
     refreshed: list[Plan] = []
     changes: list[PlanPriceChange] = []

@@ -11,12 +11,14 @@ from typing import Any, Literal
 import attrs
 
 from connectwise_billing._json import to_jsonable
-from connectwise_billing.reconcile.diff import AgreementDiff, operation_delta
-from connectwise_billing.sync.apply import OperationResult
+from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
+from connectwise_billing.sync.results import OperationResult, operation_values
 
-AgreementStatus = Literal["synced", "planned", "skipped", "error"]
+AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy"]
 """`synced` (writes attempted), `planned` (dry run), `skipped` (cancelled, expired or inactive
-agreement: nothing written), `error` (the agreement could not be read)."""
+agreement: nothing written), `error` (the agreement could not be read, or its answer could not be
+trusted: nothing written), `busy` (another sync held the agreement's lock past the lock's wait:
+nothing read or written)."""
 
 ZERO = Decimal(0)
 
@@ -48,8 +50,18 @@ class AgreementReport:
 
     @property
     def ok(self) -> bool:
-        """No error and no failed or conflicting operation."""
-        return self.status != "error" and all(result.ok for result in self.results)
+        """In step, or planned: no error, not busy, every operation applied (or planned), and no
+        mapped product billed twice."""
+        return (
+            self.status not in ("error", "busy")
+            and all(result.ok for result in self.results)
+            and not self.duplicates
+        )
+
+    @property
+    def duplicates(self) -> tuple[DuplicateAdditions, ...]:
+        """Mapped products that more than one active addition bills, as read by this sync."""
+        return self.diff.duplicates if self.diff else ()
 
     def _count(self, status: str) -> int:
         return sum(1 for result in self.results if result.status == status)
@@ -60,9 +72,9 @@ class AgreementReport:
         return self._count("applied")
 
     @property
-    def skipped(self) -> int:
-        """Operations skipped (dry run)."""
-        return self._count("skipped")
+    def planned(self) -> int:
+        """Operations planned (dry run)."""
+        return self._count("planned")
 
     @property
     def failed(self) -> int:
@@ -73,6 +85,11 @@ class AgreementReport:
     def conflicts(self) -> int:
         """Operations refused because the addition changed since the diff."""
         return self._count("conflict")
+
+    @property
+    def unknown(self) -> int:
+        """Operations whose outcome could not be settled (not retried; the next sync settles)."""
+        return self._count("unknown")
 
     @property
     def mrr_before(self) -> Decimal:
@@ -88,7 +105,7 @@ class AgreementReport:
         # A dry run reports the planned outcome; a real run only what was applied.
         mrr, cost = self.mrr_before, self.cost_before
         for result in self.results:
-            if result.status in ("applied", "skipped"):
+            if result.ok:
                 revenue, spend = operation_delta(result.operation)
                 mrr += revenue
                 cost += spend
@@ -113,6 +130,10 @@ class AgreementReport:
             "ok": self.ok,
             "error": self.error,
             "warnings": list(self.warnings),
+            "duplicates": [
+                to_jsonable({**attrs.asdict(d), "addition_ids": list(d.addition_ids)})
+                for d in self.duplicates
+            ],
             "operations": [_result_dict(result) for result in self.results],
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
@@ -139,19 +160,6 @@ def _result_dict(result: OperationResult) -> dict[str, Any]:
     return to_jsonable(data)  # type: ignore[no-any-return]
 
 
-def operation_values(result: OperationResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The addition's owned fields before and after an operation (before is empty for a
-    create)."""
-    op = result.operation
-    if op.kind == "create":
-        after = {"quantity": op.quantity, "unit_price": op.unit_price, "unit_cost": op.unit_cost}
-        return {}, after
-    before: dict[str, Any] = {str(field): value for field, value in op.expected.items()}
-    if op.kind == "update":
-        return before, {**before, **{field: new for field, (_old, new) in op.changes.items()}}
-    return before, {**before, "cancelled_date": op.cancelled_date.isoformat()}
-
-
 class _Totals:
     """Sums over agreement reports, shared by company and run reports."""
 
@@ -165,7 +173,8 @@ class _Totals:
 
     @property
     def ok(self) -> bool:
-        """No agreement errors and no failed or conflicting operations."""
+        """Every agreement ok: no errors, no busy agreement, every operation applied (or
+        planned), nothing billed twice."""
         return all(report.ok for report in self.agreement_reports)
 
     @property
@@ -174,9 +183,9 @@ class _Totals:
         return int(self._sum("applied"))
 
     @property
-    def skipped(self) -> int:
-        """Operations skipped (dry run)."""
-        return int(self._sum("skipped"))
+    def planned(self) -> int:
+        """Operations planned (dry run)."""
+        return int(self._sum("planned"))
 
     @property
     def failed(self) -> int:
@@ -187,6 +196,24 @@ class _Totals:
     def conflicts(self) -> int:
         """Operations refused because the addition changed since the diff."""
         return int(self._sum("conflicts"))
+
+    @property
+    def unknown(self) -> int:
+        """Operations whose outcome could not be settled."""
+        return int(self._sum("unknown"))
+
+    @property
+    def busy(self) -> int:
+        """Agreements another sync held past the lock's wait (not synced)."""
+        return sum(1 for report in self.agreement_reports if report.status == "busy")
+
+    @property
+    def billed_twice(self) -> Decimal:
+        """What additions of mapped products bill a month on top of the one meant."""
+        return sum(
+            (d.billed_twice for report in self.agreement_reports for d in report.duplicates),
+            ZERO,
+        )
 
     @property
     def mrr_before(self) -> Decimal:
@@ -221,9 +248,12 @@ class _Totals:
         return {
             "ok": self.ok,
             "applied": self.applied,
-            "skipped": self.skipped,
+            "planned": self.planned,
             "failed": self.failed,
             "conflicts": self.conflicts,
+            "unknown": self.unknown,
+            "busy": self.busy,
+            "billed_twice": str(self.billed_twice),
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
             "cost_before": str(self.cost_before),
@@ -334,8 +364,8 @@ def render_summary(
     lines = [
         f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s, "
         f"{plural(totals.api_calls, 'API call')}",
-        f"  operations: {totals.applied} applied, {totals.skipped} planned, "
-        f"{totals.failed} failed, {totals.conflicts} conflicts",
+        f"  operations: {totals.applied} applied, {totals.planned} planned, "
+        f"{totals.failed} failed, {totals.conflicts} conflicts, {totals.unknown} unknown",
         f"  MRR {totals.mrr_before:,.2f} -> {totals.mrr_after:,.2f} "
         f"({totals.mrr_after - totals.mrr_before:+,.2f})   "
         f"cost {totals.cost_before:,.2f} -> {totals.cost_after:,.2f}",
@@ -344,7 +374,9 @@ def render_summary(
         name = f"agreement {report.agreement_id}" + (
             f" ({report.company})" if report.company else ""
         )
-        if report.error:
+        if report.status == "busy":
+            lines += _wrap(f"  BUSY {name}: {report.error}")
+        elif report.error:
             lines += _wrap(f"  ERROR {name}: {report.error}")
         elif report.status == "skipped":
             lines += _wrap(f"  skipped {name}: {'; '.join(report.warnings)}")
@@ -354,8 +386,10 @@ def render_summary(
                 lines += _wrap(
                     f"  {result.status.upper()} {name} {op.kind} {op.plan_id}: {result.error}"
                 )
+        for duplicate in report.duplicates:
+            lines += _wrap(f"  BILLED TWICE {name}: {duplicate.describe()}")
     warning_count = sum(len(r.warnings) for r in reports if r.status != "skipped")
     if warning_count:
         lines.append(f"  {plural(warning_count, 'warning')}")
-    lines.append("  OK" if totals.ok else "  NOT OK: see the errors above")
+    lines.append("  OK" if totals.ok else "  NOT OK: see above")
     return "\n".join(lines)

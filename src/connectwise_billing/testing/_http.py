@@ -24,10 +24,16 @@ if TYPE_CHECKING:
     from connectwise_billing.testing.fake import FakeConnectWise, Member
 
 _WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_HTML_PAGE: Final = (
-    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
-    b"<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response.</p></body></html>"
-)
+_GATEWAY_TITLES: Final = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
+_HIDING_FAULTS: Final = frozenset({"commit_later", "slow_visibility"})
+
+
+def _html_page(status: int) -> bytes:
+    title = f"{status} {_GATEWAY_TITLES.get(status, 'Error')}"
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title></head><body><h1>{title}</h1>"
+        "<p>The proxy server received an invalid response.</p></body></html>"
+    ).encode()
 
 
 @attrs.frozen(slots=False)
@@ -35,8 +41,9 @@ class LoggedRequest:
     """One request the simulator received, and what it answered.
 
     `status` is `None` when no answer was sent (a dropped connection or a timeout); `fault`
-    names the injected fault, if any. `api_path` is the path under `apis/3.0`. Only the names
-    of the request headers are kept: the log never holds credentials.
+    names the injected fault, if any. `api_path` is the path under `apis/3.0`. `applied` says
+    whether a write changed the simulator's records, whatever the client was told. Only the
+    names of the request headers are kept: the log never holds credentials.
     """
 
     method: str
@@ -49,6 +56,7 @@ class LoggedRequest:
     header_names: frozenset[str] = frozenset()
     content_type: str | None = None
     response_body: bytes = b""
+    applied: bool = False
 
     @property
     def is_write(self) -> bool:
@@ -102,6 +110,8 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     delay = fake.latency + (fault.seconds if fault and fault.kind == "latency" else 0.0)
     version = _asked_version(request.headers.get("accept")) or fake.api_version
 
+    applied = False
+
     def log(status: int | None, response: httpx.Response | None = None) -> None:
         fake.request_log.append(
             LoggedRequest(
@@ -115,6 +125,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
                 header_names=frozenset(name.lower() for name in request.headers),
                 content_type=response.headers.get("content-type") if response else None,
                 response_body=response.content if response else b"",
+                applied=applied,
             )
         )
 
@@ -125,20 +136,43 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     if early is not None:
         log(early.status_code, early)
         return Outcome(early, delay=delay)
-    failure: Literal["drop", "timeout"] = "timeout" if fault and fault.kind == "timeout" else "drop"
-    if fault and fault.kind in ("drop_before_commit", "timeout") and not fault.after_commit:
+    kind = fault.kind if fault else None
+    failure: Literal["drop", "timeout"] = "timeout" if kind == "timeout" else "drop"
+    if fault and kind in ("drop_before_commit", "timeout") and not fault.after_commit:
         log(None)
         return Outcome(None, failure, delay, fault.seconds)
+    fake.visibility.delay = fault.seconds if fault and kind in _HIDING_FAULTS else 0.0
     try:
         status, payload, headers = _dispatch(fake, request, path, api_path, query, body, version)
     except ApiFailure as error:
         status, payload, headers = error.answer()
+    finally:
+        fake.visibility.delay = 0.0
+    applied = request.method in _WRITE_METHODS and status < 400
+    if kind == "duplicate_record" and isinstance(payload, list) and payload:
+        payload = [*payload, payload[0]]
     response = _response(fake, status, payload, version, headers)
-    if fault and fault.kind in ("drop_after_commit", "timeout"):
+    if fault and kind in ("drop_after_commit", "timeout"):
         log(None)
         return Outcome(None, failure, delay, fault.seconds)
+    if fault and kind == "commit_later":
+        if fault.answer == "late":
+            log(status, response)
+            return Outcome(response, delay=delay + fault.seconds)
+        log(None)
+        late: Literal["drop", "timeout"] = "drop" if fault.answer == "drop" else "timeout"
+        return Outcome(None, late, delay)
+    if fault and kind == "gateway_error":
+        response = _gateway_page(fault.status)
+        log(response.status_code, response)
+        return Outcome(response, delay=delay)
     log(status, response)
     return Outcome(response, delay=delay)
+
+
+def _gateway_page(status: int) -> httpx.Response:
+    headers = {"Content-Type": "text/html; charset=utf-8"}
+    return httpx.Response(status, content=_html_page(status), headers=headers)
 
 
 def _fault_response(
@@ -154,9 +188,11 @@ def _fault_response(
     if fault.kind == "server_error":
         body = {"code": "UnexpectedServerError", "message": "An unexpected server error occurred"}
         return _response(fake, fault.status, body, version)
-    if fault.kind == "html_page":
-        headers = {"Content-Type": "text/html; charset=utf-8"}
-        return httpx.Response(fault.status, content=_HTML_PAGE, headers=headers)
+    if fault.kind == "html_page" or (fault.kind == "gateway_error" and not fault.after_commit):
+        return _gateway_page(fault.status)
+    if fault.kind == "redirect":
+        headers = {"Location": fault.location}
+        return _response(fake, fault.status, [], version, headers)
     return None
 
 

@@ -120,7 +120,7 @@ def _additions(
     if len(tail) != 1:
         raise ApiFailure(404, "NotFound", "not found")
     addition_id = _record_id(tail[0], "addition id")
-    stored = fake.addition_record(agreement_id, addition_id)
+    stored = fake.addition_record(agreement_id, addition_id, as_read=method == "GET")
     if stored is None:
         raise ApiFailure(404, "NotFound", f"Addition with id {addition_id} was not found")
     if method == "GET":

@@ -20,6 +20,7 @@ import attrs
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.pricing import discounted_price
+from connectwise_billing.testing.clock import TimeSource
 from connectwise_billing.testing.fake import FakeConnectWise
 
 PLANS: Final = (
@@ -78,15 +79,18 @@ def _company_name(index: int) -> str:
     return f"{base} {suffix}" if round_ == 0 else f"{base} {round_ + 1} {suffix}"
 
 
-def build_example(companies: int = 50, *, seed: int = 1) -> ExampleMSP:
+def build_example(
+    companies: int = 50, *, seed: int = 1, time_source: TimeSource | None = None
+) -> ExampleMSP:
     """Seed a simulator with an example MSP of `companies` customer companies (at least 1).
 
-    The same `seed` always gives the same data.
+    The same `seed` always gives the same data. `time_source` is the simulator's (see
+    [`FakeConnectWise`][connectwise_billing.testing.FakeConnectWise]).
     """
     if companies < 1:
         raise ValueError(f"companies must be at least 1, got {companies!r}")
     rng = random.Random(seed)
-    fake = FakeConnectWise(seed=seed)
+    fake = FakeConnectWise(seed=seed, time_source=time_source)
     product_ids = {
         plan.id: fake.add_product(
             PRODUCT_IDENTIFIERS[plan.id],

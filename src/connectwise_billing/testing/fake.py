@@ -25,6 +25,8 @@ from connectwise_billing.testing._api import Collection, invalid
 from connectwise_billing.testing._http import LoggedRequest, Outcome, TokenBucket, process
 from connectwise_billing.testing._server import running_server
 from connectwise_billing.testing._transport import AsyncFakeTransport, SyncFakeTransport
+from connectwise_billing.testing._visibility import Visibility
+from connectwise_billing.testing.clock import RealTime, TimeSource
 from connectwise_billing.testing.faults import FaultPlan
 
 
@@ -51,6 +53,10 @@ class FakeConnectWise:
             holding one second's worth); `None` for no limit.
         clock: Returns "now" for `_info.lastUpdated`; defaults to the real UTC time.
         seed: Makes request ids (and `example()` data) reproducible.
+        time_source: The clock of delays: latency and the faults that make writes visible
+            late. Real time by default; a [`VirtualClock`][connectwise_billing.testing.VirtualClock]
+            lets tests move time on without sleeping (in process; the HTTP server always holds
+            connections in real time).
 
     Plug it into a client in process with `transport()` or `async_transport()`, or over real
     HTTP on 127.0.0.1 with `serve()`.
@@ -66,6 +72,7 @@ class FakeConnectWise:
         rate_limit_per_minute: float | None = None,
         clock: Callable[[], datetime] | None = None,
         seed: int = 0,
+        time_source: TimeSource | None = None,
     ) -> None:
         self.company_id = company_id
         self.codebase = codebase
@@ -75,7 +82,12 @@ class FakeConnectWise:
         """Scripted and random faults: see [`FaultPlan`][connectwise_billing.testing.FaultPlan]."""
         self.request_log: list[LoggedRequest] = []
         """Every request received, in order."""
+        self.off_contract = False
+        """Whether `set_raw` put values ConnectWise's schema does not allow into the records."""
         self._clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
+        self.time: TimeSource = time_source or RealTime()
+        self.visibility = Visibility(self._monotonic)
+        """Writes that reads do not see yet (`commit_later` and `slow_visibility` faults)."""
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self.rate_limit: TokenBucket | None = (
@@ -89,6 +101,10 @@ class FakeConnectWise:
         self._catalog: dict[int, dict[str, Any]] = {}
         self._additions: dict[int, dict[str, Any]] = {}
         self._additions_of: dict[int, set[int]] = {}
+
+    def _monotonic(self) -> float:
+        # Through `self.time` on every call: tests may swap the time source after construction.
+        return self.time.monotonic()
 
     @classmethod
     def example(cls, companies: int = 50, *, seed: int = 1) -> FakeConnectWise:
@@ -312,11 +328,20 @@ class FakeConnectWise:
                 record[_serde.wire_name(Addition, name)] = stored
             record["_info"] = _api.info_block(self._clock(), updated_by)
 
+    def set_raw(self, addition_id: int, **fields: Any) -> None:
+        """Set fields of a stored addition to raw JSON values, by wire name, unchecked: what a
+        buggy proxy or a future ConnectWise might send (`unitPrice=""`, `product={}`). A value
+        of `None` removes the field from answers."""
+        with self._lock:
+            self._additions[addition_id].update(fields)
+            self.off_contract = True
+
     def _store_addition(
         self, addition_id: int, agreement_id: int, fields: dict[str, Any], updated_by: str
     ) -> dict[str, Any]:
         record = {"id": addition_id, **fields, "agreementId": agreement_id}
         record["_info"] = _api.info_block(self._clock(), updated_by)
+        self.visibility.before_write(addition_id, self._additions.get(addition_id))
         self._additions[addition_id] = record
         self._additions_of.setdefault(agreement_id, set()).add(addition_id)
         return record
@@ -400,10 +425,20 @@ class FakeConnectWise:
         """The stored agreement, or `None`."""
         return self._agreements.get(agreement_id)
 
-    def addition_record(self, agreement_id: int, addition_id: int) -> dict[str, Any] | None:
-        """The stored addition if it belongs to that agreement, else `None`."""
+    def addition_record(
+        self, agreement_id: int, addition_id: int, *, as_read: bool = False
+    ) -> dict[str, Any] | None:
+        """The stored addition if it belongs to that agreement, else `None`; with `as_read`,
+        the version a read sees (writes not yet visible are left out)."""
         record = self._additions.get(addition_id)
+        if as_read:
+            record = self.visibility.seen(addition_id, record)
         return record if record is not None and record["agreementId"] == agreement_id else None
+
+    def reveal(self) -> None:
+        """Make every write that reads do not see yet visible now."""
+        with self._lock:
+            self.visibility.reveal()
 
     def create_addition(
         self, agreement_id: int, fields: dict[str, Any], member: Member
@@ -421,6 +456,7 @@ class FakeConnectWise:
 
     def remove_addition(self, addition_id: int) -> None:
         """Delete an addition."""
+        self.visibility.before_write(addition_id, self._additions.get(addition_id))
         record = self._additions.pop(addition_id)
         self._additions_of[record["agreementId"]].discard(addition_id)
 
@@ -502,13 +538,15 @@ class FakeConnectWise:
         )
 
     def additions_collection(self, agreement_id: int) -> Collection:
-        """One agreement's additions as a readable collection."""
-        return Collection(
-            "Addition",
-            lambda: [self._additions[i] for i in sorted(self._additions_of.get(agreement_id, ()))],
-            lambda r: True,
-            self.render_addition,
-        )
+        """One agreement's additions as a readable collection (as reads see them)."""
+
+        def records() -> list[dict[str, Any]]:
+            stored = ((i, self._additions[i]) for i in self._additions_of.get(agreement_id, ()))
+            return list(
+                self.visibility.view(stored, lambda record: record["agreementId"] == agreement_id)
+            )
+
+        return Collection("Addition", records, lambda r: True, self.render_addition)
 
     @property
     def now(self) -> datetime:

@@ -6,18 +6,32 @@ from connectwise_billing.testing import Fault, FakeConnectWise
 fake = FakeConnectWise()
 fake.faults.add(Fault.rate_limited(retry_after=2), method="GET", times=1)
 fake.faults.add(Fault.drop_after_commit(), method="POST", path="/additions")
+fake.faults.add(Fault.commit_later(seconds=1.0), method="POST")
 fake.faults.randomly(probability=0.2, seed=7)
 ```
 
 | fault | what the client sees | was a write applied? |
 |---|---|---|
 | `rate_limited` | 429 with `Retry-After` and ConnectWise's 429 body | no |
-| `server_error` | 500/502/503/504 with an error body | no |
+| `server_error` | 500/502/503/504 with ConnectWise's error body | no |
 | `html_page` | an HTML page (a proxy or maintenance screen) | no |
 | `timeout` | the read times out | only with `after_commit=True` |
 | `drop_before_commit` | the connection closes with no answer | no |
 | `drop_after_commit` | the connection closes with no answer | yes (naive clients duplicate) |
+| `commit_later` | no answer in time (see `answer`) | yes, seen `seconds` later |
+| `gateway_error` | a gateway's 502/504 HTML page | with `after_commit=True` (the default) |
+| `slow_visibility` | a normal answer | yes, seen `seconds` later |
+| `duplicate_record` | a list page that lists its first record twice | n/a (reads) |
+| `redirect` | a 3xx to another host, with a `[]` body | no |
 | `latency` | the answer arrives `seconds` late | n/a |
+
+Time (`seconds`) is the simulator's `time_source`: real time by default, or a
+[`VirtualClock`][connectwise_billing.testing.VirtualClock] that tests move forward.
+
+From the command line, `python -m connectwise_billing.testing serve --fault SPEC` adds a fault:
+`SPEC` is the kind, then `key=value` settings separated by commas, e.g.
+`commit_later,seconds=1,answer=timeout,method=POST,times=1` (see
+[`FaultPlan.add_spec`][connectwise_billing.testing.FaultPlan.add_spec]).
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ import random
 import re
 import threading
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import attrs
 
@@ -37,8 +51,15 @@ FaultKind = Literal[
     "timeout",
     "drop_before_commit",
     "drop_after_commit",
+    "commit_later",
+    "gateway_error",
+    "slow_visibility",
+    "duplicate_record",
+    "redirect",
     "latency",
 ]
+Answer = Literal["timeout", "drop", "late"]
+_LOGIN_PAGE: Final = "https://login.example.net/login"
 
 ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "rate_limited",
@@ -47,8 +68,13 @@ ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "timeout",
     "drop_before_commit",
     "drop_after_commit",
+    "commit_later",
+    "gateway_error",
+    "slow_visibility",
+    "duplicate_record",
+    "redirect",
 )
-"""Every kind that makes a request fail (latency only slows it down)."""
+"""Every kind that makes a request fail or misbehave (latency only slows it down)."""
 
 
 @attrs.frozen(slots=False)
@@ -60,6 +86,9 @@ class Fault:
     retry_after: float = 1.0
     seconds: float = 0.0
     after_commit: bool = False
+    answer: Answer = "timeout"
+    location: str = _LOGIN_PAGE
+    """Where a `redirect` points: another host, as a login page or a misconfigured proxy does."""
 
     @classmethod
     def rate_limited(cls, retry_after: float = 1.0) -> Fault:
@@ -93,9 +122,92 @@ class Fault:
         return cls("drop_after_commit", after_commit=True)
 
     @classmethod
+    def commit_later(cls, seconds: float = 1.0, *, answer: Answer = "timeout") -> Fault:
+        """A write ConnectWise commits after the client gave up: applied, but visible to reads
+        only `seconds` later; the answer times out (`"timeout"`), is dropped (`"drop"`), or
+        comes `seconds` late (`"late"`: a client whose read timeout is shorter times out)."""
+        return cls("commit_later", seconds=seconds, after_commit=True, answer=answer)
+
+    @classmethod
+    def gateway_error(cls, status: int = 502, *, after_commit: bool = True) -> Fault:
+        """A gateway in front of ConnectWise answers `status` (an HTML page, no ConnectWise
+        error body), by default after the backend applied the write."""
+        return cls("gateway_error", status=status, after_commit=after_commit)
+
+    @classmethod
+    def slow_visibility(cls, seconds: float) -> Fault:
+        """The write is applied and answered, but reads see it only `seconds` later."""
+        return cls("slow_visibility", seconds=seconds, after_commit=True)
+
+    @classmethod
+    def duplicate_record(cls) -> Fault:
+        """A list answer that lists its first record twice."""
+        return cls("duplicate_record", status=200)
+
+    @classmethod
+    def redirect(cls, status: int = 302, *, location: str | None = None) -> Fault:
+        """A redirect (3xx) to another host, with a `[]` JSON body, and nothing processed."""
+        return cls("redirect", status=status, location=location or _LOGIN_PAGE)
+
+    @classmethod
     def latency(cls, seconds: float) -> Fault:
         """Delay this answer by `seconds`."""
         return cls("latency", seconds=seconds)
+
+    @classmethod
+    def parse(cls, spec: str) -> tuple[Fault, dict[str, Any]]:
+        """A fault from `kind,key=value,...`, and the `FaultPlan.add` settings it names
+        (`method`, `path`, `times`; `times=all` for every match).
+
+        Raises:
+            ValueError: an unknown kind or setting, or a value of the wrong type.
+        """
+        kind, *settings = [part.strip() for part in spec.split(",") if part.strip()] or [""]
+        build = getattr(cls, kind, None) if kind in _SPEC_KINDS else None
+        if build is None:
+            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(_SPEC_KINDS)}")
+        fault_args: dict[str, Any] = {}
+        rule: dict[str, Any] = {}
+        for setting in settings:
+            key, equals, text = setting.partition("=")
+            key = key.strip()
+            if not equals:
+                raise ValueError(f"fault setting {setting!r} must be key=value")
+            if key in ("method", "path"):
+                rule[key] = text
+            elif key == "times":
+                rule[key] = None if text == "all" else _typed(key, text, int)
+            elif key in _SPEC_SETTINGS:
+                fault_args[key] = _typed(key, text, _SPEC_SETTINGS[key])
+            else:
+                raise ValueError(f"unknown fault setting {key!r} in {spec!r}")
+        try:
+            fault: Fault = build(**fault_args)
+        except TypeError:
+            raise ValueError(f"{kind} does not take {', '.join(sorted(fault_args))}") from None
+        return fault, rule
+
+
+_SPEC_KINDS: Final = tuple(kind for kind in get_args(FaultKind))
+_SPEC_SETTINGS: Final[dict[str, type]] = {
+    "retry_after": float,
+    "status": int,
+    "seconds": float,
+    "after_commit": bool,
+    "answer": str,
+    "location": str,
+}
+
+
+def _typed(key: str, text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"fault setting {key} must be true or false, got {text!r}")
+        return text.lower() == "true"
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"fault setting {key} must be {kind.__name__}, got {text!r}") from None
 
 
 @attrs.define
@@ -143,6 +255,12 @@ class FaultPlan:
         pattern = re.compile(path) if path else None
         with self._lock:
             self._rules.append(_Rule(fault, method and method.upper(), pattern, times))
+
+    def add_spec(self, spec: str) -> None:
+        """Add a fault written as text, as the simulator's `serve --fault` takes it:
+        `commit_later,seconds=1,answer=timeout,method=POST,times=1` (see `Fault.parse`)."""
+        fault, rule = Fault.parse(spec)
+        self.add(fault, **rule)
 
     def randomly(
         self,
@@ -197,4 +315,15 @@ def _random_fault(kind: FaultKind, rng: random.Random) -> Fault:
         return Fault.timeout(after_commit=rng.random() < 0.5, seconds=0.05)
     if kind == "latency":
         return Fault.latency(rng.choice((0.01, 0.05)))
+    if kind == "commit_later":
+        answer: Answer = rng.choice(("timeout", "drop"))
+        return Fault.commit_later(rng.choice((0.5, 1.0, 3.0)), answer=answer)
+    if kind == "gateway_error":
+        return Fault.gateway_error(rng.choice((502, 504)), after_commit=rng.random() < 0.7)
+    if kind == "slow_visibility":
+        return Fault.slow_visibility(rng.choice((0.5, 2.0)))
+    if kind == "duplicate_record":
+        return Fault.duplicate_record()
+    if kind == "redirect":
+        return Fault.redirect(rng.choice((301, 302, 307)))
     return Fault(kind, after_commit=kind == "drop_after_commit")

@@ -1,0 +1,53 @@
+"""What became of one operation of a diff."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from connectwise_billing.reconcile.diff import Operation
+
+Status = Literal["applied", "planned", "failed", "conflict", "unknown"]
+"""`applied` (ConnectWise has it), `planned` (a dry run: nothing sent), `failed` (ConnectWise
+does not have it), `conflict` (the addition changed since the diff: not overwritten), `unknown`
+(sent, but neither the answer nor the re-reads showed whether it landed: not retried, settled by
+the next sync)."""
+
+
+@attrs.frozen(slots=False)
+class OperationResult:
+    """What became of one operation.
+
+    Attributes:
+        operation: The operation from the diff.
+        status: See `Status`.
+        addition_id: The addition written (for a create, the one ConnectWise made).
+        error: Why it failed, conflicted or is unknown.
+        note: How the outcome was established when it was not plain (a create confirmed by
+            re-reading after its answer was lost).
+    """
+
+    operation: Operation
+    status: Status
+    addition_id: int | None = None
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Applied or planned."""
+        return self.status in ("applied", "planned")
+
+
+def operation_values(result: OperationResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The addition's owned fields before and after an operation (before is empty for a
+    create)."""
+    op = result.operation
+    if op.kind == "create":
+        after = {"quantity": op.quantity, "unit_price": op.unit_price, "unit_cost": op.unit_cost}
+        return {}, after
+    before: dict[str, Any] = {str(field): value for field, value in op.expected.items()}
+    if op.kind == "update":
+        return before, {**before, **{field: new for field, (_old, new) in op.changes.items()}}
+    return before, {**before, "cancelled_date": op.cancelled_date.isoformat()}

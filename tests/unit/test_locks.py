@@ -1,0 +1,220 @@
+"""The three locks: one holder per key, across threads, tasks, processes and Redis clients."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectwise_billing import ConfigurationError
+from connectwise_billing.locks import FileLock, InProcessLock, Lock, RedisLock
+
+
+def key() -> str:
+    return f"connectwise-billing/test/{uuid.uuid4().hex}"
+
+
+@pytest.fixture(params=["in-process", "file", "redis"])
+def make_lock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Lock]]:
+    """Builds locks of one kind that share their state (a registry, a directory, a Redis)."""
+    if request.param == "in-process":
+        yield lambda **kw: InProcessLock(**kw)
+    elif request.param == "file":
+        yield lambda **kw: FileLock(
+            tmp_path / "locks", **{k: v for k, v in kw.items() if k != "ttl"}
+        )
+    else:
+        client = request.getfixturevalue("redis_client")
+        yield lambda **kw: RedisLock(client, **kw)
+
+
+def test_locks_follow_the_protocol(make_lock: Callable[..., Lock]) -> None:
+    assert isinstance(make_lock(), Lock)
+
+
+def test_one_holder_per_key_until_released(make_lock: Callable[..., Lock]) -> None:
+    first, second = make_lock(wait=0), make_lock(wait=0)
+    name = key()
+    token = first.acquire(name)
+    assert token is not None
+    assert second.acquire(name) is None
+    assert second.acquire(key()) is not None  # other keys are free
+    first.release(name, token)
+    assert second.acquire(name) is not None
+
+
+def test_a_waiting_acquire_gets_the_lock_once_it_is_released(
+    make_lock: Callable[..., Lock],
+) -> None:
+    holder, waiter = make_lock(), make_lock()
+    name = key()
+    token = holder.acquire(name)
+    assert token is not None
+    threading.Timer(0.05, holder.release, (name, token)).start()
+    assert waiter.acquire(name, wait=5) is not None
+
+
+def test_releasing_with_a_stale_token_does_nothing(make_lock: Callable[..., Lock]) -> None:
+    lock = make_lock(wait=0)
+    name = key()
+    token = lock.acquire(name)
+    assert token is not None
+    lock.release(name, "not-the-token")
+    assert make_lock(wait=0).acquire(name) is None
+
+
+def test_async_twins(make_lock: Callable[..., Lock]) -> None:
+    async def main() -> tuple[Any, Any, Any]:
+        first, second = make_lock(wait=0), make_lock(wait=0)
+        name = key()
+        token = await first.acquire_async(name)
+        refused = await second.acquire_async(name)
+        assert token is not None
+        await first.release_async(name, token)
+        return token, refused, await second.acquire_async(name)
+
+    token, refused, again = asyncio.run(main())
+    assert token is not None and refused is None and again is not None
+
+
+def test_waiting_does_not_block_the_event_loop() -> None:
+    lock = InProcessLock()
+    name = key()
+    token = lock.acquire(name)
+    assert token is not None
+
+    async def main() -> str | None:
+        async def release_soon() -> None:
+            await asyncio.sleep(0.05)
+            lock.release(name, token)
+
+        releaser = asyncio.create_task(release_soon())
+        got = await lock.acquire_async(name, wait=5)
+        await releaser
+        return got
+
+    assert asyncio.run(main()) is not None
+
+
+@pytest.mark.parametrize("kind", ["in-process", "redis"])
+def test_a_lock_that_is_never_released_expires_after_its_ttl(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "redis":
+        client = request.getfixturevalue("redis_client")
+        holder: Lock = RedisLock(client, ttl=0.05)
+        waiter: Lock = RedisLock(client)
+    else:
+        holder, waiter = InProcessLock(ttl=0.05), InProcessLock()
+    name = key()
+    assert holder.acquire(name) is not None  # and its holder "crashes"
+    started = time.monotonic()
+    assert waiter.acquire(name, wait=5) is not None
+    assert time.monotonic() - started < 2
+
+
+def test_a_file_lock_is_freed_when_its_process_dies(tmp_path: Path) -> None:
+    name = key()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from connectwise_billing.locks import FileLock\n"
+            f"assert FileLock({str(tmp_path)!r}).acquire({name!r})\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert FileLock(tmp_path, wait=0).acquire(name) is None  # another process holds it
+        holder.kill()  # a crash: nothing releases the lock but the operating system
+        holder.wait()
+        assert FileLock(tmp_path, wait=5).acquire(name) is not None
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_file_lock_names_are_readable_and_distinct(tmp_path: Path) -> None:
+    lock = FileLock(tmp_path)
+    one = lock.path_for("connectwise-billing/api-na.myconnectwise.net/mymsp/agreement/1056")
+    other = lock.path_for("connectwise-billing/api-na.myconnectwise.net/mymsp/agreement/1057")
+    assert one != other and one.parent == tmp_path
+    assert "agreement-1056" in one.name
+
+
+def test_a_file_lock_directory_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigurationError, match="a-file"):
+        FileLock(blocker / "locks").acquire(key())
+
+
+def test_redis_async_client(redis_url: str) -> None:
+    import redis.asyncio
+
+    async def main() -> tuple[str | None, str | None]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        lock = RedisLock(client, wait=0)
+        name = key()
+        token = await lock.acquire_async(name)
+        refused = await lock.acquire_async(name)
+        assert token is not None
+        await lock.release_async(name, token)
+        again = await lock.acquire_async(name)
+        await client.aclose()
+        return refused, again
+
+    refused, again = asyncio.run(main())
+    assert refused is None and again is not None
+
+
+def test_redis_async_client_is_refused_by_the_sync_methods(redis_url: str) -> None:
+    import redis.asyncio
+
+    lock = RedisLock(redis.asyncio.Redis.from_url(redis_url))
+    with pytest.raises(ConfigurationError, match="asyncio Redis client"):
+        lock.acquire(key())
+
+
+def test_redis_lock_keys_carry_the_prefix(redis_client: Any) -> None:
+    lock = RedisLock(redis_client, prefix="panel-7:")
+    name = key()
+    token = lock.acquire(name)
+    assert redis_client.get(f"panel-7:{name}").decode() == token
+    assert 0 < redis_client.pttl(f"panel-7:{name}") <= 300_000
+
+
+def test_redis_lock_from_url(redis_url: str) -> None:
+    lock = RedisLock.from_url(redis_url, wait=0)
+    name = key()
+    assert lock.acquire(name) is not None
+    assert lock.acquire(name) is None
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: InProcessLock(ttl=0), "ttl must be > 0"),
+        (lambda: InProcessLock(wait=-1), "wait must be >= 0"),
+        (lambda: InProcessLock(wait="soon"), "wait must be a number"),  # type: ignore[arg-type]
+        (lambda: RedisLock(object()), "needs a redis-py client"),
+    ],
+)
+def test_bad_settings_are_named(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        build()

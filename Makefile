@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHECKED := src tests examples benchmarks scripts
 
-.PHONY: install test lint typecheck unit docs docs-serve demo cassettes contract bench clean
+.PHONY: install redis-server test lint typecheck unit docs docs-serve demo cassettes contract bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The lock tests and the job-queue example run against a real redis-server, which the tests
+# start on 127.0.0.1 themselves. Installed from the system's package registry when missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || scripts/install-redis-server
+
 lint: install
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/ruff format --check $(CHECKED)
@@ -24,7 +29,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src
 
-unit: install
+unit: install redis-server
 	$(BIN)/pytest
 
 docs: install

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import shutil
 import socket
 import subprocess
@@ -118,6 +119,12 @@ async def _finish(result: Any) -> Any:
     if hasattr(result, "__aiter__"):
         return [item async for item in result]
     return result
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The command line keeps lock files under $XDG_STATE_HOME: never the user's, in tests."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,17 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from connectwise_billing.cli import main
 from connectwise_billing.cli.output import Progress
-from connectwise_billing.testing import ExampleMSP, build_example
+from connectwise_billing.testing import ExampleMSP, Outcome, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "examples" / "config.toml"
@@ -360,3 +362,49 @@ def test_progress_only_on_a_terminal() -> None:
         progress.finish()
     assert quiet.getvalue() == ""
     assert loud.getvalue() == "\r  3/10 agreements, 1 failures\n"
+
+
+def test_two_syncs_at_once_on_one_host_never_bill_twice(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    """Cron and a manual run: two `connectwise-billing sync` processes, the default FileLock."""
+    example, config = served
+    example.fake.latency = 0.01
+    # Hold each run's first request until both have arrived: the runs then go in step, and
+    # without a lock both would read an agreement before either writes it.
+    start = threading.Barrier(2, timeout=60)
+    answer = example.fake.process
+
+    def in_step(request: httpx.Request) -> Outcome:
+        if request.url.path.startswith("/login/companyinfo/"):
+            start.wait()
+        return answer(request)
+
+    example.fake.process = in_step  # type: ignore[method-assign]
+    usage = tmp_path / "usage.json"
+    usage.write_text(
+        json.dumps(
+            [
+                {"company": u.company, "agreement_id": u.agreement_id, "seats": dict(u.seats)}
+                for u in example.usages[:20]
+            ]
+        )
+    )
+    command = [sys.executable, "-m", "connectwise_billing", "sync", "--config", str(config)]
+    command += ["--usage", str(usage), "--json", "--lock-dir", str(tmp_path / "locks")]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    reports = [json.loads(out) for out, _ in outputs]
+    assert all(report["busy"] == 0 for report in reports)
+    assert sum(report["applied"] for report in reports) > 0
+    mapped = example.mapping.product_ids
+    active = [
+        (a.agreement_id, a.product.id)
+        for a in example.fake.list_additions()
+        if a.cancelled_date is None and a.product and a.product.id in mapped
+    ]
+    assert len(active) == len(set(active))  # no product billed twice on any agreement
+    assert {p.name for p in (tmp_path / "locks").iterdir()}  # the lock files

@@ -21,6 +21,10 @@ EXPECTED = {
     "scheduled_sync.py": ["applied per run: [", ", 0, 0]", "audit log "],
     "async_bulk_sync.py": ["Sync of 200 companies (200 agreements)", "requests in"],
     "custom_psa_adapter.py": ["change line 1:", "add line: SKU 502 x 3 at 7.60"],
+    "rq_jobs.py": [
+        "24 jobs for 12 companies on 3 workers: 24 finished",
+        "; 0 products billed twice",
+    ],
 }
 
 
@@ -29,8 +33,11 @@ def test_every_example_is_listed() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_runs(name: str, tmp_path: Path) -> None:
+def test_example_runs(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     arguments = {"map_plans.py": [str(tmp_path / "mapping.toml")], "scheduled_sync.py": ["3"]}
+    if name == "rq_jobs.py":
+        request.getfixturevalue("redis_client")  # an empty Redis
+        arguments[name] = [request.getfixturevalue("redis_url")]
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *arguments.get(name, [])],
         capture_output=True,

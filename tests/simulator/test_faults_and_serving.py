@@ -22,7 +22,8 @@ from connectwise_billing import (
     ServerError,
     UnexpectedResponseError,
 )
-from connectwise_billing.testing import ALL_FAULT_KINDS, FakeConnectWise, Fault
+from connectwise_billing.client import ApiRequest
+from connectwise_billing.testing import ALL_FAULT_KINDS, FakeConnectWise, Fault, VirtualClock
 
 API = "https://cw.example/v2025_1/apis/3.0"
 
@@ -267,3 +268,179 @@ def test_command_line_server() -> None:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- faults that fool a naive client -------------------------------------------------------
+
+
+@pytest.fixture
+def timed(clock: VirtualClock) -> tuple[FakeConnectWise, int, int]:
+    """A simulator on virtual time: (simulator, agreement, product)."""
+    fake = FakeConnectWise(time_source=clock)
+    fake.add_api_member()
+    company = fake.add_company("Contoso Ltd")
+    product = fake.add_product("MBX-GOLD-50", price="8", cost="3")
+    return fake, fake.add_agreement(company), product
+
+
+def test_commit_later_applies_the_write_but_reads_see_it_only_later(
+    timed: tuple[FakeConnectWise, int, int], clock: VirtualClock
+) -> None:
+    fake, agreement, product = timed
+    credentials = fake.credentials
+    fake.faults.add(Fault.commit_later(1.5), method="POST")
+    with ConnectWiseClient(API, credentials, transport=fake.transport()) as client:
+        with pytest.raises(APITimeoutError):
+            client.additions.create(agreement, NewAddition(product, 4))
+        assert client.additions.list(agreement) == []
+        assert len(fake.list_additions(agreement)) == 1  # the store has it
+        clock.advance(1.0)
+        assert client.additions.list(agreement) == []
+        clock.advance(0.5)
+        [seen] = client.additions.list(agreement)
+        assert client.additions.get(agreement, seen.id).quantity == 4
+    [post] = fake.writes()
+    assert (post.status, post.applied, post.fault) == (None, True, "commit_later")
+
+
+def test_a_late_answer_is_one_the_client_never_gets(
+    timed: tuple[FakeConnectWise, int, int], clock: VirtualClock
+) -> None:
+    fake, agreement, product = timed
+    credentials = fake.credentials
+    fake.faults.add(Fault.commit_later(1.0, answer="late"), method="POST", times=2)
+    with (
+        ConnectWiseClient(API, credentials, transport=fake.transport(), timeout=0.3) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        client.additions.create(agreement, NewAddition(product, 4))
+    assert clock.monotonic() == pytest.approx(0.3)  # the client waited its read timeout
+    with ConnectWiseClient(API, credentials, transport=fake.transport(), timeout=5) as client:
+        assert client.additions.create(agreement, NewAddition(product, 4)).quantity == 4
+
+
+def test_a_late_commit_over_real_http(fake: FakeConnectWise, seeded: tuple[int, int]) -> None:
+    """The server takes 0.3 s and the client gives up after 0.1 s: the write lands anyway."""
+    agreement, product = seeded
+    fake.faults.add(Fault.commit_later(0.3, answer="late"), method="POST")
+    with (
+        fake.serve() as url,
+        ConnectWiseClient(url, fake.credentials, timeout=0.1) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        client.additions.create(agreement, NewAddition(product, 4))
+    assert len(fake.list_additions(agreement)) == 1
+
+
+@pytest.mark.parametrize(("after_commit", "applied"), [(True, 1), (False, 0)])
+def test_a_gateway_error_after_or_before_the_backend_applied(
+    fake: FakeConnectWise, seeded: tuple[int, int], after_commit: bool, applied: int
+) -> None:
+    agreement, product = seeded
+    fake.faults.add(Fault.gateway_error(504, after_commit=after_commit), method="POST")
+    with client_for(fake) as client, pytest.raises(ServerError) as caught:
+        client.additions.create(agreement, NewAddition(product, 4))
+    assert caught.value.status_code == 504 and not caught.value.has_error_body
+    assert "504 Gateway Time-out" in str(caught.value)
+    assert len(fake.list_additions(agreement)) == applied
+
+
+def test_slow_visibility_answers_but_hides_the_write_for_a_while(
+    timed: tuple[FakeConnectWise, int, int], clock: VirtualClock
+) -> None:
+    fake, agreement, product = timed
+    credentials = fake.credentials
+    with ConnectWiseClient(API, credentials, transport=fake.transport()) as client:
+        created = client.additions.create(agreement, NewAddition(product, 4))
+        fake.faults.add(Fault.slow_visibility(2.0), method="PATCH")
+        client.additions.update(agreement, created.id, quantity=9)
+        assert client.additions.get(agreement, created.id).quantity == 4  # the old version
+        fake.faults.add(Fault.slow_visibility(2.0), method="DELETE")
+        client.additions.delete(agreement, created.id)
+        assert [a.quantity for a in client.additions.list(agreement)] == [4]
+        fake.reveal()
+        assert client.additions.list(agreement) == []
+
+
+def test_duplicate_record_lists_the_first_record_twice(
+    fake: FakeConnectWise, seeded: tuple[int, int]
+) -> None:
+    agreement, product = seeded
+    fake.add_addition(agreement, product, 1)
+    fake.add_addition(agreement, product, 2)
+    fake.faults.add(Fault.duplicate_record(), method="GET")
+    with client_for(fake) as client:
+        ids = [a.id for a in client.additions.list(agreement)]
+    assert len(ids) == 3 and ids[0] == ids[-1]
+
+
+def test_redirect_answers_a_3xx_and_processes_nothing(
+    fake: FakeConnectWise, seeded: tuple[int, int]
+) -> None:
+    agreement, product = seeded
+    fake.faults.add(Fault.redirect(307), method="POST")
+    with client_for(fake) as client, pytest.raises(UnexpectedResponseError, match="307"):
+        client.additions.create(agreement, NewAddition(product, 4))
+    assert fake.list_additions(agreement) == []
+    assert fake.request_log[-1].status == 307
+
+
+def test_set_raw_puts_unchecked_values_in_answers(
+    fake: FakeConnectWise, seeded: tuple[int, int]
+) -> None:
+    agreement, product = seeded
+    addition = fake.add_addition(agreement, product, 1)
+    fake.set_raw(addition, unitPrice="", product=None)
+    with client_for(fake) as client:
+        [record] = client.request(ApiRequest("GET", f"/finance/agreements/{agreement}/additions"))
+    assert record["unitPrice"] == "" and "product" not in record
+    assert fake.off_contract
+
+
+@pytest.mark.parametrize(
+    ("spec", "fault", "rule"),
+    [
+        (
+            "commit_later,seconds=1.5,answer=drop,method=POST,times=2",
+            Fault.commit_later(1.5, answer="drop"),
+            {"method": "POST", "times": 2},
+        ),
+        ("gateway_error,status=504", Fault.gateway_error(504), {}),
+        (
+            "redirect,path=/additions,times=all",
+            Fault.redirect(),
+            {"path": "/additions", "times": None},
+        ),
+        ("html_page,status=503", Fault.html_page(503), {}),
+    ],
+)
+def test_faults_from_text(spec: str, fault: Fault, rule: dict[str, object]) -> None:
+    assert Fault.parse(spec) == (fault, rule)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("meteor_strike", "unknown fault kind 'meteor_strike'"),
+        ("gateway_error,status=bad", "status must be int"),
+        ("gateway_error,after_commit=maybe", "after_commit must be true or false"),
+        ("gateway_error,colour=red", "unknown fault setting 'colour'"),
+        ("redirect,seconds=1", "redirect does not take seconds"),
+        ("redirect,times", "must be key=value"),
+    ],
+)
+def test_bad_fault_text_is_named(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Fault.parse(spec)
+
+
+def test_command_line_server_takes_faults() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "connectwise_billing.testing", "serve", "--fault", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--fault nope: unknown fault kind 'nope'" in result.stderr

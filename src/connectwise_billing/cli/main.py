@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from connectwise_billing._json import to_jsonable
@@ -31,6 +33,7 @@ from connectwise_billing.cli.usage import load_usage
 from connectwise_billing.client import ConnectWiseClient
 from connectwise_billing.client._serde import unstructure
 from connectwise_billing.errors import ConnectWiseBillingError, InputError
+from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
 from connectwise_billing.sync import refresh_plan_prices, sync_all
 
@@ -61,6 +64,21 @@ def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyU
     return chosen
 
 
+def default_lock_dir() -> Path:
+    """Where `sync` keeps its lock files unless told otherwise:
+    `$XDG_STATE_HOME/connectwise-billing/locks` (`~/.local/state/...` without it)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "connectwise-billing" / "locks"
+
+
+def _lock(args: argparse.Namespace) -> Lock | None:
+    if getattr(args, "redis_url", None):
+        return RedisLock.from_url(args.redis_url)
+    if hasattr(args, "lock_dir"):
+        return FileLock(args.lock_dir or default_lock_dir())
+    return None
+
+
 def _plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     config = load_config(args.config)
     usages = _only_company(load_usage(args.usage, config.plans), args.company)
@@ -79,6 +97,7 @@ def _plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
             dry_run=dry_run,
             audit_log=args.audit_log,
             progress=progress,
+            lock=_lock(args),
         )
     if progress is not None:
         progress.finish()
@@ -172,6 +191,17 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--usage", required=True, help="the usage file (.csv or .json)")
         sub.add_argument("--company", help="only this company (its name in the usage file)")
         sub.add_argument("--audit-log", help="append each operation to this JSON Lines file")
+        if name == "sync":
+            where = sub.add_mutually_exclusive_group()
+            where.add_argument(
+                "--lock-dir",
+                help="directory of the lock files that keep two syncs on this host off one "
+                "agreement (default: $XDG_STATE_HOME/connectwise-billing/locks)",
+            )
+            where.add_argument(
+                "--redis-url",
+                help="lock in this Redis instead (redis://host:6379/0), for syncs on several hosts",
+            )
         sub.set_defaults(run=run)
 
     for noun, run, what in (

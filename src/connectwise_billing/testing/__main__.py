@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--seed", type=int, default=1, help="seed of the example data")
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     serve.add_argument("--rate-limit", type=float, default=None, help="requests per minute")
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. commit_later,seconds=1,method=POST,times=1 (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     if args.example:
@@ -32,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         fake = FakeConnectWise(seed=args.seed)
     fake.latency = args.latency
     fake.rate_limit_per_minute = args.rate_limit
+    for spec in args.fault:
+        try:
+            fake.faults.add_spec(spec)
+        except ValueError as error:
+            parser.error(f"--fault {spec}: {error}")
     credentials = fake.credentials
     with fake.serve(args.port) as url:
         # These are the simulator's own throwaway keys, printed so other tools can connect.

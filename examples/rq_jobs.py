@@ -1,0 +1,170 @@
+"""Billing syncs on an RQ job queue: one job per company, `RedisLock` against overlapping jobs.
+
+This is how a control panel with many companies (or many MSP tenants) runs the sync: its
+scheduler enqueues one job per company every interval, the "Update Now" button enqueues one more
+for its company, and any number of workers run them. Two jobs for one company can run at the
+same time (the button pressed while the scheduled run is going): `RedisLock` makes the second
+wait for the first, which it then finds in step. Nothing is billed twice.
+
+Deployment, with the command line's configuration and usage files:
+
+    pip install 'connectwise-billing[redis]' rq
+    export CW_PUBLIC_KEY=... CW_PRIVATE_KEY=... BILLING_REDIS_URL=redis://redis.internal:6379/0
+    rq worker billing --url "$BILLING_REDIS_URL" --path /opt/billing   # on every worker host
+
+and from the scheduler and the button (`/opt/billing` holds this file as `rq_jobs.py`):
+
+    queue = Queue("billing", connection=Redis.from_url(os.environ["BILLING_REDIS_URL"]))
+    rq_jobs.enqueue_scheduled_run(queue, "config.toml", "usage.csv")
+    rq_jobs.enqueue_update_now(queue, "config.toml", "usage.csv", "Contoso Ltd")
+
+Run as a script (`python examples/rq_jobs.py redis://127.0.0.1:6379/0`), it shows the whole
+thing against the bundled simulator: a scheduled run for twelve companies with an "Update Now"
+for each of them pressed meanwhile, on three workers in burst mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from connectwise_billing import ConnectWiseClient, RedisLock, sync_company
+from connectwise_billing.cli.config import load_config, load_credentials
+from connectwise_billing.cli.usage import load_usage
+
+# --8<-- [start:jobs]
+QUEUE = "billing"
+JOB = "rq_jobs.sync_company_job"
+"""The job by import path: workers import this file as `rq_jobs` (`rq worker --path`)."""
+
+
+def sync_company_job(config_path: str, usage_path: str, company: str) -> dict[str, Any]:
+    """What a worker runs: one company's sync, locked in the Redis at `BILLING_REDIS_URL`.
+
+    The API keys come from `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` (or the config's `keys_file`);
+    the result is the company's report as JSON-ready data.
+    """
+    config = load_config(config_path)
+    usages = [u for u in load_usage(usage_path, config.plans) if u.company == company]
+    lock = RedisLock.from_url(os.environ["BILLING_REDIS_URL"])
+    credentials = load_credentials(config)
+    client = (
+        ConnectWiseClient(config.base_url, credentials)
+        if config.base_url
+        else ConnectWiseClient.from_site(config.site_url or "", credentials)
+    )
+    with client:
+        report = sync_company(
+            client, config.plans, config.mapping, usages, config.policy, lock=lock
+        )
+    return report.to_dict()
+
+
+def companies(config_path: str, usage_path: str) -> list[str]:
+    """The companies of a usage file."""
+    plans = load_config(config_path).plans
+    return sorted({u.company for u in load_usage(usage_path, plans) if u.company})
+
+
+def enqueue_scheduled_run(queue: Queue, config_path: str, usage_path: str) -> list[Job]:
+    """The interval's run: one job per company of the usage file."""
+    return [
+        enqueue_update_now(queue, config_path, usage_path, company)
+        for company in companies(config_path, usage_path)
+    ]
+
+
+def enqueue_update_now(queue: Queue, config_path: str, usage_path: str, company: str) -> Job:
+    """One company's sync, as the "Update Now" button asks for it."""
+    return queue.enqueue(JOB, config_path, usage_path, company, description=f"sync {company}")
+
+
+# --8<-- [end:jobs]
+
+
+def demo_files(directory: Path, api_url: str) -> tuple[str, str]:
+    """A configuration and usage file for the example MSP served at `api_url`."""
+    from connectwise_billing.testing import build_example
+
+    example = build_example(12, seed=5)
+    plans = "\n".join(
+        f'{p.id} = {{ name = "{p.name}", cost = {p.cost}, price = {p.price} }}'
+        for p in example.plans
+    )
+    mapping = "\n".join(f"{plan} = {product}" for plan, product in example.mapping.items())
+    config = directory / "config.toml"
+    config.write_text(
+        f'[connectwise]\nbase_url = "{api_url}"\ncompany_id = "{example.fake.company_id}"\n'
+        f'client_id = "{example.credentials.client_id}"\nrate_limit_per_minute = 950\n\n'
+        f"[plans]\n{plans}\n\n[mapping]\n{mapping}\n"
+    )
+    usage = directory / "usage.json"
+    usage.write_text(
+        json.dumps(
+            [
+                {"company": u.company, "agreement_id": u.agreement_id, "seats": dict(u.seats)}
+                for u in example.usages
+            ]
+        )
+    )
+    return str(config), str(usage)
+
+
+def run_workers(redis_url: str, count: int, environment: dict[str, str]) -> None:
+    """Start `count` burst-mode workers on the queue and wait until they have run every job."""
+    rq = Path(sys.executable).parent / "rq"
+    command = [str(rq), "worker", "--burst", "--quiet", "--url", redis_url]
+    command += ["--path", str(Path(__file__).parent), QUEUE]
+    workers = [subprocess.Popen(command, env=environment) for _ in range(count)]  # noqa: S603 - our own worker command
+    for worker in workers:
+        worker.wait(timeout=300)
+
+
+def main(redis_url: str) -> None:
+    from connectwise_billing.testing import build_example
+
+    example = build_example(12, seed=5)
+    example.fake.latency = 0.02  # long enough for jobs of one company to overlap
+    connection = Redis.from_url(redis_url)
+    queue = Queue(QUEUE, connection=connection)
+    queue.empty()
+    with tempfile.TemporaryDirectory() as directory, example.fake.serve() as api_url:
+        config, usage = demo_files(Path(directory), api_url)
+        jobs: list[Job] = []
+        for company in companies(config, usage):
+            # A scheduled job, and "Update Now" pressed right behind it: three workers take
+            # both jobs of a company at once, and RedisLock makes the second wait.
+            jobs.append(enqueue_update_now(queue, config, usage, company))
+            jobs.append(enqueue_update_now(queue, config, usage, company))
+        environment = {
+            **os.environ,
+            "CW_PUBLIC_KEY": example.credentials.public_key,
+            "CW_PRIVATE_KEY": example.credentials.private_key,
+            "BILLING_REDIS_URL": redis_url,
+        }
+        run_workers(redis_url, 3, environment)
+    reports = [job.return_value() for job in jobs]
+    finished = sum(1 for job in jobs if job.get_status() == "finished")
+    applied = sum(report["applied"] for report in reports if report)
+    mapped = example.mapping.product_ids
+    active = [
+        (a.agreement_id, a.product.id)
+        for a in example.fake.list_additions()
+        if a.cancelled_date is None and a.product and a.product.id in mapped
+    ]
+    billed_twice = len(active) - len(set(active))
+    print(f"{len(jobs)} jobs for {len(jobs) // 2} companies on 3 workers: {finished} finished")
+    print(f"{applied} writes applied; {billed_twice} products billed twice")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BILLING_REDIS_URL", ""))

@@ -26,7 +26,7 @@ import httpx
 
 import connectwise_billing
 from connectwise_billing import Addition, ConnectWiseClient, Credentials, _json
-from connectwise_billing.client import _serde
+from connectwise_billing.client import wire
 
 CREDENTIALS = Credentials("bench", "public", "private", "00000000-0000-4000-8000-000000000000")
 BASE_URL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"
@@ -50,7 +50,7 @@ def addition_record(number: int) -> dict[str, Any]:
 
 def bench_parse() -> None:
     data = _json.dumps([addition_record(n) for n in range(1, 10_001)])
-    structure = _serde.get_converter().get_structure_hook(Addition)
+    structure = wire.get_converter().get_structure_hook(Addition)
 
     def parse() -> list[Addition]:
         return [structure(record, Addition) for record in _json.loads(data)]
@@ -68,9 +68,11 @@ def bench_parse() -> None:
 
 
 def paged_transport(total: int, page_size: int) -> httpx.MockTransport:
-    """Serves `total` additions forward-only, building each page on demand."""
+    """Serves `total` additions forward-only, building each page on demand, and their count."""
 
     def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/count"):  # asked once a listing runs past ten pages
+            return httpx.Response(200, json={"count": total})
         after = int(request.url.params.get("pageId", 0))
         last = min(after + page_size, total)
         page = _json.dumps([addition_record(n) for n in range(after + 1, last + 1)])

@@ -16,8 +16,9 @@ _dump_scalar = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON, keeping every non-integer number as an exact `Decimal`."""
-    return json.loads(data, parse_float=Decimal)
+    """Parse JSON, keeping every non-integer number as an exact `Decimal` (the non-standard
+    `NaN` and `Infinity` too, so that checks see them as numbers that are not finite)."""
+    return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
 
 
 def dumps(value: Any) -> bytes:

@@ -23,8 +23,46 @@ from typing import Any
 import attrs
 
 
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with each of `secrets` replaced by `***`."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact_value(value: Any, secrets: Sequence[str]) -> Any:
+    """A JSON-like value (text, lists, mappings, field errors) with `secrets` blanked out."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, FieldError):
+        fields = attrs.asdict(value)
+        return FieldError(**{key: redact_value(item, secrets) for key, item in fields.items()})
+    if isinstance(value, tuple | list):
+        return type(value)(redact_value(item, secrets) for item in value)
+    if isinstance(value, Mapping):
+        return {
+            redact_value(key, secrets): redact_value(item, secrets) for key, item in value.items()
+        }
+    return value
+
+
 class ConnectWiseBillingError(Exception):
     """Base class of every error this SDK raises on purpose."""
+
+    def redact(self, secrets: Sequence[str]) -> None:
+        """Replace each of `secrets` with `***` in the message and every text attribute.
+
+        The client calls it on every error it raises, with its private key, `Authorization`
+        value and clientId: a gateway that echoes request headers in its error page does not
+        put them into exceptions, logs or reports.
+        """
+
+        if secrets:
+            self.args = tuple(redact_value(arg, secrets) for arg in self.args)
+            for name, value in list(vars(self).items()):
+                setattr(self, name, redact_value(value, secrets))
 
 
 class InputError(ConnectWiseBillingError, ValueError):
@@ -177,20 +215,45 @@ class APITimeoutError(APIConnectionError):
 
 
 class UnexpectedResponseError(ConnectWiseBillingError):
-    """The answer is not what ConnectWise sends: a redirect, not JSON, or JSON that does not fit
-    the model. A redirect is never followed: it would carry the credentials to another address.
+    """The answer is not what ConnectWise sends: a redirect, not JSON, JSON of the wrong shape,
+    a listing that never ends, or a record whose field a sync decides with cannot be used. A
+    redirect is never followed: it would carry the credentials to another address.
+
+    For a record, the message names it, the field and the value:
+    `addition 77 on agreement 314: unitPrice '' is not a number`.
 
     Attributes:
+        message: What was wrong.
         status_code: The HTTP status of the answer.
         method: The request's HTTP method.
         url: The request URL without its query string.
+        record: The record, for a record's problem (`addition 77 on agreement 314`).
+        field: The field's wire name, for a record's problem (`unitPrice`).
+        value: The field's raw value, for a record's problem.
     """
 
-    def __init__(self, message: str, *, status_code: int, method: str, url: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        record: str | None = None,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
+        self.message = message
         self.status_code = status_code
         self.method = method
         self.url = url
-        super().__init__(f"{method} {url} -> {status_code}: {message}")
+        self.record = record
+        self.field = field
+        self.value = value
+        if record is not None:
+            super().__init__(f"{message} (in the answer to {method} {url})")
+        else:
+            super().__init__(f"{method} {url} -> {status_code}: {message}")
 
 
 class MappingError(InputError):

@@ -18,8 +18,16 @@ from typing import Any
 
 import pytest
 
-from connectwise_billing import BadRequestError, Credentials, NewAddition, NotFoundError
-from connectwise_billing.testing import FakeConnectWise
+from connectwise_billing import (
+    BadRequestError,
+    ConnectWiseClient,
+    Credentials,
+    NewAddition,
+    NotFoundError,
+    ServerError,
+)
+from connectwise_billing.testing import FakeConnectWise, Fault
+from connectwise_billing.testing import vcr_config as secret_free
 from tests.conftest import PRIVATE_KEY, Api, Call
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -48,13 +56,17 @@ def vcr_cassette_dir() -> str:
 
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
-    return {
-        "filter_headers": ["authorization", "clientid", "host"],
-        "match_on": ["method", "path", "query", "body"],
-        "before_record_request": _stable_request,
-        "before_record_response": _stable_response,
-        "decode_compressed_response": True,
-    }
+    config = secret_free(
+        _seeded_site()[0].credentials, match_on=["method", "path", "query", "body"]
+    )
+    config["filter_headers"].append("host")
+    scrub_request, scrub_response = (
+        config["before_record_request"],
+        config["before_record_response"],
+    )
+    config["before_record_request"] = lambda request: _stable_request(scrub_request(request))
+    config["before_record_response"] = lambda response: _stable_response(scrub_response(response))
+    return config
 
 
 def _seeded_site() -> tuple[FakeConnectWise, dict[str, int]]:
@@ -139,3 +151,28 @@ def test_cassettes_hold_no_secret() -> None:
         assert "authorization" not in text, path
         assert "clientid" not in text, path
         assert "fakeprivate" not in text and PRIVATE_KEY.lower() not in text, path
+
+
+def test_vcr_config_keeps_every_secret_out_of_a_recorded_cassette(tmp_path: Path) -> None:
+    """Recorded for real against the simulator, an echoing gateway included, then grepped."""
+    import vcr
+
+    fake, ids = _seeded_site()
+    credentials = fake.credentials
+    fake.faults.add(Fault.echo_headers(), method="GET", path="/company/companies", times=None)
+    cassette = tmp_path / "recorded.yaml"
+    recorder = vcr.VCR(**secret_free(credentials), record_mode="all")
+    with (
+        fake.serve() as url,
+        recorder.use_cassette(str(cassette)),
+        ConnectWiseClient(url, credentials) as client,
+    ):
+        client.products.search("gold")
+        with pytest.raises(ServerError):
+            client.companies.search("contoso")
+        client.additions.create(ids["agreement"], NewAddition(ids["gold"], 2))
+    text = cassette.read_text()
+    assert "Bad Gateway. Request headers:" in text  # the echo was recorded, scrubbed
+    for secret in (*credentials.secrets(), credentials.public_key):
+        assert secret not in text
+    assert "authorization: Basic ***" in text  # the echoed header, its value blanked

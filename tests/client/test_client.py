@@ -216,8 +216,10 @@ def test_count(api: Api) -> None:
 
 def test_a_record_that_does_not_fit_the_model_is_an_unexpected_response(api: Api) -> None:
     recorder = Recorder(answer(200, {"quantity": 3}))
-    with pytest.raises(UnexpectedResponseError, match="missing field 'id'"):
+    with pytest.raises(UnexpectedResponseError) as caught:
         api.run(lambda c: c.additions.get(5, 9), handler=recorder)
+    assert caught.value.message == "addition 9 on agreement 5: id is missing"
+    assert (caught.value.record, caught.value.field) == ("addition 9 on agreement 5", "id")
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, "5"])

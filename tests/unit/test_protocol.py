@@ -23,6 +23,7 @@ from connectwise_billing import (
 from connectwise_billing.client._protocol import (
     ApiRequest,
     ListQuery,
+    PageWalk,
     api_error,
     fields_param,
     parse_link_header,
@@ -175,11 +176,79 @@ def test_numbered_pages_when_ordered() -> None:
 
 
 def test_a_server_that_repeats_the_same_page_is_stopped() -> None:
-    query = ListQuery.build("/c", page_size=2)
-    second = query.next_request(query.first, None, [{"id": 1}, {"id": 2}])
+    walk = PageWalk(ListQuery.build("/c", page_size=2))
+    second = walk.next_request(walk.query.first, None, [{"id": 1}, {"id": 2}])
     assert second is not None
-    with pytest.raises(UnexpectedResponseError, match="same page"):
-        query.next_request(second, None, [{"id": 1}, {"id": 2}])
+    with pytest.raises(UnexpectedResponseError, match="lists records up to it again"):
+        walk.next_request(second, None, [{"id": 1}, {"id": 2}])
+
+
+def link(**params: object) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f'<https://x/apis/3.0/c?{query}>; rel="next"'
+
+
+def test_a_next_link_alternating_between_two_pages_is_stopped() -> None:
+    walk = PageWalk(ListQuery.build("/c", page_size=2))
+    second = walk.next_request(walk.query.first, link(pageId=2), [{"id": 1}, {"id": 2}])
+    assert second is not None
+    third = walk.next_request(second, link(pageId=4), [{"id": 3}, {"id": 4}])
+    assert third is not None
+    with pytest.raises(UnexpectedResponseError, match="points back at 2, read before"):
+        walk.next_request(third, link(pageId=2), [{"id": 5}, {"id": 6}])
+
+
+def test_a_numbered_cycle_of_any_length_is_stopped() -> None:
+    walk = PageWalk(ListQuery.build("/c", order_by="name", page_size=1))
+    request = walk.query.first
+    for page in (2, 3, 4):
+        following = walk.next_request(
+            request, f'<https://x/c?page={page}>; rel="next"', [{"id": page}]
+        )
+        assert following is not None
+        request = following
+    with pytest.raises(UnexpectedResponseError, match="points back at 2, read before"):
+        walk.next_request(request, '<https://x/c?page=2>; rel="next"', [{"id": 9}])
+
+
+def test_numbered_pages_stop_at_the_last_page_the_server_announced() -> None:
+    walk = PageWalk(ListQuery.build("/c", order_by="name", page_size=1))
+    links = '<https://x/c?page=2>; rel="next", <https://x/c?page=2>; rel="last"'
+    second = walk.next_request(walk.query.first, links, [{"id": 1}])
+    assert second is not None
+    with pytest.raises(UnexpectedResponseError, match="runs past 2 pages"):
+        walk.next_request(second, '<https://x/c?page=3>; rel="next"', [{"id": 2}])
+
+
+def test_an_empty_page_ends_a_listing_whatever_its_link_says() -> None:
+    walk = PageWalk(ListQuery.build("/c", page_size=2))
+    assert walk.next_request(walk.query.first, link(pageId=7), []) is None
+
+
+def test_a_listing_may_not_outgrow_its_count_or_the_ceiling() -> None:
+    walk = PageWalk(ListQuery.build("/c", page_size=2), max_pages=50)
+    request, last_id = walk.query.first, 0
+    while not walk.needs_count():
+        items = [{"id": last_id + 1}, {"id": last_id + 2}]
+        last_id += 2
+        following = walk.next_request(request, link(pageId=last_id), items)
+        assert following is not None
+        request = following
+    assert walk.query.count_request().path == "/c/count"
+    walk.expect(21)  # 11 pages of 2, and one more for records added since
+
+    def next_page() -> ApiRequest | None:
+        nonlocal last_id
+        items = [{"id": last_id + 1}, {"id": last_id + 2}]
+        last_id += 2
+        return walk.next_request(request, link(pageId=last_id), items)
+
+    for _ in range(2):
+        following = next_page()
+        assert following is not None
+        request = following
+    with pytest.raises(UnexpectedResponseError, match="runs past 12 pages"):
+        next_page()
 
 
 @pytest.mark.parametrize("size", [0, 1001, True, "10"])

@@ -19,6 +19,7 @@ from connectwise_billing import (
     CancelAddition,
     CompanyUsage,
     CreateAddition,
+    MappingError,
     Plan,
     PlanMapping,
     Reference,
@@ -299,10 +300,11 @@ def test_unmapped_usage_is_reported_as_unbilled_revenue() -> None:
     assert warning.message.startswith("unmapped usage: 3 seats on plan Archive")
 
 
-def test_mapping_to_a_plan_not_in_the_list_is_reported() -> None:
-    mapping = PlanMapping({"gold": 102, "retired": 104})
-    diff = reconcile_agreement(PLANS, mapping, CompanyUsage(1, {}), [], today=TODAY)
-    assert [w.kind for w in diff.warnings] == ["unknown_mapped_plan"]
+def test_mapping_to_a_plan_not_in_the_list_is_an_error_naming_it() -> None:
+    """Often a typo: the plan meant would go unbilled."""
+    mapping = PlanMapping({"gold": 102, "gold-5O": 104})
+    with pytest.raises(MappingError, match="names plan 'gold-5O', which is not in the plan list"):
+        reconcile_agreement(PLANS, mapping, CompanyUsage(1, {}), [], today=TODAY)
 
 
 # --- duplicates -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from connectwise_billing import (
     Reference,
     _json,
 )
-from connectwise_billing.client import _serde
+from connectwise_billing.client import wire
 
 # Shaped like the OpenAPI subset's Addition, with ConnectWise's habits: `_info` links, a
 # product reference with its own `_info`, integers where a decimal is declared.
@@ -35,7 +35,7 @@ FULL_ADDITION = b"""{
 
 
 def parse(data: bytes, model: type) -> object:
-    return _serde.structure(_json.loads(data), model)
+    return wire.structure(_json.loads(data), model)
 
 
 def test_numbers_are_exact_decimals_including_trailing_zeros() -> None:
@@ -103,12 +103,12 @@ def test_company_types_list() -> None:
 
 
 def test_a_record_without_id_is_rejected() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(wire.RecordError, match=r"^id is missing$"):
         parse(b'{"quantity": 1}', Addition)
 
 
 def test_new_addition_body_omits_unset_fields() -> None:
-    body = _serde.unstructure(NewAddition(17, 3))
+    body = wire.unstructure(NewAddition(17, 3))
     assert body == {"product": {"id": 17}, "quantity": Decimal(3), "billCustomer": "Billable"}
 
 
@@ -123,7 +123,7 @@ def test_new_addition_body_with_every_field() -> None:
         description="Gold",
         invoice_description="Gold mailbox",
     )
-    body = _json.dumps(_serde.unstructure(new))
+    body = _json.dumps(wire.unstructure(new))
     assert body == (
         b'{"product":{"id":17},"quantity":3,"billCustomer":"NoCharge","unitPrice":12.10,'
         b'"unitCost":4.5,"effectiveDate":"2026-12-01T00:00:00Z","description":"Gold",'
@@ -154,7 +154,7 @@ def test_floats_become_the_decimal_they_print_as() -> None:
 
 
 def test_patch_operations_use_wire_names_and_exact_values() -> None:
-    operations = _serde.patch_operations(
+    operations = wire.patch_operations(
         {"unit_price": Decimal("12.10"), "cancelled_date": datetime(2026, 5, 1, tzinfo=UTC)}
     )
     assert _json.dumps(operations) == (

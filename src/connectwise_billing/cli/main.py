@@ -31,7 +31,7 @@ from connectwise_billing.cli.output import (
 )
 from connectwise_billing.cli.usage import load_usage
 from connectwise_billing.client import ConnectWiseClient
-from connectwise_billing.client._serde import unstructure
+from connectwise_billing.client.wire import unstructure
 from connectwise_billing.errors import ConnectWiseBillingError, InputError
 from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler

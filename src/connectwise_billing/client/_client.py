@@ -6,6 +6,7 @@ reading, logging. The twins add only sending, waiting and closing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,11 +25,14 @@ from connectwise_billing._constants import (
     MEDIA_TYPE,
 )
 from connectwise_billing._version import __version__
-from connectwise_billing.client import _serde
 from connectwise_billing.client._protocol import (
     REQUEST_ID_HEADER,
     ApiRequest,
     ListQuery,
+    PageWalk,
+    describe_record,
+    page_items,
+    read_count,
     read_json,
     url_without_query,
 )
@@ -55,11 +59,14 @@ from connectwise_billing.client.retry import (
     async_call_with_retries,
     call_with_retries,
 )
+from connectwise_billing.client.wire import RecordError, get_converter
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
+    ConnectWiseBillingError,
     UnexpectedResponseError,
+    redact_value,
 )
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -100,6 +107,7 @@ class _BaseClient:
         )
         self.requests_sent = 0
         """HTTP requests sent so far, retries included."""
+        self._secrets = credentials.secrets()
         self._headers = {
             "Authorization": credentials.authorization_header(),
             "clientId": credentials.client_id,
@@ -124,6 +132,9 @@ class _BaseClient:
             "url": self.base_url + request.path,
             "params": request.params,
             "headers": headers,
+            # Whoever built the httpx client: a redirect must not carry the clientId and the
+            # Authorization header to another host, nor pass for ConnectWise's answer.
+            "follow_redirects": False,
         }
         if request.body is not None:
             headers["Content-Type"] = "application/json"
@@ -139,30 +150,76 @@ class _BaseClient:
             (time.perf_counter() - started) * 1000,
             response.headers.get(REQUEST_ID_HEADER, "-"),
         )
-        return read_json(request.method, url_without_query(response.request.url), response)
+        url = url_without_query(response.request.url)
+        return read_json(request.method, url, response, self._secrets)
 
-    @staticmethod
-    def _structure(response: httpx.Response, data: Any, model: type[M]) -> M:
+    @contextlib.contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Every error leaving the client with the secrets blanked out (an echoing gateway
+        would otherwise put them into messages, logs and reports)."""
         try:
-            return _serde.structure(data, model)
-        except Exception as error:
-            problem = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-            raise UnexpectedResponseError(
-                f"the answer does not fit the {model.__name__} model: {problem}",
-                status_code=response.status_code,
-                method=response.request.method,
-                url=url_without_query(response.request.url),
-            ) from error
+            yield
+        except ConnectWiseBillingError as error:
+            error.redact(self._secrets)
+            raise
 
-    def _structure_page(self, response: httpx.Response, data: Any, model: type[M]) -> list[M]:
-        if not isinstance(data, list):
-            raise UnexpectedResponseError(
-                f"expected a JSON list of {model.__name__} records, got {type(data).__name__}",
-                status_code=response.status_code,
-                method=response.request.method,
-                url=url_without_query(response.request.url),
-            )
-        return [self._structure(response, item, model) for item in data]
+    def _record_error(
+        self,
+        request: ApiRequest,
+        response: httpx.Response,
+        model: type,
+        record: Any,
+        error: RecordError,
+    ) -> UnexpectedResponseError:
+        name = describe_record(request.path, model, record)
+        # Blanked before `shown` cuts a long value short: no part of a secret may show.
+        said = RecordError(error.field, redact_value(error.value, self._secrets), error.problem)
+        return UnexpectedResponseError(
+            f"{name}: {said}",
+            status_code=response.status_code,
+            method=request.method,
+            url=url_without_query(response.request.url),
+            record=name,
+            field=error.field,
+            value=error.value,
+        )
+
+    def _structure(
+        self, request: ApiRequest, response: httpx.Response, data: Any, model: type[M]
+    ) -> M:
+        read = get_converter().get_structure_hook(model)
+        try:
+            return read(data, model)  # type: ignore[no-any-return]
+        except RecordError as error:
+            raise self._record_error(request, response, model, data, error) from None
+
+    def _page(
+        self,
+        walk: PageWalk,
+        request: ApiRequest,
+        response: httpx.Response,
+        data: Any,
+        model: type[M],
+        strict: bool,
+    ) -> tuple[list[M], ApiRequest | None]:
+        """One page's records, and the request for the next page (`None` after the last).
+
+        A record that cannot be used fails the listing when `strict`; otherwise it is left out
+        and named in a WARNING log record, and the others are returned.
+        """
+        records = page_items(request, response, data, model, self._secrets)
+        read = get_converter().get_structure_hook(model)
+        items: list[M] = []
+        for record in records:
+            try:
+                items.append(read(record, model))
+            except RecordError as error:
+                problem = self._record_error(request, response, model, record, error)
+                if strict:
+                    raise problem from None
+                problem.redact(self._secrets)
+                logger.warning("left out of the listing: %s", problem.message)
+        return items, walk.next_request(request, response.headers.get("link"), records)
 
 
 class ConnectWiseClient(_BaseClient):
@@ -264,7 +321,8 @@ class ConnectWiseClient(_BaseClient):
 
     def request(self, request: ApiRequest) -> Any:
         """Send one request with retries and rate limiting; return its parsed JSON."""
-        return self._exchange(request)[0]
+        with self._guarded():
+            return self._exchange(request)[0]
 
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         return call_with_retries(self.retry, request.method, request.path, self._send_once, request)
@@ -279,19 +337,34 @@ class ConnectWiseClient(_BaseClient):
             raise connection_error(request.method, self.base_url + request.path, error) from error
         return self._read(request, response, started), response
 
-    def fetch(self, request: ApiRequest, model: type[M]) -> M:
-        """Send a request whose answer is one record and return it as `model`."""
-        data, response = self._exchange(request)
-        return self._structure(response, data, model)
+    def count(self, request: ApiRequest) -> int:
+        """Send a `/count` request; return the number."""
+        with self._guarded():
+            return read_count(self._exchange(request)[0], request, self._secrets)
 
-    def paginate(self, query: ListQuery, model: type[M]) -> Iterator[M]:
+    def fetch(self, request: ApiRequest, model: type[M]) -> M:
+        """Send a request whose answer is one record and return it as `model`.
+
+        Raises:
+            UnexpectedResponseError: the record cannot be used (naming the field and value).
+        """
+        with self._guarded():
+            data, response = self._exchange(request)
+            return self._structure(request, response, data, model)
+
+    def paginate(self, query: ListQuery, model: type[M], *, strict: bool = False) -> Iterator[M]:
         """Stream the records of a list read page by page (lazily: nothing is sent until the
-        first item is asked for)."""
+        first item is asked for). With `strict`, a record that cannot be used fails the listing;
+        otherwise it is left out with a warning."""
+        walk = PageWalk(query)
         request: ApiRequest | None = query.first
         while request is not None:
-            data, response = self._exchange(request)
-            request = query.next_request(request, response.headers.get("link"), data)
-            page = self._structure_page(response, data, model)
+            with self._guarded():
+                data, response = self._exchange(request)
+                page, request = self._page(walk, request, response, data, model, strict)
+                if request is not None and walk.needs_count():
+                    count = query.count_request()
+                    walk.expect(read_count(self._exchange(count)[0], count, self._secrets))
             # Let the raw page go before handing out models, and the models before the next
             # request: memory stays bounded by one page however long the scan.
             del data, response
@@ -383,7 +456,8 @@ class AsyncConnectWiseClient(_BaseClient):
 
     async def request(self, request: ApiRequest) -> Any:
         """Send one request with retries and rate limiting; return its parsed JSON."""
-        return (await self._exchange(request))[0]
+        with self._guarded():
+            return (await self._exchange(request))[0]
 
     async def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         return await async_call_with_retries(
@@ -400,18 +474,31 @@ class AsyncConnectWiseClient(_BaseClient):
             raise connection_error(request.method, self.base_url + request.path, error) from error
         return self._read(request, response, started), response
 
+    async def count(self, request: ApiRequest) -> int:
+        """Send a `/count` request; return the number."""
+        with self._guarded():
+            return read_count((await self._exchange(request))[0], request, self._secrets)
+
     async def fetch(self, request: ApiRequest, model: type[M]) -> M:
         """Send a request whose answer is one record and return it as `model`."""
-        data, response = await self._exchange(request)
-        return self._structure(response, data, model)
+        with self._guarded():
+            data, response = await self._exchange(request)
+            return self._structure(request, response, data, model)
 
-    async def paginate(self, query: ListQuery, model: type[M]) -> AsyncIterator[M]:
-        """Stream the records of a list read page by page, lazily."""
+    async def paginate(
+        self, query: ListQuery, model: type[M], *, strict: bool = False
+    ) -> AsyncIterator[M]:
+        """Stream the records of a list read page by page, lazily (see the sync twin)."""
+        walk = PageWalk(query)
         request: ApiRequest | None = query.first
         while request is not None:
-            data, response = await self._exchange(request)
-            request = query.next_request(request, response.headers.get("link"), data)
-            page = self._structure_page(response, data, model)
+            with self._guarded():
+                data, response = await self._exchange(request)
+                page, request = self._page(walk, request, response, data, model, strict)
+                if request is not None and walk.needs_count():
+                    count = query.count_request()
+                    total = (await self._exchange(count))[0]
+                    walk.expect(read_count(total, count, self._secrets))
             del data, response
             for item in page:
                 yield item
@@ -430,7 +517,7 @@ def connection_error(method: str, url: str, error: httpx.TransportError) -> APIC
 
 def _get_companyinfo(http: httpx.Client, url: httpx.URL) -> Any:
     try:
-        response = http.get(url, headers=_DISCOVERY_HEADERS)
+        response = http.get(url, headers=_DISCOVERY_HEADERS, follow_redirects=False)
     except httpx.TransportError as error:
         raise connection_error("GET", str(url), error) from error
     return read_json("GET", str(url), response)
@@ -438,7 +525,7 @@ def _get_companyinfo(http: httpx.Client, url: httpx.URL) -> Any:
 
 async def _aget_companyinfo(http: httpx.AsyncClient, url: httpx.URL) -> Any:
     try:
-        response = await http.get(url, headers=_DISCOVERY_HEADERS)
+        response = await http.get(url, headers=_DISCOVERY_HEADERS, follow_redirects=False)
     except httpx.TransportError as error:
         raise connection_error("GET", str(url), error) from error
     return read_json("GET", str(url), response)

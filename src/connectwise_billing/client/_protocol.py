@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,6 +17,7 @@ import httpx
 
 from connectwise_billing import _json
 from connectwise_billing.client.retry import parse_retry_after
+from connectwise_billing.client.wire import shown
 from connectwise_billing.errors import (
     ConnectWiseAPIError,
     FieldError,
@@ -23,6 +25,8 @@ from connectwise_billing.errors import (
     RateLimitError,
     UnexpectedResponseError,
     error_class_for,
+    redact,
+    redact_value,
 )
 
 REQUEST_ID_HEADER: Final = "x-cw-request-id"
@@ -83,10 +87,13 @@ def url_without_query(url: httpx.URL) -> str:
     return str(url.copy_with(query=None, fragment=None))
 
 
-def describe_body(response: httpx.Response, limit: int = 200) -> str:
-    """What came back, in a sentence: content type, an HTML title, the start of the text."""
+def describe_body(response: httpx.Response, limit: int = 200, secrets: Sequence[str] = ()) -> str:
+    """What came back, in a sentence: content type, an HTML title, the start of the text.
+
+    `secrets` are blanked out before the text is cut short, so that no part of one is shown.
+    """
     content_type = response.headers.get("content-type", "no content type").split(";")[0]
-    text = response.content[:4096].decode("utf-8", errors="replace")
+    text = redact(response.content[:4096].decode("utf-8", errors="replace"), secrets)
     title = _TITLE.search(text)
     if title:
         return f"{content_type} page titled {' '.join(title.group(1).split())!r}"
@@ -99,12 +106,14 @@ def _looks_like_json(response: httpx.Response) -> bool:
     return "json" in content_type or response.content.lstrip()[:1] in (b"{", b"[")
 
 
-def api_error(method: str, url: str, response: httpx.Response) -> ConnectWiseAPIError:
+def api_error(
+    method: str, url: str, response: httpx.Response, secrets: Sequence[str] = ()
+) -> ConnectWiseAPIError:
     """The exception for an error response, read from ConnectWise's error body if it has one."""
     status = response.status_code
     request_id = response.headers.get(REQUEST_ID_HEADER)
     code: str | None = None
-    message = f"HTTP {status} with {describe_body(response)}"
+    message = f"HTTP {status} with {describe_body(response, secrets=secrets)}"
     errors: list[FieldError] = []
     body: Any = None
     has_error_body = False
@@ -153,7 +162,7 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def read_json(method: str, url: str, response: httpx.Response) -> Any:
+def read_json(method: str, url: str, response: httpx.Response, secrets: Sequence[str] = ()) -> Any:
     """The JSON body of a response, or the right exception for it.
 
     Error statuses raise the matching `ConnectWiseAPIError` subclass; a redirect (3xx, never
@@ -161,7 +170,7 @@ def read_json(method: str, url: str, response: httpx.Response) -> Any:
     `UnexpectedResponseError` saying what came back. `204 No Content` gives `None`.
     """
     if response.status_code >= 400:
-        raise api_error(method, url, response)
+        raise api_error(method, url, response, secrets)
     if response.status_code >= 300:
         target = _redirect_target(response.headers.get("location"))
         raise UnexpectedResponseError(
@@ -175,7 +184,7 @@ def read_json(method: str, url: str, response: httpx.Response) -> Any:
         return None
     if not _looks_like_json(response):
         raise UnexpectedResponseError(
-            f"expected JSON, got {describe_body(response)}",
+            f"expected JSON, got {describe_body(response, secrets=secrets)}",
             status_code=response.status_code,
             method=method,
             url=url,
@@ -184,7 +193,7 @@ def read_json(method: str, url: str, response: httpx.Response) -> Any:
         return _json.loads(response.content)
     except ValueError:
         raise UnexpectedResponseError(
-            f"the body is not valid JSON: {describe_body(response)}",
+            f"the body is not valid JSON: {describe_body(response, secrets=secrets)}",
             status_code=response.status_code,
             method=method,
             url=url,
@@ -268,11 +277,144 @@ class ListQuery:
         else:
             page = int(dict(current.params).get("page", "1"))
             following = current.with_params(page=str(page + 1))
-        if following == current:
-            raise UnexpectedResponseError(
-                "the server pointed the next page back at the same page; stopping to avoid a loop",
-                status_code=200,
-                method=current.method,
-                url=current.path,
-            )
         return following
+
+    def count_request(self) -> ApiRequest:
+        """The `/count` request for the same records."""
+        conditions = dict(self.first.params).get("conditions")
+        params = (("conditions", conditions),) if conditions else ()
+        return ApiRequest("GET", f"{self.first.path}/count", params=params)
+
+
+MAX_PAGES: Final = 10_000
+"""The most pages one listing may have (10 million records at ConnectWise's 1,000 a page)."""
+COUNT_CHECK_PAGES: Final = 10
+"""After this many pages, a listing asks `/count` how many records there are, and stops with an
+error when the pages run past what that count allows (a server inventing pages)."""
+
+
+class PageWalk:
+    """One listing's paging: where it has been and how far it may go.
+
+    A listing that comes back to a page it read (`Link` alternating between two page ids, or
+    any longer cycle), goes back (`pageId` not increasing), repeats records it read, or runs
+    past `MAX_PAGES`, or past the pages its `/count` allows, is an `UnexpectedResponseError`:
+    never an endless loop. Only the paging keys are kept, so memory stays flat.
+    """
+
+    def __init__(self, query: ListQuery, max_pages: int = MAX_PAGES) -> None:
+        self.query = query
+        self.limit = max_pages
+        self.pages = 1
+        self._seen = {self._key(query.first)}
+
+    @staticmethod
+    def _key(request: ApiRequest) -> str:
+        params = dict(request.params)
+        return params.get("pageId") or params.get("page") or "first"
+
+    def _fail(self, request: ApiRequest, problem: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"{problem}; the listing was stopped after {self.pages} page(s)",
+            status_code=200,
+            method=request.method,
+            url=request.path,
+        )
+
+    def next_request(
+        self, current: ApiRequest, link_header: str | None, items: Sequence[Any]
+    ) -> ApiRequest | None:
+        """The request for the page after `current`, or `None` when it was the last."""
+        if not items:
+            return None  # an empty page ends a listing, whatever its Link says
+        after = dict(current.params).get("pageId")
+        if self.query.forward_only and after is not None:
+            ids = [item.get("id") for item in items if isinstance(item, Mapping)]
+            if any(isinstance(i, int) and i <= int(after) for i in ids):
+                raise self._fail(current, f"the page after id {after} lists records up to it again")
+        last = parse_link_header(link_header).get("last")
+        last_page = dict(parse_qsl(urlsplit(last).query)).get("page") if last else None
+        if last_page and last_page.isdigit():
+            self.limit = min(self.limit, int(last_page))
+        following = self.query.next_request(current, link_header, items)
+        if following is None:
+            return None
+        key = self._key(following)
+        if key in self._seen:
+            raise self._fail(current, f"the next page link points back at {key}, read before")
+        then = dict(following.params).get("pageId")
+        if after and then and not (then.isdigit() and int(then) > int(after)):
+            raise self._fail(current, f"the next page id {then} does not come after {after}")
+        self._seen.add(key)
+        self.pages += 1
+        if self.pages > self.limit:
+            raise self._fail(current, f"the listing runs past {self.limit} pages")
+        return following
+
+    def needs_count(self) -> bool:
+        """Whether to ask `/count` now (once, after `COUNT_CHECK_PAGES` pages)."""
+        return self.pages == COUNT_CHECK_PAGES
+
+    def expect(self, count: int) -> None:
+        """Allow only the pages `count` records fill (and one more, for records added since)."""
+        pages = -(-count // self.query.page_size) + 1
+        self.limit = min(self.limit, max(pages, COUNT_CHECK_PAGES))
+
+
+def read_count(data: Any, request: ApiRequest, secrets: Sequence[str] = ()) -> int:
+    """The number in a `/count` answer (`{"count": 12}`)."""
+    count = data.get("count") if isinstance(data, Mapping) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise UnexpectedResponseError(
+            f"expected {{'count': <a whole number>}}, got {shown(redact_value(data, secrets))}",
+            status_code=200,
+            method=request.method,
+            url=request.path,
+        )
+    return count
+
+
+_ADDITIONS_PATH: Final = re.compile(r"/finance/agreements/(\d+)/additions")
+_RECORD_PATH: Final = re.compile(r"/(\d+)$")
+
+
+def describe_record(path: str, model: type, record: Any) -> str:
+    """How an error names a record: `addition 77 on agreement 314`, `product 17` (the id the
+    record gives, else the one its URL asked for)."""
+    noun = model.__name__.lower()
+    asked = _RECORD_PATH.search(path)
+    record_id = record.get("id") if isinstance(record, Mapping) else None
+    if record_id is None and asked is not None:
+        record_id = int(asked.group(1))
+    if isinstance(record_id, int) and not isinstance(record_id, bool):
+        text = f"{noun} {record_id}"
+    elif record_id is None:
+        text = f"a{'n' if noun[0] in 'aeiou' else ''} {noun} without an id"
+    else:
+        text = f"{noun} {shown(record_id)}"
+    parent = _ADDITIONS_PATH.search(path)
+    if parent is not None and noun == "addition":
+        text += f" on agreement {parent.group(1)}"
+    return text
+
+
+def page_items(
+    request: ApiRequest,
+    response: httpx.Response,
+    data: Any,
+    model: type,
+    secrets: Sequence[str] = (),
+) -> list[Any]:
+    """The records of a list answer, or an error saying what came back instead (`secrets`
+    blanked out before it is cut short)."""
+    if isinstance(data, list):
+        return data
+    kinds = {dict: "object", str: "string", bool: "boolean", int: "number", Decimal: "number"}
+    kind = kinds.get(type(data), "value")
+    got = "no content" if data is None else f"a JSON {kind} {shown(redact_value(data, secrets))}"
+    raise UnexpectedResponseError(
+        f"expected a JSON list of {model.__name__} records, got {got}",
+        status_code=response.status_code,
+        method=request.method,
+        url=url_without_query(response.request.url),
+    )

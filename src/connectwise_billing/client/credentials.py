@@ -49,8 +49,18 @@ class Credentials:
 
     def authorization_header(self) -> str:
         """`Basic base64("<company_id>+<public_key>:<private_key>")`."""
+        return "Basic " + self._token()
+
+    def _token(self) -> str:
         user = f"{self.company_id}+{self.public_key}:{self.private_key}"
-        return "Basic " + base64.b64encode(user.encode()).decode("ascii")
+        return base64.b64encode(user.encode()).decode("ascii")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every text that must never be shown: the private key, the `Authorization` value
+        (also as JSON escapes it) and the clientId, longest first."""
+        token = self._token()
+        found = {self.private_key, token, token.replace("/", "\\/"), self.client_id}
+        return tuple(sorted(found, key=len, reverse=True))
 
     @classmethod
     def from_env(

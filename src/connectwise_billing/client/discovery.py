@@ -32,22 +32,46 @@ def is_loopback(host: str) -> bool:
 
 
 def checked_url(url: str | httpx.URL, what: str) -> httpx.URL:
-    """Parse `url` and refuse plain HTTP except on loopback (tests and the simulator).
+    """Parse `url` and refuse what would send credentials astray or requests elsewhere.
 
-    A URL without a scheme is taken as `https://`.
+    Refused: plain HTTP except on loopback (tests and the simulator); a user name or password in
+    the URL (httpx would send them instead of the API keys); a query string or fragment (every
+    request, writes too, would go to the URL's root). A URL without a scheme is taken as
+    `https://`. Errors never show a password the URL held.
     """
     text = str(url).strip()
     if "://" not in text:
         text = "https://" + text
-    parsed = httpx.URL(text)
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL:
+        raise ConfigurationError(f"{what} is not a URL: {_safe(text)!r}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"{what} must be an https:// URL, got {str(url)!r}")
+        raise ConfigurationError(f"{what} must be an https:// URL, got {_safe(text)!r}")
+    if parsed.userinfo:
+        raise ConfigurationError(
+            f"{what} must not hold a user name or password ({_safe(text)!r}): the API member's "
+            "keys go in Credentials"
+        )
+    if parsed.query or parsed.fragment or "?" in text or "#" in text:
+        raise ConfigurationError(
+            f"{what} must not have a query string or fragment, got {_safe(text)!r}"
+        )
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise ConfigurationError(
-            f"{what} must use https:// (credentials would travel in clear text), got {str(url)!r}; "
-            "plain http is allowed only on loopback addresses"
+            f"{what} must use https:// (credentials would travel in clear text), "
+            f"got {_safe(text)!r}; plain http is allowed only on loopback addresses"
         )
     return parsed
+
+
+def _safe(text: str) -> str:
+    """A URL as errors may show it: without what stands between `://` and `@`."""
+    scheme, separator, rest = text.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{separator}{authority}{slash}{path}"
 
 
 def api_host(site_host: str) -> str:

@@ -15,8 +15,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from connectwise_billing._constants import DEFAULT_PAGE_SIZE
-from connectwise_billing.client import _serde
-from connectwise_billing.client._protocol import ApiRequest, ListQuery, fields_param, positive_id
+from connectwise_billing.client import wire
+from connectwise_billing.client._protocol import (
+    ApiRequest,
+    ListQuery,
+    fields_param,
+    positive_id,
+)
 from connectwise_billing.client.conditions import Condition, Field, combine
 from connectwise_billing.client.models import (
     NOT_GIVEN,
@@ -29,12 +34,7 @@ from connectwise_billing.client.models import (
     addition_patch_values,
 )
 from connectwise_billing.client.retry import write_outcome
-from connectwise_billing.errors import (
-    ConnectWiseBillingError,
-    InputError,
-    NotFoundError,
-    UnexpectedResponseError,
-)
+from connectwise_billing.errors import ConnectWiseBillingError, InputError, NotFoundError
 
 if TYPE_CHECKING:
     from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
@@ -83,18 +83,6 @@ def _fields_params(fields: Fields) -> tuple[tuple[str, str], ...]:
     return (("fields", value),) if value else ()
 
 
-def _read_count(data: Any) -> int:
-    count = data.get("count") if isinstance(data, dict) else None
-    if not isinstance(count, int):
-        raise UnexpectedResponseError(
-            f"expected {{'count': <int>}}, got {data!r}"[:200],
-            status_code=200,
-            method="GET",
-            url="count",
-        )
-    return count
-
-
 def _search_text(text: str, what: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{what} search text must be a non-empty string, got {text!r}")
@@ -130,13 +118,13 @@ def _additions(agreement_id: int) -> _Endpoint[Addition]:
 def _create_addition(agreement_id: int, addition: NewAddition) -> ApiRequest:
     if not isinstance(addition, NewAddition):
         raise InputError(f"create() takes a NewAddition, got {type(addition).__name__}")
-    body = _serde.unstructure(addition)
+    body = wire.unstructure(addition)
     return ApiRequest("POST", _additions(agreement_id).path, body=body)
 
 
 def _update_addition(agreement_id: int, addition_id: int, fields: dict[str, Any]) -> ApiRequest:
     path = f"{_additions(agreement_id).path}/{positive_id(addition_id, 'addition_id')}"
-    operations = _serde.patch_operations(addition_patch_values(fields))
+    operations = wire.patch_operations(addition_patch_values(fields))
     return ApiRequest("PATCH", path, body=operations)
 
 
@@ -162,10 +150,11 @@ class _Resource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> Iterator[M]:
         """Stream every matching record, page by page (forward-only paging unless `order_by`)."""
         query = self._endpoint.query(conditions, fields, order_by, page_size)
-        return self._client.paginate(query, self._endpoint.model)
+        return self._client.paginate(query, self._endpoint.model, strict=strict)
 
     def list(
         self,
@@ -174,15 +163,19 @@ class _Resource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[M]:
         """Every matching record, as a list."""
         return builtins.list(
-            self.iter(conditions, fields=fields, order_by=order_by, page_size=page_size)
+            self.iter(
+                conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict
+            )
         )
 
     def count(self, conditions: Conditions = None) -> int:
         """How many records match."""
-        return _read_count(self._client.request(self._endpoint.count(conditions)))
+        request = self._endpoint.count(conditions)
+        return self._client.count(request)
 
 
 class _AsyncResource(Generic[M]):
@@ -202,10 +195,11 @@ class _AsyncResource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> AsyncIterator[M]:
         """Stream every matching record (`async for`), page by page."""
         query = self._endpoint.query(conditions, fields, order_by, page_size)
-        return self._client.paginate(query, self._endpoint.model)
+        return self._client.paginate(query, self._endpoint.model, strict=strict)
 
     async def list(
         self,
@@ -214,14 +208,18 @@ class _AsyncResource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[M]:
         """Every matching record, as a list."""
-        iterator = self.iter(conditions, fields=fields, order_by=order_by, page_size=page_size)
+        iterator = self.iter(
+            conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict
+        )
         return [item async for item in iterator]
 
     async def count(self, conditions: Conditions = None) -> int:
         """How many records match."""
-        return _read_count(await self._client.request(self._endpoint.count(conditions)))
+        request = self._endpoint.count(conditions)
+        return await self._client.count(request)
 
 
 class Products(_Resource[Product]):
@@ -229,9 +227,9 @@ class Products(_Resource[Product]):
 
     _endpoint = _PRODUCTS
 
-    def search(self, text: str) -> builtins.list[Product]:
+    def search(self, text: str, *, strict: bool = False) -> builtins.list[Product]:
         """Products whose identifier or description contains `text` (case-insensitive)."""
-        return self.list(_product_search(text), order_by="identifier")
+        return self.list(_product_search(text), order_by="identifier", strict=strict)
 
 
 class AsyncProducts(_AsyncResource[Product]):
@@ -239,9 +237,9 @@ class AsyncProducts(_AsyncResource[Product]):
 
     _endpoint = _PRODUCTS
 
-    async def search(self, text: str) -> builtins.list[Product]:
+    async def search(self, text: str, *, strict: bool = False) -> builtins.list[Product]:
         """Products whose identifier or description contains `text` (case-insensitive)."""
-        return await self.list(_product_search(text), order_by="identifier")
+        return await self.list(_product_search(text), order_by="identifier", strict=strict)
 
 
 class Companies(_Resource[Company]):
@@ -249,9 +247,9 @@ class Companies(_Resource[Company]):
 
     _endpoint = _COMPANIES
 
-    def search(self, name: str) -> builtins.list[Company]:
+    def search(self, name: str, *, strict: bool = False) -> builtins.list[Company]:
         """Companies whose name contains `name` (case-insensitive)."""
-        return self.list(_company_search(name), order_by="name")
+        return self.list(_company_search(name), order_by="name", strict=strict)
 
 
 class AsyncCompanies(_AsyncResource[Company]):
@@ -259,9 +257,9 @@ class AsyncCompanies(_AsyncResource[Company]):
 
     _endpoint = _COMPANIES
 
-    async def search(self, name: str) -> builtins.list[Company]:
+    async def search(self, name: str, *, strict: bool = False) -> builtins.list[Company]:
         """Companies whose name contains `name` (case-insensitive)."""
-        return await self.list(_company_search(name), order_by="name")
+        return await self.list(_company_search(name), order_by="name", strict=strict)
 
 
 class Agreements(_Resource[Agreement]):
@@ -277,12 +275,13 @@ class Agreements(_Resource[Agreement]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> Iterator[Agreement]:
         """Stream agreements, optionally only those of `company_id`."""
         query = self._endpoint.query(
             conditions, fields, order_by, page_size, _company_condition(company_id)
         )
-        return self._client.paginate(query, Agreement)
+        return self._client.paginate(query, Agreement, strict=strict)
 
     def list(
         self,
@@ -292,6 +291,7 @@ class Agreements(_Resource[Agreement]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[Agreement]:
         """Agreements as a list, optionally only those of `company_id`."""
         return builtins.list(
@@ -301,6 +301,7 @@ class Agreements(_Resource[Agreement]):
                 fields=fields,
                 order_by=order_by,
                 page_size=page_size,
+                strict=strict,
             )
         )
 
@@ -318,12 +319,13 @@ class AsyncAgreements(_AsyncResource[Agreement]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> AsyncIterator[Agreement]:
         """Stream agreements, optionally only those of `company_id`."""
         query = self._endpoint.query(
             conditions, fields, order_by, page_size, _company_condition(company_id)
         )
-        return self._client.paginate(query, Agreement)
+        return self._client.paginate(query, Agreement, strict=strict)
 
     async def list(
         self,
@@ -333,10 +335,16 @@ class AsyncAgreements(_AsyncResource[Agreement]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[Agreement]:
         """Agreements as a list, optionally only those of `company_id`."""
         iterator = self.iter(
-            conditions, company_id=company_id, fields=fields, order_by=order_by, page_size=page_size
+            conditions,
+            company_id=company_id,
+            fields=fields,
+            order_by=order_by,
+            page_size=page_size,
+            strict=strict,
         )
         return [item async for item in iterator]
 
@@ -359,10 +367,11 @@ class Additions:
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> Iterator[Addition]:
         """Stream an agreement's additions, page by page."""
         query = _additions(agreement_id).query(conditions, fields, order_by, page_size)
-        return self._client.paginate(query, Addition)
+        return self._client.paginate(query, Addition, strict=strict)
 
     def list(
         self,
@@ -372,11 +381,17 @@ class Additions:
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[Addition]:
         """An agreement's additions, as a list."""
         return builtins.list(
             self.iter(
-                agreement_id, conditions, fields=fields, order_by=order_by, page_size=page_size
+                agreement_id,
+                conditions,
+                fields=fields,
+                order_by=order_by,
+                page_size=page_size,
+                strict=strict,
             )
         )
 
@@ -386,7 +401,8 @@ class Additions:
 
     def count(self, agreement_id: int, conditions: Conditions = None) -> int:
         """How many of the agreement's additions match."""
-        return _read_count(self._client.request(_additions(agreement_id).count(conditions)))
+        request = _additions(agreement_id).count(conditions)
+        return self._client.count(request)
 
     def create(self, agreement_id: int, addition: NewAddition) -> Addition:
         """POST a new addition; return it as ConnectWise stored it.
@@ -461,10 +477,11 @@ class AsyncAdditions:
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> AsyncIterator[Addition]:
         """Stream an agreement's additions (`async for`), page by page."""
         query = _additions(agreement_id).query(conditions, fields, order_by, page_size)
-        return self._client.paginate(query, Addition)
+        return self._client.paginate(query, Addition, strict=strict)
 
     async def list(
         self,
@@ -474,10 +491,16 @@ class AsyncAdditions:
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
     ) -> builtins.list[Addition]:
         """An agreement's additions, as a list."""
         iterator = self.iter(
-            agreement_id, conditions, fields=fields, order_by=order_by, page_size=page_size
+            agreement_id,
+            conditions,
+            fields=fields,
+            order_by=order_by,
+            page_size=page_size,
+            strict=strict,
         )
         return [item async for item in iterator]
 
@@ -487,7 +510,8 @@ class AsyncAdditions:
 
     async def count(self, agreement_id: int, conditions: Conditions = None) -> int:
         """How many of the agreement's additions match."""
-        return _read_count(await self._client.request(_additions(agreement_id).count(conditions)))
+        request = _additions(agreement_id).count(conditions)
+        return await self._client.count(request)
 
     async def create(self, agreement_id: int, addition: NewAddition) -> Addition:
         """POST a new addition; never retried after it may have reached the server."""

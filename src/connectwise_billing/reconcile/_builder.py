@@ -14,7 +14,7 @@ from typing import Protocol
 
 import attrs
 
-from connectwise_billing.errors import InputError
+from connectwise_billing.errors import InputError, MappingError
 from connectwise_billing.reconcile.diff import (
     CancelAddition,
     CreateAddition,
@@ -67,8 +67,7 @@ class AdditionLike(Protocol):
 class Context:
     plans: Mapping[str, Plan]
     mapping: PlanMapping
-    managed: Mapping[int, Plan]  # product id -> plan, for mapped plans in the plan list
-    unknown_mapped: tuple[tuple[str, int], ...]
+    managed: Mapping[int, Plan]  # product id -> plan
     policy: SyncPolicy
     today: date
     # discount -> plan id -> unit price: agreements share plans and discounts.
@@ -106,11 +105,15 @@ def build_context(
     if not isinstance(policy, SyncPolicy):
         raise InputError(f"policy must be a SyncPolicy, got {type(policy).__name__}")
     by_id = check_plans(plans)
-    managed = {product: by_id[plan] for plan, product in mapping.items() if plan in by_id}
-    unknown = tuple(
-        sorted((plan, product) for plan, product in mapping.items() if plan not in by_id)
-    )
-    return Context(by_id, mapping, managed, unknown, policy, check_today(today))
+    unknown = sorted(plan for plan in mapping if plan not in by_id)
+    if unknown:
+        known = ", ".join(sorted(by_id)) or "none"
+        raise MappingError(
+            f"the mapping names plan {unknown[0]!r}, which is not in the plan list (it has: "
+            f"{known}); a plan meant to be billed would otherwise go unbilled"
+        )
+    managed = {product: by_id[plan] for plan, product in mapping.items()}
+    return Context(by_id, mapping, managed, policy, check_today(today))
 
 
 def is_active(cancelled: datetime | date | None, today: date) -> bool:

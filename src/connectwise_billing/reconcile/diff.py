@@ -87,7 +87,6 @@ WarningKind = Literal[
     "unmapped_usage",
     "duplicate_additions",
     "unmanaged_products",
-    "unknown_mapped_plan",
     "manual_edit",
     "zero_seats_left",
 ]
@@ -127,9 +126,8 @@ class DiffWarning:
 
     Kinds: `unmapped_usage` (seats on a plan with no product: revenue not billed),
     `duplicate_additions`, `unmanaged_products` (active additions of unmapped products,
-    left alone), `unknown_mapped_plan` (the mapping names a plan not in the plan list),
-    `manual_edit` (a managed addition last changed by someone other than the API member),
-    `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has no seats).
+    left alone), `manual_edit` (a managed addition last changed by someone other than the API
+    member), `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has no seats).
     """
 
     kind: WarningKind

@@ -96,16 +96,6 @@ def _reconcile(
                     plan_id,
                 )
             )
-    for plan_id, product_id in context.unknown_mapped:
-        builder.warnings.append(
-            DiffWarning(
-                "unknown_mapped_plan",
-                f"the mapping names plan {plan_id!r}, which is not in the plan list; product "
-                f"{product_id} is left alone",
-                plan_id,
-                product_id,
-            )
-        )
     if unmanaged:
         ids = tuple(sorted(i for group in unmanaged.values() for i in group))
         products = ", ".join(

@@ -68,15 +68,16 @@ def perform(op: Op[R]) -> Generator[Op[Any], Any, R]:
 
 @attrs.frozen(slots=False)
 class ListAdditions(Op[list[Addition]]):
-    """Every addition of an agreement, trimmed to `READ_FIELDS`."""
+    """Every addition of an agreement, trimmed to `READ_FIELDS`; one that cannot be used fails
+    the read (a sync decides with all of them)."""
 
     agreement_id: int
 
     def run(self, client: ConnectWiseClient) -> list[Addition]:
-        return client.additions.list(self.agreement_id, fields=READ_FIELDS)
+        return client.additions.list(self.agreement_id, fields=READ_FIELDS, strict=True)
 
     async def arun(self, client: AsyncConnectWiseClient) -> list[Addition]:
-        return await client.additions.list(self.agreement_id, fields=READ_FIELDS)
+        return await client.additions.list(self.agreement_id, fields=READ_FIELDS, strict=True)
 
 
 @attrs.frozen(slots=False)
@@ -130,10 +131,11 @@ class ListAgreements(Op[list[Agreement]]):
     fields: Sequence[str]
 
     def run(self, client: ConnectWiseClient) -> list[Agreement]:
-        return client.agreements.list(Field("id").in_(self.ids), fields=self.fields)
+        return client.agreements.list(Field("id").in_(self.ids), fields=self.fields, strict=True)
 
     async def arun(self, client: AsyncConnectWiseClient) -> list[Agreement]:
-        return await client.agreements.list(Field("id").in_(self.ids), fields=self.fields)
+        condition = Field("id").in_(self.ids)
+        return await client.agreements.list(condition, fields=self.fields, strict=True)
 
 
 @attrs.frozen(slots=False)
@@ -157,10 +159,12 @@ class ListProducts(Op[list[Product]]):
     ids: Sequence[int]
 
     def run(self, client: ConnectWiseClient) -> list[Product]:
-        return client.products.list(Field("id").in_(self.ids), fields=("price", "cost"))
+        condition = Field("id").in_(self.ids)
+        return client.products.list(condition, fields=("price", "cost"), strict=True)
 
     async def arun(self, client: AsyncConnectWiseClient) -> list[Product]:
-        return await client.products.list(Field("id").in_(self.ids), fields=("price", "cost"))
+        condition = Field("id").in_(self.ids)
+        return await client.products.list(condition, fields=("price", "cost"), strict=True)
 
 
 @attrs.frozen(slots=False)

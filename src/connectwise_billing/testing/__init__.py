@@ -22,6 +22,7 @@ from connectwise_billing.testing.clock import RealTime, TimeSource, VirtualClock
 from connectwise_billing.testing.example import ExampleMSP, build_example
 from connectwise_billing.testing.fake import FakeConnectWise, Member
 from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
+from connectwise_billing.testing.recording import vcr_config
 
 __all__ = [
     "ALL_FAULT_KINDS",
@@ -38,4 +39,5 @@ __all__ = [
     "VirtualClock",
     "build_example",
     "set_testing",
+    "vcr_config",
 ]

@@ -111,6 +111,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     version = _asked_version(request.headers.get("accept")) or fake.api_version
 
     applied = False
+    echoed = fault is not None and fault.kind == "echo_headers"
 
     def log(status: int | None, response: httpx.Response | None = None) -> None:
         fake.request_log.append(
@@ -124,7 +125,8 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
                 fault=fault.kind if fault else None,
                 header_names=frozenset(name.lower() for name in request.headers),
                 content_type=response.headers.get("content-type") if response else None,
-                response_body=response.content if response else b"",
+                # An echoing gateway's page holds the keys: the log keeps its promise.
+                response_body=response.content if response and not echoed else b"",
                 applied=applied,
             )
         )
@@ -132,7 +134,7 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
     wait = fake.rate_limit.take() if fake.rate_limit else 0.0
     if wait:
         fault = Fault.rate_limited(retry_after=max(1, math.ceil(wait)))
-    early = _fault_response(fake, fault, version)
+    early = _fault_response(fake, fault, version, request)
     if early is not None:
         log(early.status_code, early)
         return Outcome(early, delay=delay)
@@ -176,7 +178,7 @@ def _gateway_page(status: int) -> httpx.Response:
 
 
 def _fault_response(
-    fake: FakeConnectWise, fault: Fault | None, version: str
+    fake: FakeConnectWise, fault: Fault | None, version: str, request: httpx.Request
 ) -> httpx.Response | None:
     if fault is None:
         return None
@@ -193,6 +195,11 @@ def _fault_response(
     if fault.kind == "redirect":
         headers = {"Location": fault.location}
         return _response(fake, fault.status, [], version, headers)
+    if fault.kind == "echo_headers":
+        echoed = "\n".join(f"{name}: {value}" for name, value in request.headers.items())
+        text = f"Bad Gateway. Request headers:\n{echoed}\nRequest: {request.method} {request.url}\n"
+        content_type = {"Content-Type": "text/plain; charset=utf-8"}
+        return httpx.Response(fault.status, content=text.encode(), headers=content_type)
     return None
 
 

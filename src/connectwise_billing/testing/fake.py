@@ -17,7 +17,7 @@ import httpx
 
 from connectwise_billing._constants import DEFAULT_API_VERSION
 from connectwise_billing._values import as_decimal, as_utc_datetime, format_datetime
-from connectwise_billing.client import _serde
+from connectwise_billing.client import wire
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.client.models import Addition, Agreement, Company, Product
 from connectwise_billing.testing import _api
@@ -325,7 +325,7 @@ class FakeConnectWise:
                     stored = format_datetime(as_utc_datetime(value, name))
                 elif name in ("quantity", "unit_price", "unit_cost"):
                     stored = as_decimal(value, name)
-                record[_serde.wire_name(Addition, name)] = stored
+                record[wire.wire_name(Addition, name)] = stored
             record["_info"] = _api.info_block(self._clock(), updated_by)
 
     def set_raw(self, addition_id: int, **fields: Any) -> None:
@@ -351,20 +351,17 @@ class FakeConnectWise:
     def list_companies(self) -> list[Company]:
         """Every company, as models."""
         return [
-            _serde.structure(self._render_plain(r), Company) for r in self._sorted(self._companies)
+            wire.structure(self._render_plain(r), Company) for r in self._sorted(self._companies)
         ]
 
     def list_products(self) -> list[Product]:
         """Every catalog item, as models."""
-        return [
-            _serde.structure(self._render_plain(r), Product) for r in self._sorted(self._catalog)
-        ]
+        return [wire.structure(self._render_plain(r), Product) for r in self._sorted(self._catalog)]
 
     def list_agreements(self) -> list[Agreement]:
         """Every agreement, as models."""
         return [
-            _serde.structure(self._render_plain(r), Agreement)
-            for r in self._sorted(self._agreements)
+            wire.structure(self._render_plain(r), Agreement) for r in self._sorted(self._agreements)
         ]
 
     def list_additions(self, agreement_id: int | None = None) -> list[Addition]:
@@ -376,12 +373,12 @@ class FakeConnectWise:
                 records = [
                     self._additions[i] for i in sorted(self._additions_of.get(agreement_id, ()))
                 ]
-            return [_serde.structure(self.render_addition(r), Addition) for r in records]
+            return [wire.structure(self.render_addition(r), Addition) for r in records]
 
     def get_addition(self, addition_id: int) -> Addition:
         """One addition, as a model."""
         with self._lock:
-            return _serde.structure(self.render_addition(self._additions[addition_id]), Addition)
+            return wire.structure(self.render_addition(self._additions[addition_id]), Addition)
 
     def writes(self) -> list[LoggedRequest]:
         """The logged POST, PUT, PATCH and DELETE requests."""
@@ -405,18 +402,19 @@ class FakeConnectWise:
         return _api.render_record(record)
 
     def render_addition(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """A stored addition as the API answers it, with the fields ConnectWise computes."""
-        quantity = record.get("quantity") or Decimal(0)
-        ext_price = quantity * (record.get("unitPrice") or Decimal(0))
-        ext_cost = quantity * (record.get("unitCost") or Decimal(0))
+        """A stored addition as the API answers it, with the fields ConnectWise computes
+        (left out when `set_raw` put something that is not a number in their way)."""
         agreement = self._agreements.get(record["agreementId"], {})
-        computed = {
-            "extPrice": ext_price,
-            "extCost": ext_cost,
-            "margin": ext_price - ext_cost,
-            "billedQuantity": quantity,
-            "agreementStatus": agreement.get("agreementStatus"),
-        }
+        computed: dict[str, Any] = {"agreementStatus": agreement.get("agreementStatus")}
+        numbers = [record.get(key) or Decimal(0) for key in ("quantity", "unitPrice", "unitCost")]
+        if all(isinstance(n, int | Decimal) and not isinstance(n, bool) for n in numbers):
+            quantity, price, cost = (Decimal(n) for n in numbers)
+            computed.update(
+                extPrice=quantity * price,
+                extCost=quantity * cost,
+                margin=quantity * (price - cost),
+                billedQuantity=quantity,
+            )
         return _api.render_record({**record, **computed})
 
     # --- used by the API handlers -----------------------------------------------------------

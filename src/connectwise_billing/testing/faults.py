@@ -23,6 +23,7 @@ fake.faults.randomly(probability=0.2, seed=7)
 | `slow_visibility` | a normal answer | yes, seen `seconds` later |
 | `duplicate_record` | a list page that lists its first record twice | n/a (reads) |
 | `redirect` | a 3xx to another host, with a `[]` body | no |
+| `echo_headers` | a debugging gateway's 502 that echoes the request's headers, keys included | no |
 | `latency` | the answer arrives `seconds` late | n/a |
 
 Time (`seconds`) is the simulator's `time_source`: real time by default, or a
@@ -56,6 +57,7 @@ FaultKind = Literal[
     "slow_visibility",
     "duplicate_record",
     "redirect",
+    "echo_headers",
     "latency",
 ]
 Answer = Literal["timeout", "drop", "late"]
@@ -73,6 +75,7 @@ ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "slow_visibility",
     "duplicate_record",
     "redirect",
+    "echo_headers",
 )
 """Every kind that makes a request fail or misbehave (latency only slows it down)."""
 
@@ -148,6 +151,12 @@ class Fault:
     def redirect(cls, status: int = 302, *, location: str | None = None) -> Fault:
         """A redirect (3xx) to another host, with a `[]` JSON body, and nothing processed."""
         return cls("redirect", status=status, location=location or _LOGIN_PAGE)
+
+    @classmethod
+    def echo_headers(cls, status: int = 502) -> Fault:
+        """A misconfigured gateway whose error page echoes the request, headers and all: the
+        `Authorization` header and the clientId come back in the body."""
+        return cls("echo_headers", status=status)
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
@@ -326,4 +335,6 @@ def _random_fault(kind: FaultKind, rng: random.Random) -> Fault:
         return Fault.duplicate_record()
     if kind == "redirect":
         return Fault.redirect(rng.choice((301, 302, 307)))
+    if kind == "echo_headers":
+        return Fault.echo_headers(rng.choice((502, 400)))
     return Fault(kind, after_commit=kind == "drop_after_commit")

@@ -1,0 +1,443 @@
+"""The one place that maps ConnectWise JSON to models and back.
+
+Reading (`structure`): each model field is read from its wire name (the camelCase of its own, or
+the `wire` its metadata declares; `_info/lastUpdated` reads inside the `_info` block) and checked
+for its type. Unknown keys are ignored; absent and `null` fields stay `None`. Numbers arrive as
+`Decimal` (the JSON layer reads them so) and must be finite and of a sane size.
+
+A field that does not parse is handled by its kind:
+
+- *strict* fields (what a sync decides with) raise `RecordError`, which the client turns into an
+  [`UnexpectedResponseError`][connectwise_billing.UnexpectedResponseError] naming the record,
+  the field and the value;
+- every other field becomes `None`, and its raw value is kept in the record's `unparsed`.
+
+The common case, a record that parses whole, runs straight-line generated code; a record with a
+problem is read again field by field to find and name it.
+
+Writing (`unstructure`): request bodies omit unset (`None`) fields; `patch_operations` builds a
+PATCH body.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType, NoneType, UnionType
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, get_args, get_origin
+
+import attrs
+
+from connectwise_billing._values import format_datetime, parse_datetime
+from connectwise_billing.client.models import (
+    NOTHING_UNPARSED,
+    Addition,
+    Agreement,
+    Company,
+    NewAddition,
+    Product,
+    Reference,
+)
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+
+T = TypeVar("T")
+
+MAX_MAGNITUDE: Final = 12
+"""Numbers must lie within 10**-12 and 10**12 (or be zero): nothing ConnectWise stores is larger,
+and a value like `1e1000000` would make every sum over it overflow."""
+_MAX_INTERNED: Final = 10_000
+
+__all__ = [
+    "MAX_MAGNITUDE",
+    "RecordError",
+    "camel_case",
+    "get_converter",
+    "patch_operations",
+    "shown",
+    "structure",
+    "unstructure",
+    "wire_name",
+]
+
+
+class RecordError(ValueError):
+    """A strict field of a record holds a value that cannot be used.
+
+    Attributes:
+        field: The field's wire name (`unitPrice`).
+        value: The raw value.
+        problem: What is wrong with it (`is not a number`).
+    """
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        said = field if problem == MISSING_PROBLEM else f"{field} {shown(value)}"
+        super().__init__(f"{said} {problem}")
+
+
+MISSING_PROBLEM: Final = "is missing"
+
+
+class _Problem(ValueError):
+    """A value a parser cannot use; the argument says why."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A raw JSON value as a message shows it: numbers as written, text quoted, cut short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value) if isinstance(value, int | Decimal | float) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def camel_case(name: str) -> str:
+    """`unit_price` -> `unitPrice`."""
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def wire_name(cls: type, field: str) -> str:
+    """The JSON key ConnectWise uses for `cls.field` (`_info/...` for the `_info` block)."""
+    declared = attrs.fields_dict(cast("type[attrs.AttrsInstance]", cls))[field].metadata
+    return declared.get("wire") or camel_case(field)
+
+
+# --- parsers: raw JSON value -> field value, or _Problem -------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return value
+    raise _Problem("is not text")
+
+
+def _flag(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise _Problem("is not true or false")
+
+
+def _integer(value: Any) -> int:
+    if value.__class__ is int:
+        return value
+    raise _Problem("is not a whole number")
+
+
+def _record_id(value: Any) -> int:
+    if value.__class__ is int and value > 0:
+        return value
+    raise _Problem("is not a record id")
+
+
+def _number(value: Any) -> Decimal:
+    kind = value.__class__
+    if kind is Decimal:
+        number = cast(Decimal, value)
+    elif kind is int:
+        number = Decimal(value)
+    elif kind is float:
+        number = Decimal(repr(value))
+    elif kind is str and value.strip():
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise _Problem("is not a number") from None
+    else:
+        raise _Problem("is not a number")
+    if not number.is_finite():
+        raise _Problem("is not a finite number")
+    if number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE:
+        raise _Problem("is out of range")
+    return number
+
+
+def _at_least(minimum: int) -> Callable[[Any], Decimal]:
+    problem = "is negative" if minimum == 0 else f"is below {minimum}"
+
+    def bounded_number(value: Any) -> Decimal:
+        number = _number(value)
+        if number < minimum:
+            raise _Problem(problem)
+        return number
+
+    return bounded_number
+
+
+# Timestamps repeat heavily (effective dates on the 1st, batch updates share `lastUpdated`) and
+# datetimes are immutable, so parsed values are shared.
+_cached_datetime = functools.lru_cache(maxsize=4096)(parse_datetime)
+
+
+def _datetime(value: Any) -> datetime:
+    if value.__class__ is str:
+        try:
+            return _cached_datetime(value)
+        except ValueError:
+            pass
+    raise _Problem("is not a date and time")
+
+
+def _reference_parser() -> Callable[[Any], Reference]:
+    # A page of additions points at a handful of products, companies and members again and
+    # again; references are frozen, so equal ones are shared instead of rebuilt per record.
+    interned: dict[tuple[Any, Any, Any], Reference] = {}
+
+    def reference(value: Any) -> Reference:
+        if value.__class__ is not dict:
+            raise _Problem("is not a reference")
+        key = (value.get("id"), value.get("identifier"), value.get("name"))
+        ref_id, identifier, name = key
+        if ref_id is not None and ref_id.__class__ is not int:
+            raise _Problem("has an id that is not a whole number")
+        if (identifier is not None and identifier.__class__ is not str) or (
+            name is not None and name.__class__ is not str
+        ):
+            raise _Problem("is not a reference")
+        found = interned.get(key)
+        if found is None:
+            if len(interned) >= _MAX_INTERNED:
+                interned.clear()
+            found = interned[key] = Reference(ref_id, identifier, name)
+        return found
+
+    return reference
+
+
+_reference = _reference_parser()
+
+
+def _reference_with_id(value: Any) -> Reference:
+    found = _reference(value)
+    if found.id is None:
+        raise _Problem("has no id")
+    return found
+
+
+def _references(value: Any) -> tuple[Reference, ...]:
+    if value.__class__ is not list:
+        raise _Problem("is not a list of references")
+    return tuple(_reference(item) for item in value)
+
+
+def _optional_inner(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        inner = [arg for arg in get_args(annotation) if arg is not NoneType]
+        if len(inner) == 1:
+            return inner[0]
+    return annotation
+
+
+def _parser_for(field: attrs.Attribute[Any]) -> Callable[[Any], Any]:
+    inner = _optional_inner(field.type)
+    strict = bool(field.metadata.get("strict"))
+    if field.name == "id":
+        return _record_id
+    if inner is str:
+        return _text
+    if inner is bool:
+        return _flag
+    if inner is int:
+        return _integer
+    if inner is Decimal:
+        minimum = field.metadata.get("minimum")
+        return _number if minimum is None else _at_least(minimum)
+    if inner is datetime:
+        return _datetime
+    if inner is Reference:
+        return _reference_with_id if strict else _reference
+    if get_origin(inner) is tuple and get_args(inner)[0] is Reference:
+        return _references
+    raise TypeError(f"no parser for {field.name}: {field.type!r}")  # a model the SDK got wrong
+
+
+# --- reading a whole record ----------------------------------------------------------------
+
+_MISSING: Final = object()
+
+
+@attrs.frozen(slots=False)
+class _Field:
+    name: str
+    wire: str
+    path: tuple[str, ...]
+    parse: Callable[[Any], Any]
+    strict: bool
+
+
+def _fields_of(cls: type) -> list[_Field]:
+    fields = []
+    for field in attrs.fields(attrs.resolve_types(cast("type[attrs.AttrsInstance]", cls))):
+        if field.metadata.get("unparsed"):
+            continue
+        wire = field.metadata.get("wire") or camel_case(field.name)
+        strict = bool(field.metadata.get("strict"))
+        fields.append(_Field(field.name, wire, tuple(wire.split("/")), _parser_for(field), strict))
+    return fields
+
+
+def _raw(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = record
+    for part in path:
+        if not isinstance(value, Mapping):
+            return _MISSING
+        value = value.get(part, _MISSING)
+    return value
+
+
+# Straight-line code for the common case: the type checks of text, flags and whole numbers
+# inline, a call per other field, and the instance filled in one dict update (a frozen attrs
+# __init__ would set each field through object.__setattr__). Any exception sends the record
+# to the field-by-field reader, which names the problem or tolerates it.
+_INLINE_CHECKS: Final[Mapping[Callable[[Any], Any], str]] = {
+    _text: "x.__class__ is not str",
+    _flag: "x is not True and x is not False",
+    _integer: "x.__class__ is not int",
+}
+
+
+def _fast_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
+    names: dict[str, Any] = {"D": {f.name: None for f in fields}, "new": object.__new__, "C": cls}
+    names["D"]["unparsed"] = NOTHING_UNPARSED
+    lines = ["def read(o):", "    v = D.copy()"]
+    info = [f for f in fields if len(f.path) == 2 and f.path[0] == "_info"]
+    for index, field in enumerate(f for f in fields if f not in info):
+        names[f"p{index}"] = field.parse
+        key = field.wire
+        if field.name == "id":
+            lines.append(f"    v['id'] = p{index}(o['id'])")
+            continue
+        lines += [f"    x = o.get({key!r})", "    if x is not None:"]
+        check = _INLINE_CHECKS.get(field.parse)
+        if check is None:
+            lines.append(f"        v[{field.name!r}] = p{index}(x)")
+        else:
+            lines += [f"        if {check}: raise TypeError", f"        v[{field.name!r}] = x"]
+    if info:
+        lines += ["    i = o.get('_info')", "    if i is not None:"]
+        lines.append("        if i.__class__ is not dict: raise TypeError")
+        for index, field in enumerate(info, start=len(fields)):
+            names[f"p{index}"] = field.parse
+            lines += [f"        x = i.get({field.path[1]!r})", "        if x is not None:"]
+            check = _INLINE_CHECKS.get(field.parse)
+            if check is None:
+                lines.append(f"            v[{field.name!r}] = p{index}(x)")
+            else:
+                lines += [
+                    f"            if {check}: raise TypeError",
+                    f"            v[{field.name!r}] = x",
+                ]
+    lines += ["    r = new(C)", "    r.__dict__.update(v)", "    return r"]
+    exec("\n".join(lines), names)  # noqa: S102 - our own code, generated from the model
+    return cast("Callable[[Any], T]", names["read"])
+
+
+def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
+    defaults: dict[str, Any] = {field.name: None for field in fields}
+
+    def read_carefully(record: Any) -> T:
+        if not isinstance(record, Mapping):
+            raise RecordError("record", record, "is not a JSON object")
+        values = dict(defaults)
+        unparsed: dict[str, Any] = {}
+        for field in fields:
+            raw = _raw(record, field.path)
+            if raw is _MISSING or raw is None:
+                if field.name == "id":
+                    raise RecordError("id", None, MISSING_PROBLEM)
+                continue
+            try:
+                values[field.name] = field.parse(raw)
+            except (_Problem, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+                if field.strict:
+                    problem = str(error) if isinstance(error, _Problem) else "cannot be read"
+                    raise RecordError(field.wire, raw, problem) from None
+                unparsed[field.wire] = raw
+        values["unparsed"] = MappingProxyType(unparsed) if unparsed else NOTHING_UNPARSED
+        instance: T = object.__new__(cls)
+        instance.__dict__.update(values)
+        return instance
+
+    return read_carefully
+
+
+def _reader(cls: type[T]) -> Callable[[Any, Any], T]:
+    fields = _fields_of(cls)
+    fast, careful = _fast_reader(cls, fields), _careful_reader(cls, fields)
+
+    def read(record: Any, _: Any = None) -> T:
+        try:
+            return fast(record)
+        except Exception:
+            return careful(record)
+
+    return read
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _unstructure_new_addition(new: NewAddition) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "product": {"id": new.product_id},
+        "quantity": new.quantity,
+        "billCustomer": new.bill_customer,
+    }
+    optional = {
+        "unitPrice": new.unit_price,
+        "unitCost": new.unit_cost,
+        "effectiveDate": new.effective_date and format_datetime(new.effective_date),
+        "description": new.description,
+        "invoiceDescription": new.invoice_description,
+    }
+    body.update((key, value) for key, value in optional.items() if value is not None)
+    return body
+
+
+READ_MODELS: Final = (Product, Company, Agreement, Addition)
+"""The records the client reads."""
+
+
+@functools.cache
+def get_converter() -> Converter:
+    """The converter, built on first use: cattrs is imported only when the first record is
+    read or written, which keeps `import connectwise_billing` cheap."""
+    from cattrs import Converter
+
+    converter = Converter(forbid_extra_keys=False)
+    for model in READ_MODELS:
+        converter.register_structure_hook(model, _reader(model))
+    converter.register_structure_hook(Reference, lambda value, _: _reference(value))
+    converter.register_unstructure_hook(datetime, format_datetime)
+    converter.register_unstructure_hook(Decimal, lambda value: value)
+    converter.register_unstructure_hook(NewAddition, _unstructure_new_addition)
+    return converter
+
+
+def structure(record: Any, cls: type[T]) -> T:
+    """One JSON record (already parsed) as a `cls` model.
+
+    Raises:
+        RecordError: a strict field cannot be used, or the record is not a JSON object.
+    """
+    return get_converter().structure(record, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """A model or value as JSON-ready data (request bodies omit unset fields)."""
+    return get_converter().unstructure(value)
+
+
+def patch_operations(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One `replace` operation per field, with ConnectWise's top-level field name as `path`."""
+    return [
+        {"op": "replace", "path": wire_name(Addition, name), "value": unstructure(value)}
+        for name, value in values.items()
+    ]

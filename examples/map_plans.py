@@ -1,10 +1,14 @@
 """Map plans to products and link a company's agreement: what an admin does once.
 
 Searches the product catalog for each plan, finds the company and its agreements, and writes
-the `[mapping]` section of a configuration file. Runs against the bundled simulator.
+the `[mapping]` section of a configuration file: into the directory given with `--out`, or a
+temporary one. Runs against the bundled simulator.
+
+    python examples/map_plans.py --out ./billing
 """
 
-import sys
+import argparse
+import tempfile
 from pathlib import Path
 
 from connectwise_billing import ConnectWiseClient
@@ -36,4 +40,10 @@ def main(output: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("mapping.toml"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, help="where to write mapping.toml (default: a temp dir)"
+    )
+    directory = parser.parse_args().out or Path(tempfile.mkdtemp(prefix="connectwise-billing-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    main(directory / "mapping.toml")

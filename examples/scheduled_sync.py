@@ -1,7 +1,7 @@
 """Sync on an interval with an audit log: the control panel's background service.
 
 `run_every` never starts a run while the previous one is still going, and a failing run does not
-stop the schedule. Here three runs, a second apart, against the bundled simulator.
+stop the schedule. Here three runs, half a second apart, against the bundled simulator.
 """
 
 import json
@@ -13,8 +13,8 @@ from connectwise_billing import ConnectWiseClient, SyncPolicy, run_every, sync_a
 from connectwise_billing.testing import build_example
 
 
-def main(runs: int = 3, interval: float = 1.0) -> None:
-    example = build_example(companies=20)
+def main(runs: int = 3, interval: float = 0.5) -> None:
+    example = build_example(companies=10)
     audit = Path(tempfile.mkdtemp()) / "billing-audit.jsonl"
     with example.fake.serve() as api_url, ConnectWiseClient(api_url, example.credentials) as client:
 

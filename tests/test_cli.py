@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectwise_billing.cli import main
 from connectwise_billing.cli.output import Progress
 from connectwise_billing.testing import ExampleMSP, Outcome, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "examples" / "config.toml"
+USAGE_CSV = ROOT / "examples" / "usage.csv"
 
 
 @pytest.fixture
@@ -35,10 +37,16 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ex
         yield example, config
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    out, err = capsys.readouterr()
-    return status, out, err
+def run(_capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real entry point, in a process of its own (the simulator serves over HTTP)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "connectwise_billing", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr
 
 
 def test_demo_runs_a_real_sync_and_fits_100_columns(capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,8 +155,14 @@ def test_lookups_for_the_mapping(
         capsys, "companies", "search", "Contoso", "--config", str(config), "--json"
     )
     assert [c["name"] for c in json.loads(out)] == ["Contoso 2 LLC", "Contoso Ltd"]
-    status, out, _ = run(capsys, "agreements", "list", "--company", "1006", "--config", str(config))
+    status, out, _ = run(
+        capsys, "agreements", "list", "--company", "Contoso Ltd", "--config", str(config)
+    )
     assert "1056  Email Hosting" in out
+    status, same, _ = run(
+        capsys, "agreements", "list", "--company-id", "1006", "--config", str(config)
+    )
+    assert same == out
     status, out, _ = run(capsys, "plans", "refresh-prices", "--config", str(config))
     assert out.strip() == "Plan costs and prices match the ConnectWise catalog."
     status, out, _ = run(capsys, "products", "search", "nothing-like-this", "--config", str(config))
@@ -267,7 +281,7 @@ USAGE_ERRORS = [
     (
         "usage.json",
         '[{"agreement_id": 1, "seats": {"gold-50": 2.5}}]',
-        "entry 0: seats.gold-50: must be a whole number >= 0, got Decimal('2.5')",
+        "entry 0: seats.gold-50: must be a whole number >= 0, got 2.5",
     ),
     (
         "usage.json",
@@ -336,7 +350,7 @@ def test_keys_file(
     assert status == 0 and "MBX-GOLD-50" in out
 
 
-def test_unreachable_connectwise_exits_1(
+def test_unreachable_connectwise_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CW_PUBLIC_KEY", "p")
@@ -345,9 +359,11 @@ def test_unreachable_connectwise_exits_1(
     config.write_text(
         EXAMPLE_CONFIG.read_text().replace("http://127.0.0.1:8089", "http://127.0.0.1:9")
     )
-    status, _, err = run(capsys, "products", "search", "x", "--config", str(config))
-    assert status == 1
-    assert "connectwise-billing: GET http://127.0.0.1:9/login/companyinfo/fakemsp" in err
+    status, out, err = run(capsys, "plan", "--config", str(config), "--usage", str(USAGE_CSV))
+    assert status == 3
+    assert err.startswith("connectwise-billing: ConnectWise could not be reached: GET ")
+    assert "http://127.0.0.1:9/login/companyinfo/fakemsp" in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
 
 
 def test_progress_only_on_a_terminal() -> None:
@@ -408,3 +424,297 @@ def test_two_syncs_at_once_on_one_host_never_bill_twice(
     ]
     assert len(active) == len(set(active))  # no product billed twice on any agreement
     assert {p.name for p in (tmp_path / "locks").iterdir()}  # the lock files
+
+
+# --- the command line an MSP can trust -------------------------------------------------------
+
+
+def plan(config: Path, usage: Path, *more: str) -> tuple[int, str, str]:
+    return run(None, "plan", "--config", str(config), "--usage", str(usage), *more)  # type: ignore[arg-type]
+
+
+def sync(config: Path, usage: Path, *more: str) -> tuple[int, str, str]:
+    return run(None, "sync", "--config", str(config), "--usage", str(usage), *more)  # type: ignore[arg-type]
+
+
+def test_help_lists_the_exit_statuses() -> None:
+    for command in ([], ["sync"]):
+        status, out, _ = run(None, *command, "--help")  # type: ignore[arg-type]
+        assert status == 0
+        assert "exit status:" in out
+        for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+            assert f"\n  {code}" in out
+
+
+def test_plan_exits_1_when_the_preview_is_not_ok(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "company,agreement_id,plan,seats,custom_price,discount_percent\n"
+        f"Gone Ltd,{example.deleted_agreement_id},gold-50,3,,\n"
+    )
+    status, out, _ = plan(config, usage)
+    assert status == 1
+    assert "NOT OK" in out
+    assert plan(config, USAGE_CSV)[0] == 0  # a clean preview, with changes to make
+
+
+def test_wrong_keys_stop_the_run_at_once_with_one_line(
+    served: tuple[ExampleMSP, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example, config = served
+    monkeypatch.setenv("CW_PRIVATE_KEY", "not-the-key")
+    usage = ROOT / "examples" / "usage.json"
+    status, out, err = plan(config, usage)
+    assert status == 3
+    assert out == ""
+    [line] = err.strip().splitlines()
+    assert line.startswith("connectwise-billing: ConnectWise refused the credentials: ")
+    assert len(example.fake.request_log) <= 2  # the codebase look-up, and one refused request
+
+
+def test_a_mapped_product_that_is_missing_or_inactive_stops_before_any_write(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    example, config = served
+    missing = config.read_text().replace("gold-50 = 1002", "gold-50 = 999999")
+    config.write_text(missing)
+    status, out, err = sync(config, USAGE_CSV)
+    assert status == 2 and out == ""
+    assert "plan 'gold-50' is mapped to product 999999, which is not in the catalog" in err
+    config.write_text(missing.replace("gold-50 = 999999", "gold-50 = 1002"))
+    example.fake.catalog_item(1002)["inactiveFlag"] = True
+    status, _, err = plan(config, USAGE_CSV)
+    assert status == 2
+    assert "product 1002 (MBX-GOLD-50), which is inactive" in err
+    assert example.fake.writes() == []
+
+
+def test_a_remap_reports_the_old_additions_still_billed(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    example, config = served
+    assert sync(config, USAGE_CSV)[0] == 0
+    new_gold = example.fake.add_product("MBX-GOLD-50-V2", price="8.00", cost="3.25")
+    config.write_text(
+        config.read_text().replace("gold-50 = 1002", f"gold-50 = {new_gold}")
+        + "\n[retired]\ngold-50 = 1002\n"
+    )
+    _, out, _ = plan(config, USAGE_CSV, "--json")
+    data = json.loads(out)
+    warnings = [w for c in data["companies"] for a in c["agreements"] for w in a["warnings"]]
+    assert any(
+        w.startswith("previously mapped, still billed: addition") and "plan 'gold-50'" in w
+        for w in warnings
+    )
+    assert Decimal(data["mrr_unmanaged"]) > 0
+    text = plan(config, USAGE_CSV)[1]
+    assert "MRR of all active additions" in text
+
+
+CSV_HEADER = "company,agreement_id,plan,seats,custom_price,discount_percent\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "Northwind Traders LLC,1061,platinum-100,20,11,50,\n",
+            "line 2: has 7 fields, the header has 6 (a decimal comma in a number? write 11.50)",
+        ),
+        ("Northwind Traders LLC,1061,platinum-100\n", "line 2: has 3 fields, the header has 6"),
+        (
+            'Northwind Traders LLC,1061,platinum-100,20,"11,50",\n',
+            "line 2: custom_price: '11,50' has a decimal comma: write 11.50",
+        ),
+        (
+            "Northwind Traders LLC,1061,platinum-100,20,,0.1\n",
+            "line 2: discount_percent: 0.1 is a percentage: 0.1% off; write 10 for 10%",
+        ),
+    ],
+)
+def test_usage_rows_that_would_misprice_a_customer_are_refused(
+    served: tuple[ExampleMSP, Path], tmp_path: Path, row: str, message: str
+) -> None:
+    example, config = served
+    usage = tmp_path / "usage.csv"
+    usage.write_text(CSV_HEADER + row)
+    status, out, err = sync(config, usage)
+    assert (status, out) == (2, "")
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert example.fake.request_log == []
+
+
+def test_small_discounts_when_meant(served: tuple[ExampleMSP, Path], tmp_path: Path) -> None:
+    _, config = served
+    usage = tmp_path / "usage.csv"
+    usage.write_text(CSV_HEADER + "Northwind Traders LLC,1061,platinum-100,20,,0.5\n")
+    status, out, err = plan(config, usage, "--allow-small-discounts")
+    assert status == 0, err
+    assert "12.44" in out  # 12.50 less 0.5%
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("siteurl = 'x'\n", "connectwise.siteurl: unknown setting; did you mean 'site_url'?"),
+        ("api_membr = 'x'\n", "connectwise.api_membr: unknown setting; did you mean 'api_member'?"),
+    ],
+)
+def test_config_key_typos_are_named(
+    served: tuple[ExampleMSP, Path], setting: str, message: str
+) -> None:
+    _, config = served
+    config.write_text(config.read_text().replace("[connectwise]\n", "[connectwise]\n" + setting))
+    status, _, err = plan(config, USAGE_CSV)
+    assert status == 2
+    assert message in err
+
+
+def test_paths_that_are_directories_or_unreadable_are_named(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    _, config = served
+    folder = tmp_path / "usage.csv"
+    folder.mkdir()
+    status, _, err = plan(config, folder)
+    assert status == 2
+    assert (
+        err.strip() == f"connectwise-billing: {folder}: is a directory, not a file (the usage file)"
+    )
+    status, _, err = plan(tmp_path, USAGE_CSV)
+    assert status == 2 and "is a directory, not a file (the configuration file)" in err
+
+
+def test_dry_runs_speak_of_planned_operations(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    example, config = served
+    assert sync(config, USAGE_CSV)[0] == 0
+    [gold] = [a for a in example.fake.list_additions(1056) if a.product and a.product.id == 1002]
+    example.fake.edit_addition(gold.id, quantity=3, updated_by="jsmith")
+    _, out, err = run(
+        None,  # type: ignore[arg-type]
+        "plan", "-v", "--config", str(config), "--usage", str(USAGE_CSV), "--json",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert (data["planned"], data["applied"]) == (1, 0) and "skipped" not in data
+    [operation] = [o for c in data["companies"] for a in c["agreements"] for o in a["operations"]]
+    assert operation["status"] == "planned"
+    warnings = [w for c in data["companies"] for a in c["agreements"] for w in a["warnings"]]
+    assert any(w.endswith("not by the sync; would overwrite quantity") for w in warnings)
+    assert "planned update gold-50" in err  # -v after the command is accepted
+    _, out, _ = sync(config, USAGE_CSV)
+    assert "quantity overwritten" in out
+
+
+def test_interrupted_runs_finish_the_agreement_in_flight_and_report(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    example.fake.latency = 0.05
+    usage = tmp_path / "usage.json"
+    usage.write_text(
+        json.dumps(
+            [
+                {"company": u.company, "agreement_id": u.agreement_id, "seats": dict(u.seats)}
+                for u in example.usages[:30]
+            ]
+        )
+    )
+    audit = tmp_path / "audit.jsonl"
+    command = [sys.executable, "-m", "connectwise_billing", "sync", "--config", str(config)]
+    command += ["--usage", str(usage), "--json", "--audit-log", str(audit)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(example.fake.writes()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the other process to get going
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "SIGINT: stopping after the agreement in flight" in err
+    report = json.loads(out)
+    assert report["stopped"] == "the run was asked to stop"
+    assert 0 < report["applied"] < 40
+    statuses = [a["status"] for c in report["companies"] for a in c["agreements"]]
+    assert "stopped" in statuses
+    assert len(audit.read_text().splitlines()) == report["applied"]  # the audit log is complete
+    assert len(example.fake.writes()) == report["applied"]
+
+
+def test_a_closed_stdout_ends_quietly(served: tuple[ExampleMSP, Path]) -> None:
+    _, config = served
+    command = [sys.executable, "-m", "connectwise_billing", "plan", "--config", str(config)]
+    command += ["--usage", str(USAGE_CSV), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline().strip() == b"{"
+    process.stdout.close()  # as `| head -1` does
+    _, err = process.communicate(timeout=60)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
+
+
+def test_the_library_is_silent_unless_asked() -> None:
+    script = (
+        "from connectwise_billing import ConnectWiseClient, sync_all\n"
+        "from connectwise_billing.testing import build_example\n"
+        "example = build_example(5)\n"
+        "with ConnectWiseClient('https://cw.example/v2025_1/apis/3.0', example.credentials,"
+        " transport=example.fake.transport()) as client:\n"
+        "    report = sync_all(client, example.plans, example.mapping, example.usages)\n"
+        "print(report.ok, bool(report.warnings))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout == "False True\n"  # warnings and errors there were, in the report
+    assert result.stderr == ""
+
+
+def test_the_simulator_prints_ready_to_paste_exports() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connectwise_billing.testing", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(6)]
+        exports = [line for line in lines if line.startswith("export ")]
+        assert [line.split("=")[0] for line in exports] == [
+            "export CW_PUBLIC_KEY",
+            "export CW_PRIVATE_KEY",
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_the_cli_prints_what_the_report_renders(served: tuple[ExampleMSP, Path]) -> None:
+    """`report.render()` is the public form of the CLI's table."""
+    example, config = served
+    out = plan(config, USAGE_CSV)[1]
+    assert "Agreement 1056 - Contoso Ltd" in out
+    assert "would create" in out  # the summary says what would change
+    from connectwise_billing import ConnectWiseClient, sync_all
+    from connectwise_billing.cli.config import load_config
+    from connectwise_billing.cli.usage import load_usage
+
+    loaded = load_config(config)
+    with ConnectWiseClient(
+        "https://cw.example/v2025_1/apis/3.0",
+        example.credentials,
+        transport=example.fake.transport(),
+    ) as client:
+        report = sync_all(
+            client, loaded.plans, loaded.mapping, load_usage(USAGE_CSV, loaded.plans),
+            loaded.policy, dry_run=True,
+        )  # fmt: skip
+    rendered = report.render()
+    assert rendered == str(report)
+    assert rendered.splitlines()[:8] == out.splitlines()[:8]

@@ -83,6 +83,7 @@ def connectwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Credentials:
     monkeypatch.chdir(tmp_path)  # pages may write files (an audit log)
     example = build_example(companies=8, seed=3)
     fake = example.fake
+    fake.add_product("MBX-GOLD-50-CP", price="8.00", cost="3.25", id=1043)  # the README's product
     fake.company_id = DOCS_COMPANY_ID
     member = example.credentials
     monkeypatch.setenv("CW_PUBLIC_KEY", member.public_key)

@@ -19,7 +19,7 @@ EXPECTED = {
     ],
     "map_plans.py": ["gold-50 -> product 1002 (MBX-GOLD-50)", "Fabrikam Inc: agreement", "wrote "],
     "scheduled_sync.py": ["applied per run: [", ", 0, 0]", "audit log "],
-    "async_bulk_sync.py": ["Sync of 200 companies (200 agreements)", "requests in"],
+    "async_bulk_sync.py": ["Sync of 30 companies (30 agreements)", "requests in"],
     "custom_psa_adapter.py": ["change line 1:", "add line: SKU 502 x 3 at 7.60"],
     "rq_jobs.py": [
         "24 jobs for 12 companies on 3 workers: 24 finished",
@@ -34,7 +34,7 @@ def test_every_example_is_listed() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    arguments = {"map_plans.py": [str(tmp_path / "mapping.toml")], "scheduled_sync.py": ["3"]}
+    arguments = {"map_plans.py": ["--out", str(tmp_path / "out")], "scheduled_sync.py": ["3"]}
     if name == "rq_jobs.py":
         request.getfixturevalue("redis_client")  # an empty Redis
         arguments[name] = [request.getfixturevalue("redis_url")]
@@ -49,3 +49,6 @@ def test_example_runs(name: str, tmp_path: Path, request: pytest.FixtureRequest)
     assert result.returncode == 0, result.stderr
     for text in EXPECTED[name]:
         assert text in result.stdout, f"{name}: {text!r} not in output:\n{result.stdout}"
+    # Examples write only where they are told to (or into a temp directory), and stay quiet.
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if name == "map_plans.py" else [])
+    assert result.stderr == "", result.stderr

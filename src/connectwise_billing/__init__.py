@@ -15,6 +15,9 @@ The public API, importable from the package root:
 - the error tree rooted at `ConnectWiseBillingError`.
 """
 
+import logging
+
+from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing._version import __version__
 from connectwise_billing.client import (
     NOT_GIVEN,
@@ -88,6 +91,10 @@ from connectwise_billing.sync import (
     sync_all,
     sync_company,
 )
+
+# A library is silent unless the application asks: without this, Python's last-resort handler
+# would print the SDK's warnings to stderr of every program that uses it.
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 __all__ = [
     "NOT_GIVEN",

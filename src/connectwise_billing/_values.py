@@ -9,8 +9,25 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from connectwise_billing.errors import InputError
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: numbers as written (`-3.25`, not `Decimal('-3.25')`),
+    text quoted, long values cut short."""
+    plain = isinstance(value, int | Decimal | float) and not isinstance(value, bool)
+    text = str(value) if plain else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_json(value: Any, limit: int = 60) -> str:
+    """A value from a JSON answer as a message shows it: as `shown`, with JSON's `null`,
+    `true` and `false`."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return shown(value, limit)
 
 
 def as_decimal(value: object, what: str) -> Decimal:
@@ -22,16 +39,16 @@ def as_decimal(value: object, what: str) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
-        raise InputError(f"{what} must be a number, not the boolean {value!r}")
+        raise InputError(f"{what} must be a number, not the boolean {shown(value)}")
     elif isinstance(value, int | str | float):
         try:
             result = Decimal(str(value).strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
-            raise InputError(f"{what} must be a number, got {value!r}") from None
+            raise InputError(f"{what} must be a number, got {shown(value)}") from None
     else:
-        raise InputError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+        raise InputError(f"{what} must be a number, got {type(value).__name__} {shown(value)}")
     if not result.is_finite():
-        raise InputError(f"{what} must be a finite number, got {value!r}")
+        raise InputError(f"{what} must be a finite number, got {shown(value)}")
     return result
 
 

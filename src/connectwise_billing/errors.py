@@ -284,6 +284,11 @@ class InvalidDiscountError(InputError):
     """A discount is outside 0..100 percent or not a number."""
 
 
+class SmallDiscountWarning(UserWarning):
+    """A discount between 0 and 1 percent: most likely 10% written as 0.1 (`discount_percent`
+    is a percentage). The sync goes on with it as given."""
+
+
 class DuplicateAgreementError(InputError):
     """Two usages name the same agreement: a company linked to two agreements is two usages,
     but one agreement cannot be billed for two usages."""

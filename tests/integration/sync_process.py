@@ -14,7 +14,14 @@ import json
 import sys
 from datetime import date
 
-from connectwise_billing import ConnectWiseClient, FileLock, RedisLock, SyncPolicy, sync_all
+from connectwise_billing import (
+    ConnectWiseBillingError,
+    ConnectWiseClient,
+    FileLock,
+    RedisLock,
+    SyncPolicy,
+    sync_all,
+)
 from connectwise_billing.locks import Lock
 from connectwise_billing.testing import build_example, set_testing
 from tests.integration.locking import NoLock
@@ -37,15 +44,19 @@ def main(url: str, companies: str, seed: str, lock: str) -> None:
     with ConnectWiseClient(url, example.credentials, rate_limit_per_minute=None) as client:
         print("ready", flush=True)
         sys.stdin.readline()
-        report = sync_all(
-            client,
-            example.plans,
-            example.mapping,
-            example.usages,
-            SyncPolicy(),
-            today=TODAY,
-            lock=lock_from(lock),
-        )
+        try:
+            report = sync_all(
+                client,
+                example.plans,
+                example.mapping,
+                example.usages,
+                SyncPolicy(),
+                today=TODAY,
+                lock=lock_from(lock),
+            )
+        except ConnectWiseBillingError as error:  # its first reads failed: nothing written
+            print(json.dumps({"error": str(error)}))
+            return
     totals = {key: report.to_dict()[key] for key in ("ok", "applied", "failed", "unknown", "busy")}
     print(json.dumps(totals))
 

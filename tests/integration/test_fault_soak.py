@@ -90,7 +90,9 @@ def test_random_faults_and_runs_at_once_never_bill_twice(seed: int, clock: Virtu
     example = build_example(16, seed=seed % 7, time_source=clock)
     example.fake.faults.randomly(0.2, seed=seed, kinds=ALL_FAULT_KINDS)
     kind = "async" if seed % 2 else "sync"
-    reports = at_once(kind, example, 1 + seed % 3, today=TODAY)
+    # A run whose first reads fail stops before writing (ConnectWise unreachable, refusing it,
+    # or answering what it never sends): its error is the whole report.
+    reports = at_once(kind, example, 1 + seed % 3, today=TODAY, may_fail=True)
     example.fake.faults.clear()
     example.fake.reveal()
 
@@ -99,7 +101,7 @@ def test_random_faults_and_runs_at_once_never_bill_twice(seed: int, clock: Virtu
     failed_somewhere = {
         r.agreement_id for report in reports for r in report.agreement_reports if not r.ok
     }
-    if len(reports) == 1:  # a lone run names every agreement it left out of step
+    if seed % 3 == 0 and reports:  # a lone run names every agreement it left out of step
         assert set(still_to_do(example, TODAY)) <= failed_somewhere
     at_once(kind, example, 1, today=TODAY)
     assert still_to_do(example, TODAY) == {}
@@ -139,6 +141,6 @@ def test_random_faults_and_processes_at_once_never_bill_twice(seed: int, tmp_pat
         outputs = [run.communicate(timeout=120) for run in runs]
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
-        json.loads(out)
+        assert set(json.loads(out)) >= {"ok"} or "error" in json.loads(out)
     example.fake.faults.clear()
     assert duplicates(example) == []

@@ -17,7 +17,7 @@ from connectwise_billing import (
     count_requests,
     reconcile_agreement,
 )
-from connectwise_billing.sync.run import NO_ACCESS, NOT_FOUND, id_chunks
+from connectwise_billing.sync.flows import NO_ACCESS, NOT_FOUND, id_chunks
 from connectwise_billing.testing import ExampleMSP, Fault
 from tests.integration.conftest import Syncer
 from tests.integration.oracle import duplicates, unreachable
@@ -121,7 +121,9 @@ def test_reads_are_batched_and_requests_stay_at_the_minimum(
     # One read per agreement (not the cancelled one), and one more where additions were
     # created: the agreement is let go only once reads show them.
     assert additions_reads == readable - 1 + creating
-    assert report.api_calls == agreement_reads + additions_reads + report.applied
+    catalog_reads = example.fake.count_requests("GET", "/procurement/catalog")
+    assert catalog_reads == 1  # the mapped products, checked before anything is written
+    assert report.api_calls == catalog_reads + agreement_reads + additions_reads + report.applied
     for entry in example.fake.request_log:
         if entry.api_path.endswith("/additions") and entry.method == "GET":
             assert entry.query["fields"].startswith("id,product/id,")
@@ -303,7 +305,8 @@ def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMS
         example, example.usages, POLICY, today=TODAY, concurrency=6
     )
     per_agreement = sum(r.api_calls for r in report.agreement_reports)
-    assert report.api_calls == per_agreement + 3  # plus the batched and the two single look-ups
+    # Plus the mapped products' check, the batched and the two single agreement look-ups.
+    assert report.api_calls == per_agreement + 4
     with count_requests() as counter:
         Syncer("sync", False).sync_all(example, example.usages, POLICY, today=TODAY)
     confirming = sum(

@@ -347,7 +347,8 @@ def test_manual_edits_are_overwritten_by_default_and_reported() -> None:
     assert dict(diff.updates[0].changes) == {"unit_price": (D("6.00"), D("8.00"))}
     [warning] = diff.warnings
     assert warning.kind == "manual_edit"
-    assert "jsmith" in warning.message and "overwritten" in warning.message
+    assert "jsmith" in warning.message and warning.message.endswith("would overwrite unit_price")
+    assert warning.after is not None and warning.after.endswith("; unit_price overwritten")
 
 
 def test_manual_edits_can_be_respected() -> None:
@@ -430,7 +431,10 @@ def test_a_manual_edit_is_reported_even_when_cancelled_anyway() -> None:
     diff = run({}, [edited], policy)
     assert [op.kind for op in diff.operations] == ["cancel"]
     [warning] = diff.warnings
-    assert warning.message.endswith("last changed by jsmith, not by the sync; cancelled anyway")
+    assert warning.message.endswith(
+        "last changed by jsmith, not by the sync; would cancel it anyway"
+    )
+    assert warning.after is not None and warning.after.endswith("; cancelled anyway")
     held = run(
         {},
         [edited],

@@ -15,6 +15,9 @@ gold-50 = { name = "Gold 50 GB", cost = 3.25, price = 8.00 }
 [mapping]
 gold-50 = 1043
 
+[retired]                                   # optional: products plans were mapped to before
+gold-50 = 1031
+
 [policy]                                    # optional; any SyncPolicy field
 on_zero = "cancel"
 api_member = "CloudPanelAPI"
@@ -26,9 +29,10 @@ Numbers are read exactly (TOML floats become `Decimal`). Every problem is report
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -36,11 +40,18 @@ from typing import Any, Final
 import attrs
 
 from connectwise_billing._constants import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
+from connectwise_billing._values import shown
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 
 _POLICY_FIELDS: Final = frozenset(field.name for field in attrs.fields(SyncPolicy))
+_CONNECTWISE_SETTINGS: Final = frozenset(
+    {
+        "site_url", "base_url", "company_id", "client_id", "api_version", "api_member",
+        "rate_limit_per_minute", "keys_file",
+    }
+)  # fmt: skip
 
 
 class ConfigFileError(ConfigurationError):
@@ -68,6 +79,31 @@ def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
     return ConfigFileError(f"{path}: {setting}: {problem}")
 
 
+def read_text(path: Path, what: str, *, encoding: str = "utf-8") -> str:
+    """A file's text, or one line saying why it cannot be read."""
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise ConfigFileError(f"{path}: no such file ({what})") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{path}: is a directory, not a file ({what})") from None
+    except PermissionError:
+        raise ConfigFileError(f"{path}: not allowed to read it ({what})") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{path}: not UTF-8 text ({what})") from None
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot be read: {error.strerror} ({what})") from None
+
+
+def _check_keys(path: Path, where: str, table: Mapping[str, Any], known: Iterable[str]) -> None:
+    known = sorted(known)
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known)}"
+            raise _fail(path, f"{where}.{key}" if where else key, f"unknown setting; {hint}")
+
+
 def _text(
     path: Path, table: Mapping[str, Any], key: str, where: str, *, required: bool = True
 ) -> str | None:
@@ -77,19 +113,19 @@ def _text(
             raise _fail(path, f"{where}.{key}", "is missing")
         return None
     if not isinstance(value, str) or not value.strip():
-        raise _fail(path, f"{where}.{key}", f"must be a non-empty string, got {value!r}")
+        raise _fail(path, f"{where}.{key}", f"must be a non-empty string, got {shown(value)}")
     return value.strip()
 
 
 def _money(path: Path, value: Any, setting: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise _fail(path, setting, f"must be a number, got {value!r}")
+        raise _fail(path, setting, f"must be a number, got {shown(value)}")
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
-        raise _fail(path, setting, f"must be a number, got {value!r}") from None
+        raise _fail(path, setting, f"must be a number, got {shown(value)}") from None
     if not amount.is_finite() or amount < 0:
-        raise _fail(path, setting, f"must be a number >= 0, got {value!r}")
+        raise _fail(path, setting, f"must be a number >= 0, got {shown(value)}")
     return amount
 
 
@@ -101,9 +137,7 @@ def _plans(path: Path, table: Any) -> tuple[Plan, ...]:
         where = f"plans.{plan_id}"
         if not isinstance(spec, Mapping):
             raise _fail(path, where, "must be a table with name, cost and price")
-        unknown = set(spec) - {"name", "cost", "price"}
-        if unknown:
-            raise _fail(path, where, f"unknown setting {sorted(unknown)[0]!r}")
+        _check_keys(path, where, spec, ("name", "cost", "price"))
         for key in ("cost", "price"):
             if key not in spec:
                 raise _fail(path, f"{where}.{key}", "is missing")
@@ -114,30 +148,27 @@ def _plans(path: Path, table: Any) -> tuple[Plan, ...]:
     return tuple(plans)
 
 
-def _mapping(path: Path, table: Any, plans: tuple[Plan, ...]) -> PlanMapping:
+def _mapping(path: Path, table: Any, retired: Any, plans: tuple[Plan, ...]) -> PlanMapping:
     if table is None:
         raise _fail(path, "mapping", "is missing: map each plan id to a ConnectWise product id")
-    if not isinstance(table, Mapping):
-        raise _fail(path, "mapping", "must be a table of plan id = product id")
+    for section, value in (("mapping", table), ("retired", retired or {})):
+        if not isinstance(value, Mapping):
+            raise _fail(path, section, "must be a table of plan id = product id")
     known = {plan.id for plan in plans}
     for plan_id in table:
         if plan_id not in known:
-            raise _fail(path, f"mapping.{plan_id}", "names a plan that is not in [plans]")
+            close = difflib.get_close_matches(plan_id, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _fail(path, f"mapping.{plan_id}", f"names a plan that is not in [plans]{hint}")
     try:
-        return PlanMapping(dict(table))
+        return PlanMapping(dict(table), retired=dict(retired or {}))
     except InputError as error:
         raise _fail(path, "mapping", str(error)) from None
 
 
 def _policy(path: Path, table: Any, api_member: str | None) -> SyncPolicy:
     settings = dict(table or {})
-    for key in settings:
-        if key not in _POLICY_FIELDS:
-            raise _fail(
-                path,
-                f"policy.{key}",
-                f"unknown setting; use one of {', '.join(sorted(_POLICY_FIELDS))}",
-            )
+    _check_keys(path, "policy", settings, _POLICY_FIELDS)
     if api_member and "api_member" not in settings:
         settings["api_member"] = api_member
     try:
@@ -154,17 +185,14 @@ def load_config(path: str | Path) -> Config:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-    except FileNotFoundError:
-        raise ConfigFileError(f"{path}: no such file") from None
+        data = tomllib.loads(read_text(path, "the configuration file"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: not valid TOML: {error}") from None
-    unknown = set(data) - {"connectwise", "plans", "mapping", "policy"}
-    if unknown:
-        raise _fail(path, sorted(unknown)[0], "unknown section")
+    _check_keys(path, "", data, ("connectwise", "plans", "mapping", "retired", "policy"))
     cw = data.get("connectwise")
     if not isinstance(cw, Mapping):
         raise _fail(path, "connectwise", "the [connectwise] section is missing")
+    _check_keys(path, "connectwise", cw, _CONNECTWISE_SETTINGS)
     site_url = _text(path, cw, "site_url", "connectwise", required=False)
     base_url = _text(path, cw, "base_url", "connectwise", required=False)
     if bool(site_url) == bool(base_url):
@@ -174,7 +202,9 @@ def load_config(path: str | Path) -> Config:
         isinstance(rate, bool) or not isinstance(rate, int | Decimal) or rate <= 0
     ):
         raise _fail(
-            path, "connectwise.rate_limit_per_minute", f"must be a positive number, got {rate!r}"
+            path,
+            "connectwise.rate_limit_per_minute",
+            f"must be a positive number, got {shown(rate)}",
         )
     keys_file = _text(path, cw, "keys_file", "connectwise", required=False)
     company_id = _text(path, cw, "company_id", "connectwise") or ""
@@ -191,7 +221,7 @@ def load_config(path: str | Path) -> Config:
         rate_limit_per_minute=float(rate) if rate is not None else None,
         keys_file=(path.parent / keys_file) if keys_file else None,
         plans=plans,
-        mapping=_mapping(path, data.get("mapping"), plans),
+        mapping=_mapping(path, data.get("mapping"), data.get("retired"), plans),
         policy=_policy(
             path, data.get("policy"), _text(path, cw, "api_member", "connectwise", required=False)
         ),
@@ -206,9 +236,7 @@ def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -
             config.company_id, config.client_id, environ=environ or os.environ
         )
     try:
-        keys = tomllib.loads(config.keys_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigFileError(f"{config.keys_file}: no such file (connectwise.keys_file)") from None
+        keys = tomllib.loads(read_text(config.keys_file, "connectwise.keys_file"))
     except tomllib.TOMLDecodeError:
         raise ConfigFileError(f"{config.keys_file}: not valid TOML") from None
     for key in ("public_key", "private_key"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from connectwise_billing.cli.output import report_text
 from connectwise_billing.client import ConnectWiseClient, RetryPolicy
 from connectwise_billing.reconcile import SyncPolicy
 from connectwise_billing.sync import sync_all
@@ -56,7 +55,7 @@ def run(_args: argparse.Namespace) -> int:
                     dry_run=dry_run,
                     today=today,
                 )
-                print(report_text(report, show_diffs=SHOWN, show_warnings=3))
+                print(report.render(show_diffs=SHOWN, show_warnings=3))
                 print()
     requests, writes = len(example.fake.request_log), len(example.fake.writes())
     print(f"The simulator received {requests} requests, {writes} of them writes.")

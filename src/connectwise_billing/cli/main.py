@@ -1,181 +1,83 @@
-"""`connectwise-billing`: plan and sync billing, find products, companies and agreements.
-
-Exit status: 0 when everything went well, 1 when the sync reported failures or ConnectWise
-could not be reached, 2 when a command line, configuration or usage file is wrong (nothing is
-sent to ConnectWise then).
-"""
+"""`connectwise-billing`: plan and sync billing, find products, companies and agreements."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from datetime import date
-from pathlib import Path
-from typing import Any
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import Final
 
-from connectwise_billing._json import to_jsonable
+from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing._version import __version__
-from connectwise_billing.cli import demo
-from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
-from connectwise_billing.cli.output import (
-    Progress,
-    agreements_table,
-    companies_table,
-    products_table,
-    refresh_text,
-    report_text,
+from connectwise_billing.cli import commands, demo
+from connectwise_billing.cli.commands import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    STOP,
 )
-from connectwise_billing.cli.usage import load_usage
-from connectwise_billing.client import ConnectWiseClient
-from connectwise_billing.client.wire import unstructure
-from connectwise_billing.errors import ConnectWiseBillingError, InputError
-from connectwise_billing.locks import FileLock, Lock, RedisLock
-from connectwise_billing.reconcile import CompanyUsage, Reconciler
-from connectwise_billing.sync import refresh_plan_prices, sync_all
+from connectwise_billing.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ConnectWiseBillingError,
+    InputError,
+    PermissionDeniedError,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _client(config: Config) -> ConnectWiseClient:
-    credentials = load_credentials(config)
-    options: dict[str, Any] = {
-        "api_version": config.api_version,
-        "rate_limit_per_minute": config.rate_limit_per_minute,
-    }
-    if config.base_url:
-        return ConnectWiseClient(config.base_url, credentials, **options)
-    assert config.site_url is not None  # noqa: S101 - load_config requires one of the two
-    return ConnectWiseClient.from_site(config.site_url, credentials, **options)
+EXIT_CODES: Final = """exit status:
+  0    everything is in step (sync), or the preview has no errors (plan)
+  1    some agreements failed or are not in step (plan too)
+  2    the command line, configuration, usage file or mapping is wrong: nothing written
+  3    the run was stopped: ConnectWise refused the credentials, or could not be reached
+  130  interrupted (Ctrl-C, SIGTERM): the agreement in flight was finished, and the report
+       of what was done so far printed"""
+"""The exit statuses, as `--help` shows them (the values are `commands.EXIT_*`)."""
 
 
-def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyUsage]:
-    if name is None:
-        return usages
-    chosen = [u for u in usages if (u.company or "").casefold() == name.casefold()]
-    if not chosen:
-        known = sorted({u.company for u in usages if u.company})
-        raise InputError(
-            f"no company named {name!r} in the usage file; it has: {', '.join(known[:10])}"
-        )
-    return chosen
-
-
-def default_lock_dir() -> Path:
-    """Where `sync` keeps its lock files unless told otherwise:
-    `$XDG_STATE_HOME/connectwise-billing/locks` (`~/.local/state/...` without it)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "connectwise-billing" / "locks"
-
-
-def _lock(args: argparse.Namespace) -> Lock | None:
-    if getattr(args, "redis_url", None):
-        return RedisLock.from_url(args.redis_url)
-    if hasattr(args, "lock_dir"):
-        return FileLock(args.lock_dir or default_lock_dir())
-    return None
-
-
-def _plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
-    config = load_config(args.config)
-    usages = _only_company(load_usage(args.usage, config.plans), args.company)
-    try:  # everything checked before connecting: a bad file sends nothing
-        Reconciler(config.plans, config.mapping, config.policy, today=date.today()).check(usages)
-    except InputError as error:
-        raise ConfigFileError(f"{args.usage}: {error}") from None
-    progress = Progress() if not args.json else None
-    with _client(config) as client:
-        report = sync_all(
-            client,
-            config.plans,
-            config.mapping,
-            usages,
-            config.policy,
-            dry_run=dry_run,
-            audit_log=args.audit_log,
-            progress=progress,
-            lock=_lock(args),
-        )
-    if progress is not None:
-        progress.finish()
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report_text(report))
-    return EXIT_OK if report.ok or dry_run else EXIT_FAILED
-
-
-def _plan(args: argparse.Namespace) -> int:
-    return _plan_or_sync(args, dry_run=True)
-
-
-def _sync(args: argparse.Namespace) -> int:
-    return _plan_or_sync(args, dry_run=False)
-
-
-def _products(args: argparse.Namespace) -> int:
-    with _client(load_config(args.config)) as client:
-        found = client.products.search(args.text)
-    _show(args, found, products_table)
-    return EXIT_OK
-
-
-def _companies(args: argparse.Namespace) -> int:
-    with _client(load_config(args.config)) as client:
-        found = client.companies.search(args.text)
-    _show(args, found, companies_table)
-    return EXIT_OK
-
-
-def _agreements(args: argparse.Namespace) -> int:
-    with _client(load_config(args.config)) as client:
-        found = client.agreements.list(company_id=args.company, order_by="name")
-    _show(args, found, agreements_table)
-    return EXIT_OK
-
-
-def _refresh(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    with _client(config) as client:
-        refresh = refresh_plan_prices(client, config.plans, config.mapping)
-    if args.json:
-        changes = [
-            {"plan_id": c.plan_id, "field": c.field, "old": str(c.old), "new": str(c.new)}
-            for c in refresh.changes
-        ]
-        print(
-            json.dumps(
-                {"changes": changes, "missing_products": list(refresh.missing_products)}, indent=2
-            )
-        )
-    else:
-        print(refresh_text(refresh))
-    return EXIT_OK
-
-
-def _show(args: argparse.Namespace, records: Sequence[Any], render: Callable[[Any], str]) -> None:
-    if args.json:
-        print(json.dumps(to_jsonable([unstructure(record) for record in records]), indent=2))
-    elif records:
-        print(render(records))
-    else:
-        print("Nothing found.")
+def _verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Accepted before or after the command; the command's own -v does not reset the top one.
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if top else argparse.SUPPRESS,
+        help="log each change (-v) and each request (-vv) to stderr",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="connectwise-billing",
         description="Keep ConnectWise Manage agreement additions in step with your control panel.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each request and change")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _verbosity(parser, top=True)
+    commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
-        "demo", help="plan and run a sync against the bundled simulator (no network, no keys)"
+    def command(
+        into: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    ) -> argparse.ArgumentParser:
+        sub = into.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _verbosity(sub, top=False)
+        return sub
+
+    command(
+        commands_, "demo", "plan and run a sync against the bundled simulator (no network, no keys)"
     ).set_defaults(run=demo.run)
 
     def with_config(sub: argparse.ArgumentParser) -> None:
@@ -183,14 +85,31 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     for name, run, text in (
-        ("plan", _plan, "show what a sync would change, and its money impact; writes nothing"),
-        ("sync", _sync, "make ConnectWise match the usage file; exit status 1 on any failure"),
+        (
+            "plan",
+            commands.plan,
+            "show what a sync would change, and its money impact; writes nothing",
+        ),
+        ("sync", commands.sync, "make ConnectWise match the usage file"),
     ):
-        sub = commands.add_parser(name, help=text, description=text)
+        sub = command(commands_, name, text)
         with_config(sub)
         sub.add_argument("--usage", required=True, help="the usage file (.csv or .json)")
         sub.add_argument("--company", help="only this company (its name in the usage file)")
-        sub.add_argument("--audit-log", help="append each operation to this JSON Lines file")
+        sub.add_argument("--audit-log", help="append each settled write to this JSON Lines file")
+        sub.add_argument(
+            "--allow-small-discounts",
+            action="store_true",
+            help="accept discounts between 0 and 1 percent (by default taken for a mistake: 0.1 "
+            "meant as 10%%)",
+        )
+        sub.add_argument(
+            "--show-diffs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="show only N agreements' diffs",
+        )
         if name == "sync":
             where = sub.add_mutually_exclusive_group()
             where.add_argument(
@@ -204,49 +123,119 @@ def _parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(run=run)
 
-    for noun, run, what in (
-        ("products", _products, "catalog products whose identifier or description contains TEXT"),
-        ("companies", _companies, "companies whose name contains TEXT"),
-    ):
-        lookup = commands.add_parser(noun, help=f"look up {noun}")
-        search = lookup.add_subparsers(dest="action", required=True).add_parser("search", help=what)
+    lookups = (
+        ("products", commands.products, "catalog items whose identifier or description has TEXT"),
+        ("companies", commands.companies, "companies whose name contains TEXT"),
+    )  # fmt: skip
+    for noun, run, what in lookups:
+        lookup = command(commands_, noun, f"look up {noun}")
+        search = command(lookup.add_subparsers(dest="action", required=True), "search", what)
         search.add_argument("text")
         with_config(search)
         search.set_defaults(run=run)
 
-    agreements = commands.add_parser("agreements", help="look up agreements")
-    listing = agreements.add_subparsers(dest="action", required=True).add_parser(
-        "list", help="a company's agreements"
+    agreements = command(commands_, "agreements", "look up agreements")
+    listing = command(
+        agreements.add_subparsers(dest="action", required=True), "list", "a company's agreements"
     )
-    listing.add_argument("--company", type=int, required=True, help="the ConnectWise company id")
+    which = listing.add_mutually_exclusive_group(required=True)
+    which.add_argument("--company", help="the company's name in ConnectWise")
+    which.add_argument("--company-id", type=int, help="the company's id in ConnectWise")
     with_config(listing)
-    listing.set_defaults(run=_agreements)
+    listing.set_defaults(run=commands.agreements)
 
-    plans = commands.add_parser("plans", help="check the configured plans")
-    refresh = plans.add_subparsers(dest="action", required=True).add_parser(
-        "refresh-prices", help="compare plan costs and prices with the mapped catalog items"
+    plans = command(commands_, "plans", "check the configured plans")
+    refresh = command(
+        plans.add_subparsers(dest="action", required=True),
+        "refresh-prices",
+        "compare plan costs and prices with the mapped catalog items",
     )
     with_config(refresh)
-    refresh.set_defaults(run=_refresh)
+    refresh.set_defaults(run=commands.refresh)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    # The printed report already shows every warning and failure; -v adds the log lines.
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.CRITICAL,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+@contextlib.contextmanager
+def _logging(args: argparse.Namespace) -> Iterator[None]:
+    """The command line's own logging, on stderr. A run's report shows its warnings and errors,
+    so `plan` and `sync` log only with -v; lookups warn of records they had to leave out."""
+    verbose = getattr(args, "verbose", 0) or 0
+    quiet = logging.CRITICAL if args.command in ("plan", "sync", "demo") else logging.WARNING
+    level = {0: quiet, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(LOGGER_NAME)]
+    if verbose >= 2:
+        loggers.append(logging.getLogger("httpx"))
+    saved = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(old)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Ctrl-C or SIGTERM: finish the agreement in flight, print what was done, exit 130.
+    A second one stops at once."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+        print(
+            f"connectwise-billing: {signal.Signals(signum).name}: stopping after the agreement "
+            "in flight (again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    STOP.clear()
+    # Signal handlers can only be set from the main thread (tests may run main() elsewhere).
+    in_main = threading.current_thread() is threading.main_thread()
+    saved = (
+        {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if in_main
+        else {}
     )
     try:
-        status: int = args.run(args)
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"connectwise-billing: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (see `--help`)."""
+    args = _parser().parse_args(argv)
+    try:
+        with _logging(args), _stop_on_signals():
+            status: int = args.run(args)
+        sys.stdout.flush()
     except InputError as error:
-        print(f"connectwise-billing: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(error), EXIT_USAGE)
+    except AuthenticationError as error:
+        return _fail(f"ConnectWise refused the credentials: {error}", EXIT_UNREACHABLE)
+    except PermissionDeniedError as error:
+        return _fail(f"ConnectWise refused the API member: {error}", EXIT_UNREACHABLE)
+    except APIConnectionError as error:
+        return _fail(f"ConnectWise could not be reached: {error}", EXIT_UNREACHABLE)
     except ConnectWiseBillingError as error:
-        print(f"connectwise-billing: {error}", file=sys.stderr)
+        return _fail(str(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`| head`): end quietly, and let nothing flush into the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     return status

@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
-from connectwise_billing.cli.config import ConfigFileError
+from connectwise_billing._values import shown
+from connectwise_billing.cli.config import ConfigFileError, read_text
 from connectwise_billing.reconcile import CompanyUsage, Plan
+
+_DECIMAL_COMMA: Final = re.compile(r"^\s*-?\d+,\d+\s*$")
 
 CSV_COLUMNS: Final = (
     "company",
@@ -43,9 +47,10 @@ CSV_COLUMNS: Final = (
 
 
 class _Where:
-    def __init__(self, path: Path, place: str) -> None:
+    def __init__(self, path: Path, place: str, *, allow_small_discounts: bool = False) -> None:
         self.path = path
         self.place = place
+        self.allow_small_discounts = allow_small_discounts
 
     def fail(self, field: str, problem: str) -> ConfigFileError:
         return ConfigFileError(f"{self.path}: {self.place}: {field}: {problem}")
@@ -54,22 +59,25 @@ class _Where:
 def _agreement_id(where: _Where, value: Any) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
-        raise where.fail("agreement_id", f"must be a positive whole number, got {value!r}")
+        raise where.fail("agreement_id", f"must be a positive whole number, got {shown(value)}")
     return int(text)
 
 
 def _seats(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit():
-        raise where.fail(field, f"must be a whole number >= 0, got {value!r}")
+        raise where.fail(field, f"must be a whole number >= 0, got {shown(value)}")
     return int(text)
 
 
 def _decimal(where: _Where, field: str, value: Any, *, upper: Decimal | None = None) -> Decimal:
+    if isinstance(value, str) and _DECIMAL_COMMA.match(value):
+        point = value.strip().replace(",", ".")
+        raise where.fail(field, f"{shown(value)} has a decimal comma: write {point}")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise where.fail(field, f"must be a number, got {value!r}") from None
+        raise where.fail(field, f"must be a number, got {shown(value)}") from None
     if (
         isinstance(value, bool)
         or not amount.is_finite()
@@ -77,8 +85,20 @@ def _decimal(where: _Where, field: str, value: Any, *, upper: Decimal | None = N
         or (upper is not None and amount > upper)
     ):
         limit = f" and <= {upper}" if upper is not None else ""
-        raise where.fail(field, f"must be a number >= 0{limit}, got {value!r}")
+        raise where.fail(field, f"must be a number >= 0{limit}, got {shown(value)}")
     return amount
+
+
+def _discount(where: _Where, value: Any) -> Decimal:
+    discount = _decimal(where, "discount_percent", value, upper=Decimal(100))
+    if 0 < discount < 1 and not where.allow_small_discounts:
+        meant = f"{(discount * 100).normalize():f}"
+        raise where.fail(
+            "discount_percent",
+            f"{discount} is a percentage: {discount}% off; write {meant} for {meant}%, or pass "
+            f"--allow-small-discounts if {discount}% is meant",
+        )
+    return discount
 
 
 def _plan(where: _Where, field: str, plan_id: Any, plans: Mapping[str, Plan]) -> str:
@@ -89,7 +109,9 @@ def _plan(where: _Where, field: str, plan_id: Any, plans: Mapping[str, Plan]) ->
     return str(plan_id)
 
 
-def _from_csv(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyUsage]:
+def _from_csv(
+    path: Path, text: str, plans: Mapping[str, Plan], allow_small_discounts: bool
+) -> list[CompanyUsage]:
     reader = csv.DictReader(text.splitlines())
     missing = [
         c
@@ -103,7 +125,18 @@ def _from_csv(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyU
         )
     usages: dict[int, dict[str, Any]] = {}
     for line, row in enumerate(reader, start=2):
-        where = _Where(path, f"line {line}")
+        where = _Where(path, f"line {line}", allow_small_discounts=allow_small_discounts)
+        fields = len(reader.fieldnames or ())
+        if None in row or None in row.values():
+            count = (
+                fields + len(row.get(None) or ())
+                if None in row
+                else sum(1 for value in row.values() if value is not None)
+            )
+            hint = " (a decimal comma in a number? write 11.50)" if count > fields else ""
+            raise ConfigFileError(
+                f"{path}: line {line}: has {count} fields, the header has {fields}{hint}"
+            )
         agreement = _agreement_id(where, row.get("agreement_id") or "")
         company = (row.get("company") or "").strip()
         if not company:
@@ -124,11 +157,7 @@ def _from_csv(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyU
         if (row.get("custom_price") or "").strip():
             entry["prices"][plan] = _decimal(where, "custom_price", row["custom_price"])
         discount_text = (row.get("discount_percent") or "").strip()
-        discount = (
-            _decimal(where, "discount_percent", discount_text, upper=Decimal(100))
-            if discount_text
-            else Decimal(0)
-        )
+        discount = _discount(where, discount_text) if discount_text else Decimal(0)
         if entry["discount"] is not None and entry["discount"] != discount:
             raise where.fail(
                 "discount_percent", f"differs from line {entry['line']} for agreement {agreement}"
@@ -142,7 +171,9 @@ def _from_csv(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyU
     ]
 
 
-def _from_json(path: Path, text: str, plans: Mapping[str, Plan]) -> list[CompanyUsage]:
+def _from_json(
+    path: Path, text: str, plans: Mapping[str, Plan], allow_small_discounts: bool
+) -> list[CompanyUsage]:
     try:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
@@ -152,7 +183,7 @@ def _from_json(path: Path, text: str, plans: Mapping[str, Plan]) -> list[Company
     usages: list[CompanyUsage] = []
     seen: dict[int, int] = {}
     for index, entry in enumerate(data):
-        where = _Where(path, f"entry {index}")
+        where = _Where(path, f"entry {index}", allow_small_discounts=allow_small_discounts)
         if not isinstance(entry, dict):
             raise where.fail("entry", "must be an object")
         unknown = set(entry) - {
@@ -166,7 +197,7 @@ def _from_json(path: Path, text: str, plans: Mapping[str, Plan]) -> list[Company
             raise where.fail(sorted(unknown)[0], "unknown field")
         company = entry.get("company")
         if company is not None and (not isinstance(company, str) or not company.strip()):
-            raise where.fail("company", f"must be a non-empty string, got {company!r}")
+            raise where.fail("company", f"must be a non-empty string, got {shown(company)}")
         seats = entry.get("seats")
         if not isinstance(seats, dict):
             raise where.fail("seats", "must be an object of plan id -> seats")
@@ -192,29 +223,31 @@ def _from_json(path: Path, text: str, plans: Mapping[str, Plan]) -> list[Company
                     )
                     for p, v in prices.items()
                 },
-                _decimal(
-                    where, "discount_percent", entry.get("discount_percent", 0), upper=Decimal(100)
-                ),
+                _discount(where, entry.get("discount_percent", 0)),
                 company.strip() if company else None,
             )
         )
     return usages
 
 
-def load_usage(path: str | Path, plans: Iterable[Plan]) -> list[CompanyUsage]:
+def load_usage(
+    path: str | Path, plans: Iterable[Plan], *, allow_small_discounts: bool = False
+) -> list[CompanyUsage]:
     """Read a usage file (`.csv` or `.json`, by extension) against the configured plans.
+
+    A CSV row must have as many fields as the header (an unquoted decimal comma, `11,50`, would
+    otherwise shift every field after it); a number with a decimal comma is refused with a hint;
+    a discount between 0 and 1 percent is taken for a mistake (0.1 meant as 10%) unless
+    `allow_small_discounts`.
 
     Raises:
         ConfigFileError: naming the file, line or entry, and field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigFileError(f"{path}: no such file") from None
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise ConfigFileError(f"{path}: the usage file must be .csv or .json")
+    text = read_text(path, "the usage file", encoding="utf-8-sig")
     by_id = {plan.id: plan for plan in plans}
     if path.suffix.lower() == ".json":
-        return _from_json(path, text, by_id)
-    if path.suffix.lower() == ".csv":
-        return _from_csv(path, text, by_id)
-    raise ConfigFileError(f"{path}: the usage file must be .csv or .json")
+        return _from_json(path, text, by_id, allow_small_discounts)
+    return _from_csv(path, text, by_id, allow_small_discounts)

@@ -108,6 +108,7 @@ class _BaseClient:
         self.requests_sent = 0
         """HTTP requests sent so far, retries included."""
         self._secrets = credentials.secrets()
+        self._answered = False
         self._headers = {
             "Authorization": credentials.authorization_header(),
             "clientId": credentials.client_id,
@@ -150,8 +151,12 @@ class _BaseClient:
             (time.perf_counter() - started) * 1000,
             response.headers.get(REQUEST_ID_HEADER, "-"),
         )
+        self._answered = True
         url = url_without_query(response.request.url)
         return read_json(request.method, url, response, self._secrets)
+
+    def _has_answered(self) -> bool:
+        return self._answered
 
     @contextlib.contextmanager
     def _guarded(self) -> Iterator[None]:
@@ -293,7 +298,9 @@ class ConnectWiseClient(_BaseClient):
         )
         try:
             retry = kwargs.get("retry") or RetryPolicy()
-            info = call_with_retries(retry, "GET", url.path, _get_companyinfo, http, url)
+            info = call_with_retries(
+                retry, "GET", url.path, _get_companyinfo, http, url, answered=lambda: False
+            )
             base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
             client = cls(base_url, credentials, http_client=http, **kwargs)
         except BaseException:
@@ -325,7 +332,14 @@ class ConnectWiseClient(_BaseClient):
             return self._exchange(request)[0]
 
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
-        return call_with_retries(self.retry, request.method, request.path, self._send_once, request)
+        return call_with_retries(
+            self.retry,
+            request.method,
+            request.path,
+            self._send_once,
+            request,
+            answered=self._has_answered,
+        )
 
     def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         if self.rate_limiter is not None:
@@ -427,7 +441,7 @@ class AsyncConnectWiseClient(_BaseClient):
         try:
             retry = kwargs.get("retry") or RetryPolicy()
             info = await async_call_with_retries(
-                retry, "GET", url.path, _aget_companyinfo, http, url
+                retry, "GET", url.path, _aget_companyinfo, http, url, answered=lambda: False
             )
             base_url = base_url_from_companyinfo(site_url, credentials.company_id, info)
             client = cls(base_url, credentials, http_client=http, **kwargs)
@@ -461,7 +475,12 @@ class AsyncConnectWiseClient(_BaseClient):
 
     async def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
         return await async_call_with_retries(
-            self.retry, request.method, request.path, self._send_once, request
+            self.retry,
+            request.method,
+            request.path,
+            self._send_once,
+            request,
+            answered=self._has_answered,
         )
 
     async def _send_once(self, request: ApiRequest) -> tuple[Any, httpx.Response]:

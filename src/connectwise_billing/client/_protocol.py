@@ -16,8 +16,8 @@ import attrs
 import httpx
 
 from connectwise_billing import _json
+from connectwise_billing._values import shown_json
 from connectwise_billing.client.retry import parse_retry_after
-from connectwise_billing.client.wire import shown
 from connectwise_billing.errors import (
     ConnectWiseAPIError,
     FieldError,
@@ -366,7 +366,7 @@ def read_count(data: Any, request: ApiRequest, secrets: Sequence[str] = ()) -> i
     count = data.get("count") if isinstance(data, Mapping) else None
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise UnexpectedResponseError(
-            f"expected {{'count': <a whole number>}}, got {shown(redact_value(data, secrets))}",
+            "expected {'count': <a whole number>}, got " + shown_json(redact_value(data, secrets)),
             status_code=200,
             method=request.method,
             url=request.path,
@@ -391,7 +391,7 @@ def describe_record(path: str, model: type, record: Any) -> str:
     elif record_id is None:
         text = f"a{'n' if noun[0] in 'aeiou' else ''} {noun} without an id"
     else:
-        text = f"{noun} {shown(record_id)}"
+        text = f"{noun} {shown_json(record_id)}"
     parent = _ADDITIONS_PATH.search(path)
     if parent is not None and noun == "addition":
         text += f" on agreement {parent.group(1)}"
@@ -411,7 +411,8 @@ def page_items(
         return data
     kinds = {dict: "object", str: "string", bool: "boolean", int: "number", Decimal: "number"}
     kind = kinds.get(type(data), "value")
-    got = "no content" if data is None else f"a JSON {kind} {shown(redact_value(data, secrets))}"
+    said = shown_json(redact_value(data, secrets))
+    got = "no content" if data is None else f"a JSON {kind} {said}"
     raise UnexpectedResponseError(
         f"expected a JSON list of {model.__name__} records, got {got}",
         status_code=response.status_code,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
+from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -49,7 +50,7 @@ from connectwise_billing.errors import (
 if TYPE_CHECKING:
     import tenacity
 
-logger = logging.getLogger("connectwise_billing")
+logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -84,6 +85,9 @@ class RetryPolicy:
             of a write whose answer was lost (default 10). A write the re-reads do not show by
             then is reported `"unknown"` and left to the next sync.
         settle_interval: Seconds between those re-reads (default 2); the first is immediate.
+        first_contact_attempts: Attempts at a connection while the server has never answered
+            this client (default 2): a host that refuses every connection is most likely the
+            wrong one, and a run should say so at once.
     """
 
     max_attempts: int = attrs.field(default=5)
@@ -95,11 +99,19 @@ class RetryPolicy:
     wait: bool = True
     settle_timeout: float = attrs.field(default=10.0, validator=_positive("settle_timeout"))
     settle_interval: float = attrs.field(default=2.0)
+    first_contact_attempts: int = attrs.field(default=2)
 
     @max_attempts.validator
     def _check_attempts(self, _attribute: Any, value: int) -> None:
         if value < 1:
             raise ValueError(f"RetryPolicy.max_attempts must be at least 1, got {value!r}")
+
+    @first_contact_attempts.validator
+    def _check_first_contact(self, _attribute: Any, value: int) -> None:
+        if value < 1:
+            raise ValueError(
+                f"RetryPolicy.first_contact_attempts must be at least 1, got {value!r}"
+            )
 
     @settle_interval.validator
     def _check_settle_interval(self, _attribute: Any, value: float) -> None:
@@ -234,7 +246,9 @@ def _log_retry(method: str, path: str, policy: RetryPolicy) -> Callable[[Any], N
     return before_sleep
 
 
-def _tenacity_arguments(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
+def _tenacity_arguments(
+    policy: RetryPolicy, method: str, path: str, answered: Callable[[], bool]
+) -> dict[str, Any]:
     # Imported here: tenacity pulls in asyncio, which would double the cost of importing the SDK.
     import tenacity
 
@@ -242,9 +256,18 @@ def _tenacity_arguments(policy: RetryPolicy, method: str, path: str) -> dict[str
         error = state.outcome.exception() if state.outcome else None
         return compute_wait(policy, state.attempt_number, error)
 
+    class unreachable(tenacity.stop.stop_base):
+        # A host that has never answered and refuses the connection again is most likely the
+        # wrong one: fail fast rather than spend the whole budget on it.
+        def __call__(self, state: tenacity.RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            first_contact = isinstance(error, APIConnectionError) and not answered()
+            return first_contact and state.attempt_number >= policy.first_contact_attempts
+
     return {
         "stop": tenacity.stop_after_attempt(policy.max_attempts)
-        | tenacity.stop_before_delay(policy.total_timeout),
+        | tenacity.stop_before_delay(policy.total_timeout)
+        | unreachable(),
         "wait": wait,
         "retry": tenacity.retry_if_exception(lambda error: retry_reason(method, error) is not None),
         "before_sleep": _log_retry(method, path, policy),
@@ -312,12 +335,20 @@ async def asleep(seconds: float) -> None:
 
 
 def call_with_retries(
-    policy: RetryPolicy, method: str, path: str, fn: Callable[..., T], *args: Any
+    policy: RetryPolicy,
+    method: str,
+    path: str,
+    fn: Callable[..., T],
+    *args: Any,
+    answered: Callable[[], bool] = lambda: True,
 ) -> T:
-    """Call `fn(*args)`, retrying per `policy` the failures `retry_reason` allows."""
+    """Call `fn(*args)`, retrying per `policy` the failures `retry_reason` allows.
+
+    `answered()` says whether the server has ever answered: until it has, a connection failure
+    gets only `policy.first_contact_attempts` attempts."""
     import tenacity
 
-    arguments = _tenacity_arguments(policy, method, path)
+    arguments = _tenacity_arguments(policy, method, path, answered)
     arguments["sleep"] = sleep if policy.wait else (lambda _seconds: None)
     # The iterator form keeps the result out of tenacity's state: a returned page would
     # otherwise live on in a reference cycle until the garbage collector ran.
@@ -328,15 +359,21 @@ def call_with_retries(
 
 
 async def async_call_with_retries(
-    policy: RetryPolicy, method: str, path: str, fn: Callable[..., Awaitable[T]], *args: Any
+    policy: RetryPolicy,
+    method: str,
+    path: str,
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    answered: Callable[[], bool] = lambda: True,
 ) -> T:
-    """Await `fn(*args)`, retrying per `policy` the failures `retry_reason` allows."""
+    """Await `fn(*args)`, retrying per `policy` the failures `retry_reason` allows (see
+    [`call_with_retries`][connectwise_billing.client.retry.call_with_retries])."""
     import tenacity
 
     async def no_sleep(_seconds: float) -> None:
         return None
 
-    arguments = _tenacity_arguments(policy, method, path)
+    arguments = _tenacity_arguments(policy, method, path, answered)
     arguments["sleep"] = asleep if policy.wait else no_sleep
     async for attempt in tenacity.AsyncRetrying(**arguments):
         with attempt:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, get_args, ge
 
 import attrs
 
-from connectwise_billing._values import format_datetime, parse_datetime
+from connectwise_billing._values import format_datetime, parse_datetime, shown_json
 from connectwise_billing.client.models import (
     NOTHING_UNPARSED,
     Addition,
@@ -57,7 +57,6 @@ __all__ = [
     "camel_case",
     "get_converter",
     "patch_operations",
-    "shown",
     "structure",
     "unstructure",
     "wire_name",
@@ -77,7 +76,7 @@ class RecordError(ValueError):
         self.field = field
         self.value = value
         self.problem = problem
-        said = field if problem == MISSING_PROBLEM else f"{field} {shown(value)}"
+        said = field if problem == MISSING_PROBLEM else f"{field} {shown_json(value)}"
         super().__init__(f"{said} {problem}")
 
 
@@ -86,16 +85,6 @@ MISSING_PROBLEM: Final = "is missing"
 
 class _Problem(ValueError):
     """A value a parser cannot use; the argument says why."""
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A raw JSON value as a message shows it: numbers as written, text quoted, cut short."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value) if isinstance(value, int | Decimal | float) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def camel_case(name: str) -> str:

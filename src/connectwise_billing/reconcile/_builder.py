@@ -178,24 +178,60 @@ class AgreementBuilder:
         self.warnings: list[DiffWarning] = []
         self.duplicates: list[DuplicateAdditions] = []
 
+    def previously_mapped(self, addition: AdditionLike, product_id: int | None) -> bool:
+        """Report an active addition of a product that is no longer mapped but was (a remap,
+        or a plan taken out of the mapping): it is still billed. True when it is one.
+
+        Known from the mapping's `retired` products, or, with `SyncPolicy(api_member=...)`,
+        from the addition having been last written by the sync itself."""
+        policy = self.context.policy
+        plan_id = self.context.mapping.retired.get(product_id) if product_id else None
+        written_by_sync = (
+            policy.api_member is not None
+            and str(getattr(addition, "updated_by", "") or "").casefold()
+            == policy.api_member.casefold()
+        )
+        if plan_id is None and not written_by_sync:
+            return False
+        monthly = (addition.quantity or ZERO) * (addition.unit_price or ZERO)
+        was = f" (it was mapped to plan {plan_id!r})" if plan_id else " (the sync wrote it)"
+        self.warnings.append(
+            DiffWarning(
+                "previously_mapped",
+                f"previously mapped, still billed: addition {addition.id} of product "
+                f"{product_id}{was} bills {monthly:,.2f} a month; cancel it in ConnectWise, or "
+                "map its plan back",
+                plan_id,
+                product_id,
+                (addition.id,),
+            )
+        )
+        return True
+
     def held_by_manual_edit(
-        self, addition: AdditionLike, plan: Plan, product_id: int, held: str, overwritten: str
+        self, addition: AdditionLike, plan: Plan, product_id: int, fields: str | None
     ) -> bool:
         """Report an addition last changed by someone other than the sync; True when the
-        policy respects the edit, in which case the addition is kept as it is."""
+        policy respects the edit, in which case the addition is kept as it is.
+
+        `fields` are the fields an update would write; `None` for a cancel. The warning says
+        what a sync would do (`would overwrite quantity`), and, in `after`, what it did once the
+        write is applied (`quantity overwritten`).
+        """
         editor = _manual_editor(addition, self.context.policy)
         if editor is None:
             return False
         respect = self.context.policy.respect_manual_edits
+        said = f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by the sync"
+        if respect:
+            held = "not cancelled" if fields is None else f"{fields} left as edited"
+            message, after = f"{said}; {held}", None
+        elif fields is None:
+            message, after = f"{said}; would cancel it anyway", f"{said}; cancelled anyway"
+        else:
+            message, after = f"{said}; would overwrite {fields}", f"{said}; {fields} overwritten"
         self.warnings.append(
-            DiffWarning(
-                "manual_edit",
-                f"addition {addition.id} ({plan.name}) was last changed by {editor}, not by the "
-                f"sync; {held if respect else overwritten}",
-                plan.id,
-                product_id,
-                (addition.id,),
-            )
+            DiffWarning("manual_edit", message, plan.id, product_id, (addition.id,), after=after)
         )
         if respect:
             self.keep(addition, plan, product_id)
@@ -249,9 +285,7 @@ class AgreementBuilder:
             self.keep(addition, plan, product_id)
             return
         fields = ", ".join(sorted(changes))
-        if self.held_by_manual_edit(
-            addition, plan, product_id, f"{fields} left as edited", f"{fields} overwritten"
-        ):
+        if self.held_by_manual_edit(addition, plan, product_id, fields):
             return
         self.operations.append(
             UpdateAddition(
@@ -268,9 +302,7 @@ class AgreementBuilder:
         )
 
     def cancel(self, addition: AdditionLike, plan: Plan, product_id: int, reason: str) -> None:
-        if self.held_by_manual_edit(
-            addition, plan, product_id, "not cancelled", "cancelled anyway"
-        ):
+        if self.held_by_manual_edit(addition, plan, product_id, None):
             return
         self.operations.append(
             CancelAddition(

@@ -87,6 +87,7 @@ WarningKind = Literal[
     "unmapped_usage",
     "duplicate_additions",
     "unmanaged_products",
+    "previously_mapped",
     "manual_edit",
     "zero_seats_left",
 ]
@@ -126,8 +127,19 @@ class DiffWarning:
 
     Kinds: `unmapped_usage` (seats on a plan with no product: revenue not billed),
     `duplicate_additions`, `unmanaged_products` (active additions of unmapped products,
-    left alone), `manual_edit` (a managed addition last changed by someone other than the API
-    member), `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has no seats).
+    left alone), `previously_mapped` (an active addition of a product that was mapped before and
+    is not now: still billed), `manual_edit` (a managed addition last changed by someone other
+    than the API member), `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has
+    no seats).
+
+    Attributes:
+        kind: See above.
+        message: What to know, as the diff sees it (before anything is written).
+        plan_id: The plan concerned, if one is.
+        product_id: The product concerned, if one is.
+        addition_ids: The additions concerned.
+        after: For a warning about a write, what to say once that write is applied
+            (`quantity overwritten` rather than `would overwrite quantity`).
     """
 
     kind: WarningKind
@@ -135,6 +147,7 @@ class DiffWarning:
     plan_id: str | None = None
     product_id: int | None = None
     addition_ids: tuple[int, ...] = ()
+    after: str | None = None
 
 
 def _line(quantity: Decimal | None, amount: Decimal | None) -> Decimal:
@@ -184,6 +197,9 @@ class AgreementDiff:
     today: date | None = None
     duplicates: tuple[DuplicateAdditions, ...] = ()
     """Mapped products billed by more than one active addition (see `DuplicateAdditions`)."""
+    mrr_unmanaged: Decimal = Decimal(0)
+    """Monthly revenue of the agreement's other active additions: products that are not mapped
+    (or no longer are). The sync leaves them as they are."""
 
     @property
     def creates(self) -> tuple[CreateAddition, ...]:
@@ -232,6 +248,7 @@ class AgreementDiff:
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
             "mrr_change": str(self.mrr_change),
+            "mrr_unmanaged": str(self.mrr_unmanaged),
             "cost_before": str(self.cost_before),
             "cost_after": str(self.cost_after),
             "cost_change": str(self.cost_change),

@@ -72,6 +72,7 @@ def _reconcile(
     builder = AgreementBuilder(context, usage)
     by_product: dict[int, list[AdditionLike]] = defaultdict(list)
     unmanaged: dict[int | None, list[int]] = defaultdict(list)
+    mrr_unmanaged = ZERO
     managed_products, today = context.managed, context.today
     for addition in additions:
         cancelled = addition.cancelled_date
@@ -81,7 +82,9 @@ def _reconcile(
         product_id = None if product is None else product.id
         if product_id in managed_products:
             by_product[product_id].append(addition)  # type: ignore[index]
-        else:
+            continue
+        mrr_unmanaged += (addition.quantity or ZERO) * (addition.unit_price or ZERO)
+        if not builder.previously_mapped(addition, product_id):
             unmanaged[product_id].append(addition.id)
     for product_id, plan in context.plan_order:
         builder.plan(plan, product_id, by_product.get(product_id, ()))
@@ -130,6 +133,7 @@ def _reconcile(
         policy=context.policy,
         today=context.today,
         duplicates=tuple(builder.duplicates),
+        mrr_unmanaged=mrr_unmanaged,
     )
 
 

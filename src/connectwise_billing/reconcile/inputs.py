@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from connectwise_billing._values import shown
 from connectwise_billing.errors import MappingError
 
 
@@ -83,14 +84,23 @@ class PlanMapping(Mapping[str, int]):
     assert mapping.plan_for(1042) == "basic-10"
     ```
 
+    `retired` names the products plans were mapped to before (after a remap, `{"gold-50":
+    1031}`): a sync reports their additions that are still active as "previously mapped,
+    still billed", with what they bill a month, and leaves them alone.
+
     Raises:
         MappingError: a product is mapped to two plans (the error names the product and both
-            plans), or an entry is not `str -> positive int`.
+            plans), or an entry is not `str -> positive int`, or a retired product is mapped.
     """
 
-    __slots__ = ("_plans", "_products")
+    __slots__ = ("_plans", "_products", "_retired")
 
-    def __init__(self, mapping: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
+    def __init__(
+        self,
+        mapping: Mapping[str, int] | Iterable[tuple[str, int]] = (),
+        *,
+        retired: Mapping[str, int] | None = None,
+    ) -> None:
         items = mapping.items() if isinstance(mapping, Mapping) else mapping
         products: dict[str, int] = {}
         plans: dict[int, str] = {}
@@ -99,7 +109,7 @@ class PlanMapping(Mapping[str, int]):
                 raise MappingError(f"plan ids must be non-empty strings, got {plan_id!r}")
             if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
                 raise MappingError(
-                    f"plan {plan_id!r} must map to a positive product id, got {product_id!r}"
+                    f"plan {plan_id!r} must map to a positive product id, got {shown(product_id)}"
                 )
             if product_id in plans and plans[product_id] != plan_id:
                 raise MappingError(
@@ -116,6 +126,19 @@ class PlanMapping(Mapping[str, int]):
             plans[product_id] = plan_id
         self._products = products
         self._plans = plans
+        self._retired: dict[int, str] = {}
+        for plan_id, product_id in (retired or {}).items():
+            if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
+                raise MappingError(
+                    f"retired product of plan {plan_id!r} must be a positive product id, "
+                    f"got {shown(product_id)}"
+                )
+            if product_id in plans:
+                raise MappingError(
+                    f"product {product_id} is mapped to plan {plans[product_id]!r}, so it "
+                    f"cannot be retired from plan {plan_id!r}"
+                )
+            self._retired[product_id] = plan_id
 
     def __getitem__(self, plan_id: str) -> int:
         return self._products[plan_id]
@@ -130,7 +153,8 @@ class PlanMapping(Mapping[str, int]):
         return len(self._products)
 
     def __repr__(self) -> str:
-        return f"PlanMapping({self._products!r})"
+        retired = {plan: product for product, plan in self._retired.items()}
+        return f"PlanMapping({self._products!r}" + (f", retired={retired!r})" if retired else ")")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PlanMapping):
@@ -147,3 +171,8 @@ class PlanMapping(Mapping[str, int]):
     def product_ids(self) -> frozenset[int]:
         """Every mapped product id."""
         return frozenset(self._plans)
+
+    @property
+    def retired(self) -> Mapping[int, str]:
+        """Product id -> the plan it was mapped to before (see the class docs)."""
+        return self._retired

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 
+from connectwise_billing._values import shown
 from connectwise_billing.errors import (
     DuplicatePlanError,
     InputError,
     InvalidDiscountError,
     InvalidPriceError,
     InvalidSeatsError,
+    SmallDiscountWarning,
     UnknownPlanError,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
@@ -19,12 +22,12 @@ from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
 
 def check_money(value: object, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise InvalidPriceError(f"{what} must be a number, got {value!r}")
+        raise InvalidPriceError(f"{what} must be a number, got {shown(value)}")
     amount = Decimal(value)
     if not amount.is_finite():
-        raise InvalidPriceError(f"{what} must be a finite number, got {value!r}")
+        raise InvalidPriceError(f"{what} must be a finite number, got {shown(value)}")
     if amount < 0:
-        raise InvalidPriceError(f"{what} must not be negative, got {value!r}")
+        raise InvalidPriceError(f"{what} must not be negative, got {shown(value)}")
     return amount
 
 
@@ -44,21 +47,22 @@ def check_plans(plans: Iterable[Plan]) -> dict[str, Plan]:
 def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
     if not isinstance(usage, CompanyUsage):
         raise InputError(f"usage must be a CompanyUsage, got {type(usage).__name__}")
-    where = f"agreement {usage.agreement_id!r}" + (f" ({usage.company})" if usage.company else "")
+    company = f" ({usage.company})" if usage.company else ""
+    where = f"agreement {shown(usage.agreement_id)}{company}"
     if isinstance(usage.agreement_id, bool) or not isinstance(usage.agreement_id, int):
-        raise InputError(f"agreement_id must be an integer, got {usage.agreement_id!r}")
+        raise InputError(f"agreement_id must be an integer, got {shown(usage.agreement_id)}")
     if usage.agreement_id <= 0:
-        raise InputError(f"agreement_id must be positive, got {usage.agreement_id!r}")
+        raise InputError(f"agreement_id must be positive, got {shown(usage.agreement_id)}")
     for plan_id, seats in usage.seats.items():
         if plan_id not in plans:
             raise UnknownPlanError(f"seats on {where} name unknown plan {plan_id!r}")
         if isinstance(seats, bool) or not isinstance(seats, int):
             raise InvalidSeatsError(
-                f"seats for plan {plan_id!r} on {where} must be a whole number, got {seats!r}"
+                f"seats for plan {plan_id!r} on {where} must be a whole number, got {shown(seats)}"
             )
         if seats < 0:
             raise InvalidSeatsError(
-                f"seats for plan {plan_id!r} on {where} must not be negative, got {seats!r}"
+                f"seats for plan {plan_id!r} on {where} must not be negative, got {shown(seats)}"
             )
     for plan_id, price in usage.custom_prices.items():
         if plan_id not in plans:
@@ -66,10 +70,17 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
         check_money(price, f"custom price for plan {plan_id!r} on {where}")
     discount = usage.discount_percent
     if isinstance(discount, bool) or not isinstance(discount, Decimal | int):
-        raise InvalidDiscountError(f"discount on {where} must be a number, got {discount!r}")
+        raise InvalidDiscountError(f"discount on {where} must be a number, got {shown(discount)}")
     if not Decimal(discount).is_finite() or not 0 <= discount <= 100:
         raise InvalidDiscountError(
-            f"discount on {where} must be between 0 and 100 percent, got {discount!r}"
+            f"discount on {where} must be between 0 and 100 percent, got {shown(discount)}"
+        )
+    if 0 < discount < 1:
+        meant = f"{(discount * 100).normalize():f}"
+        warnings.warn(
+            f"discount on {where} is {discount} percent: if {meant}% was meant, write {meant}",
+            SmallDiscountWarning,
+            stacklevel=4,
         )
 
 

@@ -19,7 +19,12 @@ import attrs
 from connectwise_billing.client.conditions import Field
 from connectwise_billing.client.models import Addition, Agreement, NewAddition, Product
 from connectwise_billing.client.retry import asleep, sleep
-from connectwise_billing.errors import ConnectWiseBillingError
+from connectwise_billing.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ConnectWiseBillingError,
+    PermissionDeniedError,
+)
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
@@ -152,19 +157,23 @@ class GetAgreement(Op[Agreement]):
         return await client.agreements.get(self.agreement_id, fields=self.fields)
 
 
+PRODUCT_FIELDS = ("identifier", "price", "cost", "inactiveFlag")
+"""What a sync reads of a mapped catalog item: whether it is usable, and its price and cost."""
+
+
 @attrs.frozen(slots=False)
 class ListProducts(Op[list[Product]]):
-    """The catalog items with these ids, with their price and cost."""
+    """The catalog items with these ids (`PRODUCT_FIELDS`)."""
 
     ids: Sequence[int]
 
     def run(self, client: ConnectWiseClient) -> list[Product]:
         condition = Field("id").in_(self.ids)
-        return client.products.list(condition, fields=("price", "cost"), strict=True)
+        return client.products.list(condition, fields=PRODUCT_FIELDS, strict=True)
 
     async def arun(self, client: AsyncConnectWiseClient) -> list[Product]:
         condition = Field("id").in_(self.ids)
-        return await client.products.list(condition, fields=("price", "cost"), strict=True)
+        return await client.products.list(condition, fields=PRODUCT_FIELDS, strict=True)
 
 
 @attrs.frozen(slots=False)
@@ -180,22 +189,52 @@ class Sleep(Op[None]):
         await asleep(self.seconds)
 
 
-def run(client: ConnectWiseClient, flow: Flow[T]) -> T:
-    """Drive a flow with the sync client."""
+class RunGuard:
+    """Which errors end a whole run instead of being handed to the flow that met them.
+
+    ConnectWise refusing the credentials (401) ends a run wherever it happens: every other request
+    would be refused too. Before anything of the run has succeeded, so do a 403 (the API member
+    cannot read what a sync needs) and a connection failure (ConnectWise cannot be reached).
+    """
+
+    def __init__(self) -> None:
+        self.contacted = False
+
+    def succeeded(self) -> None:
+        """Note that a request of the run succeeded."""
+        self.contacted = True
+
+    def ends_run(self, error: ConnectWiseBillingError) -> bool:
+        """Whether `error` stops the run."""
+        if isinstance(error, AuthenticationError):
+            return True
+        return not self.contacted and isinstance(error, PermissionDeniedError | APIConnectionError)
+
+
+def run(client: ConnectWiseClient, flow: Flow[T], guard: RunGuard | None = None) -> T:
+    """Drive a flow with the sync client; errors that end the run (see `RunGuard`) are raised
+    instead of being thrown into the flow."""
     try:
         op = next(flow)
         while True:
             try:
                 result = op.run(client)
             except ConnectWiseBillingError as error:
+                if guard is not None and guard.ends_run(error):
+                    flow.close()
+                    raise
                 op = flow.throw(error)
             else:
+                if guard is not None:
+                    guard.succeeded()
                 op = flow.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
-async def run_async(client: AsyncConnectWiseClient, flow: Flow[T]) -> T:
+async def run_async(
+    client: AsyncConnectWiseClient, flow: Flow[T], guard: RunGuard | None = None
+) -> T:
     """Drive a flow with the async client: the same flow, awaited."""
     try:
         op = next(flow)
@@ -203,8 +242,13 @@ async def run_async(client: AsyncConnectWiseClient, flow: Flow[T]) -> T:
             try:
                 result = await op.arun(client)
             except ConnectWiseBillingError as error:
+                if guard is not None and guard.ends_run(error):
+                    flow.close()
+                    raise
                 op = flow.throw(error)
             else:
+                if guard is not None:
+                    guard.succeeded()
                 op = flow.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

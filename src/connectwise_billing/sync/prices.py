@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from connectwise_billing.client.models import Product
 from connectwise_billing.reconcile import Plan, PlanMapping
-from connectwise_billing.sync._flow import Flow, ListProducts, perform, run, run_async
-from connectwise_billing.sync.run import id_chunks
+from connectwise_billing.sync._flow import Flow, run, run_async
+from connectwise_billing.sync.flows import catalog_flow
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
@@ -55,10 +54,7 @@ def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[Pric
     plan_list = list(plans)
     mapping = mapping if isinstance(mapping, PlanMapping) else PlanMapping(mapping)
     wanted = sorted({mapping[plan.id] for plan in plan_list if plan.id in mapping})
-    products: dict[int, Product] = {}
-    for chunk in id_chunks(wanted):
-        batch = yield from perform(ListProducts(chunk))
-        products.update((product.id, product) for product in batch)
+    products = yield from catalog_flow(wanted)
     refreshed: list[Plan] = []
     changes: list[PlanPriceChange] = []
     for plan in plan_list:

@@ -1,24 +1,32 @@
-"""What a sync did: per agreement, per company and in total."""
+"""What a sync did: per agreement, per company and in total.
+
+`str(report)` and `report.render()` give the table the command line prints; `summary()` the
+totals and what needs attention; `to_dict()` JSON-ready data.
+"""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from connectwise_billing._json import to_jsonable
 from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
+from connectwise_billing.sync.render import plural, render_agreement, render_report, render_summary
 from connectwise_billing.sync.results import OperationResult, operation_values
 
-AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy"]
+if TYPE_CHECKING:
+    from connectwise_billing.reconcile import CompanyUsage
+
+AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy", "stopped"]
 """`synced` (writes attempted), `planned` (dry run), `skipped` (cancelled, expired or inactive
 agreement: nothing written), `error` (the agreement could not be read, or its answer could not be
 trusted: nothing written), `busy` (another sync held the agreement's lock past the lock's wait:
-nothing read or written)."""
+nothing read or written), `stopped` (the run stopped before this agreement: nothing read or
+written)."""
 
 ZERO = Decimal(0)
 
@@ -37,6 +45,9 @@ class AgreementReport:
         error: Why the agreement could not be synced (not found, no access, ...).
         api_calls: HTTP requests made for this agreement, retries included (the batched
             agreement look-up is counted on the run, not here).
+        failure: When reading the agreement failed in a way that says something about
+            ConnectWise (unreachable, answering 5xx), what way: the run's circuit breaker counts
+            agreements in a row that failed the same way.
     """
 
     agreement_id: int
@@ -47,16 +58,51 @@ class AgreementReport:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     api_calls: int = 0
+    failure: str | None = attrs.field(default=None, eq=False, repr=False)
+
+    @classmethod
+    def settled(
+        cls,
+        usage: CompanyUsage,
+        diff: AgreementDiff,
+        results: tuple[OperationResult, ...],
+        *,
+        dry_run: bool,
+    ) -> AgreementReport:
+        """The report of an agreement whose diff was applied (or planned). A warning about a
+        write says what was done once the write is applied, and what would be done until."""
+        applied = {
+            getattr(result.operation, "addition_id", None)
+            for result in results
+            if result.status == "applied"
+        }
+        warnings = tuple(
+            warning.after
+            if warning.after and applied.intersection(warning.addition_ids)
+            else warning.message
+            for warning in diff.warnings
+        )
+        status: AgreementStatus = "planned" if dry_run else "synced"
+        return cls(usage.agreement_id, usage.company, status, diff, results, warnings=warnings)
 
     @property
     def ok(self) -> bool:
-        """In step, or planned: no error, not busy, every operation applied (or planned), and no
-        mapped product billed twice."""
+        """In step, or planned: no error, not busy or stopped, every operation applied (or
+        planned), and no mapped product billed twice."""
         return (
-            self.status not in ("error", "busy")
+            self.status not in ("error", "busy", "stopped")
             and all(result.ok for result in self.results)
             and not self.duplicates
         )
+
+    @property
+    def mrr_unmanaged(self) -> Decimal:
+        """Monthly revenue of the agreement's active additions the sync does not manage."""
+        return self.diff.mrr_unmanaged if self.diff else ZERO
+
+    def count(self, kind: str, status: str) -> int:
+        """How many operations of `kind` (`create`, `update`, `cancel`) ended with `status`."""
+        return sum(1 for r in self.results if r.operation.kind == kind and r.status == status)
 
     @property
     def duplicates(self) -> tuple[DuplicateAdditions, ...]:
@@ -137,10 +183,15 @@ class AgreementReport:
             "operations": [_result_dict(result) for result in self.results],
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
+            "mrr_unmanaged": str(self.mrr_unmanaged),
             "cost_before": str(self.cost_before),
             "cost_after": str(self.cost_after),
             "api_calls": self.api_calls,
         }
+
+    def render(self) -> str:
+        """The agreement's diff as a table, with what became of each operation."""
+        return render_agreement(self)
 
 
 def _result_dict(result: OperationResult) -> dict[str, Any]:
@@ -171,11 +222,17 @@ class _Totals:
     def _sum(self, name: str) -> Any:
         return sum((getattr(report, name) for report in self.agreement_reports), start=0)
 
+    stopped: str | None
+
     @property
     def ok(self) -> bool:
-        """Every agreement ok: no errors, no busy agreement, every operation applied (or
-        planned), nothing billed twice."""
-        return all(report.ok for report in self.agreement_reports)
+        """Every agreement ok (no errors, nothing busy, every operation applied or planned,
+        nothing billed twice), and the run was not stopped early."""
+        return self.stopped is None and all(report.ok for report in self.agreement_reports)
+
+    def count(self, kind: str, status: str) -> int:
+        """How many operations of `kind` (`create`, `update`, `cancel`) ended with `status`."""
+        return sum(report.count(kind, status) for report in self.agreement_reports)
 
     @property
     def applied(self) -> int:
@@ -217,13 +274,20 @@ class _Totals:
 
     @property
     def mrr_before(self) -> Decimal:
-        """Monthly revenue before."""
+        """Monthly revenue of the managed additions before."""
         return Decimal(self._sum("mrr_before"))
 
     @property
     def mrr_after(self) -> Decimal:
-        """Monthly revenue after."""
+        """Monthly revenue of the managed additions after what was applied (or planned)."""
         return Decimal(self._sum("mrr_after"))
+
+    @property
+    def mrr_unmanaged(self) -> Decimal:
+        """Monthly revenue of the other active additions (unmapped, or previously mapped
+        products), which the sync leaves alone: add it to `mrr_before`/`mrr_after` for every
+        active addition."""
+        return Decimal(self._sum("mrr_unmanaged"))
 
     @property
     def cost_before(self) -> Decimal:
@@ -253,9 +317,11 @@ class _Totals:
             "conflicts": self.conflicts,
             "unknown": self.unknown,
             "busy": self.busy,
+            "stopped": self.stopped,
             "billed_twice": str(self.billed_twice),
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
+            "mrr_unmanaged": str(self.mrr_unmanaged),
             "cost_before": str(self.cost_before),
             "cost_after": str(self.cost_after),
         }
@@ -271,6 +337,7 @@ class CompanyReport(_Totals):
         dry_run: Whether nothing was written.
         api_calls: HTTP requests made, retries included.
         duration: Seconds the sync took.
+        stopped: Why the run stopped before its end, if it did.
     """
 
     company: str
@@ -278,6 +345,7 @@ class CompanyReport(_Totals):
     dry_run: bool = False
     api_calls: int = 0
     duration: float = 0.0
+    stopped: str | None = None
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -296,11 +364,16 @@ class CompanyReport(_Totals):
         }
 
     def summary(self) -> str:
-        """A human summary."""
+        """Totals, what changed (or would), and what needs attention."""
         return render_summary(self.company, self, self.agreements)
 
+    def render(self, *, show_diffs: int | None = None, show_warnings: int = 10) -> str:
+        """The table the command line prints: each agreement's changes (the first
+        `show_diffs` of them), the warnings (the first `show_warnings`), then the summary."""
+        return render_report(self, show_diffs=show_diffs, show_warnings=show_warnings)
+
     def __str__(self) -> str:
-        return self.summary()
+        return self.render()
 
 
 @attrs.frozen(slots=False)
@@ -313,6 +386,8 @@ class SyncReport(_Totals):
         dry_run: Whether nothing was written.
         api_calls: HTTP requests made by the whole run, retries included.
         duration: Seconds the run took.
+        stopped: Why the run stopped before its end (its `stop` event, or the circuit
+            breaker), if it did; the agreements it did not reach are `stopped`.
     """
 
     companies: tuple[CompanyReport, ...]
@@ -320,6 +395,7 @@ class SyncReport(_Totals):
     dry_run: bool = False
     api_calls: int = 0
     duration: float = 0.0
+    stopped: str | None = None
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -338,58 +414,14 @@ class SyncReport(_Totals):
         }
 
     def summary(self) -> str:
-        """A human summary: totals, then only what needs attention."""
+        """Totals, what changed (or would), and what needs attention."""
         title = plural(len(self.companies), "company", "companies")
         return render_summary(title, self, self.agreement_reports)
 
+    def render(self, *, show_diffs: int | None = None, show_warnings: int = 10) -> str:
+        """The table the command line prints: each agreement's changes (the first
+        `show_diffs` of them), the warnings (the first `show_warnings`), then the summary."""
+        return render_report(self, show_diffs=show_diffs, show_warnings=show_warnings)
+
     def __str__(self) -> str:
-        return self.summary()
-
-
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    """`1 agreement`, `2 agreements`."""
-    return f"{count} {singular if count == 1 else many or singular + 's'}"
-
-
-def _wrap(text: str, width: int = 100) -> list[str]:
-    return textwrap.wrap(text, width, subsequent_indent="      ", break_on_hyphens=False)
-
-
-def render_summary(
-    title: str, totals: CompanyReport | SyncReport, reports: Iterable[AgreementReport]
-) -> str:
-    """Totals first, then errors, skipped agreements, failed operations and warnings."""
-    reports = list(reports)
-    verb = "Dry run for" if totals.dry_run else "Sync of"
-    lines = [
-        f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s, "
-        f"{plural(totals.api_calls, 'API call')}",
-        f"  operations: {totals.applied} applied, {totals.planned} planned, "
-        f"{totals.failed} failed, {totals.conflicts} conflicts, {totals.unknown} unknown",
-        f"  MRR {totals.mrr_before:,.2f} -> {totals.mrr_after:,.2f} "
-        f"({totals.mrr_after - totals.mrr_before:+,.2f})   "
-        f"cost {totals.cost_before:,.2f} -> {totals.cost_after:,.2f}",
-    ]
-    for report in reports:
-        name = f"agreement {report.agreement_id}" + (
-            f" ({report.company})" if report.company else ""
-        )
-        if report.status == "busy":
-            lines += _wrap(f"  BUSY {name}: {report.error}")
-        elif report.error:
-            lines += _wrap(f"  ERROR {name}: {report.error}")
-        elif report.status == "skipped":
-            lines += _wrap(f"  skipped {name}: {'; '.join(report.warnings)}")
-        for result in report.results:
-            if not result.ok:
-                op = result.operation
-                lines += _wrap(
-                    f"  {result.status.upper()} {name} {op.kind} {op.plan_id}: {result.error}"
-                )
-        for duplicate in report.duplicates:
-            lines += _wrap(f"  BILLED TWICE {name}: {duplicate.describe()}")
-    warning_count = sum(len(r.warnings) for r in reports if r.status != "skipped")
-    if warning_count:
-        lines.append(f"  {plural(warning_count, 'warning')}")
-    lines.append("  OK" if totals.ok else "  NOT OK: see above")
-    return "\n".join(lines)
+        return self.render()

@@ -1,48 +1,43 @@
-"""`sync_company` and `sync_all`, and their async twins: read, reconcile, apply, report.
+"""`sync_company` and `sync_all`, and their async twins: check, read, reconcile, apply, report.
 
-Per agreement: look the agreement up (batched for many: `id in (...)`), skip it if it is
-cancelled, expired or inactive, take its lock, read its additions in one paged read trimmed with
-`fields=`, check the answer, reconcile, apply, let the lock go. One agreement failing never stops
-the others. Everything between the requests is shared by the twins (`_Run` and the flows); they
-differ only in how they wait.
+A run first checks the mapping against the catalog (every mapped product exists, is active and
+can be read), then looks the agreements up (batched for many: `id in (...)`), and then, per
+agreement, takes its lock, reads its additions, reconciles and applies (see `flows`). One
+agreement failing never stops the others; what stops a run is told in `RunGuard` (ConnectWise
+refusing the credentials, or unreachable from the start), the circuit breaker (agreements in a row
+failing the same way), or the caller's `stop` event. Everything between the requests is shared
+by the twins (`_Run` and the flows); they differ only in how they wait.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import quote
 
 import attrs
 import httpx
 
 from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing.client.accounting import count_requests
-from connectwise_billing.client.models import Addition, Agreement
-from connectwise_billing.errors import (
-    ConnectWiseBillingError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from connectwise_billing.client.models import Agreement
+from connectwise_billing.errors import InputError
 from connectwise_billing.locks import InProcessLock, Lock
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
-from connectwise_billing.sync._flow import (
-    Flow,
-    GetAgreement,
-    ListAdditions,
-    ListAgreements,
-    perform,
-    run,
-    run_async,
-)
-from connectwise_billing.sync.apply import ApplySettings, apply_flow
+from connectwise_billing.sync._flow import Flow, RunGuard, run, run_async
+from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
+from connectwise_billing.sync.flows import (
+    agreement_flow,
+    agreement_problem,
+    lookup_flow,
+    preflight_flow,
+)
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 
 if TYPE_CHECKING:
@@ -50,138 +45,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(LOGGER_NAME)
 
-AGREEMENT_FIELDS: Final = (
-    "id",
-    "name",
-    "company/id",
-    "company/name",
-    "agreementStatus",
-    "cancelledFlag",
-    "endDate",
-    "noEndingDateFlag",
-)
-MAX_CONDITION_CHARS: Final = 1500
-"""Longest URL-encoded `id in (...)` condition: keeps request URLs under ~2,000 characters."""
-NOT_FOUND: Final = (
-    "agreement not found: it was deleted or replaced in ConnectWise; link the new one"
-)
-NO_ACCESS: Final = (
-    "the API member has no access to this company: give its security role access, "
-    "or unlink the agreement"
-)
+CIRCUIT_BREAKER: Final = 5
+"""A run stops after this many agreements in a row failed the same way (ConnectWise unreachable,
+or answering 5xx): the rest would only fail too, and slowly."""
 
 Progress = Callable[[int, int, int], None]
 """Called after each agreement with (agreements done, agreements in total, failures so far)."""
-
-
-def id_chunks(ids: Sequence[int], max_chars: int = MAX_CONDITION_CHARS) -> list[list[int]]:
-    """Split ids into groups whose URL-encoded `id in (...)` condition fits `max_chars`."""
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    length = len(quote("id in ()"))
-    for agreement_id in ids:
-        extra = len(quote(f",{agreement_id}"))
-        if current and length + extra > max_chars:
-            chunks.append(current)
-            current, length = [], len(quote("id in ()"))
-        current.append(agreement_id)
-        length += extra
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def agreement_problem(agreement: Agreement, today: date) -> str | None:
-    """Why an agreement must not be written to, or `None`."""
-    status = agreement.agreement_status
-    if agreement.cancelled_flag or status == "Cancelled":
-        return "the agreement is cancelled in ConnectWise; nothing written"
-    if status in ("Expired", "Inactive"):
-        return f"the agreement is {status.lower()} in ConnectWise; nothing written"
-    ended = agreement.end_date
-    if ended is not None and not agreement.no_ending_date_flag and ended.date() < today:
-        return f"the agreement ended on {ended.date().isoformat()}; nothing written"
-    return None
-
-
-def additions_problem(additions: Sequence[Addition]) -> str | None:
-    """Why a read of an agreement's additions cannot be trusted to decide on, or `None`.
-
-    Acting on such an answer costs money: an addition without its product would look unmanaged
-    and be created again; one listed twice would look like a duplicate of itself.
-    """
-    seen: set[int] = set()
-    for addition in additions:
-        if addition.id in seen:
-            return f"ConnectWise listed addition {addition.id} twice in one read; nothing written"
-        seen.add(addition.id)
-        if addition.product is None or addition.product.id is None:
-            return f"addition {addition.id} came without its product id; nothing written"
-    return None
-
-
-def lookup_flow(agreement_ids: Sequence[int]) -> Flow[dict[int, Agreement | str]]:
-    """Read agreements in batches; read the ones a batch did not return one by one, to tell a
-    deleted agreement (404) from one the API member cannot see (403)."""
-    found: dict[int, Agreement] = {}
-    for chunk in id_chunks(agreement_ids):
-        try:
-            batch = yield from perform(ListAgreements(chunk, AGREEMENT_FIELDS))
-        except ConnectWiseBillingError as error:
-            logger.warning("batched agreement read failed, reading one by one: %s", error)
-            continue
-        found.update((agreement.id, agreement) for agreement in batch if agreement.id in chunk)
-    outcome: dict[int, Agreement | str] = {}
-    for agreement_id in agreement_ids:
-        if agreement_id in found:
-            outcome[agreement_id] = found[agreement_id]
-            continue
-        try:
-            outcome[agreement_id] = yield from perform(GetAgreement(agreement_id, AGREEMENT_FIELDS))
-        except NotFoundError:
-            outcome[agreement_id] = NOT_FOUND
-        except PermissionDeniedError:
-            outcome[agreement_id] = NO_ACCESS
-        except ConnectWiseBillingError as error:
-            outcome[agreement_id] = f"could not read the agreement: {error}"
-    return outcome
-
-
-def agreement_flow(
-    reconciler: Reconciler,
-    usage: CompanyUsage,
-    agreement: Agreement | str,
-    settings: ApplySettings,
-) -> Flow[AgreementReport]:
-    """Read one agreement's additions, reconcile them and apply the diff."""
-    report = AgreementReport(usage.agreement_id, usage.company, "error")
-    if isinstance(agreement, str):
-        return attrs.evolve(report, error=agreement)
-    problem = agreement_problem(agreement, reconciler.today)
-    if problem:
-        return attrs.evolve(report, status="skipped", warnings=(problem,))
-    try:
-        additions = yield from perform(ListAdditions(usage.agreement_id))
-    except NotFoundError:
-        return attrs.evolve(report, error=NOT_FOUND)
-    except PermissionDeniedError:
-        return attrs.evolve(report, error=NO_ACCESS)
-    except ConnectWiseBillingError as error:
-        return attrs.evolve(report, error=f"could not read the additions: {error}")
-    problem = additions_problem(additions)
-    if problem:
-        return attrs.evolve(report, error=problem)
-    diff = reconciler.agreement(usage, additions)
-    known = frozenset(addition.id for addition in additions)
-    results = yield from apply_flow(diff, attrs.evolve(settings, known_ids=known))
-    return AgreementReport(
-        usage.agreement_id,
-        usage.company,
-        "planned" if settings.dry_run else "synced",
-        diff=diff,
-        results=tuple(results),
-        warnings=tuple(warning.message for warning in diff.warnings),
-    )
 
 
 def lock_key(client: ConnectWiseClient | AsyncConnectWiseClient, agreement_id: int) -> str:
@@ -223,6 +92,7 @@ class _Run:
         today: date | None,
         audit_log: str | Path | None,
         lock: Lock | None,
+        stop: threading.Event | None,
         progress: Progress | None = None,
     ) -> None:
         self.started_at = datetime.now(UTC)
@@ -232,6 +102,8 @@ class _Run:
         self.dry_run = dry_run
         self.client = client
         self.lock: Lock = lock if lock is not None else InProcessLock()
+        self.stop = stop
+        self.guard = RunGuard()
         self.settings = ApplySettings(
             retry=client.retry,
             dry_run=dry_run,
@@ -242,10 +114,18 @@ class _Run:
         )
         self.progress = progress
         self.reports: dict[int, AgreementReport] = {}
+        self.stopped: str | None = None
+        self._failing: tuple[str | None, int] = (None, 0)
 
     @property
     def agreement_ids(self) -> list[int]:
         return [usage.agreement_id for usage in self.usages]
+
+    def preflight(self) -> Flow[None]:
+        return preflight_flow(self.reconciler.mapping)
+
+    def lookup(self) -> Flow[dict[int, Agreement | str]]:
+        return lookup_flow(self.agreement_ids)
 
     def flow(
         self, usage: CompanyUsage, agreements: Mapping[int, Agreement | str]
@@ -265,6 +145,12 @@ class _Run:
             return None
         return lock_key(self.client, usage.agreement_id)
 
+    def should_stop(self) -> bool:
+        """Whether the run stops before the next agreement (its breaker or its `stop` event)."""
+        if self.stopped is None and self.stop is not None and self.stop.is_set():
+            self.stopped = "the run was asked to stop"
+        return self.stopped is not None
+
     def busy(self, usage: CompanyUsage) -> AgreementReport:
         return AgreementReport(
             usage.agreement_id,
@@ -280,6 +166,15 @@ class _Run:
         report = attrs.evolve(report, api_calls=api_calls)
         self.reports[report.agreement_id] = report
         _log(report)
+        kind, count = self._failing
+        count = count + 1 if report.failure is not None and report.failure == kind else 1
+        self._failing = (report.failure, count if report.failure else 0)
+        if report.failure is not None and count >= CIRCUIT_BREAKER and self.stopped is None:
+            self.stopped = (
+                f"{count} agreements in a row failed the same way ({report.failure}); "
+                "the run stopped"
+            )
+            logger.error("%s", self.stopped)
         if self.progress is not None:
             failures = sum(1 for r in self.reports.values() if not r.ok)
             self.progress(len(self.reports), len(self.usages), failures)
@@ -290,7 +185,13 @@ class _Run:
         for usage in self.usages:
             owner = first if as_one and first is not None else usage
             name = owner.company or f"agreement {owner.agreement_id}"
-            grouped.setdefault(name, []).append(self.reports[usage.agreement_id])
+            report = self.reports.get(usage.agreement_id) or AgreementReport(
+                usage.agreement_id,
+                usage.company,
+                "stopped",
+                error=f"not synced: {self.stopped or 'the run was stopped'}",
+            )
+            grouped.setdefault(name, []).append(report)
         return [
             CompanyReport(
                 company=name,
@@ -308,12 +209,15 @@ class _Run:
             dry_run=self.dry_run,
             api_calls=api_calls,
             duration=time.perf_counter() - self.started,
+            stopped=self.stopped,
         )
 
 
 def _as_company(report: SyncReport) -> CompanyReport:
     [company] = report.companies
-    return attrs.evolve(company, api_calls=report.api_calls, duration=report.duration)
+    return attrs.evolve(
+        company, api_calls=report.api_calls, duration=report.duration, stopped=report.stopped
+    )
 
 
 def _usages(usage: CompanyUsage | Sequence[CompanyUsage]) -> list[CompanyUsage]:
@@ -332,6 +236,7 @@ def sync_all(
     audit_log: str | Path | None = None,
     progress: Progress | None = None,
     lock: Lock | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Sync every linked agreement, one after the other.
 
@@ -348,13 +253,25 @@ def sync_all(
         lock: Keeps other runs off an agreement while this one syncs it (see
             `connectwise_billing.locks`); default `InProcessLock()`. An agreement whose lock
             is not had within the lock's wait is reported `"busy"`.
+        stop: Set it (from a signal handler, another thread) to stop the run after the
+            agreement in flight; the rest are reported `"stopped"`.
+
+    Returns:
+        The report. A run stopped early (by `stop`, or by the circuit breaker after
+        `CIRCUIT_BREAKER` agreements in a row failed the same way) says why in `stopped`.
 
     Raises:
         InputError: invalid input, before any request is sent.
+        MappingError: a mapped product is missing from the catalog, inactive, or not readable
+            by the API member; raised before anything is written.
+        AuthenticationError: ConnectWise refused the credentials (the run stops at once).
+        PermissionDeniedError: the API member may not read the catalog or agreements at all
+            (a 403 before anything succeeded).
+        APIConnectionError: ConnectWise could not be reached before anything succeeded.
     """
     state = _Run(
         client, plans, mapping, usages, policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, progress=progress,
+        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
     )  # fmt: skip
     return _sync(client, state)
 
@@ -367,20 +284,23 @@ def _sync_one(
 ) -> AgreementReport:
     key = state.lock_key(usage, agreements)
     if key is None:
-        return run(client, state.flow(usage, agreements))
+        return run(client, state.flow(usage, agreements), state.guard)
     token = state.lock.acquire(key)
     if token is None:
         return state.busy(usage)
     try:
-        return run(client, state.flow(usage, agreements))
+        return run(client, state.flow(usage, agreements), state.guard)
     finally:
         state.lock.release(key, token)
 
 
 def _sync(client: ConnectWiseClient, state: _Run, *, one_company: bool = False) -> SyncReport:
     with count_requests() as total:
-        agreements = run(client, lookup_flow(state.agreement_ids))
+        run(client, state.preflight(), state.guard)
+        agreements = run(client, state.lookup(), state.guard)
         for usage in state.usages:
+            if state.should_stop():
+                break
             with count_requests() as calls:
                 report = _sync_one(client, state, usage, agreements)
             state.record(report, calls.count)
@@ -398,15 +318,16 @@ def sync_company(
     today: date | None = None,
     audit_log: str | Path | None = None,
     lock: Lock | None = None,
+    stop: threading.Event | None = None,
 ) -> CompanyReport:
     """Sync one company's agreement (or agreements): the "Update Now" button.
 
     `usage` is the company's usage, or its usages when it is linked to several agreements.
-    Otherwise as [`sync_all`][connectwise_billing.sync_all].
+    Otherwise as [`sync_all`][connectwise_billing.sync_all], errors included.
     """
     state = _Run(
         client, plans, mapping, _usages(usage), policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock,
+        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
     )  # fmt: skip
     return _as_company(_sync(client, state, one_company=True))
 
@@ -424,12 +345,13 @@ async def async_sync_all(
     progress: Progress | None = None,
     concurrency: int = 8,
     lock: Lock | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Sync every linked agreement, up to `concurrency` at a time, under the client's rate
     limiter. Otherwise as [`sync_all`][connectwise_billing.sync_all]."""
     state = _Run(
         client, plans, mapping, usages, policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, progress=progress,
+        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
     )  # fmt: skip
     return await _async_sync(client, state, concurrency=concurrency)
 
@@ -442,12 +364,12 @@ async def _async_sync_one(
 ) -> AgreementReport:
     key = state.lock_key(usage, agreements)
     if key is None:
-        return await run_async(client, state.flow(usage, agreements))
+        return await run_async(client, state.flow(usage, agreements), state.guard)
     token = await state.lock.acquire_async(key)
     if token is None:
         return state.busy(usage)
     try:
-        return await run_async(client, state.flow(usage, agreements))
+        return await run_async(client, state.flow(usage, agreements), state.guard)
     finally:
         await state.lock.release_async(key, token)
 
@@ -461,10 +383,13 @@ async def _async_sync(
         raise InputError(f"concurrency must be a positive integer, got {concurrency!r}")
     slots = asyncio.Semaphore(concurrency)
     with count_requests() as total:
-        agreements = await run_async(client, lookup_flow(state.agreement_ids))
+        await run_async(client, state.preflight(), state.guard)
+        agreements = await run_async(client, state.lookup(), state.guard)
 
         async def one(usage: CompanyUsage) -> None:
             async with slots:
+                if state.should_stop():
+                    return
                 with count_requests() as calls:
                     report = await _async_sync_one(client, state, usage, agreements)
                 state.record(report, calls.count)
@@ -484,10 +409,13 @@ async def async_sync_company(
     today: date | None = None,
     audit_log: str | Path | None = None,
     lock: Lock | None = None,
+    stop: threading.Event | None = None,
+    concurrency: int = 2,
 ) -> CompanyReport:
-    """The async twin of [`sync_company`][connectwise_billing.sync_company]."""
+    """The async twin of [`sync_company`][connectwise_billing.sync_company]; a company's
+    agreements are synced up to `concurrency` at a time."""
     state = _Run(
         client, plans, mapping, _usages(usage), policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock,
+        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
     )  # fmt: skip
-    return _as_company(await _async_sync(client, state, concurrency=2, one_company=True))
+    return _as_company(await _async_sync(client, state, concurrency=concurrency, one_company=True))

@@ -46,16 +46,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--fault {spec}: {error}")
     credentials = fake.credentials
     with fake.serve(args.port) as url:
-        # These are the simulator's own throwaway keys, printed so other tools can connect.
+        # The simulator's own throwaway keys, printed so that other tools can connect: paste the
+        # export lines into a shell, and the rest into a configuration file.
         print(f"FakeConnectWise: {fake!r}", flush=True)
         print(f"Site URL       {url.split('/' + fake.codebase)[0]}", flush=True)
         print(f"API base URL   {url}", flush=True)
         print(
-            f"Credentials    company_id={credentials.company_id} "
-            f"public_key={credentials.public_key} private_key={credentials.private_key} "
-            f"client_id={credentials.client_id}",
+            f"company_id = {credentials.company_id!r}  client_id = {credentials.client_id!r}",
             flush=True,
         )
+        print(f"export CW_PUBLIC_KEY={credentials.public_key}", flush=True)
+        print(f"export CW_PRIVATE_KEY={credentials.private_key}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

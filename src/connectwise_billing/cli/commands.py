@@ -1,0 +1,205 @@
+"""What each command of `connectwise-billing` does; `main.py` parses and exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+from connectwise_billing._json import to_jsonable
+from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
+from connectwise_billing.cli.output import (
+    Progress,
+    agreements_table,
+    companies_table,
+    products_table,
+    refresh_text,
+)
+from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.client import ConnectWiseClient
+from connectwise_billing.client.wire import unstructure
+from connectwise_billing.errors import InputError, SmallDiscountWarning
+from connectwise_billing.locks import FileLock, Lock, RedisLock
+from connectwise_billing.reconcile import CompanyUsage, Reconciler
+from connectwise_billing.sync import SyncReport, refresh_plan_prices, sync_all
+from connectwise_billing.sync.flows import UNREACHABLE
+
+EXIT_OK: Final = 0
+"""Everything is in step (`sync`), or the preview has no errors (`plan`)."""
+EXIT_FAILED: Final = 1
+"""Some agreements failed or are not in step (also for `plan`)."""
+EXIT_USAGE: Final = 2
+"""The command line, configuration, usage file or mapping is wrong: nothing was written."""
+EXIT_UNREACHABLE: Final = 3
+"""The run was stopped: ConnectWise refused the credentials, or could not be reached."""
+EXIT_INTERRUPTED: Final = 130
+"""Interrupted (Ctrl-C, SIGTERM): the report of what was done so far was printed."""
+
+STOP: Final = threading.Event()
+"""Set by the signal handlers: the run stops after the agreement in flight."""
+
+
+def default_lock_dir() -> Path:
+    """Where `sync` keeps its lock files unless told otherwise:
+    `$XDG_STATE_HOME/connectwise-billing/locks` (`~/.local/state/...` without it)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "connectwise-billing" / "locks"
+
+
+def _client(config: Config) -> ConnectWiseClient:
+    credentials = load_credentials(config)
+    options: dict[str, Any] = {
+        "api_version": config.api_version,
+        "rate_limit_per_minute": config.rate_limit_per_minute,
+    }
+    if config.base_url:
+        return ConnectWiseClient(config.base_url, credentials, **options)
+    assert config.site_url is not None  # noqa: S101 - load_config requires one of the two
+    return ConnectWiseClient.from_site(config.site_url, credentials, **options)
+
+
+def _lock(args: argparse.Namespace) -> Lock | None:
+    if getattr(args, "redis_url", None):
+        return RedisLock.from_url(args.redis_url)
+    if hasattr(args, "lock_dir"):
+        return FileLock(args.lock_dir or default_lock_dir())
+    return None
+
+
+def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyUsage]:
+    if name is None:
+        return usages
+    chosen = [u for u in usages if (u.company or "").casefold() == name.casefold()]
+    if not chosen:
+        known = sorted({u.company for u in usages if u.company})
+        raise InputError(
+            f"no company named {name!r} in the usage file; it has: {', '.join(known[:10])}"
+        )
+    return chosen
+
+
+def report_status(report: SyncReport) -> int:
+    """The exit status a report stands for."""
+    if report.stopped and STOP.is_set():
+        return EXIT_INTERRUPTED
+    if report.stopped and UNREACHABLE in report.stopped:
+        return EXIT_UNREACHABLE
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
+    """`plan` and `sync`: check everything, then run, print the report, and exit by it."""
+    if args.allow_small_discounts:  # asked for: no warning about them either
+        warnings.simplefilter("ignore", SmallDiscountWarning)
+    config = load_config(args.config)
+    usages = _only_company(
+        load_usage(args.usage, config.plans, allow_small_discounts=args.allow_small_discounts),
+        args.company,
+    )
+    try:  # everything checked before connecting: a bad file sends nothing
+        Reconciler(config.plans, config.mapping, config.policy, today=date.today()).check(usages)
+    except InputError as error:
+        raise ConfigFileError(f"{args.usage}: {error}") from None
+    progress = Progress() if not args.json else None
+    with _client(config) as client:
+        try:
+            report = sync_all(
+                client,
+                config.plans,
+                config.mapping,
+                usages,
+                config.policy,
+                dry_run=dry_run,
+                audit_log=args.audit_log,
+                progress=progress,
+                lock=_lock(args),
+                stop=STOP,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render(show_diffs=args.show_diffs))
+    return report_status(report)
+
+
+def plan(args: argparse.Namespace) -> int:
+    """`plan`: a dry run."""
+    return plan_or_sync(args, dry_run=True)
+
+
+def sync(args: argparse.Namespace) -> int:
+    """`sync`: the real thing."""
+    return plan_or_sync(args, dry_run=False)
+
+
+def _show(args: argparse.Namespace, records: Sequence[Any], render: Callable[[Any], str]) -> None:
+    if args.json:
+        print(json.dumps(to_jsonable([unstructure(record) for record in records]), indent=2))
+    elif records:
+        print(render(records))
+    else:
+        print("Nothing found.")
+
+
+def products(args: argparse.Namespace) -> int:
+    """`products search TEXT`."""
+    with _client(load_config(args.config)) as client:
+        found = client.products.search(args.text)
+    _show(args, found, products_table)
+    return EXIT_OK
+
+
+def companies(args: argparse.Namespace) -> int:
+    """`companies search TEXT`."""
+    with _client(load_config(args.config)) as client:
+        found = client.companies.search(args.text)
+    _show(args, found, companies_table)
+    return EXIT_OK
+
+
+def agreements(args: argparse.Namespace) -> int:
+    """`agreements list --company NAME` (or `--company-id ID`)."""
+    with _client(load_config(args.config)) as client:
+        company_id = args.company_id
+        if company_id is None:
+            named = [
+                c
+                for c in client.companies.search(args.company)
+                if (c.name or "").casefold() == args.company.casefold()
+            ]
+            if len(named) != 1:
+                some = "no company" if not named else f"{len(named)} companies"
+                raise InputError(
+                    f"{some} named {args.company!r} in ConnectWise: use `companies search` to "
+                    "find it, then --company-id"
+                )
+            company_id = named[0].id
+        found = client.agreements.list(company_id=company_id, order_by="name")
+    _show(args, found, agreements_table)
+    return EXIT_OK
+
+
+def refresh(args: argparse.Namespace) -> int:
+    """`plans refresh-prices`."""
+    config = load_config(args.config)
+    with _client(config) as client:
+        result = refresh_plan_prices(client, config.plans, config.mapping)
+    if args.json:
+        changes = [
+            {"plan_id": c.plan_id, "field": c.field, "old": str(c.old), "new": str(c.new)}
+            for c in result.changes
+        ]
+        data = {"changes": changes, "missing_products": list(result.missing_products)}
+        print(json.dumps(data, indent=2))
+    else:
+        print(refresh_text(result))
+    return EXIT_OK

@@ -1,0 +1,222 @@
+"""Reports as text: the tables the command line prints, fitting 100 columns, money aligned."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
+
+from connectwise_billing.reconcile.diff import render_diff
+
+if TYPE_CHECKING:
+    from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
+
+WIDTH: Final = 100
+_KINDS: Final = (("create", "created", "create"), ("update", "updated", "update"))
+_CANCEL: Final = ("cancel", "cancelled", "cancel")
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """`1 agreement`, `2 agreements`."""
+    return f"{count} {singular if count == 1 else many or singular + 's'}"
+
+
+def money(value: Decimal | None) -> str:
+    """`1,234.50`; `-` when absent."""
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def wrap(text: str, indent: str = "  ") -> list[str]:
+    """`text` wrapped to the width, continuation lines indented further."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "    ",
+        break_on_hyphens=False,
+    )
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, right: frozenset[int] = frozenset()
+) -> str:
+    """A plain text table; columns in `right` are right-aligned (money, counts); the widest
+    column is cut so the table fits the width."""
+    rows = [[str(cell) for cell in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    overflow = sum(widths) + 2 * (len(widths) - 1) - WIDTH
+    if overflow > 0:
+        widest = widths.index(max(widths))
+        widths[widest] = max(10, widths[widest] - overflow)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            text = cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "~"
+            parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _name(report: AgreementReport) -> str:
+    return f"agreement {report.agreement_id}" + (f" ({report.company})" if report.company else "")
+
+
+def _changes(totals: CompanyReport | SyncReport, agreements: int) -> str | None:
+    """`would create 3, update 5 and cancel 1 additions on 7 agreements` (or what was done)."""
+    status, tense = ("planned", 2) if totals.dry_run else ("applied", 1)
+    parts = [
+        f"{kind[tense]} {totals.count(kind[0], status)}"
+        for kind in (*_KINDS, _CANCEL)
+        if totals.count(kind[0], status)
+    ]
+    if not parts:
+        return None
+    said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    done = sum(totals.count(kind[0], status) for kind in (*_KINDS, _CANCEL))
+    additions = "addition" if done == 1 else "additions"
+    prefix = "would " if totals.dry_run else ""
+    return f"  {prefix}{said} {additions} on {plural(agreements, 'agreement')}"
+
+
+def render_summary(
+    title: str, totals: CompanyReport | SyncReport, reports: Iterable[AgreementReport]
+) -> str:
+    """Totals, what changed (or would), then errors, skipped and stopped agreements, failed
+    operations, products billed twice, and the verdict."""
+    reports = list(reports)
+    verb = "Dry run for" if totals.dry_run else "Sync of"
+    changing = sum(1 for r in reports if any(x.status in ("planned", "applied") for x in r.results))
+    lines = [
+        f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s, "
+        f"{plural(totals.api_calls, 'API call')}"
+    ]
+    lines.append(_changes(totals, changing) or "  nothing to change")
+    lines += [
+        f"  operations: {totals.applied} applied, {totals.planned} planned, "
+        f"{totals.failed} failed, {totals.conflicts} conflicts, {totals.unknown} unknown",
+        f"  MRR {money(totals.mrr_before)} -> {money(totals.mrr_after)} "
+        f"({totals.mrr_after - totals.mrr_before:+,.2f})   "
+        f"cost {money(totals.cost_before)} -> {money(totals.cost_after)}",
+    ]
+    if totals.mrr_unmanaged:
+        everything = totals.mrr_before + totals.mrr_unmanaged
+        lines += wrap(
+            f"MRR of all active additions {money(everything)} -> "
+            f"{money(totals.mrr_after + totals.mrr_unmanaged)}, "
+            f"{money(totals.mrr_unmanaged)} of it from products the sync leaves alone"
+        )
+    if totals.stopped:
+        lines += wrap(f"STOPPED: {totals.stopped}")
+    for report in reports:
+        name = _name(report)
+        if report.status == "busy":
+            lines += wrap(f"BUSY {name}: {report.error}")
+        elif report.status == "stopped":
+            continue
+        elif report.error:
+            lines += wrap(f"ERROR {name}: {report.error}")
+        elif report.status == "skipped":
+            lines += wrap(f"skipped {name}: {'; '.join(report.warnings)}")
+        for result in report.results:
+            if not result.ok:
+                op = result.operation
+                lines += wrap(
+                    f"{result.status.upper()} {name} {op.kind} {op.plan_id}: {result.error}"
+                )
+        for duplicate in report.duplicates:
+            lines += wrap(f"BILLED TWICE {name}: {duplicate.describe()}")
+    not_reached = sum(1 for r in reports if r.status == "stopped")
+    if not_reached:
+        lines.append(f"  {plural(not_reached, 'agreement')} not synced: the run stopped first")
+    warning_count = sum(len(r.warnings) for r in reports if r.status != "skipped")
+    if warning_count:
+        lines.append(f"  {plural(warning_count, 'warning')}")
+    lines.append("  OK" if totals.ok else "  NOT OK: see above")
+    return "\n".join(lines)
+
+
+def render_agreement(report: AgreementReport) -> str:
+    """An agreement's diff as a table, then what became of operations that did not apply."""
+    if report.diff is None:
+        return f"{_name(report)}: {report.status}" + (f": {report.error}" if report.error else "")
+    lines = [render_diff(report.diff)]
+    for result in report.results:
+        if result.status not in ("applied", "planned"):
+            op = result.operation
+            lines += wrap(f"{result.status.upper()} {op.kind} {op.plan_name}: {result.error}")
+    return "\n".join(lines)
+
+
+def _changes_table(reports: Sequence[AgreementReport]) -> str:
+    rows = [
+        (
+            str(r.agreement_id),
+            r.company or "",
+            str(r.applied),
+            str(r.failed + r.conflicts + r.unknown),
+            money(r.mrr_before),
+            money(r.mrr_after),
+        )
+        for r in reports
+        if r.results
+    ]
+    headers = ("agreement", "company", "applied", "not applied", "MRR before", "MRR after")
+    return table(headers, rows, right=frozenset({0, 2, 3, 4, 5}))
+
+
+def _warnings(reports: Sequence[AgreementReport], shown: int) -> list[str]:
+    by_kind: dict[str, int] = {}
+    listed: list[str] = []
+    for agreement in reports:
+        if agreement.diff is None:
+            continue
+        kinds = [warning.kind for warning in agreement.diff.warnings]
+        for kind, message in zip(kinds, agreement.warnings, strict=True):
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+            listed.append(f"agreement {agreement.agreement_id} ({agreement.company}): {message}")
+    if not listed:
+        return []
+    counts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(by_kind.items()))
+    lines = [f"Warnings: {counts}"]
+    for text in listed[:shown]:
+        lines += wrap(text)
+    if len(listed) > shown:
+        lines.append(f"  ... and {len(listed) - shown} more (--json shows all)")
+    return [*lines, ""]
+
+
+def render_report(
+    report: CompanyReport | SyncReport, *, show_diffs: int | None = None, show_warnings: int = 10
+) -> str:
+    """A dry run: each agreement's diff (the first `show_diffs`). A sync: a table of what was
+    applied, and each operation that was not. Then a line for the agreements in step, the
+    warnings, and the summary."""
+    lines: list[str] = []
+    reports = list(report.agreement_reports)
+    changing = [r for r in reports if r.diff is not None and r.diff.operations]
+    if report.dry_run:
+        for agreement in changing[:show_diffs]:
+            lines += [agreement.render(), ""]
+        if show_diffs is not None and len(changing) > show_diffs:
+            more = plural(len(changing) - show_diffs, "more agreement")
+            lines += [f"... and {more} with changes", ""]
+    elif changing:
+        lines += [_changes_table(changing), ""]
+        for agreement in changing:
+            for result in agreement.results:
+                if not result.ok:
+                    op = result.operation
+                    lines += wrap(
+                        f"{result.status.upper()} agreement {agreement.agreement_id} "
+                        f"{op.kind} {op.plan_name}: {result.error}",
+                        indent="",
+                    )
+    in_step = sum(1 for r in reports if r.diff is not None and not r.diff.operations)
+    if in_step:
+        lines += [f"{plural(in_step, 'agreement')} in step: nothing to change.", ""]
+    lines += _warnings(reports, show_warnings)
+    lines.append(report.summary())
+    return "\n".join(lines)

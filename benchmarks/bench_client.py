@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 import connectwise_billing
-from connectwise_billing import Addition, ConnectWiseClient, Credentials, _json
+from connectwise_billing import Addition, ConnectWiseClient, Credentials, convert
 from connectwise_billing.client import wire
 
 CREDENTIALS = Credentials("bench", "public", "private", "00000000-0000-4000-8000-000000000000")
@@ -49,18 +49,18 @@ def addition_record(number: int) -> dict[str, Any]:
 
 
 def bench_parse() -> None:
-    data = _json.dumps([addition_record(n) for n in range(1, 10_001)])
+    data = convert.dumps([addition_record(n) for n in range(1, 10_001)])
     structure = wire.get_converter().get_structure_hook(Addition)
 
     def parse() -> list[Addition]:
-        return [structure(record, Addition) for record in _json.loads(data)]
+        return [structure(record, Addition) for record in convert.loads(data)]
 
     def best(fn: Any) -> float:
         return min(timeit.repeat(fn, number=1, repeat=9))
 
     parse()
     plain = best(lambda: json.loads(data))
-    decimal = best(lambda: _json.loads(data))
+    decimal = best(lambda: convert.loads(data))
     full = best(parse)
     print(f"parse   10,000 additions ({len(data) / 1e6:.1f} MB): {full * 1000:.1f} ms")
     print(f"        json.loads: {plain * 1000:.1f} ms -> ratio {full / plain:.2f} (target <= 2)")
@@ -75,7 +75,7 @@ def paged_transport(total: int, page_size: int) -> httpx.MockTransport:
             return httpx.Response(200, json={"count": total})
         after = int(request.url.params.get("pageId", 0))
         last = min(after + page_size, total)
-        page = _json.dumps([addition_record(n) for n in range(after + 1, last + 1)])
+        page = convert.dumps([addition_record(n) for n in range(after + 1, last + 1)])
         headers = {"content-type": "application/json"}
         if last < total:
             headers["link"] = f'<{BASE_URL}/x?pageId={last}&pageSize={page_size}>; rel="next"'

@@ -22,11 +22,11 @@ from connectwise_billing import (
     PlanMapping,
     Reference,
     SyncPolicy,
-    _json,
+    convert,
     reconcile,
 )
-from connectwise_billing._values import format_datetime
 from connectwise_billing.reconcile import discounted_price
+from connectwise_billing.values import format_datetime
 
 AGREEMENTS = 10_000
 PLANS = 10
@@ -102,7 +102,7 @@ def as_json(additions: dict[int, list[Addition]], *, full: bool) -> bytes:
                     prorateCurrentPeriodFlag=False,
                 )  # fmt: skip
             records.append(record)
-    return _json.dumps(records)
+    return convert.dumps(records)
 
 
 def best_of(runs: int, fn: Callable[[], object]) -> float:

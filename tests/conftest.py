@@ -23,7 +23,7 @@ from connectwise_billing import (
     ConnectWiseClient,
     Credentials,
     RetryPolicy,
-    _json,
+    convert,
 )
 from connectwise_billing.testing import FakeConnectWise, VirtualClock, set_testing
 from tests import contract_check
@@ -179,7 +179,7 @@ def simulator_conformance(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                 continue  # an injected HTML page: deliberately not ConnectWise's format
             if entry.fault == "redirect":
                 continue  # an injected redirect: deliberately not ConnectWise's answer
-            body = _json.loads(entry.response_body) if entry.response_body else None
+            body = convert.loads(entry.response_body) if entry.response_body else None
             partial = bool(entry.query.get("fields"))
             if not simulator.off_contract:  # set_raw broke the records on purpose
                 problems += contract_check.response_errors(

@@ -13,88 +13,190 @@ The public API, importable from the package root:
 - the locks that keep two syncs off one agreement: `InProcessLock`, `FileLock`, `RedisLock`
   (the `Lock` protocol is in `connectwise_billing.locks`);
 - the error tree rooted at `ConnectWiseBillingError`.
+
+Importing the package is cheap: each name is imported on first use (PEP 562), so
+`from connectwise_billing import reconcile_agreement` loads no HTTP library.
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any, Final
 
-from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing._version import __version__
-from connectwise_billing.client import (
-    NOT_GIVEN,
-    Addition,
-    Agreement,
-    AsyncConnectWiseClient,
-    Company,
-    Condition,
-    ConnectWiseClient,
-    Credentials,
-    Field,
-    NewAddition,
-    Product,
-    RateLimiter,
-    Reference,
-    RetryPolicy,
-)
-from connectwise_billing.client.accounting import count_requests
-from connectwise_billing.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    ConnectWiseAPIError,
-    ConnectWiseBillingError,
-    DuplicateAgreementError,
-    DuplicatePlanError,
-    InputError,
-    InvalidDiscountError,
-    InvalidPriceError,
-    InvalidSeatsError,
-    MappingError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    UnexpectedResponseError,
-    UnknownPlanError,
-)
-from connectwise_billing.locks import FileLock, InProcessLock, RedisLock
-from connectwise_billing.reconcile import (
-    AgreementDiff,
-    CancelAddition,
-    CompanyUsage,
-    CreateAddition,
-    DiffWarning,
-    DuplicateAdditions,
-    Plan,
-    PlanMapping,
-    SyncPolicy,
-    UnchangedAddition,
-    UpdateAddition,
-    reconcile,
-    reconcile_agreement,
-)
-from connectwise_billing.sync import (
-    AgreementReport,
-    CompanyReport,
-    OperationResult,
-    PriceRefresh,
-    SyncReport,
-    apply_diff,
-    async_apply_diff,
-    async_refresh_plan_prices,
-    async_sync_all,
-    async_sync_company,
-    refresh_plan_prices,
-    run_every,
-    sync_all,
-    sync_company,
-)
+from connectwise_billing.defaults import LOGGER_NAME
+
+# `reconcile` names both the function and its package: bound eagerly, the function wins (the
+# pure reconciler loads no HTTP library).
+from connectwise_billing.reconcile import reconcile
+
+if TYPE_CHECKING:
+    from connectwise_billing.client import (
+        NOT_GIVEN,
+        Addition,
+        Agreement,
+        AsyncConnectWiseClient,
+        Company,
+        Condition,
+        ConnectWiseClient,
+        Credentials,
+        Field,
+        NewAddition,
+        Product,
+        RateLimiter,
+        Reference,
+        RetryPolicy,
+    )
+    from connectwise_billing.client.accounting import (
+        count_requests,
+    )
+    from connectwise_billing.errors import (
+        APIConnectionError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        ConnectWiseAPIError,
+        ConnectWiseBillingError,
+        DuplicateAgreementError,
+        DuplicatePlanError,
+        InputError,
+        InvalidDiscountError,
+        InvalidPriceError,
+        InvalidSeatsError,
+        MappingError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        UnexpectedResponseError,
+        UnknownPlanError,
+    )
+    from connectwise_billing.locks import (
+        FileLock,
+        InProcessLock,
+        RedisLock,
+    )
+    from connectwise_billing.reconcile import (
+        AgreementDiff,
+        CancelAddition,
+        Change,
+        CompanyUsage,
+        CreateAddition,
+        DiffWarning,
+        DuplicateAdditions,
+        Plan,
+        PlanMapping,
+        SyncPolicy,
+        UnchangedAddition,
+        UpdateAddition,
+        reconcile,
+        reconcile_agreement,
+    )
+    from connectwise_billing.sync import (
+        AgreementReport,
+        CompanyReport,
+        OperationResult,
+        PriceRefresh,
+        SyncReport,
+        apply_diff,
+        async_apply_diff,
+        async_refresh_plan_prices,
+        async_sync_all,
+        async_sync_company,
+        refresh_plan_prices,
+        run_every,
+        sync_all,
+        sync_company,
+    )
+
+_EXPORTS: Final = {
+    "NOT_GIVEN": "connectwise_billing.client",
+    "Addition": "connectwise_billing.client",
+    "Agreement": "connectwise_billing.client",
+    "AsyncConnectWiseClient": "connectwise_billing.client",
+    "Company": "connectwise_billing.client",
+    "Condition": "connectwise_billing.client",
+    "ConnectWiseClient": "connectwise_billing.client",
+    "Credentials": "connectwise_billing.client",
+    "Field": "connectwise_billing.client",
+    "NewAddition": "connectwise_billing.client",
+    "Product": "connectwise_billing.client",
+    "RateLimiter": "connectwise_billing.client",
+    "Reference": "connectwise_billing.client",
+    "RetryPolicy": "connectwise_billing.client",
+    "count_requests": "connectwise_billing.client.accounting",
+    "APIConnectionError": "connectwise_billing.errors",
+    "APITimeoutError": "connectwise_billing.errors",
+    "AuthenticationError": "connectwise_billing.errors",
+    "BadRequestError": "connectwise_billing.errors",
+    "ConfigurationError": "connectwise_billing.errors",
+    "ConflictError": "connectwise_billing.errors",
+    "ConnectWiseAPIError": "connectwise_billing.errors",
+    "ConnectWiseBillingError": "connectwise_billing.errors",
+    "DuplicateAgreementError": "connectwise_billing.errors",
+    "DuplicatePlanError": "connectwise_billing.errors",
+    "InputError": "connectwise_billing.errors",
+    "InvalidDiscountError": "connectwise_billing.errors",
+    "InvalidPriceError": "connectwise_billing.errors",
+    "InvalidSeatsError": "connectwise_billing.errors",
+    "MappingError": "connectwise_billing.errors",
+    "NotFoundError": "connectwise_billing.errors",
+    "PermissionDeniedError": "connectwise_billing.errors",
+    "RateLimitError": "connectwise_billing.errors",
+    "ServerError": "connectwise_billing.errors",
+    "UnexpectedResponseError": "connectwise_billing.errors",
+    "UnknownPlanError": "connectwise_billing.errors",
+    "FileLock": "connectwise_billing.locks",
+    "InProcessLock": "connectwise_billing.locks",
+    "RedisLock": "connectwise_billing.locks",
+    "AgreementDiff": "connectwise_billing.reconcile",
+    "CancelAddition": "connectwise_billing.reconcile",
+    "Change": "connectwise_billing.reconcile",
+    "CompanyUsage": "connectwise_billing.reconcile",
+    "CreateAddition": "connectwise_billing.reconcile",
+    "DiffWarning": "connectwise_billing.reconcile",
+    "DuplicateAdditions": "connectwise_billing.reconcile",
+    "Plan": "connectwise_billing.reconcile",
+    "PlanMapping": "connectwise_billing.reconcile",
+    "SyncPolicy": "connectwise_billing.reconcile",
+    "UnchangedAddition": "connectwise_billing.reconcile",
+    "UpdateAddition": "connectwise_billing.reconcile",
+    "reconcile_agreement": "connectwise_billing.reconcile",
+    "AgreementReport": "connectwise_billing.sync",
+    "CompanyReport": "connectwise_billing.sync",
+    "OperationResult": "connectwise_billing.sync",
+    "PriceRefresh": "connectwise_billing.sync",
+    "SyncReport": "connectwise_billing.sync",
+    "apply_diff": "connectwise_billing.sync",
+    "async_apply_diff": "connectwise_billing.sync",
+    "async_refresh_plan_prices": "connectwise_billing.sync",
+    "async_sync_all": "connectwise_billing.sync",
+    "async_sync_company": "connectwise_billing.sync",
+    "refresh_plan_prices": "connectwise_billing.sync",
+    "run_every": "connectwise_billing.sync",
+    "sync_all": "connectwise_billing.sync",
+    "sync_company": "connectwise_billing.sync",
+}
+"""Public name -> the module that defines it."""
 
 # A library is silent unless the application asks: without this, Python's last-resort handler
 # would print the SDK's warnings to stderr of every program that uses it.
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'connectwise_billing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "NOT_GIVEN",
@@ -108,6 +210,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CancelAddition",
+    "Change",
     "Company",
     "CompanyReport",
     "CompanyUsage",

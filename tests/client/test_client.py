@@ -246,7 +246,7 @@ def test_create_posts_only_the_given_fields(api: Api) -> None:
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/json"
     assert request.content == (
-        b'{"product":{"id":17},"quantity":3,"billCustomer":"Billable","unitPrice":12.10}'
+        b'{"product":{"id":17},"quantity":3,"unitPrice":12.10,"billCustomer":"Billable"}'
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectwise_billing import Field, NewAddition, _json
+from connectwise_billing import Field, NewAddition, convert
 from tests import contract_check
 from tests.conftest import BASE_URL, Api
 
@@ -97,7 +97,7 @@ def test_request_is_allowed_by_the_contract(api: Api, name: str, call: Any) -> N
     assert sent, name
     for request in sent:
         api_path = request.url.path.removeprefix(API_PREFIX)
-        body = _json.loads(request.content) if request.content else None
+        body = convert.loads(request.content) if request.content else None
         problems = contract_check.request_errors(
             request.method,
             api_path,

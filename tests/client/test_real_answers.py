@@ -28,7 +28,7 @@ from connectwise_billing import (
     Product,
     Reference,
     UnexpectedResponseError,
-    _json,
+    convert,
 )
 from connectwise_billing.client.wire import wire_name
 from tests.conftest import Api
@@ -115,7 +115,7 @@ def test_a_record_with_every_field_of_the_schema_parses_whole(api: Api, model: t
     record["id"] = 5
     if "_info" in record:
         record["_info"] = {"lastUpdated": "2026-02-03T04:05:06Z", "updatedBy": "CloudPanelAPI"}
-    parsed = api.run(get(model, 5), handler=answering(_json.dumps(record)))
+    parsed = api.run(get(model, 5), handler=answering(convert.dumps(record)))
     assert parsed.unparsed == {}
     empty = [f.name for f in model_fields(model) if getattr(parsed, f.name) is None]
     assert empty == []
@@ -248,7 +248,7 @@ def test_corpus_records_parse_through_the_client(
 def test_a_mixed_page_fails_only_its_bad_record(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     good = json.loads((CORPUS / "catalog-item-odd.json").read_bytes())
     page = [good, {**good, "id": 732, "price": "abc"}, {**good, "id": 733}]
-    body = _json.dumps(page)
+    body = convert.dumps(page)
     with caplog.at_level(logging.WARNING, logger="connectwise_billing"):
         products = api.run(lambda c: c.products.list(), handler=answering(body))
     assert [p.id for p in products] == [731, 733]

@@ -358,8 +358,9 @@ def test_verify_before_write_applies_when_nothing_changed(
     quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, _ = stale
+    policy = SyncPolicy(verify_before_write=True)
     diff = diff_now(example, verify_before_write=True)
-    [result] = quick_syncer.apply(example, diff)
+    [result] = quick_syncer.apply(example, diff, policy=policy)
     assert result.status == "applied"
     assert example.fake.count_requests("GET") == 1  # the re-read
 

@@ -248,7 +248,7 @@ def test_verify_before_write_refuses_to_overwrite_a_concurrent_edit(
     )
     [update] = diff.updates
     example.fake.edit_addition(update.addition_id, quantity=99)  # someone edits it meanwhile
-    [result] = syncer.apply(example, diff)
+    [result] = syncer.apply(example, diff, policy=policy)
     assert result.status == "conflict"
     assert result.error is not None and "quantity" in result.error
     assert example.fake.get_addition(update.addition_id).quantity == 99

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectwise_billing import _json
+from connectwise_billing import convert
 from connectwise_billing.testing import FakeConnectWise
 
 API = "https://cw.example/v2025_1/apis/3.0"
@@ -31,7 +31,7 @@ class Raw:
 
     def __call__(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        content = None if body is None else _json.dumps(body)
+        content = None if body is None else convert.dumps(body)
         if content is not None:
             headers["Content-Type"] = "application/json"
         return self.http.request(method, path, content=content, headers=headers, **kwargs)
@@ -61,7 +61,7 @@ def raw(fake: FakeConnectWise) -> Iterator[Raw]:
 
 
 def body(response: httpx.Response) -> Any:
-    return _json.loads(response.content)
+    return convert.loads(response.content)
 
 
 # --- protocol -----------------------------------------------------------------------------

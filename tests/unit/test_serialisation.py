@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from connectwise_billing import (
@@ -15,7 +17,7 @@ from connectwise_billing import (
     NewAddition,
     Product,
     Reference,
-    _json,
+    convert,
 )
 from connectwise_billing.client import wire
 
@@ -35,7 +37,7 @@ FULL_ADDITION = b"""{
 
 
 def parse(data: bytes, model: type) -> object:
-    return wire.structure(_json.loads(data), model)
+    return wire.structure(convert.loads(data), model)
 
 
 def test_numbers_are_exact_decimals_including_trailing_zeros() -> None:
@@ -123,10 +125,10 @@ def test_new_addition_body_with_every_field() -> None:
         description="Gold",
         invoice_description="Gold mailbox",
     )
-    body = _json.dumps(wire.unstructure(new))
+    body = convert.dumps(wire.unstructure(new))
     assert body == (
-        b'{"product":{"id":17},"quantity":3,"billCustomer":"NoCharge","unitPrice":12.10,'
-        b'"unitCost":4.5,"effectiveDate":"2026-12-01T00:00:00Z","description":"Gold",'
+        b'{"product":{"id":17},"quantity":3,"unitPrice":12.10,"unitCost":4.5,'
+        b'"billCustomer":"NoCharge","effectiveDate":"2026-12-01T00:00:00Z","description":"Gold",'
         b'"invoiceDescription":"Gold mailbox"}'
     )
 
@@ -155,9 +157,10 @@ def test_floats_become_the_decimal_they_print_as() -> None:
 
 def test_patch_operations_use_wire_names_and_exact_values() -> None:
     operations = wire.patch_operations(
-        {"unit_price": Decimal("12.10"), "cancelled_date": datetime(2026, 5, 1, tzinfo=UTC)}
+        Addition,
+        {"unit_price": Decimal("12.10"), "cancelled_date": datetime(2026, 5, 1, tzinfo=UTC)},
     )
-    assert _json.dumps(operations) == (
+    assert convert.dumps(operations) == (
         b'[{"op":"replace","path":"unitPrice","value":12.10},'
         b'{"op":"replace","path":"cancelledDate","value":"2026-05-01T00:00:00Z"}]'
     )
@@ -165,12 +168,92 @@ def test_patch_operations_use_wire_names_and_exact_values() -> None:
 
 def test_json_writer_refuses_non_finite_numbers() -> None:
     with pytest.raises(ValueError, match="NaN"):
-        _json.dumps({"x": Decimal("NaN")})
+        convert.dumps({"x": Decimal("NaN")})
 
 
 def test_json_writer_never_uses_exponents() -> None:
-    assert _json.dumps([Decimal("1E+2"), Decimal("0.000001")]) == b"[100,0.000001]"
+    assert convert.dumps([Decimal("1E+2"), Decimal("0.000001")]) == b"[100,0.000001]"
 
 
-def test_to_jsonable_turns_decimals_into_exact_strings() -> None:
-    assert _json.to_jsonable({"a": [Decimal("1.50")]}) == {"a": ["1.50"]}
+def test_to_json_turns_decimals_into_exact_strings() -> None:
+    assert convert.to_json({"a": [Decimal("1.50")]}) == {"a": ["1.50"]}
+
+
+def _sample(field: attrs.Attribute[object]) -> object:
+    """A wire value ConnectWise could send for `field`."""
+    kind = str(field.type)
+    if field.name == "id":
+        return 41
+    for marker, value in (
+        ("tuple[", [{"id": 3, "name": "Client"}]),
+        ("Reference", {"id": 3, "identifier": "MBX-GOLD-50", "name": "Gold"}),
+        ("Decimal", Decimal("12.10")),
+        ("datetime", "2026-02-03T04:05:06Z"),
+        ("bool", True),
+        ("int", 88),
+        ("str", f"{field.name} text"),
+    ):
+        if marker in kind:
+            return value
+    raise AssertionError(f"no sample for {field.name}: {kind}")
+
+
+def _full_record(model: type) -> dict[str, object]:
+    record: dict[str, object] = {}
+    for field in attrs.fields(attrs.resolve_types(model)):  # type: ignore[arg-type]
+        if field.metadata.get("unparsed"):
+            continue
+        *outer, last = wire.wire_name(model, field.name).split("/")
+        target = record
+        for part in outer:
+            target = target.setdefault(part, {})  # type: ignore[assignment]
+        target[last] = _sample(field)
+    return record
+
+
+@pytest.mark.parametrize("model", wire.READ_MODELS, ids=lambda model: model.__name__)
+def test_every_field_of_every_model_round_trips(model: type) -> None:
+    """Record -> model -> wire gives the record back: the reader and the writer come from the
+    same field metadata, so a renamed field cannot be read under one name and written under
+    another."""
+    record = _full_record(model)
+    parsed = wire.structure(convert.loads(convert.dumps(record)), model)
+    assert all(
+        getattr(parsed, f.name) is not None for f in attrs.fields(model) if f.name != "unparsed"
+    )
+    assert convert.loads(convert.dumps(wire.unstructure(parsed))) == record
+
+
+@pytest.mark.parametrize("model", wire.READ_MODELS, ids=lambda model: model.__name__)
+def test_a_value_that_did_not_parse_is_written_back_as_it_came(model: type) -> None:
+    tolerant = next(
+        f
+        for f in attrs.fields(model)
+        if f.name != "id" and not f.metadata.get("strict") and not f.metadata.get("unparsed")
+    )
+    record = {"id": 41, wire.wire_name(model, tolerant.name): ["not", "this"]}
+    parsed = wire.structure(record, model)
+    assert getattr(parsed, tolerant.name) is None
+    assert wire.unstructure(parsed) == record
+
+
+def test_a_new_addition_is_written_as_connectwise_reads_an_addition() -> None:
+    new = NewAddition(17, 3, unit_price="8.00", effective_date=date(2026, 12, 1))
+    body = wire.unstructure(new)
+    written = wire.structure({"id": 1, **body}, Addition)
+    assert (written.product and written.product.id, written.quantity, written.unit_price) == (
+        17,
+        Decimal(3),
+        Decimal("8.00"),
+    )
+    assert written.effective_date == datetime(2026, 12, 1, tzinfo=UTC)
+    assert written.bill_customer == "Billable"
+
+
+def test_reports_and_records_share_one_json_form() -> None:
+    parsed = wire.structure(_full_record(Addition), Addition)
+    data = convert.to_json(parsed)
+    assert data["unit_price"] == "12.10"  # exact, as text
+    assert data["last_updated"] == "2026-02-03T04:05:06+00:00"
+    assert data["product"] == {"id": 3, "identifier": "MBX-GOLD-50", "name": "Gold"}
+    assert json.loads(json.dumps(data)) == data

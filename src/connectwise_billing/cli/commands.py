@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from connectwise_billing._json import to_jsonable
 from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
 from connectwise_billing.cli.output import (
     Progress,
@@ -23,7 +22,7 @@ from connectwise_billing.cli.output import (
 )
 from connectwise_billing.cli.usage import load_usage
 from connectwise_billing.client import ConnectWiseClient
-from connectwise_billing.client.wire import unstructure
+from connectwise_billing.convert import to_json
 from connectwise_billing.errors import InputError, SmallDiscountWarning
 from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
@@ -143,7 +142,7 @@ def sync(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace, records: Sequence[Any], render: Callable[[Any], str]) -> None:
     if args.json:
-        print(json.dumps(to_jsonable([unstructure(record) for record in records]), indent=2))
+        print(json.dumps(to_json(records), indent=2))
     elif records:
         print(render(records))
     else:
@@ -194,12 +193,8 @@ def refresh(args: argparse.Namespace) -> int:
     with _client(config) as client:
         result = refresh_plan_prices(client, config.plans, config.mapping)
     if args.json:
-        changes = [
-            {"plan_id": c.plan_id, "field": c.field, "old": str(c.old), "new": str(c.new)}
-            for c in result.changes
-        ]
-        data = {"changes": changes, "missing_products": list(result.missing_products)}
-        print(json.dumps(data, indent=2))
+        data = {"changes": result.changes, "missing_products": result.missing_products}
+        print(json.dumps(to_json(data), indent=2))
     else:
         print(refresh_text(result))
     return EXIT_OK

@@ -39,11 +39,11 @@ from typing import Any, Final
 
 import attrs
 
-from connectwise_billing._constants import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
-from connectwise_billing._values import shown
 from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.defaults import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
+from connectwise_billing.values import shown
 
 _POLICY_FIELDS: Final = frozenset(field.name for field in attrs.fields(SyncPolicy))
 _CONNECTWISE_SETTINGS: Final = frozenset(

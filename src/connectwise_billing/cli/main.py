@@ -13,8 +13,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Final
 
-from connectwise_billing._constants import LOGGER_NAME
-from connectwise_billing._version import __version__
+from connectwise_billing import __version__
 from connectwise_billing.cli import commands, demo
 from connectwise_billing.cli.commands import (
     EXIT_FAILED,
@@ -23,6 +22,7 @@ from connectwise_billing.cli.commands import (
     EXIT_USAGE,
     STOP,
 )
+from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
     AuthenticationError,

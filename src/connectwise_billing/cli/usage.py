@@ -30,9 +30,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
-from connectwise_billing._values import shown
 from connectwise_billing.cli.config import ConfigFileError, read_text
 from connectwise_billing.reconcile import CompanyUsage, Plan
+from connectwise_billing.values import shown
 
 _DECIMAL_COMMA: Final = re.compile(r"^\s*-?\d+,\d+\s*$")
 

@@ -15,15 +15,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from connectwise_billing import _json
-from connectwise_billing._constants import (
-    DEFAULT_API_VERSION,
-    DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_RATE_LIMIT_PER_MINUTE,
-    DEFAULT_TIMEOUT_SECONDS,
-    LOGGER_NAME,
-    MEDIA_TYPE,
-)
+from connectwise_billing import convert
 from connectwise_billing._version import __version__
 from connectwise_billing.client._protocol import (
     REQUEST_ID_HEADER,
@@ -60,6 +52,14 @@ from connectwise_billing.client.retry import (
     call_with_retries,
 )
 from connectwise_billing.client.wire import RecordError, get_converter
+from connectwise_billing.defaults import (
+    DEFAULT_API_VERSION,
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_TIMEOUT_SECONDS,
+    LOGGER_NAME,
+    MEDIA_TYPE,
+)
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -139,7 +139,7 @@ class _BaseClient:
         }
         if request.body is not None:
             headers["Content-Type"] = "application/json"
-            arguments["content"] = _json.dumps(request.body)
+            arguments["content"] = convert.dumps(request.body)
         return arguments
 
     def _read(self, request: ApiRequest, response: httpx.Response, started: float) -> Any:

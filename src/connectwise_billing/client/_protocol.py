@@ -15,8 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import httpx
 
-from connectwise_billing import _json
-from connectwise_billing._values import shown_json
+from connectwise_billing import convert
 from connectwise_billing.client.retry import parse_retry_after
 from connectwise_billing.errors import (
     ConnectWiseAPIError,
@@ -28,6 +27,7 @@ from connectwise_billing.errors import (
     redact,
     redact_value,
 )
+from connectwise_billing.values import shown_json
 
 REQUEST_ID_HEADER: Final = "x-cw-request-id"
 MAX_PAGE_SIZE: Final = 1000
@@ -119,7 +119,7 @@ def api_error(
     has_error_body = False
     if _looks_like_json(response):
         try:
-            body = _json.loads(response.content)
+            body = convert.loads(response.content)
         except ValueError:
             body = None
     if isinstance(body, Mapping):
@@ -190,7 +190,7 @@ def read_json(method: str, url: str, response: httpx.Response, secrets: Sequence
             url=url,
         )
     try:
-        return _json.loads(response.content)
+        return convert.loads(response.content)
     except ValueError:
         raise UnexpectedResponseError(
             f"the body is not valid JSON: {describe_body(response, secrets=secrets)}",

@@ -32,8 +32,8 @@ from typing import Final
 
 import attrs
 
-from connectwise_billing._values import as_utc_datetime, format_datetime
 from connectwise_billing.errors import InputError
+from connectwise_billing.values import as_utc_datetime, format_datetime
 
 Value = str | int | Decimal | bool | date | datetime | None
 """A value a condition can compare a field with."""

@@ -36,11 +36,9 @@ from typing import Any, Final
 
 import attrs
 
-from connectwise_billing._values import as_decimal, as_utc_datetime
+from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import InputError
-
-BILL_CUSTOMER_VALUES: Final = ("Billable", "DoNotBill", "NoCharge")
-"""The values ConnectWise accepts for an addition's `billCustomer`."""
+from connectwise_billing.values import as_decimal, as_utc_datetime
 
 NOTHING_UNPARSED: Final[Mapping[str, Any]] = MappingProxyType({})
 """The `unparsed` mapping of a record whose every field parsed."""
@@ -329,7 +327,7 @@ class NewAddition:
         invoice_description: Text printed on the invoice.
     """
 
-    product_id: int = attrs.field(converter=_product_id)
+    product_id: int = attrs.field(converter=_product_id, metadata={"wire": "product/id"})
     quantity: Decimal = attrs.field(converter=_quantity)
     unit_price: Decimal | None = attrs.field(default=None, kw_only=True, converter=_unit_price)
     unit_cost: Decimal | None = attrs.field(default=None, kw_only=True, converter=_unit_cost)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from connectwise_billing._constants import DEFAULT_PAGE_SIZE
 from connectwise_billing.client import wire
 from connectwise_billing.client._protocol import (
     ApiRequest,
@@ -34,6 +33,7 @@ from connectwise_billing.client.models import (
     addition_patch_values,
 )
 from connectwise_billing.client.retry import write_outcome
+from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.errors import ConnectWiseBillingError, InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def _create_addition(agreement_id: int, addition: NewAddition) -> ApiRequest:
 
 def _update_addition(agreement_id: int, addition_id: int, fields: dict[str, Any]) -> ApiRequest:
     path = f"{_additions(agreement_id).path}/{positive_id(addition_id, 'addition_id')}"
-    operations = wire.patch_operations(addition_patch_values(fields))
+    operations = wire.patch_operations(Addition, addition_patch_values(fields))
     return ApiRequest("PATCH", path, body=operations)
 
 

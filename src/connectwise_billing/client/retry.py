@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 import attrs
 
-from connectwise_billing._constants import LOGGER_NAME
+from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,

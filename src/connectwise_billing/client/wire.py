@@ -15,31 +15,33 @@ A field that does not parse is handled by its kind:
 The common case, a record that parses whole, runs straight-line generated code; a record with a
 problem is read again field by field to find and name it.
 
-Writing (`unstructure`): request bodies omit unset (`None`) fields; `patch_operations` builds a
-PATCH body.
+Writing (`unstructure`) reads the same metadata the other way: each field is written under its
+wire name, unset (`None`) fields are left out, and what did not parse goes back as it came. A
+record read and written again is what ConnectWise sent, less the fields the model leaves out.
+`patch_operations` builds a PATCH body.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType, NoneType, UnionType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
 
-from connectwise_billing._values import format_datetime, parse_datetime, shown_json
 from connectwise_billing.client.models import (
     NOTHING_UNPARSED,
     Addition,
     Agreement,
     Company,
-    NewAddition,
     Product,
     Reference,
 )
+from connectwise_billing.convert import base_converter
+from connectwise_billing.values import format_datetime, parse_datetime, shown_json
 
 if TYPE_CHECKING:
     from cattrs import Converter
@@ -370,24 +372,42 @@ def _reader(cls: type[T]) -> Callable[[Any, Any], T]:
     return read
 
 
-# --- writing ---------------------------------------------------------------------------------
+# --- writing --------------------------------------------------------------------------------
 
 
-def _unstructure_new_addition(new: NewAddition) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "product": {"id": new.product_id},
-        "quantity": new.quantity,
-        "billCustomer": new.bill_customer,
-    }
-    optional = {
-        "unitPrice": new.unit_price,
-        "unitCost": new.unit_cost,
-        "effectiveDate": new.effective_date and format_datetime(new.effective_date),
-        "description": new.description,
-        "invoiceDescription": new.invoice_description,
-    }
-    body.update((key, value) for key, value in optional.items() if value is not None)
-    return body
+def _put(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        body = body.setdefault(part, {})
+    body[path[-1]] = value
+
+
+def _writer(converter: Converter, cls: type) -> Callable[[Any], dict[str, Any]]:
+    """The wire form of a record, from the same field metadata the reader uses: unset (`None`)
+    fields left out, `_info/...` fields inside `_info`, and what did not parse put back as it
+    came (a record read and written again says what ConnectWise said)."""
+    fields = [
+        (field.name, tuple((field.metadata.get("wire") or camel_case(field.name)).split("/")))
+        for field in attrs.fields(cls)
+        if not field.metadata.get("unparsed")
+    ]
+    keeps_unparsed = any(field.metadata.get("unparsed") for field in attrs.fields(cls))
+
+    def write(record: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for name, path in fields:
+            value = getattr(record, name)
+            if value is not None:
+                _put(body, path, converter.unstructure(value))
+        if keeps_unparsed:
+            for wire, raw in record.unparsed.items():
+                _put(body, tuple(wire.split("/")), raw)
+        return body
+
+    return write
+
+
+def _wire_date(value: date) -> str:
+    return format_datetime(datetime(value.year, value.month, value.day, tzinfo=UTC))
 
 
 READ_MODELS: Final = (Product, Company, Agreement, Addition)
@@ -396,17 +416,23 @@ READ_MODELS: Final = (Product, Company, Agreement, Addition)
 
 @functools.cache
 def get_converter() -> Converter:
-    """The converter, built on first use: cattrs is imported only when the first record is
-    read or written, which keeps `import connectwise_billing` cheap."""
-    from cattrs import Converter
+    """The wire converter, built on first use (cattrs is imported only when the first record is
+    read or written, which keeps `import connectwise_billing` cheap).
 
-    converter = Converter(forbid_extra_keys=False)
+    Both directions come from the models' field metadata: structure hooks read each field from
+    its wire name; unstructure hooks write it back there. It starts from
+    [`base_converter`][connectwise_billing.convert.base_converter], as the JSON converter of
+    reports does, with ConnectWise's forms: numbers stay `Decimal` (written as JSON numbers),
+    datetimes are UTC with a `Z`.
+    """
+    converter = base_converter()
     for model in READ_MODELS:
         converter.register_structure_hook(model, _reader(model))
     converter.register_structure_hook(Reference, lambda value, _: _reference(value))
-    converter.register_unstructure_hook(datetime, format_datetime)
+    converter.register_unstructure_hook_factory(attrs.has, lambda cls: _writer(converter, cls))
     converter.register_unstructure_hook(Decimal, lambda value: value)
-    converter.register_unstructure_hook(NewAddition, _unstructure_new_addition)
+    converter.register_unstructure_hook(datetime, format_datetime)
+    converter.register_unstructure_hook(date, _wire_date)
     return converter
 
 
@@ -420,13 +446,14 @@ def structure(record: Any, cls: type[T]) -> T:
 
 
 def unstructure(value: Any) -> Any:
-    """A model or value as JSON-ready data (request bodies omit unset fields)."""
+    """A model or value in ConnectWise's JSON form: camelCase names (or the name a field
+    declares), unset fields left out, `Decimal` kept for `dumps` to write as a number."""
     return get_converter().unstructure(value)
 
 
-def patch_operations(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One `replace` operation per field, with ConnectWise's top-level field name as `path`."""
+def patch_operations(model: type, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One `replace` operation per field of `model`, with its wire name as `path`."""
     return [
-        {"op": "replace", "path": wire_name(Addition, name), "value": unstructure(value)}
+        {"op": "replace", "path": wire_name(model, name), "value": unstructure(value)}
         for name, value in values.items()
     ]

@@ -6,6 +6,7 @@ Imports no HTTP: other PSA integrations can embed it with their own line items.
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
     CancelAddition,
+    Change,
     CreateAddition,
     DiffWarning,
     DuplicateAdditions,
@@ -28,6 +29,7 @@ __all__ = [
     "AdditionLike",
     "AgreementDiff",
     "CancelAddition",
+    "Change",
     "CompanyUsage",
     "CreateAddition",
     "DiffWarning",

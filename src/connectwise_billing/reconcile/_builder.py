@@ -17,6 +17,7 @@ import attrs
 from connectwise_billing.errors import InputError, MappingError
 from connectwise_billing.reconcile.diff import (
     CancelAddition,
+    Change,
     CreateAddition,
     DiffWarning,
     DuplicateAdditions,
@@ -142,19 +143,17 @@ def _values(addition: AdditionLike) -> dict[Field, Decimal | None]:
 _Target = tuple[Decimal, Decimal | None, Decimal | None]
 
 
-def _changes(
-    addition: AdditionLike, target: _Target
-) -> dict[Field, tuple[Decimal | None, Decimal]] | None:
+def _changes(addition: AdditionLike, target: _Target) -> dict[Field, Change] | None:
     quantity, price, cost = target
-    changes: dict[Field, tuple[Decimal | None, Decimal]] | None = None
+    changes: dict[Field, Change] | None = None
     if addition.quantity != quantity:
-        changes = {"quantity": (addition.quantity, quantity)}
+        changes = {"quantity": Change(addition.quantity, quantity)}
     if price is not None and addition.unit_price != price:
         changes = changes or {}
-        changes["unit_price"] = (addition.unit_price, price)
+        changes["unit_price"] = Change(addition.unit_price, price)
     if cost is not None and addition.unit_cost != cost:
         changes = changes or {}
-        changes["unit_cost"] = (addition.unit_cost, cost)
+        changes["unit_cost"] = Change(addition.unit_cost, cost)
     return changes
 
 

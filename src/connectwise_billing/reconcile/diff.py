@@ -9,8 +9,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 import attrs
 
-from connectwise_billing._json import to_jsonable
-from connectwise_billing.reconcile.policy import SyncPolicy
+from connectwise_billing.convert import to_json
 
 Field = Literal["quantity", "unit_price", "unit_cost"]
 """The addition fields a sync owns."""
@@ -32,9 +31,17 @@ class CreateAddition:
     kind: Literal["create"] = "create"
 
 
+class Change(NamedTuple):
+    """One field of an update: the value the addition holds, and the value written."""
+
+    old: Decimal | None
+    new: Decimal
+
+
 @attrs.frozen
 class UpdateAddition:
-    """Change the fields of an addition whose values differ; `changes` is field -> (old, new).
+    """Change the fields of an addition whose values differ; `changes` is field ->
+    `Change(old, new)` (a named tuple: `for field, (old, new) in op.changes.items()` works).
 
     `expected` holds the addition's values when the diff was computed, so a writer can refuse
     to overwrite an addition someone changed meanwhile.
@@ -45,7 +52,7 @@ class UpdateAddition:
     plan_id: str
     plan_name: str
     product_id: int
-    changes: Mapping[Field, tuple[Decimal | None, Decimal]]
+    changes: Mapping[Field, Change]
     reason: str
     expected: Mapping[Field, Decimal | None]
     last_updated: datetime | None = None
@@ -193,8 +200,6 @@ class AgreementDiff:
     mrr_after: Decimal
     cost_before: Decimal
     cost_after: Decimal
-    policy: SyncPolicy = attrs.field(factory=SyncPolicy, repr=False)
-    today: date | None = None
     duplicates: tuple[DuplicateAdditions, ...] = ()
     """Mapped products billed by more than one active addition (see `DuplicateAdditions`)."""
     mrr_unmanaged: Decimal = Decimal(0)
@@ -233,26 +238,9 @@ class AgreementDiff:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: Decimals as exact strings, dates in ISO 8601."""
-        return {
-            "agreement_id": self.agreement_id,
-            "company": self.company,
-            "operations": [_operation_dict(op) for op in self.operations],
-            "unchanged": [to_jsonable(u._asdict()) for u in self.unchanged],
-            "warnings": [
-                {**attrs.asdict(w), "addition_ids": list(w.addition_ids)} for w in self.warnings
-            ],
-            "duplicates": [
-                to_jsonable({**attrs.asdict(d), "addition_ids": list(d.addition_ids)})
-                for d in self.duplicates
-            ],
-            "mrr_before": str(self.mrr_before),
-            "mrr_after": str(self.mrr_after),
-            "mrr_change": str(self.mrr_change),
-            "mrr_unmanaged": str(self.mrr_unmanaged),
-            "cost_before": str(self.cost_before),
-            "cost_after": str(self.cost_after),
-            "cost_change": str(self.cost_change),
-        }
+        data: dict[str, Any] = to_json(self)
+        data.update(mrr_change=str(self.mrr_change), cost_change=str(self.cost_change))
+        return data
 
     def to_text(self) -> str:
         """A readable table of the operations, the warnings and the money impact."""
@@ -260,22 +248,6 @@ class AgreementDiff:
 
     def __str__(self) -> str:
         return self.to_text()
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _operation_dict(op: Operation) -> dict[str, Any]:
-    data = {key: _iso(value) for key, value in attrs.asdict(op, recurse=False).items()}
-    if isinstance(op, UpdateAddition):
-        data["changes"] = {
-            field: {"old": to_jsonable(old), "new": to_jsonable(new)}
-            for field, (old, new) in op.changes.items()
-        }
-    if "expected" in data:
-        data["expected"] = to_jsonable(dict(data["expected"]))
-    return to_jsonable(data)  # type: ignore[no-any-return]
 
 
 _HEADER: Final = (

@@ -130,8 +130,6 @@ def _reconcile(
         mrr_after=mrr_after,
         cost_before=cost_before,
         cost_after=cost_after,
-        policy=context.policy,
-        today=context.today,
         duplicates=tuple(builder.duplicates),
         mrr_unmanaged=mrr_unmanaged,
     )

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from connectwise_billing._values import shown
 from connectwise_billing.errors import MappingError
+from connectwise_billing.values import shown
 
 
 def _lenient_decimal(value: Any) -> Any:

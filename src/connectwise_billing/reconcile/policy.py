@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from connectwise_billing.client.models import BILL_CUSTOMER_VALUES
+from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import ConfigurationError
 
 OnZero = Literal["set_quantity_zero", "cancel", "leave"]

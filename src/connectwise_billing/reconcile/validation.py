@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 
-from connectwise_billing._values import shown
 from connectwise_billing.errors import (
     DuplicatePlanError,
     InputError,
@@ -18,6 +17,7 @@ from connectwise_billing.errors import (
     UnknownPlanError,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
+from connectwise_billing.values import shown
 
 
 def check_money(value: object, what: str) -> Decimal:

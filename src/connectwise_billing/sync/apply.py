@@ -38,6 +38,7 @@ from connectwise_billing.reconcile.diff import (
     UpdateAddition,
 )
 from connectwise_billing.reconcile.engine import is_active
+from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.sync._flow import (
     Flow,
     GetAddition,
@@ -69,6 +70,8 @@ class ApplySettings:
         dry_run: Send nothing; every operation is `"planned"`.
         verify_before_write: Re-read each addition before updating it (see `SyncPolicy`).
         audit: Where settled outcomes are logged, and the company named there.
+        today: The day the diff was computed for: a create is confirmed only by an addition
+            active after it (default: the day the operation is applied).
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -77,6 +80,7 @@ class ApplySettings:
     verify_before_write: bool = False
     audit: AuditLog | None = None
     company: str | None = None
+    today: date | None = None
 
 
 def _new_addition(op: CreateAddition) -> NewAddition:
@@ -288,7 +292,7 @@ def _final_check(
 def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> Flow[list[OperationResult]]:
     """The flow that applies every operation of a diff; one failure does not stop the rest."""
     results: list[OperationResult] = []
-    today = diff.today or date.today()
+    today = settings.today or date.today()
     for op in diff.operations:
         if settings.dry_run:
             results.append(OperationResult(op, "planned"))
@@ -310,6 +314,8 @@ def _settings(
     dry_run: bool,
     known_ids: Iterable[int] | None,
     audit_log: str | Path | None,
+    policy: SyncPolicy | None,
+    today: date | None,
 ) -> ApplySettings:
     if known_ids is None:
         known = {u.addition_id for u in diff.unchanged}
@@ -319,9 +325,10 @@ def _settings(
         retry=client.retry,
         known_ids=frozenset(known_ids),
         dry_run=dry_run,
-        verify_before_write=diff.policy.verify_before_write,
+        verify_before_write=policy is not None and policy.verify_before_write,
         audit=AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None,
         company=diff.company,
+        today=today,
     )
 
 
@@ -332,6 +339,8 @@ def apply_diff(
     dry_run: bool = False,
     known_ids: Iterable[int] | None = None,
     audit_log: str | Path | None = None,
+    policy: SyncPolicy | None = None,
+    today: date | None = None,
 ) -> list[OperationResult]:
     """Apply a diff with the sync client; return a result per operation, in order.
 
@@ -343,11 +352,13 @@ def apply_diff(
             (default: the ones the diff mentions); a create is confirmed only by an addition
             that is not among them.
         audit_log: Append one JSON line per settled write to this file.
+        policy: The policy the diff was computed with: its `verify_before_write` applies.
+        today: The day the diff was computed for (default: today).
 
     Hold the agreement's lock (see `connectwise_billing.locks`) from reading the additions to
     here, or use [`sync_all`][connectwise_billing.sync_all], which does.
     """
-    settings = _settings(client, diff, dry_run, known_ids, audit_log)
+    settings = _settings(client, diff, dry_run, known_ids, audit_log, policy, today)
     return run(client, apply_flow(diff, settings))
 
 
@@ -358,7 +369,9 @@ async def async_apply_diff(
     dry_run: bool = False,
     known_ids: Iterable[int] | None = None,
     audit_log: str | Path | None = None,
+    policy: SyncPolicy | None = None,
+    today: date | None = None,
 ) -> list[OperationResult]:
     """Apply a diff with the async client (see [`apply_diff`][connectwise_billing.apply_diff])."""
-    settings = _settings(client, diff, dry_run, known_ids, audit_log)
+    settings = _settings(client, diff, dry_run, known_ids, audit_log, policy, today)
     return await run_async(client, apply_flow(diff, settings))

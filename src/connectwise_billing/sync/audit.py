@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from connectwise_billing._json import to_jsonable
 from connectwise_billing.sync._flow import Op
-from connectwise_billing.sync.results import OperationResult, operation_values
+from connectwise_billing.sync.results import OperationResult
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
@@ -35,30 +34,26 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def line(self, result: OperationResult, company: str | None, when: datetime) -> dict[str, Any]:
-        """The audit record of one operation's outcome."""
-        op = result.operation
-        before, after = operation_values(result)
+        """The audit record of one operation's outcome: the result's own JSON form
+        ([`OperationResult.to_dict`][connectwise_billing.OperationResult.to_dict]), with when,
+        which run and which agreement, and the kind named `operation`."""
+        data = result.to_dict()
         return {
             "time": when.isoformat(),
             "run_id": self.run_id,
             "dry_run": self.dry_run,
-            "agreement_id": op.agreement_id,
+            "agreement_id": result.operation.agreement_id,
             "company": company,
-            "operation": op.kind,
-            "plan_id": op.plan_id,
-            "product_id": op.product_id,
-            "addition_id": result.addition_id,
-            "status": result.status,
-            "before": before,
-            "after": after,
-            "error": result.error,
-            "note": result.note,
+            "operation": data.pop("kind"),
+            "error": None,
+            "note": None,
+            **data,
         }
 
     def write(self, result: OperationResult, company: str | None) -> None:
         """Append the line of one operation's outcome (blocking file I/O)."""
         record = self.line(result, company, datetime.now(UTC))
-        text = json.dumps(to_jsonable(record), sort_keys=True) + "\n"
+        text = json.dumps(record, sort_keys=True) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(text)
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import attrs
 
-from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing.client.models import Addition, Agreement, Product
+from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
     ConnectWiseBillingError,

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from connectwise_billing._json import to_jsonable
+from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
 from connectwise_billing.sync.render import plural, render_agreement, render_report, render_summary
-from connectwise_billing.sync.results import OperationResult, operation_values
+from connectwise_billing.sync.results import OperationResult
 
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import CompanyUsage
@@ -176,11 +176,8 @@ class AgreementReport:
             "ok": self.ok,
             "error": self.error,
             "warnings": list(self.warnings),
-            "duplicates": [
-                to_jsonable({**attrs.asdict(d), "addition_ids": list(d.addition_ids)})
-                for d in self.duplicates
-            ],
-            "operations": [_result_dict(result) for result in self.results],
+            "duplicates": to_json(self.duplicates),
+            "operations": [result.to_dict() for result in self.results],
             "mrr_before": str(self.mrr_before),
             "mrr_after": str(self.mrr_after),
             "mrr_unmanaged": str(self.mrr_unmanaged),
@@ -192,23 +189,6 @@ class AgreementReport:
     def render(self) -> str:
         """The agreement's diff as a table, with what became of each operation."""
         return render_agreement(self)
-
-
-def _result_dict(result: OperationResult) -> dict[str, Any]:
-    op = result.operation
-    data: dict[str, Any] = {
-        "kind": op.kind,
-        "status": result.status,
-        "plan_id": op.plan_id,
-        "product_id": op.product_id,
-        "addition_id": result.addition_id,
-    }
-    if result.error:
-        data["error"] = result.error
-    if result.note:
-        data["note"] = result.note
-    data["before"], data["after"] = operation_values(result)
-    return to_jsonable(data)  # type: ignore[no-any-return]
 
 
 class _Totals:

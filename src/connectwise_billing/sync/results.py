@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
+from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.diff import Operation
 
 Status = Literal["applied", "planned", "failed", "conflict", "unknown"]
@@ -39,15 +40,31 @@ class OperationResult:
         """Applied or planned."""
         return self.status in ("applied", "planned")
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the operation's kind, plan, product and addition, the status, the
+        error and note when there is one, and the owned fields `before` and `after` it."""
+        op = self.operation
+        before, after = _values(op)
+        data = {
+            "kind": op.kind,
+            "status": self.status,
+            "plan_id": op.plan_id,
+            "product_id": op.product_id,
+            "addition_id": self.addition_id,
+            **({"error": self.error} if self.error else {}),
+            **({"note": self.note} if self.note else {}),
+            "before": before,
+            "after": after,
+        }
+        return to_json(data)  # type: ignore[no-any-return]
 
-def operation_values(result: OperationResult) -> tuple[dict[str, Any], dict[str, Any]]:
+
+def _values(op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
     """The addition's owned fields before and after an operation (before is empty for a
     create)."""
-    op = result.operation
     if op.kind == "create":
-        after = {"quantity": op.quantity, "unit_price": op.unit_price, "unit_cost": op.unit_cost}
-        return {}, after
+        return {}, {"quantity": op.quantity, "unit_price": op.unit_price, "unit_cost": op.unit_cost}
     before: dict[str, Any] = {str(field): value for field, value in op.expected.items()}
     if op.kind == "update":
-        return before, {**before, **{field: new for field, (_old, new) in op.changes.items()}}
-    return before, {**before, "cancelled_date": op.cancelled_date.isoformat()}
+        return before, {**before, **{field: change.new for field, change in op.changes.items()}}
+    return before, {**before, "cancelled_date": op.cancelled_date}

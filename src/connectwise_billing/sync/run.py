@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import httpx
 
-from connectwise_billing._constants import LOGGER_NAME
 from connectwise_billing.client.accounting import count_requests
 from connectwise_billing.client.models import Agreement
+from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import InputError
 from connectwise_billing.locks import InProcessLock, Lock
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
@@ -108,6 +108,7 @@ class _Run:
             retry=client.retry,
             dry_run=dry_run,
             verify_before_write=self.reconciler.policy.verify_before_write,
+            today=self.reconciler.today,
             audit=(
                 AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None
             ),

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from connectwise_billing._constants import LOGGER_NAME
+from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import ConfigurationError
 
 logger = logging.getLogger(LOGGER_NAME)

@@ -17,12 +17,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
-from connectwise_billing._values import format_datetime, parse_datetime
 from connectwise_billing.testing._conditions import (
     ConditionSyntaxError,
     field_value,
     parse_conditions,
 )
+from connectwise_billing.values import format_datetime, parse_datetime
 
 if TYPE_CHECKING:
     from connectwise_billing.testing.fake import FakeConnectWise, Member

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from connectwise_billing._values import parse_datetime
+from connectwise_billing.values import parse_datetime
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

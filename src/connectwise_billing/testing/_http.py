@@ -13,8 +13,8 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
-from connectwise_billing import _json
-from connectwise_billing._constants import MEDIA_TYPE
+from connectwise_billing import convert
+from connectwise_billing.defaults import MEDIA_TYPE
 from connectwise_billing.testing import _api
 from connectwise_billing.testing._api import ApiFailure
 from connectwise_billing.testing._routes import route
@@ -218,7 +218,7 @@ def _response(
     if payload is None:
         return httpx.Response(status, headers=all_headers)
     all_headers["Content-Type"] = f"{MEDIA_TYPE}; version={version}"
-    return httpx.Response(status, content=_json.dumps(payload), headers=all_headers)
+    return httpx.Response(status, content=convert.dumps(payload), headers=all_headers)
 
 
 def _authenticate(fake: FakeConnectWise, request: httpx.Request) -> Member:
@@ -281,7 +281,7 @@ def _parse_body(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return _json.loads(content)
+        return convert.loads(content)
     except ValueError:
         return content.decode("utf-8", errors="replace")
 

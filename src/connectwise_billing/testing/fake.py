@@ -15,11 +15,10 @@ from typing import Any
 import attrs
 import httpx
 
-from connectwise_billing._constants import DEFAULT_API_VERSION
-from connectwise_billing._values import as_decimal, as_utc_datetime, format_datetime
 from connectwise_billing.client import wire
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.client.models import Addition, Agreement, Company, Product
+from connectwise_billing.defaults import DEFAULT_API_VERSION
 from connectwise_billing.testing import _api
 from connectwise_billing.testing._api import Collection, invalid
 from connectwise_billing.testing._http import LoggedRequest, Outcome, TokenBucket, process
@@ -28,6 +27,7 @@ from connectwise_billing.testing._transport import AsyncFakeTransport, SyncFakeT
 from connectwise_billing.testing._visibility import Visibility
 from connectwise_billing.testing.clock import RealTime, TimeSource
 from connectwise_billing.testing.faults import FaultPlan
+from connectwise_billing.values import as_decimal, as_utc_datetime, format_datetime
 
 
 @attrs.frozen(slots=False)

@@ -21,3 +21,6 @@ DEFAULT_PAGE_SIZE: Final = 1000
 MEDIA_TYPE: Final = "application/vnd.connectwise.com+json"
 
 LOGGER_NAME: Final = "connectwise_billing"
+
+BILL_CUSTOMER_VALUES: Final = ("Billable", "DoNotBill", "NoCharge")
+"""The values ConnectWise accepts for an addition's `billCustomer`."""

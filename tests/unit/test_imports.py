@@ -1,0 +1,41 @@
+"""What importing the SDK costs: the reconciler alone loads no HTTP library, and every public
+name resolves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import connectwise_billing
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `statement`."""
+    code = f"{statement}\nimport sys\nprint('\\n'.join(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import connectwise_billing.reconcile",
+        "from connectwise_billing import reconcile_agreement, Plan, PlanMapping, CompanyUsage",
+        "import connectwise_billing",
+    ],
+)
+def test_the_reconciler_loads_no_http_library(statement: str) -> None:
+    loaded = loaded_after(statement)
+    assert "httpx" not in loaded
+    assert "connectwise_billing.client" not in loaded
+    assert not {"cattrs", "tenacity", "asyncio"} & loaded
+
+
+def test_every_public_name_resolves() -> None:
+    for name in connectwise_billing.__all__:
+        assert getattr(connectwise_billing, name) is not None, name
+    assert set(connectwise_billing.__all__) <= set(dir(connectwise_billing))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        connectwise_billing.Nope  # noqa: B018

@@ -24,6 +24,7 @@ from connectwise_billing import (
     Credentials,
     RetryPolicy,
     convert,
+    waits,
 )
 from connectwise_billing.testing import FakeConnectWise, VirtualClock, set_testing
 from tests import contract_check
@@ -122,9 +123,11 @@ async def _finish(result: Any) -> Any:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The command line keeps lock files under $XDG_STATE_HOME: never the user's, in tests."""
+def subprocess_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What every program a test starts inherits: lock files under a private $XDG_STATE_HOME
+    (never the user's), and testing mode (no SDK wait takes real time)."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ[waits.TESTING_ENVIRONMENT_VARIABLE] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from connectwise_billing.cli.output import Progress
-from connectwise_billing.testing import ExampleMSP, Outcome, build_example
+from connectwise_billing.testing import ExampleMSP, Fault, Outcome, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "examples" / "config.toml"
@@ -219,6 +219,18 @@ CONFIG_ERRORS = [
     (
         "[connectwise]\nsite_url='http://cw.example.com'\ncompany_id='a'\nclient_id='b'\n[plans]\ng = { cost = 1, price = 2 }\n[mapping]\n",
         "must use https://",
+    ),
+    (
+        "[connectwise]\nsite_url='https://x'\ncompany_id='a'\nclient_id='b'\n[plans]\ng = { cost = 1, price = 2 }\n[mapping]\n[retry]\nmax_atempts = 3\n",
+        "retry.max_atempts: unknown setting; did you mean 'max_attempts'?",
+    ),
+    (
+        "[connectwise]\nsite_url='https://x'\ncompany_id='a'\nclient_id='b'\n[plans]\ng = { cost = 1, price = 2 }\n[mapping]\n[retry]\nmax_attempts = 0\n",
+        "retry: RetryPolicy.max_attempts must be at least 1, got 0",
+    ),
+    (
+        "[connectwise]\nsite_url='https://x'\ncompany_id='a'\nclient_id='b'\n[plans]\ng = { cost = 1, price = 2 }\n[mapping]\n[retry]\nsettle_timeout = 'soon'\n",
+        "retry.settle_timeout: must be a number, got 'soon'",
     ),
 ]
 
@@ -555,6 +567,21 @@ def test_small_discounts_when_meant(served: tuple[ExampleMSP, Path], tmp_path: P
     assert status == 0, err
     assert "12.44" in out  # 12.50 less 0.5%
     assert err == ""
+
+
+@pytest.mark.parametrize(("attempts", "status"), [(None, 0), (1, 1)])
+def test_the_command_line_retries_as_its_retry_settings_say(
+    served: tuple[ExampleMSP, Path], attempts: int | None, status: int
+) -> None:
+    example, config = served
+    if attempts is not None:
+        text = config.read_text()
+        config.write_text(text.replace("max_attempts = 5", f"max_attempts = {attempts}"))
+    reads = f"/finance/agreements/{example.usages[0].agreement_id}/additions"
+    example.fake.faults.add(Fault.server_error(503), method="GET", path=reads)
+    code, out, err = plan(config, USAGE_CSV)
+    assert code == status, err
+    assert ("UnexpectedServerError" in out) is (attempts == 1)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +18,9 @@ from connectwise_billing import (
     RetryPolicy,
     ServerError,
     UnexpectedResponseError,
+    waits,
 )
-from connectwise_billing.client.retry import (
+from connectwise_billing.retry import (
     compute_wait,
     parse_retry_after,
     retry_reason,
@@ -169,3 +173,74 @@ def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
 
 def test_never_means_one_attempt() -> None:
     assert RetryPolicy.never().max_attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        (m, e)
+        for m in ("GET", "POST", "PATCH", "DELETE")
+        for e in (
+            RATE_LIMITED,
+            UNAVAILABLE,
+            BAD_GATEWAY,
+            TIMEOUT,
+            DROPPED,
+            REFUSED,
+            NOT_FOUND,
+            REDIRECTED,
+        )
+    ],
+)
+def test_the_default_decision_is_retry_reason_with_its_backoff(
+    method: str, error: Exception
+) -> None:
+    policy = RetryPolicy(jitter=False)
+    decided = policy.decide(method, error, attempt=2)
+    if retry_reason(method, error) is None:
+        assert decided is None
+    else:
+        assert decided == compute_wait(policy, 2, error)
+
+
+def test_a_hook_narrows_widens_and_sets_the_wait() -> None:
+    calls: list[tuple[str, BaseException]] = []
+
+    def on(method: str, error: BaseException) -> bool | float:
+        calls.append((method, error))
+        if isinstance(error, ServerError):
+            return False  # never retry a 5xx
+        if isinstance(error, UnexpectedResponseError):
+            return 0.25  # a proxy's page: try again soon
+        return True
+
+    policy = RetryPolicy(on=on, jitter=False)
+    assert policy.decide("GET", UNAVAILABLE, 1) is None
+    assert policy.decide("GET", REDIRECTED, 1) == 0.25
+    assert policy.decide("GET", NOT_FOUND, 3) == compute_wait(policy, 3, NOT_FOUND)
+    assert [method for method, _ in calls] == ["GET", "GET", "GET"]
+
+
+@pytest.mark.parametrize("error", [TIMEOUT, DROPPED, BAD_GATEWAY, INTERNAL, REDIRECTED])
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+def test_no_hook_can_send_a_write_twice_that_may_have_landed(method: str, error: Exception) -> None:
+    asked: list[object] = []
+    policy = RetryPolicy(on=lambda *args: asked.append(args) or True)
+    assert policy.decide(method, error, 1) is None
+    assert asked == []  # not even asked
+
+
+def test_a_hook_may_refuse_to_resend_a_throttled_write() -> None:
+    policy = RetryPolicy(on=lambda method, error: method == "GET")
+    assert policy.decide("POST", RATE_LIMITED, 1) is None
+    assert policy.decide("GET", RATE_LIMITED, 1) == 3.0  # Retry-After
+
+
+def test_the_environment_switch_starts_a_program_in_testing_mode() -> None:
+    code = "from connectwise_billing import waits; print(waits.is_testing())"
+    for value, expected in (("1", "True"), ("", "False")):
+        env = {**os.environ, waits.TESTING_ENVIRONMENT_VARIABLE: value}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == expected

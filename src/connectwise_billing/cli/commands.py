@@ -56,6 +56,7 @@ def _client(config: Config) -> ConnectWiseClient:
     options: dict[str, Any] = {
         "api_version": config.api_version,
         "rate_limit_per_minute": config.rate_limit_per_minute,
+        "retry": config.retry,
     }
     if config.base_url:
         return ConnectWiseClient(config.base_url, credentials, **options)

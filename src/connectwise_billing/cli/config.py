@@ -21,6 +21,10 @@ gold-50 = 1031
 [policy]                                    # optional; any SyncPolicy field
 on_zero = "cancel"
 api_member = "CloudPanelAPI"
+
+[retry]                                     # optional; any RetryPolicy setting
+max_attempts = 5
+settle_timeout = 10
 ```
 
 Numbers are read exactly (TOML floats become `Decimal`). Every problem is reported as a
@@ -43,9 +47,13 @@ from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.defaults import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
+from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.values import shown
 
 _POLICY_FIELDS: Final = frozenset(field.name for field in attrs.fields(SyncPolicy))
+_RETRY_SETTINGS: Final = frozenset(
+    field.name for field in attrs.fields(RetryPolicy) if field.name not in ("on", "wait")
+)
 _CONNECTWISE_SETTINGS: Final = frozenset(
     {
         "site_url", "base_url", "company_id", "client_id", "api_version", "api_member",
@@ -73,6 +81,7 @@ class Config:
     plans: tuple[Plan, ...]
     mapping: PlanMapping
     policy: SyncPolicy
+    retry: RetryPolicy
 
 
 def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
@@ -177,6 +186,27 @@ def _policy(path: Path, table: Any, api_member: str | None) -> SyncPolicy:
         raise _fail(path, "policy", str(error)) from None
 
 
+def _retry(path: Path, table: Any) -> RetryPolicy:
+    if table is None:
+        return RetryPolicy()
+    if not isinstance(table, Mapping):
+        raise _fail(path, "retry", "must be a table of RetryPolicy settings")
+    _check_keys(path, "retry", table, _RETRY_SETTINGS)
+    settings: dict[str, Any] = {}
+    for key, given in table.items():
+        wanted = bool if key == "jitter" else int if key.endswith("attempts") else Decimal
+        whole = isinstance(given, int) and not isinstance(given, bool)
+        value = Decimal(given) if wanted is Decimal and whole else given
+        if isinstance(value, bool) is not (wanted is bool) or not isinstance(value, wanted):
+            kind = {bool: "true or false", int: "a whole number", Decimal: "a number"}[wanted]
+            raise _fail(path, f"retry.{key}", f"must be {kind}, got {shown(value)}")
+        settings[key] = float(value) if wanted is Decimal else value
+    try:
+        return RetryPolicy(**settings)
+    except ValueError as error:
+        raise _fail(path, "retry", str(error)) from None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a configuration file.
 
@@ -188,7 +218,7 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(read_text(path, "the configuration file"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: not valid TOML: {error}") from None
-    _check_keys(path, "", data, ("connectwise", "plans", "mapping", "retired", "policy"))
+    _check_keys(path, "", data, ("connectwise", "plans", "mapping", "retired", "policy", "retry"))
     cw = data.get("connectwise")
     if not isinstance(cw, Mapping):
         raise _fail(path, "connectwise", "the [connectwise] section is missing")
@@ -225,6 +255,7 @@ def load_config(path: str | Path) -> Config:
         policy=_policy(
             path, data.get("policy"), _text(path, cw, "api_member", "connectwise", required=False)
         ),
+        retry=_retry(path, data.get("retry")),
     )
 
 

@@ -17,7 +17,7 @@ from connectwise_billing.client.models import (
     Reference,
 )
 from connectwise_billing.client.ratelimit import RateLimiter
-from connectwise_billing.client.retry import RetryPolicy
+from connectwise_billing.retry import RetryPolicy
 
 __all__ = [
     "NOT_GIVEN",

@@ -46,11 +46,6 @@ from connectwise_billing.client.resources import (
     Companies,
     Products,
 )
-from connectwise_billing.client.retry import (
-    RetryPolicy,
-    async_call_with_retries,
-    call_with_retries,
-)
 from connectwise_billing.client.wire import RecordError, get_converter
 from connectwise_billing.defaults import (
     DEFAULT_API_VERSION,
@@ -67,6 +62,11 @@ from connectwise_billing.errors import (
     ConnectWiseBillingError,
     UnexpectedResponseError,
     redact_value,
+)
+from connectwise_billing.retry import (
+    RetryPolicy,
+    async_call_with_retries,
+    call_with_retries,
 )
 
 logger = logging.getLogger(LOGGER_NAME)

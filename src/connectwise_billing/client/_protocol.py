@@ -16,7 +16,6 @@ import attrs
 import httpx
 
 from connectwise_billing import convert
-from connectwise_billing.client.retry import parse_retry_after
 from connectwise_billing.errors import (
     ConnectWiseAPIError,
     FieldError,
@@ -27,6 +26,7 @@ from connectwise_billing.errors import (
     redact,
     redact_value,
 )
+from connectwise_billing.retry import parse_retry_after
 from connectwise_billing.values import shown_json
 
 REQUEST_ID_HEADER: Final = "x-cw-request-id"

@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from connectwise_billing.client.retry import asleep, sleep
 from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.waits import asleep, sleep
 
 
 class RateLimiter:

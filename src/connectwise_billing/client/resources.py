@@ -32,9 +32,9 @@ from connectwise_billing.client.models import (
     Product,
     addition_patch_values,
 )
-from connectwise_billing.client.retry import write_outcome
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.errors import ConnectWiseBillingError, InputError, NotFoundError
+from connectwise_billing.retry import write_outcome
 
 if TYPE_CHECKING:
     from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient

@@ -18,13 +18,13 @@ import attrs
 
 from connectwise_billing.client.conditions import Field
 from connectwise_billing.client.models import Addition, Agreement, NewAddition, Product
-from connectwise_billing.client.retry import asleep, sleep
 from connectwise_billing.errors import (
     APIConnectionError,
     AuthenticationError,
     ConnectWiseBillingError,
     PermissionDeniedError,
 )
+from connectwise_billing.waits import asleep, sleep
 
 if TYPE_CHECKING:
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient

@@ -2,7 +2,7 @@
 
 - Each write is sent once. The client repeats it only when ConnectWise provably did not get it
   (the connection was never made, or a 429); see
-  [`write_outcome`][connectwise_billing.client.retry.write_outcome].
+  [`write_outcome`][connectwise_billing.retry.write_outcome].
 - A write whose answer was lost (a timeout or dropped connection after sending, a 502/504, a
   gateway's page instead of ConnectWise's answer) is *settled* by reading: right away, then every
   `settle_interval` seconds until `settle_timeout` (the client's
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from connectwise_billing.client.models import Addition, NewAddition
-from connectwise_billing.client.retry import RetryPolicy, write_outcome
 from connectwise_billing.errors import ConnectWiseBillingError, NotFoundError
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
@@ -39,6 +38,7 @@ from connectwise_billing.reconcile.diff import (
 )
 from connectwise_billing.reconcile.engine import is_active
 from connectwise_billing.reconcile.policy import SyncPolicy
+from connectwise_billing.retry import RetryPolicy, write_outcome
 from connectwise_billing.sync._flow import (
     Flow,
     GetAddition,

@@ -16,13 +16,13 @@ assert [a.id for a in client.agreements.list(company_id=company)] == [agreement]
 See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
-from connectwise_billing.client.retry import set_testing
 from connectwise_billing.testing._http import LoggedRequest, Outcome
 from connectwise_billing.testing.clock import RealTime, TimeSource, VirtualClock
 from connectwise_billing.testing.example import ExampleMSP, build_example
 from connectwise_billing.testing.fake import FakeConnectWise, Member
 from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
 from connectwise_billing.testing.recording import vcr_config
+from connectwise_billing.waits import set_testing
 
 __all__ = [
     "ALL_FAULT_KINDS",

@@ -1,11 +1,14 @@
 """When to retry a request, how long to wait, and what a failed write tells: one policy object,
 tenacity underneath.
 
-The decisions are pure functions ([`retry_reason`][connectwise_billing.client.retry.retry_reason],
-[`write_outcome`][connectwise_billing.client.retry.write_outcome],
-[`compute_wait`][connectwise_billing.client.retry.compute_wait],
-[`parse_retry_after`][connectwise_billing.client.retry.parse_retry_after]) shared by the sync and
-the async client; tenacity only drives the loop.
+[`RetryPolicy`][connectwise_billing.RetryPolicy] decides and waits for everyone: the client's
+retries, the applier's settle re-reads, the command line (its `[retry]` settings). Its decision
+([`RetryPolicy.decide`][connectwise_billing.RetryPolicy.decide]) is built from pure functions
+([`retry_reason`][connectwise_billing.retry.retry_reason],
+[`write_outcome`][connectwise_billing.retry.write_outcome],
+[`compute_wait`][connectwise_billing.retry.compute_wait],
+[`parse_retry_after`][connectwise_billing.retry.parse_retry_after]), and a hook of your own
+(`on=`, as in stamina) may narrow or widen it; tenacity only drives the loop.
 
 What is retried:
 
@@ -19,7 +22,7 @@ What is retried:
 | any other 4xx | no | no |
 
 A write is never repeated once it may have reached ConnectWise: the applier settles its outcome
-by reading (see [`write_outcome`][connectwise_billing.client.retry.write_outcome] and the
+by reading (see [`write_outcome`][connectwise_billing.retry.write_outcome] and the
 `settle_*` settings of [`RetryPolicy`][connectwise_billing.RetryPolicy]).
 """
 
@@ -29,15 +32,14 @@ import logging
 import math
 import random
 import re
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
+from connectwise_billing import waits
 from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
@@ -56,6 +58,11 @@ T = TypeVar("T")
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 _GATEWAY_STATUSES: Final = frozenset({502, 504})
 _RETRY_IN_MESSAGE: Final = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+
+
+RetryHook = Callable[[str, BaseException], bool | float]
+"""`on(method, error)`: `False` (do not retry), `True` (retry after the usual backoff) or the
+seconds to wait before retrying."""
 
 
 def _positive(name: str) -> Callable[[Any, Any, float], None]:
@@ -88,6 +95,12 @@ class RetryPolicy:
         first_contact_attempts: Attempts at a connection while the server has never answered
             this client (default 2): a host that refuses every connection is most likely the
             wrong one, and a run should say so at once.
+        on: Decides which failures are retried, as stamina's `on=`: called with the HTTP method
+            and the error, it returns `False` (do not retry), `True` (retry after the usual
+            backoff) or a number of seconds to wait before retrying. Default (`None`): the
+            rules of [`retry_reason`][connectwise_billing.retry.retry_reason]. It is never
+            asked about a write that may have reached ConnectWise: such a write is never sent
+            twice, whatever the hook says.
     """
 
     max_attempts: int = attrs.field(default=5)
@@ -100,6 +113,7 @@ class RetryPolicy:
     settle_timeout: float = attrs.field(default=10.0, validator=_positive("settle_timeout"))
     settle_interval: float = attrs.field(default=2.0)
     first_contact_attempts: int = attrs.field(default=2)
+    on: RetryHook | None = attrs.field(default=None, eq=False)
 
     @max_attempts.validator
     def _check_attempts(self, _attribute: Any, value: int) -> None:
@@ -131,6 +145,38 @@ class RetryPolicy:
     def never(cls) -> RetryPolicy:
         """A policy that makes one attempt only."""
         return cls(max_attempts=1)
+
+    def decide(self, method: str, error: BaseException, attempt: int) -> float | None:
+        """Seconds to wait before retrying a request that failed with `error` on attempt number
+        `attempt` (1-based), or `None`: do not retry. `max_attempts` and `total_timeout` are
+        applied by the caller.
+
+        A write is retried only when ConnectWise provably did not process it
+        ([`write_outcome`][connectwise_billing.retry.write_outcome] is `not_sent`); within
+        that, and for reads, `on` decides when given, else
+        [`retry_reason`][connectwise_billing.retry.retry_reason].
+        """
+        if method.upper() not in READ_METHODS and write_outcome(error) != "not_sent":
+            return None
+        if self.on is None:
+            if retry_reason(method, error) is None:
+                return None
+            return compute_wait(self, attempt, error)
+        answer = self.on(method, error)
+        if isinstance(answer, bool):
+            return compute_wait(self, attempt, error) if answer else None
+        return max(0.0, float(answer))
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, unless `wait` is off (and no time at all in testing mode: see
+        [`set_testing`][connectwise_billing.waits.set_testing])."""
+        if self.wait:
+            waits.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        """The asyncio twin of [`sleep`][connectwise_billing.RetryPolicy.sleep]."""
+        if self.wait:
+            await waits.asleep(seconds)
 
 
 WriteOutcome = Literal["not_sent", "unknown", "refused"]
@@ -229,10 +275,27 @@ def parse_retry_after(
     return None
 
 
-def _log_retry(method: str, path: str, policy: RetryPolicy) -> Callable[[Any], None]:
+def _tenacity_arguments(
+    policy: RetryPolicy, method: str, path: str, answered: Callable[[], bool]
+) -> dict[str, Any]:
+    # Imported here: tenacity pulls in asyncio, which would double the cost of importing the SDK.
+    import tenacity
+
+    decided: list[float] = [0.0]  # the wait `retry` decided on, for `wait` to hand tenacity
+
+    def retry(state: tenacity.RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if error is None:
+            return False
+        wait = policy.decide(method, error, state.attempt_number)
+        if wait is None:
+            return False
+        decided[0] = wait
+        return True
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        reason = retry_reason(method, error) if error else "unknown"
+        reason = (retry_reason(method, error) if error else None) or f"{error}"
         logger.warning(
             "retrying %s %s in %.2f s (attempt %d of %d): %s",
             method,
@@ -242,19 +305,6 @@ def _log_retry(method: str, path: str, policy: RetryPolicy) -> Callable[[Any], N
             policy.max_attempts,
             reason,
         )
-
-    return before_sleep
-
-
-def _tenacity_arguments(
-    policy: RetryPolicy, method: str, path: str, answered: Callable[[], bool]
-) -> dict[str, Any]:
-    # Imported here: tenacity pulls in asyncio, which would double the cost of importing the SDK.
-    import tenacity
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        return compute_wait(policy, state.attempt_number, error)
 
     class unreachable(tenacity.stop.stop_base):
         # A host that has never answered and refuses the connection again is most likely the
@@ -268,70 +318,11 @@ def _tenacity_arguments(
         "stop": tenacity.stop_after_attempt(policy.max_attempts)
         | tenacity.stop_before_delay(policy.total_timeout)
         | unreachable(),
-        "wait": wait,
-        "retry": tenacity.retry_if_exception(lambda error: retry_reason(method, error) is not None),
-        "before_sleep": _log_retry(method, path, policy),
+        "wait": lambda _state: decided[0],
+        "retry": retry,
+        "before_sleep": before_sleep,
         "reraise": True,
     }
-
-
-class Clock(Protocol):
-    """A clock that waits by moving forward (`connectwise_billing.testing.VirtualClock`)."""
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by `seconds`."""
-
-
-@attrs.define
-class _Testing:
-    enabled: bool = False
-    clock: Clock | None = None
-
-
-_testing = _Testing()
-_testing_lock = threading.Lock()
-
-
-def set_testing(testing: bool = True, *, clock: Clock | None = None) -> None:
-    """Turn every wait of the SDK off (`True`) or back on (`False`), process-wide.
-
-    In testing mode, retry backoff, `Retry-After`, the settle re-reads' waits and the client-side
-    rate limiter take no time; with `clock`, each wait advances that clock instead (so a
-    simulator on the same clock sees time pass). Locks are not affected: they wait for other
-    runs in real time. Also available as `connectwise_billing.testing.set_testing`.
-    """
-    with _testing_lock:
-        _testing.enabled = testing
-        _testing.clock = clock if testing else None
-
-
-def is_testing() -> bool:
-    """Whether [`set_testing`][connectwise_billing.client.retry.set_testing] turned waits off."""
-    return _testing.enabled
-
-
-def sleep(seconds: float) -> None:
-    """Wait `seconds` (no time at all in testing mode; see `set_testing`)."""
-    if seconds <= 0:
-        return
-    if _testing.enabled:
-        if _testing.clock is not None:
-            _testing.clock.advance(seconds)
-        return
-    time.sleep(seconds)
-
-
-async def asleep(seconds: float) -> None:
-    """The asyncio twin of [`sleep`][connectwise_billing.client.retry.sleep]."""
-    if seconds <= 0:
-        return
-    if _testing.enabled:
-        if _testing.clock is not None:
-            _testing.clock.advance(seconds)
-        return
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def call_with_retries(
@@ -342,14 +333,14 @@ def call_with_retries(
     *args: Any,
     answered: Callable[[], bool] = lambda: True,
 ) -> T:
-    """Call `fn(*args)`, retrying per `policy` the failures `retry_reason` allows.
+    """Call `fn(*args)`, retrying the failures `policy.decide` allows, after the wait it gives.
 
     `answered()` says whether the server has ever answered: until it has, a connection failure
     gets only `policy.first_contact_attempts` attempts."""
     import tenacity
 
     arguments = _tenacity_arguments(policy, method, path, answered)
-    arguments["sleep"] = sleep if policy.wait else (lambda _seconds: None)
+    arguments["sleep"] = policy.sleep
     # The iterator form keeps the result out of tenacity's state: a returned page would
     # otherwise live on in a reference cycle until the garbage collector ran.
     for attempt in tenacity.Retrying(**arguments):
@@ -367,14 +358,11 @@ async def async_call_with_retries(
     answered: Callable[[], bool] = lambda: True,
 ) -> T:
     """Await `fn(*args)`, retrying per `policy` the failures `retry_reason` allows (see
-    [`call_with_retries`][connectwise_billing.client.retry.call_with_retries])."""
+    [`call_with_retries`][connectwise_billing.retry.call_with_retries])."""
     import tenacity
 
-    async def no_sleep(_seconds: float) -> None:
-        return None
-
     arguments = _tenacity_arguments(policy, method, path, answered)
-    arguments["sleep"] = asleep if policy.wait else no_sleep
+    arguments["sleep"] = policy.asleep
     async for attempt in tenacity.AsyncRetrying(**arguments):
         with attempt:
             result = await fn(*args)
@@ -383,17 +371,13 @@ async def async_call_with_retries(
 
 __all__ = [
     "READ_METHODS",
-    "Clock",
+    "RetryHook",
     "RetryPolicy",
     "WriteOutcome",
-    "asleep",
     "async_call_with_retries",
     "call_with_retries",
     "compute_wait",
-    "is_testing",
     "parse_retry_after",
     "retry_reason",
-    "set_testing",
-    "sleep",
     "write_outcome",
 ]

@@ -1,0 +1,86 @@
+"""Every wait of the SDK goes through here, so tests can switch them all off at once.
+
+Retry backoff, `Retry-After`, the settle re-reads of a write whose answer was lost and the
+client-side rate limiter all wait with [`sleep`][connectwise_billing.waits.sleep] or
+[`asleep`][connectwise_billing.waits.asleep]. In testing mode
+([`set_testing`][connectwise_billing.waits.set_testing], also
+`connectwise_billing.testing.set_testing`) those waits take no time; with a clock, each moves
+that clock instead, so a simulator on the same clock sees the time pass.
+
+A test of a program that uses the SDK (a command line, a job) can start it with the environment
+variable `CONNECTWISE_BILLING_TESTING=1`: the program's waits are zero too. Never set it in
+production: backoff is what keeps a throttled client from hammering ConnectWise.
+
+Locks are not affected: they wait for other runs in real time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Final, Protocol
+
+import attrs
+
+__all__ = ["TESTING_ENVIRONMENT_VARIABLE", "Clock", "asleep", "is_testing", "set_testing", "sleep"]
+
+TESTING_ENVIRONMENT_VARIABLE: Final = "CONNECTWISE_BILLING_TESTING"
+"""Set to `1` in a program's environment to start it in testing mode (every wait zero)."""
+
+
+class Clock(Protocol):
+    """A clock that waits by moving forward (`connectwise_billing.testing.VirtualClock`)."""
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by `seconds`."""
+
+
+@attrs.define
+class _Testing:
+    enabled: bool = False
+    clock: Clock | None = None
+
+
+_testing = _Testing(enabled=os.environ.get(TESTING_ENVIRONMENT_VARIABLE) == "1")
+_testing_lock = threading.Lock()
+
+
+def set_testing(testing: bool = True, *, clock: Clock | None = None) -> None:
+    """Turn every wait of the SDK off (`True`) or back on (`False`), process-wide.
+
+    In testing mode, retry backoff, `Retry-After`, the settle re-reads' waits and the client-side
+    rate limiter take no time; with `clock`, each wait advances that clock instead.
+    """
+    with _testing_lock:
+        _testing.enabled = testing
+        _testing.clock = clock if testing else None
+
+
+def is_testing() -> bool:
+    """Whether [`set_testing`][connectwise_billing.waits.set_testing] turned waits off."""
+    return _testing.enabled
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (no time at all in testing mode)."""
+    if seconds <= 0:
+        return
+    if _testing.enabled:
+        if _testing.clock is not None:
+            _testing.clock.advance(seconds)
+        return
+    time.sleep(seconds)
+
+
+async def asleep(seconds: float) -> None:
+    """The asyncio twin of [`sleep`][connectwise_billing.waits.sleep]."""
+    if seconds <= 0:
+        return
+    if _testing.enabled:
+        if _testing.clock is not None:
+            _testing.clock.advance(seconds)
+        return
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -4,7 +4,7 @@ Imports nothing from reconciliation or sync.
 """
 
 from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
-from connectwise_billing.client._protocol import ApiRequest, ListQuery
+from connectwise_billing.client.api import ApiRequest, ListQuery, RequestOptions
 from connectwise_billing.client.conditions import Condition, Field
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.client.models import (
@@ -16,6 +16,7 @@ from connectwise_billing.client.models import (
     Product,
     Reference,
 )
+from connectwise_billing.client.paging import Page
 from connectwise_billing.client.ratelimit import RateLimiter
 from connectwise_billing.retry import RetryPolicy
 
@@ -32,8 +33,10 @@ __all__ = [
     "Field",
     "ListQuery",
     "NewAddition",
+    "Page",
     "Product",
     "RateLimiter",
     "Reference",
+    "RequestOptions",
     "RetryPolicy",
 ]

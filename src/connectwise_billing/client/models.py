@@ -28,7 +28,7 @@ themselves are created faster, which keeps `import connectwise_billing` cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -345,7 +345,8 @@ class NewAddition:
 
 
 class NotGiven:
-    """Marks an `update()` argument the caller did not pass (distinct from `None`)."""
+    """Marks an `update()` argument as not given (distinct from `None`, which clears a field):
+    handy when the arguments are built conditionally."""
 
     _instance: NotGiven | None = None
 
@@ -362,49 +363,59 @@ class NotGiven:
 
 
 NOT_GIVEN: Final = NotGiven()
-"""Default of every `additions.update()` argument: the field is not part of the PATCH."""
+"""An `update()` argument passed as `NOT_GIVEN` is left out of the PATCH, as if not passed."""
 
 
-_NULLABLE_UPDATE_FIELDS: Final = frozenset(
-    {"cancelled_date", "effective_date", "description", "invoice_description"}
-)
+@attrs.frozen(slots=False)
+class Writable:
+    """A field `update()` may change: how its value is checked, and whether `None` (sent as
+    `null`) clears it.
 
-
-def addition_patch_values(fields: dict[str, object]) -> dict[str, object]:
-    """Validate `additions.update()` arguments; return field -> coerced value for given fields.
-
-    `None` is allowed for the fields ConnectWise lets you clear (dates and descriptions) and is
-    sent as `null`; for quantities, money and flags it is an error.
+    Attributes:
+        coerce: `coerce(value, name)` returns the value to send, or raises `InputError` naming
+            `name`.
+        nullable: Whether `None` is allowed.
     """
-    values: dict[str, object] = {}
-    for name, value in fields.items():
-        if value is NOT_GIVEN:
-            continue
-        if value is None:
-            if name not in _NULLABLE_UPDATE_FIELDS:
-                raise InputError(f"{name} cannot be set to None")
-            values[name] = None
-        elif name in ("quantity", "unit_price", "unit_cost"):
-            values[name] = as_decimal(value, name)
-        elif name in ("cancelled_date", "effective_date"):
-            values[name] = as_utc_datetime(value, name)
-        elif name == "bill_customer":
-            _check_text(value, name)
-            _check_bill_customer(str(value))
-            values[name] = value
-        elif name == "taxable_flag":
-            if not isinstance(value, bool):
-                raise InputError(f"taxable_flag must be True or False, got {value!r}")
-            values[name] = value
-        else:
-            _check_text(value, name)
-            values[name] = value
-    if not values:
-        raise InputError("update() needs at least one field to change")
-    return values
+
+    coerce: Callable[[Any, str], Any]
+    nullable: bool = False
+
+
+def _text(value: object, name: str) -> str:
+    _check_text(value, name)
+    return str(value)
+
+
+def _bill_customer(value: object, name: str) -> str:
+    text = _text(value, name)
+    _check_bill_customer(text)
+    return text
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+ADDITION_WRITABLE: Final[Mapping[str, Writable]] = MappingProxyType(
+    {
+        "quantity": Writable(as_decimal),
+        "unit_price": Writable(as_decimal),
+        "unit_cost": Writable(as_decimal),
+        "cancelled_date": Writable(as_utc_datetime, nullable=True),
+        "effective_date": Writable(as_utc_datetime, nullable=True),
+        "bill_customer": Writable(_bill_customer),
+        "description": Writable(_text, nullable=True),
+        "invoice_description": Writable(_text, nullable=True),
+        "taxable_flag": Writable(_flag),
+    }
+)
+"""The addition fields `client.additions.update()` may change, and how each is checked."""
 
 
 __all__ = [
+    "ADDITION_WRITABLE",
     "BILL_CUSTOMER_VALUES",
     "NOTHING_UNPARSED",
     "NOT_GIVEN",
@@ -415,5 +426,5 @@ __all__ = [
     "NotGiven",
     "Product",
     "Reference",
-    "addition_patch_values",
+    "Writable",
 ]

@@ -274,6 +274,12 @@ def _fields_of(cls: type) -> list[_Field]:
     return fields
 
 
+def _keeps_unparsed(cls: type) -> bool:
+    """Whether the model has an `unparsed` field for the raw values of tolerant fields."""
+    fields = attrs.fields(cast("type[attrs.AttrsInstance]", cls))
+    return any(field.metadata.get("unparsed") for field in fields)
+
+
 def _raw(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = record
     for part in path:
@@ -296,7 +302,8 @@ _INLINE_CHECKS: Final[Mapping[Callable[[Any], Any], str]] = {
 
 def _fast_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
     names: dict[str, Any] = {"D": {f.name: None for f in fields}, "new": object.__new__, "C": cls}
-    names["D"]["unparsed"] = NOTHING_UNPARSED
+    if _keeps_unparsed(cls):
+        names["D"]["unparsed"] = NOTHING_UNPARSED
     lines = ["def read(o):", "    v = D.copy()"]
     info = [f for f in fields if len(f.path) == 2 and f.path[0] == "_info"]
     for index, field in enumerate(f for f in fields if f not in info):
@@ -331,6 +338,7 @@ def _fast_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
 
 
 def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
+    keeps_unparsed = _keeps_unparsed(cls)
     defaults: dict[str, Any] = {field.name: None for field in fields}
 
     def read_carefully(record: Any) -> T:
@@ -351,7 +359,8 @@ def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
                     problem = str(error) if isinstance(error, _Problem) else "cannot be read"
                     raise RecordError(field.wire, raw, problem) from None
                 unparsed[field.wire] = raw
-        values["unparsed"] = MappingProxyType(unparsed) if unparsed else NOTHING_UNPARSED
+        if keeps_unparsed:
+            values["unparsed"] = MappingProxyType(unparsed) if unparsed else NOTHING_UNPARSED
         instance: T = object.__new__(cls)
         instance.__dict__.update(values)
         return instance
@@ -390,7 +399,7 @@ def _writer(converter: Converter, cls: type) -> Callable[[Any], dict[str, Any]]:
         for field in attrs.fields(cls)
         if not field.metadata.get("unparsed")
     ]
-    keeps_unparsed = any(field.metadata.get("unparsed") for field in attrs.fields(cls))
+    keeps_unparsed = _keeps_unparsed(cls)
 
     def write(record: Any) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -411,7 +420,8 @@ def _wire_date(value: date) -> str:
 
 
 READ_MODELS: Final = (Product, Company, Agreement, Addition)
-"""The records the client reads."""
+"""The records the client's own resources read (a model declared for a new resource is read
+the same way: the hooks are made for any attrs class, from its field metadata)."""
 
 
 @functools.cache
@@ -426,8 +436,7 @@ def get_converter() -> Converter:
     datetimes are UTC with a `Z`.
     """
     converter = base_converter()
-    for model in READ_MODELS:
-        converter.register_structure_hook(model, _reader(model))
+    converter.register_structure_hook_factory(attrs.has, _reader)
     converter.register_structure_hook(Reference, lambda value, _: _reference(value))
     converter.register_unstructure_hook_factory(attrs.has, lambda cls: _writer(converter, cls))
     converter.register_unstructure_hook(Decimal, lambda value: value)

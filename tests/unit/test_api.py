@@ -20,10 +20,9 @@ from connectwise_billing import (
     ServerError,
     UnexpectedResponseError,
 )
-from connectwise_billing.client._protocol import (
+from connectwise_billing.client.api import (
     ApiRequest,
     ListQuery,
-    PageWalk,
     api_error,
     fields_param,
     parse_link_header,
@@ -35,6 +34,7 @@ from connectwise_billing.client.discovery import (
     checked_url,
     companyinfo_url,
 )
+from connectwise_billing.client.paging import PageWalk
 from connectwise_billing.errors import InputError
 
 URL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0/finance/agreements/5"

@@ -1,7 +1,8 @@
 """Everything about a ConnectWise exchange that is not I/O.
 
-Building a request, reading a response (or the error it carries), and deciding the next page are
-pure functions here; the sync and the async client differ only in the line that sends.
+Building a request and reading a response (or the error it carries) are pure functions here; the
+sync and the async client differ only in the line that sends. Paging is in
+[`connectwise_billing.client.paging`][connectwise_billing.client.paging].
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from connectwise_billing.errors import (
     redact,
     redact_value,
 )
-from connectwise_billing.retry import parse_retry_after
+from connectwise_billing.retry import RetryPolicy, parse_retry_after
 from connectwise_billing.values import shown_json
 
 REQUEST_ID_HEADER: Final = "x-cw-request-id"
@@ -35,12 +36,40 @@ _TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTA
 _LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?')
 
 
+Timeout = float | httpx.Timeout
+"""Seconds, or an `httpx.Timeout` (connect, read, write and pool apart)."""
+
+
+@attrs.frozen(slots=False)
+class RequestOptions:
+    """Settings of one request that differ from its client's (`None`: the client's).
+
+    Attributes:
+        timeout: Seconds, or an `httpx.Timeout`.
+        retry: The [`RetryPolicy`][connectwise_billing.RetryPolicy] for this request.
+    """
+
+    timeout: Timeout | None = None
+    retry: RetryPolicy | None = None
+
+    def over(self, defaults: RequestOptions) -> RequestOptions:
+        """These options, with `defaults` where these leave a setting to the client."""
+        return RequestOptions(
+            timeout=self.timeout if self.timeout is not None else defaults.timeout,
+            retry=self.retry if self.retry is not None else defaults.retry,
+        )
+
+
+NO_OPTIONS: Final = RequestOptions()
+
+
 @attrs.frozen(slots=False)
 class ApiRequest:
     """One request to the ConnectWise API, before it is sent.
 
     `path` is relative to the client's base URL (`/finance/agreements/5/additions`); `params` are
-    query parameters in order; `body` is JSON-ready data (Decimal allowed).
+    query parameters in order; `body` is JSON-ready data (Decimal allowed); `options` are the
+    request's own timeout and retry policy, if any.
     """
 
     method: str
@@ -48,6 +77,7 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
+    options: RequestOptions = NO_OPTIONS
 
     def with_params(self, **updates: str) -> ApiRequest:
         """A copy with these query parameters set (replacing existing values)."""
@@ -230,6 +260,7 @@ class ListQuery:
         order_by: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
         extra: Mapping[str, str] | None = None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> ListQuery:
         """The first request of a list read with these parameters."""
         params: list[tuple[str, str]] = []
@@ -245,7 +276,7 @@ class ListQuery:
         headers = (("pagination-type", "forward-only"),) if forward_only else ()
         if not forward_only:
             params.append(("page", "1"))
-        first = ApiRequest("GET", path, params=tuple(params), headers=headers)
+        first = ApiRequest("GET", path, params=tuple(params), headers=headers, options=options)
         return cls(first=first, page_size=page_size, forward_only=forward_only)
 
     def next_request(
@@ -283,82 +314,9 @@ class ListQuery:
         """The `/count` request for the same records."""
         conditions = dict(self.first.params).get("conditions")
         params = (("conditions", conditions),) if conditions else ()
-        return ApiRequest("GET", f"{self.first.path}/count", params=params)
-
-
-MAX_PAGES: Final = 10_000
-"""The most pages one listing may have (10 million records at ConnectWise's 1,000 a page)."""
-COUNT_CHECK_PAGES: Final = 10
-"""After this many pages, a listing asks `/count` how many records there are, and stops with an
-error when the pages run past what that count allows (a server inventing pages)."""
-
-
-class PageWalk:
-    """One listing's paging: where it has been and how far it may go.
-
-    A listing that comes back to a page it read (`Link` alternating between two page ids, or
-    any longer cycle), goes back (`pageId` not increasing), repeats records it read, or runs
-    past `MAX_PAGES`, or past the pages its `/count` allows, is an `UnexpectedResponseError`:
-    never an endless loop. Only the paging keys are kept, so memory stays flat.
-    """
-
-    def __init__(self, query: ListQuery, max_pages: int = MAX_PAGES) -> None:
-        self.query = query
-        self.limit = max_pages
-        self.pages = 1
-        self._seen = {self._key(query.first)}
-
-    @staticmethod
-    def _key(request: ApiRequest) -> str:
-        params = dict(request.params)
-        return params.get("pageId") or params.get("page") or "first"
-
-    def _fail(self, request: ApiRequest, problem: str) -> UnexpectedResponseError:
-        return UnexpectedResponseError(
-            f"{problem}; the listing was stopped after {self.pages} page(s)",
-            status_code=200,
-            method=request.method,
-            url=request.path,
+        return ApiRequest(
+            "GET", f"{self.first.path}/count", params=params, options=self.first.options
         )
-
-    def next_request(
-        self, current: ApiRequest, link_header: str | None, items: Sequence[Any]
-    ) -> ApiRequest | None:
-        """The request for the page after `current`, or `None` when it was the last."""
-        if not items:
-            return None  # an empty page ends a listing, whatever its Link says
-        after = dict(current.params).get("pageId")
-        if self.query.forward_only and after is not None:
-            ids = [item.get("id") for item in items if isinstance(item, Mapping)]
-            if any(isinstance(i, int) and i <= int(after) for i in ids):
-                raise self._fail(current, f"the page after id {after} lists records up to it again")
-        last = parse_link_header(link_header).get("last")
-        last_page = dict(parse_qsl(urlsplit(last).query)).get("page") if last else None
-        if last_page and last_page.isdigit():
-            self.limit = min(self.limit, int(last_page))
-        following = self.query.next_request(current, link_header, items)
-        if following is None:
-            return None
-        key = self._key(following)
-        if key in self._seen:
-            raise self._fail(current, f"the next page link points back at {key}, read before")
-        then = dict(following.params).get("pageId")
-        if after and then and not (then.isdigit() and int(then) > int(after)):
-            raise self._fail(current, f"the next page id {then} does not come after {after}")
-        self._seen.add(key)
-        self.pages += 1
-        if self.pages > self.limit:
-            raise self._fail(current, f"the listing runs past {self.limit} pages")
-        return following
-
-    def needs_count(self) -> bool:
-        """Whether to ask `/count` now (once, after `COUNT_CHECK_PAGES` pages)."""
-        return self.pages == COUNT_CHECK_PAGES
-
-    def expect(self, count: int) -> None:
-        """Allow only the pages `count` records fill (and one more, for records added since)."""
-        pages = -(-count // self.query.page_size) + 1
-        self.limit = min(self.limit, max(pages, COUNT_CHECK_PAGES))
 
 
 def read_count(data: Any, request: ApiRequest, secrets: Sequence[str] = ()) -> int:

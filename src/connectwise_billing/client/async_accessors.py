@@ -1,0 +1,285 @@
+"""The async client's resource accessors: the sync ones
+([`connectwise_billing.client.accessors`][connectwise_billing.client.accessors]), awaited."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from connectwise_billing.client.accessors import options
+from connectwise_billing.client.api import Timeout
+from connectwise_billing.client.calls import arun
+from connectwise_billing.client.paging import Page
+from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
+from connectwise_billing.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from connectwise_billing.client._client import AsyncConnectWiseClient
+    from connectwise_billing.client.resource import (
+        ChildResourceSpec,
+        Conditions,
+        Fields,
+        ResourceSpec,
+    )
+
+__all__ = ["AsyncChildResource", "AsyncResource"]
+
+M = TypeVar("M")
+N = TypeVar("N")
+
+
+class AsyncResource(Generic[M]):
+    """A top-level resource of the async client: as
+    [`Resource`][connectwise_billing.client.accessors.Resource], awaited (`iter` and
+    `iter_pages` with `async for`)."""
+
+    def __init__(self, client: AsyncConnectWiseClient, spec: ResourceSpec[M]) -> None:
+        self._client = client
+        self._spec = spec
+
+    async def get(
+        self,
+        id: int,
+        *,
+        fields: Fields = None,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> M:
+        """One record by id. Raises `NotFoundError` if there is none."""
+        request = self._spec.get((), id, fields, options(timeout, retry))
+        return await self._client.fetch(request, self._spec.model)
+
+    def iter_pages(
+        self,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[Page[M]]:
+        """Stream the matching records a page at a time (`async for`)."""
+        query = self._spec.query(
+            (), conditions, filters, fields, order_by, page_size, options(timeout, retry)
+        )
+        return self._client.pages(query, self._spec.model, strict=strict)
+
+    async def iter(
+        self,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[M]:
+        """Stream every matching record (`async for`)."""
+        pages = self.iter_pages(
+            conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
+            timeout=timeout, retry=retry, **filters,
+        )  # fmt: skip
+        async for page in pages:
+            for item in page.items:
+                yield item
+
+    async def list(
+        self,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> builtins.list[M]:
+        """Every matching record, as a list."""
+        items = self.iter(
+            conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
+            timeout=timeout, retry=retry, **filters,
+        )  # fmt: skip
+        return [item async for item in items]
+
+    async def count(
+        self,
+        conditions: Conditions = None,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> int:
+        """How many records match."""
+        request = self._spec.count((), conditions, filters, options(timeout, retry))
+        return await self._client.count(request)
+
+    async def search(
+        self,
+        text: str,
+        *,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> builtins.list[M]:
+        """Records whose searched fields contain `text` (case-insensitive)."""
+        condition = self._spec.search_condition(text)
+        order = self._spec.search[0]
+        return await self.list(
+            condition, order_by=order, strict=strict, timeout=timeout, retry=retry
+        )
+
+
+class AsyncChildResource(Generic[M, N]):
+    """A resource under a parent record, on the async client: as
+    [`ChildResource`][connectwise_billing.client.accessors.ChildResource], awaited."""
+
+    def __init__(self, client: AsyncConnectWiseClient, spec: ChildResourceSpec[M, N]) -> None:
+        self._client = client
+        self._spec = spec
+
+    async def get(
+        self,
+        parent_id: int,
+        id: int,
+        *,
+        fields: Fields = None,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> M:
+        """One record by its parent's id and its own. Raises `NotFoundError` if there is none."""
+        parents = self._spec.parents(parent_id)
+        request = self._spec.get(parents, id, fields, options(timeout, retry))
+        return await self._client.fetch(request, self._spec.model)
+
+    def iter_pages(
+        self,
+        parent_id: int,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[Page[M]]:
+        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`)."""
+        query = self._spec.query(
+            self._spec.parents(parent_id), conditions, filters, fields, order_by, page_size,
+            options(timeout, retry),
+        )  # fmt: skip
+        return self._client.pages(query, self._spec.model, strict=strict)
+
+    async def iter(
+        self,
+        parent_id: int,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[M]:
+        """Stream the parent's matching records (`async for`)."""
+        pages = self.iter_pages(
+            parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
+            strict=strict, timeout=timeout, retry=retry, **filters,
+        )  # fmt: skip
+        async for page in pages:
+            for item in page.items:
+                yield item
+
+    async def list(
+        self,
+        parent_id: int,
+        conditions: Conditions = None,
+        *,
+        fields: Fields = None,
+        order_by: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        strict: bool = False,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> builtins.list[M]:
+        """The parent's matching records, as a list."""
+        items = self.iter(
+            parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
+            strict=strict, timeout=timeout, retry=retry, **filters,
+        )  # fmt: skip
+        return [item async for item in items]
+
+    async def count(
+        self,
+        parent_id: int,
+        conditions: Conditions = None,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: Any,
+    ) -> int:
+        """How many of the parent's records match."""
+        parents = self._spec.parents(parent_id)
+        request = self._spec.count(parents, conditions, filters, options(timeout, retry))
+        return await self._client.count(request)
+
+    async def create(
+        self,
+        parent_id: int,
+        record: N,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> M:
+        """POST a new record; return it as ConnectWise stored it.
+
+        Never retried after the request may have reached the server (see
+        [`RetryPolicy`][connectwise_billing.RetryPolicy]): a blind retry could bill twice.
+        """
+        request = self._spec.create(parent_id, record, options(timeout, retry))
+        return await self._client.fetch(request, self._spec.model)
+
+    async def update(
+        self,
+        parent_id: int,
+        id: int,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        **fields: Any,
+    ) -> M:
+        """PATCH the given fields (one `replace` operation each, nothing else); return the
+        record as ConnectWise answered it.
+
+        Only the declared writable fields may be given; each value is checked before anything
+        is sent (`quantity="lots"` is an `InputError` naming it). `None` clears a field that
+        may be cleared (a date, a description).
+        """
+        request = self._spec.update(parent_id, id, fields, options(timeout, retry))
+        return await self._client.fetch(request, self._spec.model)
+
+    async def delete(
+        self,
+        parent_id: int,
+        id: int,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """DELETE a record. For additions, prefer cancelling (`update(cancelled_date=...)`):
+        ConnectWise keeps the billing history of cancelled additions.
+
+        A DELETE whose answer was lost is settled by reading the record: gone means deleted.
+        """
+        await arun(self._client, self._spec.delete_flow(parent_id, id, options(timeout, retry)))

@@ -1,0 +1,111 @@
+"""How a listing walks its pages, and where it must stop.
+
+ConnectWise pages with `Link` headers (forward-only `pageId` paging, or numbered pages with
+`orderBy`). A server, or a proxy in between, can get paging wrong: a link back to a page read
+before, a `pageId` that does not advance, a listing that never ends. `PageWalk` turns each of
+these into an [`UnexpectedResponseError`][connectwise_billing.UnexpectedResponseError]: never an
+endless loop, never a record counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from connectwise_billing.client.api import ApiRequest, ListQuery, parse_link_header
+from connectwise_billing.errors import UnexpectedResponseError
+
+__all__ = ["COUNT_CHECK_PAGES", "MAX_PAGES", "Page", "PageWalk"]
+
+M = TypeVar("M")
+
+
+@attrs.frozen(slots=False)
+class Page(Generic[M]):
+    """One page of a listing (see `iter_pages`).
+
+    Attributes:
+        number: 1 for the first page.
+        items: The page's records (those that could be used; see `strict`).
+    """
+
+    number: int
+    items: list[M]
+
+
+MAX_PAGES: Final = 10_000
+"""The most pages one listing may have (10 million records at ConnectWise's 1,000 a page)."""
+COUNT_CHECK_PAGES: Final = 10
+"""After this many pages, a listing asks `/count` how many records there are, and stops with an
+error when the pages run past what that count allows (a server inventing pages)."""
+
+
+class PageWalk:
+    """One listing's paging: where it has been and how far it may go.
+
+    A listing that comes back to a page it read (`Link` alternating between two page ids, or
+    any longer cycle), goes back (`pageId` not increasing), repeats records it read, or runs
+    past `MAX_PAGES`, or past the pages its `/count` allows, is an `UnexpectedResponseError`:
+    never an endless loop. Only the paging keys are kept, so memory stays flat.
+    """
+
+    def __init__(self, query: ListQuery, max_pages: int = MAX_PAGES) -> None:
+        self.query = query
+        self.limit = max_pages
+        self.pages = 1
+        self._seen = {self._key(query.first)}
+
+    @staticmethod
+    def _key(request: ApiRequest) -> str:
+        params = dict(request.params)
+        return params.get("pageId") or params.get("page") or "first"
+
+    def _fail(self, request: ApiRequest, problem: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"{problem}; the listing was stopped after {self.pages} page(s)",
+            status_code=200,
+            method=request.method,
+            url=request.path,
+        )
+
+    def next_request(
+        self, current: ApiRequest, link_header: str | None, items: Sequence[Any]
+    ) -> ApiRequest | None:
+        """The request for the page after `current`, or `None` when it was the last."""
+        if not items:
+            return None  # an empty page ends a listing, whatever its Link says
+        after = dict(current.params).get("pageId")
+        if self.query.forward_only and after is not None:
+            ids = [item.get("id") for item in items if isinstance(item, Mapping)]
+            if any(isinstance(i, int) and i <= int(after) for i in ids):
+                raise self._fail(current, f"the page after id {after} lists records up to it again")
+        last = parse_link_header(link_header).get("last")
+        last_page = dict(parse_qsl(urlsplit(last).query)).get("page") if last else None
+        if last_page and last_page.isdigit():
+            self.limit = min(self.limit, int(last_page))
+        following = self.query.next_request(current, link_header, items)
+        if following is None:
+            return None
+        key = self._key(following)
+        if key in self._seen:
+            raise self._fail(current, f"the next page link points back at {key}, read before")
+        then = dict(following.params).get("pageId")
+        if after and then and not (then.isdigit() and int(then) > int(after)):
+            raise self._fail(current, f"the next page id {then} does not come after {after}")
+        self._seen.add(key)
+        self.pages += 1
+        if self.pages > self.limit:
+            raise self._fail(current, f"the listing runs past {self.limit} pages")
+        return following
+
+    def needs_count(self) -> bool:
+        """Whether to ask `/count` now (once, after `COUNT_CHECK_PAGES` pages)."""
+        return self.pages == COUNT_CHECK_PAGES
+
+    def expect(self, count: int) -> None:
+        """Allow only the pages `count` records fill (and one more, for records added since)."""
+        pages = -(-count // self.query.page_size) + 1
+        self.limit = min(self.limit, max(pages, COUNT_CHECK_PAGES))

@@ -1,0 +1,66 @@
+"""The code base's shape: no module reaches into another package's private modules, and no
+module grows past what one reader takes in."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import connectwise_billing
+
+SRC = Path(connectwise_billing.__file__).parent
+ROOT = SRC.parent.parent
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from connectwise_billing.x._y import ...` where `x` is not the importing file's package."""
+    package = path.relative_to(ROOT).with_suffix("").parts
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            parts, names = [], []
+            for alias in node.names:
+                found += _private_in(package, alias.name.split("."), [])
+            continue
+        else:
+            continue
+        found += _private_in(package, parts, names)
+    return [f"{path.relative_to(ROOT)}: {item}" for item in found]
+
+
+CONSUMERS = ("cli", "testing")
+"""Packages that use the SDK as its users do: through public names only."""
+
+
+def _private_in(package: tuple[str, ...], parts: list[str], names: list[str]) -> list[str]:
+    if not parts or parts[0] != "connectwise_billing":
+        return []
+    inside = package[1:]  # ("connectwise_billing", "client", "_client") for a file of the SDK
+    if len(inside) > 2 and inside[1] in CONSUMERS:
+        inside = (*inside[:2], "")  # a consumer's own package is its whole boundary
+    for depth, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            owner = tuple(parts[:depth])
+            if inside[: len(owner)] != owner or (
+                len(inside) > 2 and inside[1] in CONSUMERS and owner[1:2] != inside[1:2]
+            ):
+                return [".".join(parts)]
+    if parts == ["connectwise_billing"]:
+        private = [name for name in names if name.startswith("_") and not name.startswith("__")]
+        return [f"connectwise_billing.{name}" for name in private]
+    return []
+
+
+def test_no_private_module_is_imported_across_packages() -> None:
+    files = [
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "benchmarks").rglob("*.py"),
+        *(ROOT / "examples").rglob("*.py"),
+        *(ROOT / "scripts").rglob("*.py"),
+    ]
+    found = [item for path in files for item in _private_imports(path)]
+    assert found == []

@@ -1,101 +1,156 @@
-"""Embed the pure reconciler in another PSA integration.
+"""Sync billing in another PSA: implement the backend protocol, and the whole applier is yours.
 
-Reconciliation needs no ConnectWise: give it any line items with `id`, `product.id`,
-`quantity`, `unit_price`, `unit_cost` and `cancelled_date`, and apply the diff with your PSA's
-own API. Here, a made-up PSA whose contract lines use other names.
+A made-up PSA keeps contracts with lines of its own shape. `ContractBackend` adapts it to
+`BillingBackend` (a few methods: read the catalog and a contract's lines, say whether a contract
+is open, create, update and end a line), and `sync_all` does the rest: reconciliation, each
+write sent once and settled by reading when its answer is lost, per-contract locks, reports.
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from connectwise_billing import (
+    AgreementState,
     CancelAddition,
+    CatalogItem,
     CompanyUsage,
     CreateAddition,
+    NotFoundError,
     Plan,
     PlanMapping,
-    SyncPolicy,
+    RetryPolicy,
     UpdateAddition,
-    reconcile_agreement,
+    sync_all,
 )
 
-
-@dataclass
-class ContractLine:
-    """A line of a contract in the other PSA."""
-
-    line_id: int
-    sku_id: int
-    units: int
-    rate: Decimal
-    our_cost: Decimal
-    ended_on: date | None = None
+# --- the other PSA, as its own API would hand things out ---------------------------------------
 
 
 @dataclass(frozen=True)
-class ProductRef:
+class Sku:
     id: int
 
 
 @dataclass(frozen=True)
-class LineAdapter:
-    """What the reconciler reads, over a `ContractLine`."""
+class ContractLine:
+    """A line of a contract, named the way the reconciler reads lines."""
 
-    line: ContractLine
+    id: int
+    contract: int
+    product: Sku
+    quantity: Decimal
+    unit_price: Decimal
+    unit_cost: Decimal
+    cancelled_date: date | None = None
 
-    @property
-    def id(self) -> int:
-        return self.line.line_id
 
-    @property
-    def product(self) -> ProductRef:
-        return ProductRef(self.line.sku_id)
+class OtherPSA:
+    """A PSA with SKUs, contracts and contract lines."""
 
-    @property
-    def quantity(self) -> Decimal:
-        return Decimal(self.line.units)
+    def __init__(self) -> None:
+        self.skus = {501: ("BASIC-10", True), 502: ("GOLD-50", True)}
+        self.contracts = {9001: "active", 9002: "ended"}
+        self.lines: dict[int, ContractLine] = {}
+        self.ids = itertools.count(1)
 
-    @property
-    def unit_price(self) -> Decimal:
-        return self.line.rate
+    def add_line(self, contract: int, sku: int, units: int, rate: str, cost: str) -> ContractLine:
+        line = ContractLine(
+            next(self.ids), contract, Sku(sku), Decimal(units), Decimal(rate), Decimal(cost)
+        )
+        self.lines[line.id] = line
+        return line
 
-    @property
-    def unit_cost(self) -> Decimal:
-        return self.line.our_cost
+    def change_line(self, line_id: int, **values: object) -> ContractLine:
+        self.lines[line_id] = replace(self.lines[line_id], **values)  # type: ignore[arg-type]
+        return self.lines[line_id]
 
-    @property
-    def cancelled_date(self) -> date | None:
-        return self.line.ended_on
+
+# --- the adapter: BillingBackend over the other PSA -------------------------------------------
+
+
+class ContractBackend:
+    """The other PSA as a `BillingBackend`."""
+
+    name = "OtherPSA"
+
+    def __init__(self, psa: OtherPSA) -> None:
+        self.psa = psa
+        self.retry = RetryPolicy()  # bounds the re-reads that settle a lost answer
+
+    def lock_key(self, agreement_id: int) -> str:
+        return f"other-psa/contract/{agreement_id}"
+
+    def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
+        skus = self.psa.skus
+        return {i: CatalogItem(i, skus[i][0], skus[i][1]) for i in product_ids if i in skus}
+
+    def describe_agreements(
+        self, agreement_ids: Sequence[int], today: date
+    ) -> Mapping[int, AgreementState]:
+        states = {}
+        for contract in agreement_ids:
+            status = self.psa.contracts.get(contract)
+            if status is None:
+                states[contract] = AgreementState(contract, "unavailable", "no such contract")
+            elif status != "active":
+                states[contract] = AgreementState(contract, "closed", f"the contract is {status}")
+            else:
+                states[contract] = AgreementState(contract, "open")
+        return states
+
+    def read_lines(self, agreement_id: int) -> Sequence[ContractLine]:
+        return [line for line in self.psa.lines.values() if line.contract == agreement_id]
+
+    def read_line(self, agreement_id: int, line_id: int) -> ContractLine:
+        line = self.psa.lines.get(line_id)
+        if line is None or line.contract != agreement_id:
+            url = f"otherpsa://contracts/{agreement_id}/lines/{line_id}"
+            raise NotFoundError("no such line", status_code=404, method="GET", url=url)
+        return line
+
+    def create_line(self, operation: CreateAddition) -> ContractLine:
+        return self.psa.add_line(
+            operation.agreement_id,
+            operation.product_id,
+            int(operation.quantity),
+            str(operation.unit_price),
+            str(operation.unit_cost),
+        )
+
+    def update_line(self, operation: UpdateAddition) -> ContractLine:
+        values = {field: change.new for field, change in operation.changes.items()}
+        return self.psa.change_line(operation.addition_id, **values)
+
+    def cancel_line(self, operation: CancelAddition) -> ContractLine:
+        return self.psa.change_line(operation.addition_id, cancelled_date=operation.cancelled_date)
 
 
 def main() -> None:
+    psa = OtherPSA()
+    psa.add_line(9001, 501, 10, "4.00", "1.50")  # Acme pays for 10 Basic seats; it uses 12
     plans = [
         Plan("basic", "Basic 10 GB", cost=Decimal("1.50"), price=Decimal("4.00")),
         Plan("gold", "Gold 50 GB", cost=Decimal("3.25"), price=Decimal("8.00")),
     ]
     mapping = PlanMapping({"basic": 501, "gold": 502})  # plan -> the other PSA's SKU id
-    lines = [ContractLine(1, 501, 10, Decimal("4.00"), Decimal("1.50"))]
-    usage = CompanyUsage(
-        9001, {"basic": 12, "gold": 3}, discount_percent=Decimal(5), company="Acme"
-    )
+    usages = [
+        CompanyUsage(9001, {"basic": 12, "gold": 3}, discount_percent=Decimal(5), company="Acme"),
+        CompanyUsage(9002, {"basic": 4}, company="Globex"),  # its contract has ended
+    ]
+    backend = ContractBackend(psa)
 
-    diff = reconcile_agreement(
-        plans,
-        mapping,
-        usage,
-        [LineAdapter(line) for line in lines],
-        SyncPolicy(),
-        today=date(2026, 11, 28),
-    )
-    print(diff)
-    for op in diff.operations:  # the other PSA's API calls would go here
-        if isinstance(op, CreateAddition):
-            print(f"add line: SKU {op.product_id} x {op.quantity} at {op.unit_price}")
-        elif isinstance(op, UpdateAddition):
-            print(f"change line {op.addition_id}: {dict(op.changes)}")
-        elif isinstance(op, CancelAddition):
-            print(f"end line {op.addition_id} on {op.cancelled_date}")
+    report = sync_all(backend, plans, mapping, usages, today=date(2026, 11, 28))
+    print(report.render())
+    for line in psa.lines.values():
+        print(f"line {line.id}: SKU {line.product.id} x {line.quantity} at {line.unit_price}")
+
+    again = sync_all(backend, plans, mapping, usages, today=date(2026, 11, 28))
+    print(f"second sync: {again.applied} writes; the contracts are in step")
 
 
 if __name__ == "__main__":

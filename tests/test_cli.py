@@ -585,6 +585,24 @@ def test_the_command_line_retries_as_its_retry_settings_say(
 
 
 @pytest.mark.parametrize(
+    ("section", "line"),
+    [("connectwise", "bill_customer = 'NoCharge'"), ("policy", "bill_customer = 'NoCharge'")],
+)
+def test_new_additions_bill_as_the_configuration_says(
+    served: tuple[ExampleMSP, Path], section: str, line: str
+) -> None:
+    example, config = served
+    before = {a.id for a in example.fake.list_additions()}
+    text = config.read_text().replace(f"[{section}]\n", f"[{section}]\n{line}\n")
+    config.write_text(text)
+    status, _, err = sync(config, USAGE_CSV)
+    assert status == 0, err
+    made = {a.bill_customer for a in example.fake.list_additions() if a.id not in before}
+    assert made == {"NoCharge"}
+    assert "Deprecat" not in err
+
+
+@pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("siteurl = 'x'\n", "connectwise.siteurl: unknown setting; did you mean 'site_url'?"),

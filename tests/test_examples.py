@@ -20,7 +20,13 @@ EXPECTED = {
     "map_plans.py": ["gold-50 -> product 1002 (MBX-GOLD-50)", "Fabrikam Inc: agreement", "wrote "],
     "scheduled_sync.py": ["applied per run: [", ", 0, 0]", "audit log "],
     "async_bulk_sync.py": ["Sync of 30 companies (30 agreements)", "requests in"],
-    "custom_psa_adapter.py": ["change line 1:", "add line: SKU 502 x 3 at 7.60"],
+    "custom_psa_adapter.py": [
+        "created 1 and updated 1 additions on 1 agreement",
+        "skipped agreement 9002 (Globex): the contract is ended",
+        "line 1: SKU 501 x 12 at 3.80",
+        "line 2: SKU 502 x 3 at 7.60",
+        "second sync: 0 writes; the contracts are in step",
+    ],
     "rq_jobs.py": [
         "24 jobs for 12 companies on 3 workers: 24 finished",
         "; 0 products billed twice",

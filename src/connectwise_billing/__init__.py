@@ -10,6 +10,9 @@ The public API, importable from the package root:
   `CancelAddition`);
 - sync: `apply_diff`, `sync_company`, `sync_all`, their async twins, `refresh_plan_prices`,
   `run_every` and the reports (`CompanyReport`, `SyncReport`);
+- the PSA-neutral billing backend the sync writes through (`BillingBackend`,
+  `AsyncBillingBackend`, `AgreementState`, `CatalogItem`) and ConnectWise's
+  (`ConnectWiseBackend`, `AsyncConnectWiseBackend`);
 - the locks that keep two syncs off one agreement: `InProcessLock`, `FileLock`, `RedisLock`
   (the `Lock` protocol is in `connectwise_billing.locks`);
 - the error tree rooted at `ConnectWiseBillingError`.
@@ -30,6 +33,15 @@ from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.reconcile import reconcile
 
 if TYPE_CHECKING:
+    from connectwise_billing.accounting import (
+        count_requests,
+    )
+    from connectwise_billing.backend import (
+        AgreementState,
+        AsyncBillingBackend,
+        BillingBackend,
+        CatalogItem,
+    )
     from connectwise_billing.client import (
         NOT_GIVEN,
         Addition,
@@ -45,9 +57,6 @@ if TYPE_CHECKING:
         RateLimiter,
         Reference,
         RetryPolicy,
-    )
-    from connectwise_billing.client.accounting import (
-        count_requests,
     )
     from connectwise_billing.errors import (
         APIConnectionError,
@@ -109,8 +118,15 @@ if TYPE_CHECKING:
         sync_all,
         sync_company,
     )
+    from connectwise_billing.sync.connectwise import AsyncConnectWiseBackend, ConnectWiseBackend
 
 _EXPORTS: Final = {
+    "AgreementState": "connectwise_billing.backend",
+    "AsyncBillingBackend": "connectwise_billing.backend",
+    "BillingBackend": "connectwise_billing.backend",
+    "CatalogItem": "connectwise_billing.backend",
+    "AsyncConnectWiseBackend": "connectwise_billing.sync.connectwise",
+    "ConnectWiseBackend": "connectwise_billing.sync.connectwise",
     "NOT_GIVEN": "connectwise_billing.client",
     "Addition": "connectwise_billing.client",
     "Agreement": "connectwise_billing.client",
@@ -125,7 +141,7 @@ _EXPORTS: Final = {
     "RateLimiter": "connectwise_billing.client",
     "Reference": "connectwise_billing.client",
     "RetryPolicy": "connectwise_billing.client",
-    "count_requests": "connectwise_billing.client.accounting",
+    "count_requests": "connectwise_billing.accounting",
     "APIConnectionError": "connectwise_billing.errors",
     "APITimeoutError": "connectwise_billing.errors",
     "AuthenticationError": "connectwise_billing.errors",
@@ -206,10 +222,15 @@ __all__ = [
     "Agreement",
     "AgreementDiff",
     "AgreementReport",
+    "AgreementState",
+    "AsyncBillingBackend",
+    "AsyncConnectWiseBackend",
     "AsyncConnectWiseClient",
     "AuthenticationError",
     "BadRequestError",
+    "BillingBackend",
     "CancelAddition",
+    "CatalogItem",
     "Change",
     "Company",
     "CompanyReport",
@@ -218,6 +239,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectWiseAPIError",
+    "ConnectWiseBackend",
     "ConnectWiseBillingError",
     "ConnectWiseClient",
     "CreateAddition",

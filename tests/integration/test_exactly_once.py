@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from connectwise_billing import ConnectWiseClient, InProcessLock, SyncPolicy, sync_all
-from connectwise_billing.sync.run import lock_key
+from connectwise_billing import (
+    ConnectWiseBackend,
+    ConnectWiseClient,
+    InProcessLock,
+    SyncPolicy,
+    sync_all,
+)
 from connectwise_billing.testing import ExampleMSP, Fault, VirtualClock, build_example
 from tests.integration.conftest import API_URL, Syncer
 from tests.integration.locking import NoLock, at_once
@@ -65,7 +70,7 @@ def test_an_agreement_another_run_holds_is_busy_and_left_alone(
 ) -> None:
     target = next(u for u in example.usages if u.agreement_id not in unreachable(example))
     with ConnectWiseClient(API_URL, example.credentials) as client:
-        key = lock_key(client, target.agreement_id)
+        key = ConnectWiseBackend(client).lock_key(target.agreement_id)
     assert key == f"connectwise-billing/cw.example/fakemsp/agreement/{target.agreement_id}"
     holder = InProcessLock()
     token = holder.acquire(key)
@@ -91,7 +96,7 @@ def test_an_agreement_another_run_holds_is_busy_and_left_alone(
 def test_a_dry_run_takes_no_lock(quick_syncer: Syncer, example: ExampleMSP) -> None:
     target = example.usages[0]
     with ConnectWiseClient(API_URL, example.credentials) as client:
-        key = lock_key(client, target.agreement_id)
+        key = ConnectWiseBackend(client).lock_key(target.agreement_id)
     holder = InProcessLock()
     token = holder.acquire(key)
     assert token is not None

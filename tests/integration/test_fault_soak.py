@@ -1,4 +1,5 @@
-"""Fault soak: 240 seeded schedules of random faults, with one, two or three syncs at once.
+"""Fault soak: 240 seeded schedules of random faults, with one, two or three syncs at once; and
+120 more against the in-memory ledger, a PSA that is not ConnectWise.
 
 Every request may meet a 429, a 5xx, an HTML page, a redirect, a timeout, a connection dropped
 before or after the write was committed, a write committed after the client gave up, a gateway
@@ -17,18 +18,32 @@ window can be created again by a run that starts after it; the settle window (10
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import subprocess
 import sys
+import threading
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from connectwise_billing import SyncReport
+from connectwise_billing import (
+    APIConnectionError,
+    CompanyUsage,
+    Plan,
+    PlanMapping,
+    SyncReport,
+    async_sync_all,
+    reconcile,
+    sync_all,
+)
 from connectwise_billing.reconcile.diff import CancelAddition, CreateAddition, UpdateAddition
 from connectwise_billing.testing import ALL_FAULT_KINDS, ExampleMSP, VirtualClock, build_example
-from tests.integration.locking import at_once
+from tests.integration.ledger import AsyncLedgerBackend, Ledger, LedgerBackend
+from tests.integration.locking import NoLock, at_once
 from tests.integration.oracle import duplicates, still_to_do
 
 TODAY = date(2026, 11, 28)
@@ -144,3 +159,148 @@ def test_random_faults_and_processes_at_once_never_bill_twice(seed: int, tmp_pat
         assert set(json.loads(out)) >= {"ok"} or "error" in json.loads(out)
     example.fake.faults.clear()
     assert duplicates(example) == []
+
+
+# --- the same soak against a PSA that is not ConnectWise ------------------------------------
+
+LEDGER_PLANS = (
+    Plan("basic", "Basic 10 GB", cost=Decimal("1.50"), price=Decimal("4.00")),
+    Plan("gold", "Gold 50 GB", cost=Decimal("3.25"), price=Decimal("8.00")),
+    Plan("platinum", "Platinum 100 GB", cost=Decimal("5.00"), price=Decimal("12.50")),
+)
+
+
+def ledger_shop(seed: int, clock: VirtualClock) -> tuple[Ledger, PlanMapping, list[CompanyUsage]]:
+    """Twelve agreements out of step in the usual ways (one closed), and their usage."""
+    chance = random.Random(seed)
+    ledger = Ledger(clock)
+    mapping = PlanMapping(
+        {plan.id: ledger.add_product(str(plan.price), str(plan.cost)) for plan in LEDGER_PLANS}
+    )
+    usages = []
+    for number in range(12):
+        agreement = ledger.add_agreement("closed" if number == 11 else "open")
+        seats = {plan.id: chance.choice((0, 1, 5, 12)) for plan in LEDGER_PLANS}
+        for plan_id, product in mapping.items():
+            if chance.random() < 0.5:
+                ledger.add_line(agreement, product, chance.choice((1, 3, seats[plan_id])))
+        usages.append(CompanyUsage(agreement, seats, company=f"Company {number}"))
+    return ledger, mapping, usages
+
+
+def ledger_at_once(
+    kind: str, ledger: Ledger, mapping: PlanMapping, usages: list[CompanyUsage], runs: int
+) -> list[SyncReport]:
+    """`runs` syncs through the ledger's backend, started together (threads or tasks)."""
+    arguments = (LEDGER_PLANS, mapping, usages)
+    if kind == "sync":
+        reports: list[SyncReport] = []
+        start = threading.Barrier(runs)
+
+        def one() -> None:
+            start.wait()
+            reports.append(sync_all(LedgerBackend(ledger), *arguments, today=TODAY))
+
+        threads = [threading.Thread(target=one) for _ in range(runs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return reports
+
+    async def main() -> list[SyncReport]:
+        backend = AsyncLedgerBackend(ledger)
+        runs_ = (async_sync_all(backend, *arguments, today=TODAY) for _ in range(runs))
+        return list(await asyncio.gather(*runs_))
+
+    return asyncio.run(main())
+
+
+def ledger_to_do(
+    ledger: Ledger, mapping: PlanMapping, usages: list[CompanyUsage]
+) -> dict[int, int]:
+    """Agreement id -> operations a fresh reconcile of the ledger's lines still wants."""
+    lines: dict[int, list[object]] = {}
+    for line in ledger.stored():
+        lines.setdefault(line.agreement_id, []).append(line)
+    open_usages = [u for u in usages if ledger.agreements[u.agreement_id] == "open"]
+    diffs = reconcile(LEDGER_PLANS, mapping, open_usages, lines, today=TODAY)  # type: ignore[arg-type]
+    return {d.agreement_id: len(d.operations) for d in diffs if d.operations}
+
+
+def ledger_duplicates(ledger: Ledger, mapping: PlanMapping) -> list[tuple[int, int]]:
+    seen: dict[tuple[int, int], int] = {}
+    for line in ledger.stored():
+        if line.cancelled_date is None and line.product.id in mapping.product_ids:
+            key = (line.agreement_id, line.product.id)
+            seen[key] = seen.get(key, 0) + 1
+    return sorted(key for key, count in seen.items() if count > 1)
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_random_ledger_faults_and_runs_at_once_never_bill_twice(
+    seed: int, clock: VirtualClock
+) -> None:
+    ledger, mapping, usages = ledger_shop(seed % 7, clock)
+    ledger.randomly(0.25, seed=seed)
+    kind = "async" if seed % 2 else "sync"
+    reports = ledger_at_once(kind, ledger, mapping, usages, 1 + seed % 3)
+    ledger.clear()
+    ledger.reveal()
+
+    assert ledger_duplicates(ledger, mapping) == []
+    lines = {line.id: line for line in ledger.stored()}
+    for report in reports:
+        for result in (r for a in report.agreement_reports for r in a.results):
+            op = result.operation
+            if result.status == "unknown":
+                key = op.agreement_id if isinstance(op, CreateAddition) else op.addition_id
+                assert (op.kind, key) in ledger.lost, f"unknown without a lost answer: {result}"
+            if result.status == "applied":
+                line = lines.get(result.addition_id or 0)
+                assert line is not None, f"claimed but not there: {result}"
+                if isinstance(op, CreateAddition):
+                    assert (line.product.id, line.quantity) == (op.product_id, op.quantity)
+    ledger_at_once(kind, ledger, mapping, usages, 1)
+    assert ledger_to_do(ledger, mapping, usages) == {}
+    assert ledger_duplicates(ledger, mapping) == []
+
+
+def test_the_ledger_can_bill_twice_when_a_lost_create_is_sent_again(clock: VirtualClock) -> None:
+    """The fault the soak throws at the applier, shown to catch a naive one: the create's answer
+    is lost, a re-read shows nothing yet, so a naive applier creates again."""
+    ledger, mapping, _ = ledger_shop(0, clock)
+    backend = LedgerBackend(ledger)
+    usage = CompanyUsage(ledger.add_agreement(), {"gold": 2})
+    [create] = reconcile(LEDGER_PLANS, mapping, [usage], {}, today=TODAY)[0].creates
+    ledger.fail("commit_later", "create", seconds=1.0)
+    with pytest.raises(APIConnectionError):
+        backend.create_line(create)
+    assert backend.read_lines(usage.agreement_id) == []
+    backend.create_line(create)
+    clock.advance(1.0)
+    assert ledger_duplicates(ledger, mapping) == [(usage.agreement_id, mapping["gold"])]
+
+
+@pytest.mark.parametrize(("lock", "billed_twice"), [(None, False), (NoLock(), True)])
+def test_runs_at_once_on_the_ledger_are_kept_apart_by_the_lock(
+    clock: VirtualClock, lock: NoLock | None, billed_twice: bool
+) -> None:
+    """Two async runs interleave at every call; creates that reads show only 3 s later. With
+    the agreement's lock the second run reads after the first let go; without, both create."""
+    ledger = Ledger(clock)
+    mapping = PlanMapping({"gold": ledger.add_product("8.00", "3.25")})
+    usage = CompanyUsage(ledger.add_agreement(), {"gold": 2})
+    ledger.fail("visible_later", "create", seconds=3.0, times=2)
+
+    async def main() -> list[SyncReport]:
+        backend = AsyncLedgerBackend(ledger)
+        runs = (
+            async_sync_all(backend, LEDGER_PLANS, mapping, [usage], today=TODAY, lock=lock)
+            for _ in range(2)
+        )
+        return list(await asyncio.gather(*runs))
+
+    asyncio.run(main())
+    ledger.reveal()
+    assert bool(ledger_duplicates(ledger, mapping)) is billed_twice

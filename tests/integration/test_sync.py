@@ -17,7 +17,7 @@ from connectwise_billing import (
     count_requests,
     reconcile_agreement,
 )
-from connectwise_billing.sync.flows import NO_ACCESS, NOT_FOUND, id_chunks
+from connectwise_billing.sync.connectwise import NO_ACCESS, NOT_FOUND, id_chunks
 from connectwise_billing.testing import ExampleMSP, Fault
 from tests.integration.conftest import Syncer
 from tests.integration.oracle import duplicates, unreachable
@@ -296,8 +296,12 @@ def test_refresh_plan_prices(syncer: Syncer, example: ExampleMSP) -> None:
         p for p in example.plans if p.id == "archive-1tb"
     )  # not mapped
     assert refreshed.missing_products == ()
-    plans_again, changes = refreshed
-    assert (plans_again, changes) == (refreshed.plans, refreshed.changes)
+    plans_again, changes, missing = refreshed
+    assert (plans_again, changes, missing) == (
+        refreshed.plans,
+        refreshed.changes,
+        refreshed.missing_products,
+    )
 
 
 def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMSP) -> None:

@@ -33,6 +33,14 @@ def test_the_reconciler_loads_no_http_library(statement: str) -> None:
     assert not {"cattrs", "tenacity", "asyncio"} & loaded
 
 
+def test_a_sync_through_another_psa_loads_no_http_library() -> None:
+    loaded = loaded_after(
+        "from connectwise_billing import sync_all, apply_diff, BillingBackend, AgreementState"
+    )
+    assert "httpx" not in loaded
+    assert "connectwise_billing.client" not in loaded
+
+
 def test_every_public_name_resolves() -> None:
     for name in connectwise_billing.__all__:
         assert getattr(connectwise_billing, name) is not None, name

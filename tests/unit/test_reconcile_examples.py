@@ -92,7 +92,6 @@ def create(
         quantity=D(quantity),
         unit_price=D(price),
         unit_cost=D(cost),
-        bill_customer=kw.get("bill_customer", "Billable"),
         effective_date=kw.get("effective_date", TODAY),
     )
 
@@ -203,9 +202,11 @@ def test_unmanaged_fields_are_left_alone(policy: SyncPolicy, changes: dict[str, 
     assert dict(diff.updates[0].changes) == changes
 
 
-def test_new_additions_use_the_policy_bill_customer() -> None:
-    diff = run({"gold": 1}, policy=SyncPolicy(bill_customer="NoCharge"))
-    assert diff.creates[0].bill_customer == "NoCharge"
+def test_the_deprecated_policy_bill_customer_warns_and_is_not_the_reconcilers() -> None:
+    with pytest.warns(DeprecationWarning, match="ConnectWiseBackend"):
+        policy = SyncPolicy(bill_customer="NoCharge")
+    diff = run({"gold": 1}, policy=policy)
+    assert "bill_customer" not in diff.to_dict()["operations"][0]
 
 
 @pytest.mark.parametrize(
@@ -418,7 +419,6 @@ def test_json_rendering_uses_exact_strings() -> None:
         "quantity": "12",
         "unit_price": "7.20",
         "unit_cost": "3.25",
-        "bill_customer": "Billable",
         "effective_date": "2026-11-28",
         "kind": "create",
     }

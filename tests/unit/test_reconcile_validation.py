@@ -195,7 +195,7 @@ def test_a_plain_dict_mapping_is_checked_too() -> None:
         ({"on_duplicates": "keep"}, "on_duplicates must be one of skip, merge"),
         ({"effective_date": "yesterday"}, "effective_date must be a date or one of today"),
         (
-            {"bill_customer": "Sometimes"},
+            {"bill_customer": "Sometimes"},  # deprecated, still checked
             "bill_customer must be one of Billable, DoNotBill, NoCharge",
         ),
         ({"price_decimals": 9}, "price_decimals must be 0..6, got 9"),

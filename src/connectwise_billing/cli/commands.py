@@ -27,7 +27,8 @@ from connectwise_billing.errors import InputError, SmallDiscountWarning
 from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
 from connectwise_billing.sync import SyncReport, refresh_plan_prices, sync_all
-from connectwise_billing.sync.flows import UNREACHABLE
+from connectwise_billing.sync.connectwise import ConnectWiseBackend
+from connectwise_billing.sync.failures import unreachable
 
 EXIT_OK: Final = 0
 """Everything is in step (`sync`), or the preview has no errors (`plan`)."""
@@ -88,7 +89,7 @@ def report_status(report: SyncReport) -> int:
     """The exit status a report stands for."""
     if report.stopped and STOP.is_set():
         return EXIT_INTERRUPTED
-    if report.stopped and UNREACHABLE in report.stopped:
+    if report.stopped and unreachable("ConnectWise") in report.stopped:
         return EXIT_UNREACHABLE
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -110,7 +111,7 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     with _client(config) as client:
         try:
             report = sync_all(
-                client,
+                ConnectWiseBackend(client, bill_customer=config.bill_customer),
                 config.plans,
                 config.mapping,
                 usages,
@@ -192,7 +193,7 @@ def refresh(args: argparse.Namespace) -> int:
     """`plans refresh-prices`."""
     config = load_config(args.config)
     with _client(config) as client:
-        result = refresh_plan_prices(client, config.plans, config.mapping)
+        result = refresh_plan_prices(ConnectWiseBackend(client), config.plans, config.mapping)
     if args.json:
         data = {"changes": result.changes, "missing_products": result.missing_products}
         print(json.dumps(to_json(data), indent=2))

@@ -8,6 +8,7 @@ client_id = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
 api_version = "2025.8"                      # optional
 rate_limit_per_minute = 950                 # optional
 keys_file = "/etc/cloudpanel/cw-keys.toml"  # optional; else CW_PUBLIC_KEY / CW_PRIVATE_KEY
+bill_customer = "Billable"                  # optional: billCustomer of the additions created
 
 [plans]
 gold-50 = { name = "Gold 50 GB", cost = 3.25, price = 8.00 }
@@ -44,7 +45,11 @@ from typing import Any, Final
 import attrs
 
 from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.defaults import DEFAULT_API_VERSION, DEFAULT_RATE_LIMIT_PER_MINUTE
+from connectwise_billing.defaults import (
+    BILL_CUSTOMER_VALUES,
+    DEFAULT_API_VERSION,
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+)
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 from connectwise_billing.retry import RetryPolicy
@@ -57,7 +62,7 @@ _RETRY_SETTINGS: Final = frozenset(
 _CONNECTWISE_SETTINGS: Final = frozenset(
     {
         "site_url", "base_url", "company_id", "client_id", "api_version", "api_member",
-        "rate_limit_per_minute", "keys_file",
+        "rate_limit_per_minute", "keys_file", "bill_customer",
     }
 )  # fmt: skip
 
@@ -82,6 +87,7 @@ class Config:
     mapping: PlanMapping
     policy: SyncPolicy
     retry: RetryPolicy
+    bill_customer: str
 
 
 def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
@@ -175,15 +181,29 @@ def _mapping(path: Path, table: Any, retired: Any, plans: tuple[Plan, ...]) -> P
         raise _fail(path, "mapping", str(error)) from None
 
 
-def _policy(path: Path, table: Any, api_member: str | None) -> SyncPolicy:
+def _policy(path: Path, table: Any, api_member: str | None) -> tuple[SyncPolicy, str | None]:
+    """The policy, and the `bill_customer` an older file sets in it (a ConnectWise setting,
+    now `[connectwise] bill_customer`)."""
     settings = dict(table or {})
     _check_keys(path, "policy", settings, _POLICY_FIELDS)
+    bill_customer = settings.pop("bill_customer", None)
     if api_member and "api_member" not in settings:
         settings["api_member"] = api_member
     try:
-        return SyncPolicy(**settings)
+        return SyncPolicy(**settings), bill_customer
     except (InputError, TypeError) as error:
         raise _fail(path, "policy", str(error)) from None
+
+
+def _bill_customer(path: Path, *given: tuple[str, Any]) -> str:
+    for setting, value in given:
+        if value is None:
+            continue
+        if value not in BILL_CUSTOMER_VALUES:
+            allowed = ", ".join(BILL_CUSTOMER_VALUES)
+            raise _fail(path, setting, f"must be one of {allowed}, got {shown(value)}")
+        return str(value)
+    return "Billable"
 
 
 def _retry(path: Path, table: Any) -> RetryPolicy:
@@ -240,6 +260,13 @@ def load_config(path: str | Path) -> Config:
     company_id = _text(path, cw, "company_id", "connectwise") or ""
     client_id = _text(path, cw, "client_id", "connectwise") or ""
     plans = _plans(path, data.get("plans"))
+    api_member = _text(path, cw, "api_member", "connectwise", required=False)
+    policy, old_bill_customer = _policy(path, data.get("policy"), api_member)
+    bill_customer = _bill_customer(
+        path,
+        ("connectwise.bill_customer", cw.get("bill_customer")),
+        ("policy.bill_customer", old_bill_customer),
+    )
     return Config(
         path=path,
         site_url=site_url,
@@ -252,10 +279,9 @@ def load_config(path: str | Path) -> Config:
         keys_file=(path.parent / keys_file) if keys_file else None,
         plans=plans,
         mapping=_mapping(path, data.get("mapping"), data.get("retired"), plans),
-        policy=_policy(
-            path, data.get("policy"), _text(path, cw, "api_member", "connectwise", required=False)
-        ),
+        policy=policy,
         retry=_retry(path, data.get("retry")),
+        bill_customer=bill_customer,
     )
 
 

@@ -15,7 +15,7 @@ import httpx
 
 from connectwise_billing import convert
 from connectwise_billing._version import __version__
-from connectwise_billing.client.accounting import record_request
+from connectwise_billing.accounting import record_request
 from connectwise_billing.client.api import (
     REQUEST_ID_HEADER,
     ApiRequest,

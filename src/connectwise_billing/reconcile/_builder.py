@@ -265,7 +265,6 @@ class AgreementBuilder:
                 quantity=Decimal(seats),
                 unit_price=self.context.unit_price(plan, self.usage),
                 unit_cost=plan.cost,
-                bill_customer=policy.bill_customer,
                 effective_date=policy.effective_date_for(self.context.today),
             )
         )

@@ -26,7 +26,6 @@ class CreateAddition:
     quantity: Decimal
     unit_price: Decimal
     unit_cost: Decimal
-    bill_customer: str
     effective_date: date
     kind: Literal["create"] = "create"
 

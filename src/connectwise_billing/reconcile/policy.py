@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import warnings
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP
 from typing import Any, Final, Literal
@@ -49,6 +50,18 @@ def _decimals(_instance: Any, _attribute: Any, value: Any) -> None:
         raise ConfigurationError(f"SyncPolicy.price_decimals must be 0..6, got {value!r}")
 
 
+def _bill_customer(_instance: Any, _attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    _one_of(BILL_CUSTOMER_VALUES)(_instance, _attribute, value)
+    warnings.warn(
+        "SyncPolicy.bill_customer is deprecated: it is a ConnectWise setting; pass "
+        "ConnectWiseBackend(client, bill_customer=...) to the sync functions instead",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+
+
 def _flag(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigurationError(
@@ -72,7 +85,10 @@ class SyncPolicy:
         effective_date: Effective date of new additions: a `date`, or `"today"` (default),
             `"start_of_month"` or `"start_of_next_month"`, resolved against the `today` the
             caller passes.
-        bill_customer: `billCustomer` of new additions (default `"Billable"`).
+        bill_customer: Deprecated: a ConnectWise setting, now
+            `ConnectWiseBackend(client, bill_customer=...)`. When set, the sync functions
+            pass it to the ConnectWise backend they wrap a client in (default `None`: the
+            backend's own, `"Billable"`).
         on_duplicates: Two or more active additions for one mapped product on one agreement:
             `"skip"` (default) reports them and touches none; `"merge"` keeps the oldest
             (lowest id) and zeroes the others, or cancels them when `on_zero="cancel"`.
@@ -80,9 +96,9 @@ class SyncPolicy:
             to write if it changed since the diff was computed (default `False`).
         respect_manual_edits: Leave additions last changed by someone other than
             `api_member` untouched and report them (default `False`: overwrite, still report).
-        api_member: The API member's identifier as ConnectWise shows it in `_info.updatedBy`;
-            needed to tell the sync's own writes from manual edits (default `None`: no drift
-            detection).
+        api_member: The user the sync writes as, as the PSA records it on each line
+            (ConnectWise: the API member's identifier in `_info.updatedBy`); needed to tell the
+            sync's own writes from manual edits (default `None`: no drift detection).
     """
 
     price_decimals: int = attrs.field(default=2, validator=_decimals)
@@ -93,7 +109,7 @@ class SyncPolicy:
     effective_date: date | EffectiveDateRule = attrs.field(
         default="today", validator=_effective_date_rule
     )
-    bill_customer: str = attrs.field(default="Billable", validator=_one_of(BILL_CUSTOMER_VALUES))
+    bill_customer: str | None = attrs.field(default=None, validator=_bill_customer)
     on_duplicates: OnDuplicates = attrs.field(default="skip", validator=_one_of(_ON_DUPLICATES))
     verify_before_write: bool = attrs.field(default=False, validator=_flag)
     respect_manual_edits: bool = attrs.field(default=False, validator=_flag)

@@ -1,20 +1,22 @@
-"""Execute an `AgreementDiff` against ConnectWise: every write once, every outcome settled.
+"""Execute an `AgreementDiff` through a billing backend: every write once, every outcome settled.
 
-- Each write is sent once. The client repeats it only when ConnectWise provably did not get it
-  (the connection was never made, or a 429); see
+- Each write is sent once. The ConnectWise client repeats it only when ConnectWise provably did
+  not get it (the connection was never made, or a 429); see
   [`write_outcome`][connectwise_billing.retry.write_outcome].
 - A write whose answer was lost (a timeout or dropped connection after sending, a 502/504, a
-  gateway's page instead of ConnectWise's answer) is *settled* by reading: right away, then every
-  `settle_interval` seconds until `settle_timeout` (the client's
-  [`RetryPolicy`][connectwise_billing.RetryPolicy]). A create counts as landed only when an
-  addition that did not exist before shows the product, quantity, price and cost that were
-  written; an update or cancel when the addition shows the values written. What the re-reads do
+  gateway's page instead of the PSA's answer) is *settled* by reading: right away, then every
+  `settle_interval` seconds until `settle_timeout` (the backend's
+  [`RetryPolicy`][connectwise_billing.RetryPolicy]). A create counts as landed only when a
+  line that did not exist before shows the product, quantity, price and cost that were
+  written; an update or cancel when the line shows the values written. What the re-reads do
   not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
   reads the truth.
 - Before the agreement is let go, one more read confirms that the additions it created are
   visible, and settles any write still unknown.
-- With `policy.verify_before_write`, each update or cancel first re-reads its addition and
+- With `policy.verify_before_write`, each update or cancel first re-reads its line and
   refuses to write over a change made since the diff was computed (a conflict).
+
+Nothing here knows which PSA is behind the backend.
 """
 
 from __future__ import annotations
@@ -27,33 +29,37 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from connectwise_billing.client.models import Addition, NewAddition
 from connectwise_billing.errors import ConnectWiseBillingError, NotFoundError
-from connectwise_billing.reconcile.diff import (
+from connectwise_billing.reconcile import (
+    AdditionLike,
     AgreementDiff,
     CancelAddition,
     CreateAddition,
     Operation,
+    SyncPolicy,
     UpdateAddition,
+    is_active,
 )
-from connectwise_billing.reconcile.engine import is_active
-from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.retry import RetryPolicy, write_outcome
-from connectwise_billing.sync._flow import (
-    Flow,
-    GetAddition,
-    ListAdditions,
-    PatchAddition,
-    PostAddition,
+from connectwise_billing.sync.audit import AuditLog
+from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.results import OperationResult, Status
+from connectwise_billing.sync.steps import (
+    CancelLine,
+    CreateLine,
+    ReadLine,
+    ReadLines,
     Sleep,
+    SyncFlow,
+    UpdateLine,
+    WriteAudit,
+    arun,
     perform,
     run,
-    run_async,
 )
-from connectwise_billing.sync.audit import AuditLog, WriteAudit
-from connectwise_billing.sync.results import OperationResult, Status
 
 if TYPE_CHECKING:
+    from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 __all__ = ["ApplySettings", "OperationResult", "Status", "apply_diff", "apply_flow"]
@@ -72,6 +78,7 @@ class ApplySettings:
         audit: Where settled outcomes are logged, and the company named there.
         today: The day the diff was computed for: a create is confirmed only by an addition
             active after it (default: the day the operation is applied).
+        name: How messages name the PSA (the backend's `name`).
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -81,17 +88,7 @@ class ApplySettings:
     audit: AuditLog | None = None
     company: str | None = None
     today: date | None = None
-
-
-def _new_addition(op: CreateAddition) -> NewAddition:
-    return NewAddition(
-        op.product_id,
-        op.quantity,
-        unit_price=op.unit_price,
-        unit_cost=op.unit_cost,
-        bill_customer=op.bill_customer,
-        effective_date=op.effective_date,
-    )
+    name: str = "the PSA"
 
 
 def _day(value: date | datetime | None) -> date | None:
@@ -104,7 +101,7 @@ def _written(op: UpdateAddition | CancelAddition) -> dict[str, Any]:
     return {field: new for field, (_old, new) in op.changes.items()}
 
 
-def _differences(op: UpdateAddition | CancelAddition, addition: Addition) -> dict[str, Any]:
+def _differences(op: UpdateAddition | CancelAddition, addition: AdditionLike) -> dict[str, Any]:
     """Written field -> the value the addition shows instead (`None`: it does not say)."""
     differences: dict[str, Any] = {}
     for field, written in _written(op).items():
@@ -117,8 +114,8 @@ def _differences(op: UpdateAddition | CancelAddition, addition: Addition) -> dic
 
 
 def _landed_create(
-    op: CreateAddition, additions: Iterable[Addition], known: frozenset[int], today: date
-) -> Addition | None:
+    op: CreateAddition, additions: Iterable[AdditionLike], known: frozenset[int], today: date
+) -> AdditionLike | None:
     """The addition a create made, judged by the record itself (never by the server's filter):
     new since the diff, active, of the product, with the quantity, price and cost written."""
     found = [
@@ -147,9 +144,9 @@ def _unknown(op: Operation, error: ConnectWiseBillingError, reads: list[str]) ->
     )
 
 
-def _create(op: CreateAddition, settings: ApplySettings, today: date) -> Flow[OperationResult]:
+def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlow[OperationResult]:
     try:
-        created = yield from perform(PostAddition(op.agreement_id, _new_addition(op)))
+        created = yield from perform(CreateLine(op))
     except ConnectWiseBillingError as error:
         if write_outcome(error) != "unknown":
             return OperationResult(op, "failed", error=str(error))
@@ -158,7 +155,7 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> Flow[Op
             if wait and settings.retry.wait:
                 yield from perform(Sleep(wait))
             try:
-                additions = yield from perform(ListAdditions(op.agreement_id))
+                additions = yield from perform(ReadLines(op.agreement_id))
             except ConnectWiseBillingError as reread:
                 reads.append(str(reread))
                 continue
@@ -171,7 +168,7 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> Flow[Op
     return OperationResult(op, "applied", addition_id=created.id)
 
 
-def _conflict(op: UpdateAddition | CancelAddition, current: Addition) -> OperationResult | None:
+def _conflict(op: UpdateAddition | CancelAddition, current: AdditionLike) -> OperationResult | None:
     changed = [
         f"{field} {expected} -> {getattr(current, field)}"
         for field, expected in op.expected.items()
@@ -191,14 +188,17 @@ def _conflict(op: UpdateAddition | CancelAddition, current: Addition) -> Operati
 _GONE = "the addition no longer exists"
 
 
-def _patch(op: UpdateAddition | CancelAddition, settings: ApplySettings) -> Flow[OperationResult]:
+def _patch(
+    op: UpdateAddition | CancelAddition, settings: ApplySettings
+) -> SyncFlow[OperationResult]:
     target = (op.agreement_id, op.addition_id)
     try:
         if settings.verify_before_write:
-            conflict = _conflict(op, (yield from perform(GetAddition(*target))))
+            conflict = _conflict(op, (yield from perform(ReadLine(*target))))
             if conflict is not None:
                 return conflict
-        answer = yield from perform(PatchAddition(*target, _written(op)))
+        write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
+        answer = yield from perform(write)
     except NotFoundError:
         return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
     except ConnectWiseBillingError as error:
@@ -209,7 +209,7 @@ def _patch(op: UpdateAddition | CancelAddition, settings: ApplySettings) -> Flow
             if wait and settings.retry.wait:
                 yield from perform(Sleep(wait))
             try:
-                current = yield from perform(GetAddition(*target))
+                current = yield from perform(ReadLine(*target))
             except NotFoundError:
                 return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
             except ConnectWiseBillingError as reread:
@@ -229,18 +229,23 @@ def _patch(op: UpdateAddition | CancelAddition, settings: ApplySettings) -> Flow
             op,
             "failed",
             addition_id=op.addition_id,
-            error=f"ConnectWise answered the update, but the addition it returned shows {shows}",
+            error=(
+                f"{settings.name} answered the update, but the addition it returned shows {shows}"
+            ),
         )
     return OperationResult(op, "applied", addition_id=op.addition_id)
 
 
-def _audit(settings: ApplySettings, result: OperationResult) -> Flow[None]:
+def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[None]:
     if settings.audit is not None:
         yield from perform(WriteAudit(settings.audit, result, settings.company))
 
 
 def _resettle(
-    result: OperationResult, by_id: Mapping[int, Addition], settings: ApplySettings, today: date
+    result: OperationResult,
+    by_id: Mapping[int, AdditionLike],
+    settings: ApplySettings,
+    today: date,
 ) -> OperationResult:
     """An unknown outcome seen again in the final read."""
     op = result.operation
@@ -256,7 +261,7 @@ def _resettle(
 
 def _final_check(
     diff: AgreementDiff, results: list[OperationResult], settings: ApplySettings, today: date
-) -> Flow[list[OperationResult]]:
+) -> SyncFlow[list[OperationResult]]:
     """Before the agreement is let go: make sure the next reader sees what was created, and
     settle what is still unknown. Nothing to do (and no request) in the common case."""
     created = {r.addition_id for r in results if r.operation.kind == "create" and r.ok}
@@ -267,7 +272,7 @@ def _final_check(
         if wait and settings.retry.wait:
             yield from perform(Sleep(wait))
         try:
-            additions = yield from perform(ListAdditions(diff.agreement_id))
+            additions = yield from perform(ReadLines(diff.agreement_id))
         except ConnectWiseBillingError:
             continue
         by_id = {addition.id: addition for addition in additions}
@@ -289,7 +294,7 @@ def _final_check(
     return results
 
 
-def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> Flow[list[OperationResult]]:
+def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> SyncFlow[list[OperationResult]]:
     """The flow that applies every operation of a diff; one failure does not stop the rest."""
     results: list[OperationResult] = []
     today = settings.today or date.today()
@@ -309,7 +314,7 @@ def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> Flow[list[Operat
 
 
 def _settings(
-    client: Any,
+    backend: BillingBackend | AsyncBillingBackend,
     diff: AgreementDiff,
     dry_run: bool,
     known_ids: Iterable[int] | None,
@@ -322,18 +327,19 @@ def _settings(
         known.update(op.addition_id for op in diff.operations if not isinstance(op, CreateAddition))
         known_ids = known
     return ApplySettings(
-        retry=client.retry,
+        retry=backend.retry,
         known_ids=frozenset(known_ids),
         dry_run=dry_run,
         verify_before_write=policy is not None and policy.verify_before_write,
         audit=AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None,
         company=diff.company,
         today=today,
+        name=backend.name,
     )
 
 
 def apply_diff(
-    client: ConnectWiseClient,
+    client: ConnectWiseClient | BillingBackend,
     diff: AgreementDiff,
     *,
     dry_run: bool = False,
@@ -342,28 +348,33 @@ def apply_diff(
     policy: SyncPolicy | None = None,
     today: date | None = None,
 ) -> list[OperationResult]:
-    """Apply a diff with the sync client; return a result per operation, in order.
+    """Apply a diff; return a result per operation, in order.
 
     Args:
-        client: The ConnectWise client; its `retry` policy bounds the settle re-reads.
+        client: The ConnectWise client (wrapped in a
+            [`ConnectWiseBackend`][connectwise_billing.ConnectWiseBackend]), or any
+            [`BillingBackend`][connectwise_billing.backend.BillingBackend]. Its retry policy
+            bounds the settle re-reads.
         diff: What to do.
         dry_run: Send nothing; every operation is `"planned"`.
-        known_ids: The ids of every addition the agreement had when the diff was computed
-            (default: the ones the diff mentions); a create is confirmed only by an addition
-            that is not among them.
+        known_ids: The ids of every line the agreement had when the diff was computed
+            (default: the ones the diff mentions); a create is confirmed only by a line that
+            is not among them.
         audit_log: Append one JSON line per settled write to this file.
-        policy: The policy the diff was computed with: its `verify_before_write` applies.
+        policy: The policy the diff was computed with: its `verify_before_write` applies, and
+            its (deprecated) `bill_customer` when `client` is a ConnectWise client.
         today: The day the diff was computed for (default: today).
 
-    Hold the agreement's lock (see `connectwise_billing.locks`) from reading the additions to
+    Hold the agreement's lock (see `connectwise_billing.locks`) from reading the lines to
     here, or use [`sync_all`][connectwise_billing.sync_all], which does.
     """
-    settings = _settings(client, diff, dry_run, known_ids, audit_log, policy, today)
-    return run(client, apply_flow(diff, settings))
+    backend = backend_for(client, policy)
+    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today)
+    return run(backend, apply_flow(diff, settings))
 
 
 async def async_apply_diff(
-    client: AsyncConnectWiseClient,
+    client: AsyncConnectWiseClient | AsyncBillingBackend,
     diff: AgreementDiff,
     *,
     dry_run: bool = False,
@@ -372,6 +383,8 @@ async def async_apply_diff(
     policy: SyncPolicy | None = None,
     today: date | None = None,
 ) -> list[OperationResult]:
-    """Apply a diff with the async client (see [`apply_diff`][connectwise_billing.apply_diff])."""
-    settings = _settings(client, diff, dry_run, known_ids, audit_log, policy, today)
-    return await run_async(client, apply_flow(diff, settings))
+    """Apply a diff with the async client or an async backend (see
+    [`apply_diff`][connectwise_billing.apply_diff])."""
+    backend = async_backend_for(client, policy)
+    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today)
+    return await arun(backend, apply_flow(diff, settings))

@@ -13,15 +13,9 @@ import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import attrs
-
-from connectwise_billing.sync._flow import Op
 from connectwise_billing.sync.results import OperationResult
-
-if TYPE_CHECKING:
-    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 
 class AuditLog:
@@ -56,20 +50,3 @@ class AuditLog:
         text = json.dumps(record, sort_keys=True) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(text)
-
-
-@attrs.frozen(slots=False)
-class WriteAudit(Op[None]):
-    """Append an outcome to the audit log (in a worker thread under asyncio)."""
-
-    log: AuditLog
-    result: OperationResult
-    company: str | None
-
-    def run(self, client: ConnectWiseClient) -> None:
-        self.log.write(self.result, self.company)
-
-    async def arun(self, client: AsyncConnectWiseClient) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.log.write, self.result, self.company)

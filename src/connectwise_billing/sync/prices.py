@@ -1,4 +1,4 @@
-"""Take plan costs and prices from the mapped ConnectWise catalog items.
+"""Take plan costs and prices from the mapped catalog items (ConnectWise's, or any backend's).
 
 The seed integration: "The cost and price from Connectwise will be synced with the mailbox plan".
 """
@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from connectwise_billing.reconcile import Plan, PlanMapping
-from connectwise_billing.sync._flow import Flow, run, run_async
-from connectwise_billing.sync.flows import catalog_flow
+from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.steps import ReadCatalog, SyncFlow, arun, perform, run
 
 if TYPE_CHECKING:
+    from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 
@@ -45,16 +46,16 @@ class PriceRefresh:
     missing_products: tuple[int, ...]
 
     def __iter__(self) -> Iterator[Any]:
-        """Unpacks as `plans, changes = refresh_plan_prices(...)`."""
-        return iter((self.plans, self.changes))
+        """Unpacks as `plans, changes, missing = refresh_plan_prices(...)`."""
+        return iter((self.plans, self.changes, self.missing_products))
 
 
-def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[PriceRefresh]:
-    """Read the mapped catalog items in batches and derive the refreshed plans."""
+def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> SyncFlow[PriceRefresh]:
+    """Read the mapped catalog items and derive the refreshed plans."""
     plan_list = list(plans)
     mapping = mapping if isinstance(mapping, PlanMapping) else PlanMapping(mapping)
     wanted = sorted({mapping[plan.id] for plan in plan_list if plan.id in mapping})
-    products = yield from catalog_flow(wanted)
+    products = yield from perform(ReadCatalog(wanted))
     refreshed: list[Plan] = []
     changes: list[PlanPriceChange] = []
     for plan in plan_list:
@@ -74,14 +75,19 @@ def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> Flow[Pric
 
 
 def refresh_plan_prices(
-    client: ConnectWiseClient, plans: Iterable[Plan], mapping: Mapping[str, int]
+    client: ConnectWiseClient | BillingBackend, plans: Iterable[Plan], mapping: Mapping[str, int]
 ) -> PriceRefresh:
-    """Plans with cost and price taken from their mapped catalog items, and what changed."""
-    return run(client, refresh_flow(plans, mapping))
+    """Plans with cost and price taken from their mapped catalog items, and what changed.
+
+    `client` is a ConnectWise client or any billing backend.
+    """
+    return run(backend_for(client), refresh_flow(plans, mapping))
 
 
 async def async_refresh_plan_prices(
-    client: AsyncConnectWiseClient, plans: Iterable[Plan], mapping: Mapping[str, int]
+    client: AsyncConnectWiseClient | AsyncBillingBackend,
+    plans: Iterable[Plan],
+    mapping: Mapping[str, int],
 ) -> PriceRefresh:
     """The async twin of [`refresh_plan_prices`][connectwise_billing.refresh_plan_prices]."""
-    return await run_async(client, refresh_flow(plans, mapping))
+    return await arun(async_backend_for(client), refresh_flow(plans, mapping))

@@ -89,9 +89,10 @@ def render_summary(
     reports = list(reports)
     verb = "Dry run for" if totals.dry_run else "Sync of"
     changing = sum(1 for r in reports if any(x.status in ("planned", "applied") for x in r.results))
+    # A backend that does not count its requests (see `count_requests`) reports none.
+    calls = f", {plural(totals.api_calls, 'API call')}" if totals.api_calls else ""
     lines = [
-        f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s, "
-        f"{plural(totals.api_calls, 'API call')}"
+        f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s{calls}"
     ]
     lines.append(_changes(totals, changing) or "  nothing to change")
     lines += [

@@ -1,11 +1,12 @@
 """`sync_company` and `sync_all`, and their async twins: check, read, reconcile, apply, report.
 
-A run first checks the mapping against the catalog (every mapped product exists, is active and
-can be read), then looks the agreements up (batched for many: `id in (...)`), and then, per
-agreement, takes its lock, reads its additions, reconciles and applies (see `flows`). One
-agreement failing never stops the others; what stops a run is told in `RunGuard` (ConnectWise
-refusing the credentials, or unreachable from the start), the circuit breaker (agreements in a row
-failing the same way), or the caller's `stop` event. Everything between the requests is shared
+A run writes through a billing backend: the one it is given, or a `ConnectWiseBackend` around
+the ConnectWise client it is given. It first checks the mapping against the catalog (every
+mapped product exists, is active and can be read), then asks for the agreements' state, and
+then, per agreement, takes its lock, reads its lines, reconciles and applies (see `flows`). One
+agreement failing never stops the others; what stops a run is told in `RunGuard` (the PSA
+refusing the credentials, or unreachable from the start), the circuit breaker (agreements in a
+row failing the same way), or the caller's `stop` event. Everything between the steps is shared
 by the twins (`_Run` and the flows); they differ only in how they wait.
 """
 
@@ -21,43 +22,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
-import httpx
 
-from connectwise_billing.client.accounting import count_requests
-from connectwise_billing.client.models import Agreement
+from connectwise_billing.accounting import count_requests
+from connectwise_billing.backend import AgreementState
 from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import InputError
 from connectwise_billing.locks import InProcessLock, Lock
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
-from connectwise_billing.sync._flow import Flow, RunGuard, run, run_async
 from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
-from connectwise_billing.sync.flows import (
-    agreement_flow,
-    agreement_problem,
-    lookup_flow,
-    preflight_flow,
-)
+from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.flows import agreement_flow, preflight_flow
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
+from connectwise_billing.sync.steps import (
+    DescribeAgreements,
+    RunGuard,
+    SyncFlow,
+    arun,
+    perform,
+    run,
+)
 
 if TYPE_CHECKING:
+    from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 
 logger = logging.getLogger(LOGGER_NAME)
 
 CIRCUIT_BREAKER: Final = 5
-"""A run stops after this many agreements in a row failed the same way (ConnectWise unreachable,
-or answering 5xx): the rest would only fail too, and slowly."""
+"""A run stops after this many agreements in a row failed the same way (the PSA unreachable, or
+answering 5xx): the rest would only fail too, and slowly."""
 
 Progress = Callable[[int, int, int], None]
 """Called after each agreement with (agreements done, agreements in total, failures so far)."""
-
-
-def lock_key(client: ConnectWiseClient | AsyncConnectWiseClient, agreement_id: int) -> str:
-    """The lock of one agreement: the ConnectWise site, the company id and the agreement id."""
-    site = httpx.URL(client.base_url).host.lower()
-    company = client.credentials.company_id.lower()
-    return f"connectwise-billing/{site}/{company}/agreement/{agreement_id}"
 
 
 def _log(report: AgreementReport) -> None:
@@ -82,7 +79,7 @@ class _Run:
 
     def __init__(
         self,
-        client: ConnectWiseClient | AsyncConnectWiseClient,
+        backend: BillingBackend | AsyncBillingBackend,
         plans: Iterable[Plan],
         mapping: PlanMapping | Mapping[str, int],
         usages: Iterable[CompanyUsage],
@@ -100,12 +97,12 @@ class _Run:
         self.reconciler = Reconciler(plans, mapping, policy, today=today or self.started_at.date())
         self.usages = self.reconciler.check(usages)  # every usage valid before any request
         self.dry_run = dry_run
-        self.client = client
+        self.backend = backend
         self.lock: Lock = lock if lock is not None else InProcessLock()
         self.stop = stop
         self.guard = RunGuard()
         self.settings = ApplySettings(
-            retry=client.retry,
+            retry=backend.retry,
             dry_run=dry_run,
             verify_before_write=self.reconciler.policy.verify_before_write,
             today=self.reconciler.today,
@@ -122,29 +119,31 @@ class _Run:
     def agreement_ids(self) -> list[int]:
         return [usage.agreement_id for usage in self.usages]
 
-    def preflight(self) -> Flow[None]:
-        return preflight_flow(self.reconciler.mapping)
+    def preflight(self) -> SyncFlow[None]:
+        return preflight_flow(self.reconciler.mapping, self.backend.name)
 
-    def lookup(self) -> Flow[dict[int, Agreement | str]]:
-        return lookup_flow(self.agreement_ids)
+    def lookup(self) -> SyncFlow[Mapping[int, AgreementState]]:
+        if not self.usages:
+            return {}
+        step = DescribeAgreements(self.agreement_ids, self.reconciler.today)
+        return (yield from perform(step))
 
     def flow(
-        self, usage: CompanyUsage, agreements: Mapping[int, Agreement | str]
-    ) -> Flow[AgreementReport]:
+        self, usage: CompanyUsage, states: Mapping[int, AgreementState]
+    ) -> SyncFlow[AgreementReport]:
         settings = attrs.evolve(self.settings, company=usage.company)
-        return agreement_flow(self.reconciler, usage, agreements[usage.agreement_id], settings)
+        state = states.get(usage.agreement_id) or AgreementState(
+            usage.agreement_id, "unavailable", f"{self.backend.name} did not describe it"
+        )
+        return agreement_flow(self.reconciler, usage, state, settings, self.backend.name)
 
-    def lock_key(
-        self, usage: CompanyUsage, agreements: Mapping[int, Agreement | str]
-    ) -> str | None:
+    def lock_key(self, usage: CompanyUsage, states: Mapping[int, AgreementState]) -> str | None:
         """The agreement's lock key, or `None` when the run will not write to it (a dry run, an
-        agreement that could not be looked up or must not be written to)."""
-        agreement = agreements[usage.agreement_id]
-        if self.dry_run or isinstance(agreement, str):
+        agreement that is closed or could not be looked up)."""
+        state = states.get(usage.agreement_id)
+        if self.dry_run or state is None or state.status != "open":
             return None
-        if agreement_problem(agreement, self.reconciler.today):
-            return None
-        return lock_key(self.client, usage.agreement_id)
+        return self.backend.lock_key(usage.agreement_id)
 
     def should_stop(self) -> bool:
         """Whether the run stops before the next agreement (its breaker or its `stop` event)."""
@@ -226,7 +225,7 @@ def _usages(usage: CompanyUsage | Sequence[CompanyUsage]) -> list[CompanyUsage]:
 
 
 def sync_all(
-    client: ConnectWiseClient,
+    client: ConnectWiseClient | BillingBackend,
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
     usages: Iterable[CompanyUsage],
@@ -242,9 +241,11 @@ def sync_all(
     """Sync every linked agreement, one after the other.
 
     Args:
-        client: The ConnectWise client.
+        client: The ConnectWise client (wrapped in a
+            [`ConnectWiseBackend`][connectwise_billing.ConnectWiseBackend]), or any
+            [`BillingBackend`][connectwise_billing.backend.BillingBackend].
         plans: Every plan the control panel sells.
-        mapping: Plan id -> ConnectWise product id.
+        mapping: Plan id -> product id.
         usages: One per linked agreement.
         policy: The [`SyncPolicy`][connectwise_billing.SyncPolicy]; default `SyncPolicy()`.
         dry_run: Read and reconcile, but send no write (and take no lock).
@@ -264,52 +265,53 @@ def sync_all(
     Raises:
         InputError: invalid input, before any request is sent.
         MappingError: a mapped product is missing from the catalog, inactive, or not readable
-            by the API member; raised before anything is written.
-        AuthenticationError: ConnectWise refused the credentials (the run stops at once).
-        PermissionDeniedError: the API member may not read the catalog or agreements at all
+            by the integration; raised before anything is written.
+        AuthenticationError: the PSA refused the credentials (the run stops at once).
+        PermissionDeniedError: the integration may not read the catalog or agreements at all
             (a 403 before anything succeeded).
-        APIConnectionError: ConnectWise could not be reached before anything succeeded.
+        APIConnectionError: the PSA could not be reached before anything succeeded.
     """
+    backend = backend_for(client, policy)
     state = _Run(
-        client, plans, mapping, usages, policy,
+        backend, plans, mapping, usages, policy,
         dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
     )  # fmt: skip
-    return _sync(client, state)
+    return _sync(backend, state)
 
 
 def _sync_one(
-    client: ConnectWiseClient,
+    backend: BillingBackend,
     state: _Run,
     usage: CompanyUsage,
-    agreements: Mapping[int, Agreement | str],
+    states: Mapping[int, AgreementState],
 ) -> AgreementReport:
-    key = state.lock_key(usage, agreements)
+    key = state.lock_key(usage, states)
     if key is None:
-        return run(client, state.flow(usage, agreements), state.guard)
+        return run(backend, state.flow(usage, states), state.guard)
     token = state.lock.acquire(key)
     if token is None:
         return state.busy(usage)
     try:
-        return run(client, state.flow(usage, agreements), state.guard)
+        return run(backend, state.flow(usage, states), state.guard)
     finally:
         state.lock.release(key, token)
 
 
-def _sync(client: ConnectWiseClient, state: _Run, *, one_company: bool = False) -> SyncReport:
+def _sync(backend: BillingBackend, state: _Run, *, one_company: bool = False) -> SyncReport:
     with count_requests() as total:
-        run(client, state.preflight(), state.guard)
-        agreements = run(client, state.lookup(), state.guard)
+        run(backend, state.preflight(), state.guard)
+        states = run(backend, state.lookup(), state.guard)
         for usage in state.usages:
             if state.should_stop():
                 break
             with count_requests() as calls:
-                report = _sync_one(client, state, usage, agreements)
+                report = _sync_one(backend, state, usage, states)
             state.record(report, calls.count)
     return state.report(total.count, one_company=one_company)
 
 
 def sync_company(
-    client: ConnectWiseClient,
+    client: ConnectWiseClient | BillingBackend,
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
     usage: CompanyUsage | Sequence[CompanyUsage],
@@ -326,15 +328,16 @@ def sync_company(
     `usage` is the company's usage, or its usages when it is linked to several agreements.
     Otherwise as [`sync_all`][connectwise_billing.sync_all], errors included.
     """
+    backend = backend_for(client, policy)
     state = _Run(
-        client, plans, mapping, _usages(usage), policy,
+        backend, plans, mapping, _usages(usage), policy,
         dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
     )  # fmt: skip
-    return _as_company(_sync(client, state, one_company=True))
+    return _as_company(_sync(backend, state, one_company=True))
 
 
 async def async_sync_all(
-    client: AsyncConnectWiseClient,
+    client: AsyncConnectWiseClient | AsyncBillingBackend,
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
     usages: Iterable[CompanyUsage],
@@ -348,59 +351,71 @@ async def async_sync_all(
     lock: Lock | None = None,
     stop: threading.Event | None = None,
 ) -> SyncReport:
-    """Sync every linked agreement, up to `concurrency` at a time, under the client's rate
-    limiter. Otherwise as [`sync_all`][connectwise_billing.sync_all]."""
+    """Sync every linked agreement, up to `concurrency` at a time (under the client's rate
+    limiter, for ConnectWise). `concurrency` workers take agreements one after another: memory
+    stays flat however many agreements there are. Otherwise as
+    [`sync_all`][connectwise_billing.sync_all]."""
+    backend = async_backend_for(client, policy)
     state = _Run(
-        client, plans, mapping, usages, policy,
+        backend, plans, mapping, usages, policy,
         dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
     )  # fmt: skip
-    return await _async_sync(client, state, concurrency=concurrency)
+    return await _async_sync(backend, state, concurrency=concurrency)
 
 
 async def _async_sync_one(
-    client: AsyncConnectWiseClient,
+    backend: AsyncBillingBackend,
     state: _Run,
     usage: CompanyUsage,
-    agreements: Mapping[int, Agreement | str],
+    states: Mapping[int, AgreementState],
 ) -> AgreementReport:
-    key = state.lock_key(usage, agreements)
+    key = state.lock_key(usage, states)
     if key is None:
-        return await run_async(client, state.flow(usage, agreements), state.guard)
+        return await arun(backend, state.flow(usage, states), state.guard)
     token = await state.lock.acquire_async(key)
     if token is None:
         return state.busy(usage)
     try:
-        return await run_async(client, state.flow(usage, agreements), state.guard)
+        return await arun(backend, state.flow(usage, states), state.guard)
     finally:
         await state.lock.release_async(key, token)
 
 
 async def _async_sync(
-    client: AsyncConnectWiseClient, state: _Run, *, concurrency: int, one_company: bool = False
+    backend: AsyncBillingBackend, state: _Run, *, concurrency: int, one_company: bool = False
 ) -> SyncReport:
     import asyncio
 
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency must be a positive integer, got {concurrency!r}")
-    slots = asyncio.Semaphore(concurrency)
     with count_requests() as total:
-        await run_async(client, state.preflight(), state.guard)
-        agreements = await run_async(client, state.lookup(), state.guard)
+        await arun(backend, state.preflight(), state.guard)
+        states = await arun(backend, state.lookup(), state.guard)
+        queue = iter(state.usages)
 
-        async def one(usage: CompanyUsage) -> None:
-            async with slots:
+        async def worker() -> None:
+            # Workers pull the next agreement when they are free: `concurrency` tasks in all,
+            # not one per agreement.
+            for usage in queue:
                 if state.should_stop():
                     return
                 with count_requests() as calls:
-                    report = await _async_sync_one(client, state, usage, agreements)
+                    report = await _async_sync_one(backend, state, usage, states)
                 state.record(report, calls.count)
 
-        await asyncio.gather(*(one(usage) for usage in state.usages))
+        workers = [
+            asyncio.create_task(worker()) for _ in range(min(concurrency, len(state.usages)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
     return state.report(total.count, one_company=one_company)
 
 
 async def async_sync_company(
-    client: AsyncConnectWiseClient,
+    client: AsyncConnectWiseClient | AsyncBillingBackend,
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
     usage: CompanyUsage | Sequence[CompanyUsage],
@@ -415,8 +430,9 @@ async def async_sync_company(
 ) -> CompanyReport:
     """The async twin of [`sync_company`][connectwise_billing.sync_company]; a company's
     agreements are synced up to `concurrency` at a time."""
+    backend = async_backend_for(client, policy)
     state = _Run(
-        client, plans, mapping, _usages(usage), policy,
+        backend, plans, mapping, _usages(usage), policy,
         dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
     )  # fmt: skip
-    return _as_company(await _async_sync(client, state, concurrency=concurrency, one_company=True))
+    return _as_company(await _async_sync(backend, state, concurrency=concurrency, one_company=True))

@@ -1,0 +1,244 @@
+"""The steps of a sync's flows, performed by a billing backend.
+
+The flows of a sync (check the mapping, look agreements up, read, reconcile, write, settle) are
+generators written once; they yield these typed steps, and
+[`run`][connectwise_billing.sync.steps.run] performs them with a
+[`BillingBackend`][connectwise_billing.backend.BillingBackend] while
+[`arun`][connectwise_billing.sync.steps.arun] awaits them with an
+[`AsyncBillingBackend`][connectwise_billing.backend.AsyncBillingBackend]. Flows take results
+with `value = yield from perform(SomeStep(...))`: `perform` is generic in the step's result
+type, so mypy checks every seam between a flow and the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from connectwise_billing.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ConnectWiseBillingError,
+    PermissionDeniedError,
+)
+from connectwise_billing.flow import Flow, adrive, drive
+from connectwise_billing.reconcile import (
+    AdditionLike,
+    CancelAddition,
+    CreateAddition,
+    UpdateAddition,
+)
+
+if TYPE_CHECKING:
+    from connectwise_billing.backend import (
+        AgreementState,
+        AsyncBillingBackend,
+        BillingBackend,
+        CatalogItem,
+    )
+    from connectwise_billing.sync.audit import AuditLog
+    from connectwise_billing.sync.results import OperationResult
+
+__all__ = [
+    "CancelLine",
+    "CreateLine",
+    "DescribeAgreements",
+    "ReadCatalog",
+    "ReadLine",
+    "ReadLines",
+    "RunGuard",
+    "Sleep",
+    "Step",
+    "SyncFlow",
+    "UpdateLine",
+    "WriteAudit",
+    "arun",
+    "perform",
+    "run",
+]
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Step(Generic[R]):
+    """One step a flow asks the backend for, with a result of type `R`."""
+
+    def run(self, backend: BillingBackend) -> R:
+        """Perform the step with a sync backend."""
+        raise NotImplementedError
+
+    async def arun(self, backend: AsyncBillingBackend) -> R:
+        """Perform the step with an async backend."""
+        raise NotImplementedError
+
+
+SyncFlow = Flow[Step[Any], T]
+"""A flow of a sync: it yields steps and returns a `T`."""
+
+
+def perform(step: Step[R]) -> Generator[Step[Any], Any, R]:
+    """`result = yield from perform(step)`: hand `step` to the driver and type its result."""
+    result: R = yield step
+    return result
+
+
+@attrs.frozen(slots=False)
+class ReadLines(Step[Sequence[AdditionLike]]):
+    """Every line of an agreement (a line that cannot be used fails the read)."""
+
+    agreement_id: int
+
+    def run(self, backend: BillingBackend) -> Sequence[AdditionLike]:
+        return backend.read_lines(self.agreement_id)
+
+    async def arun(self, backend: AsyncBillingBackend) -> Sequence[AdditionLike]:
+        return await backend.read_lines(self.agreement_id)
+
+
+@attrs.frozen(slots=False)
+class ReadLine(Step[AdditionLike]):
+    """One line."""
+
+    agreement_id: int
+    line_id: int
+
+    def run(self, backend: BillingBackend) -> AdditionLike:
+        return backend.read_line(self.agreement_id, self.line_id)
+
+    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+        return await backend.read_line(self.agreement_id, self.line_id)
+
+
+@attrs.frozen(slots=False)
+class CreateLine(Step[AdditionLike]):
+    """Create a line (sent once: never repeated when it may have landed)."""
+
+    operation: CreateAddition
+
+    def run(self, backend: BillingBackend) -> AdditionLike:
+        return backend.create_line(self.operation)
+
+    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+        return await backend.create_line(self.operation)
+
+
+@attrs.frozen(slots=False)
+class UpdateLine(Step[AdditionLike]):
+    """Write the new values of an update."""
+
+    operation: UpdateAddition
+
+    def run(self, backend: BillingBackend) -> AdditionLike:
+        return backend.update_line(self.operation)
+
+    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+        return await backend.update_line(self.operation)
+
+
+@attrs.frozen(slots=False)
+class CancelLine(Step[AdditionLike]):
+    """Cancel a line."""
+
+    operation: CancelAddition
+
+    def run(self, backend: BillingBackend) -> AdditionLike:
+        return backend.cancel_line(self.operation)
+
+    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+        return await backend.cancel_line(self.operation)
+
+
+@attrs.frozen(slots=False)
+class ReadCatalog(Step[Mapping[int, "CatalogItem"]]):
+    """The catalog items with these ids."""
+
+    product_ids: Sequence[int]
+
+    def run(self, backend: BillingBackend) -> Mapping[int, CatalogItem]:
+        return backend.read_catalog(self.product_ids)
+
+    async def arun(self, backend: AsyncBillingBackend) -> Mapping[int, CatalogItem]:
+        return await backend.read_catalog(self.product_ids)
+
+
+@attrs.frozen(slots=False)
+class DescribeAgreements(Step[Mapping[int, "AgreementState"]]):
+    """Whether a sync may write to each of these agreements on `today`."""
+
+    agreement_ids: Sequence[int]
+    today: date
+
+    def run(self, backend: BillingBackend) -> Mapping[int, AgreementState]:
+        return backend.describe_agreements(self.agreement_ids, self.today)
+
+    async def arun(self, backend: AsyncBillingBackend) -> Mapping[int, AgreementState]:
+        return await backend.describe_agreements(self.agreement_ids, self.today)
+
+
+@attrs.frozen(slots=False)
+class Sleep(Step[None]):
+    """Let time pass, by the backend's retry policy (zero in testing mode)."""
+
+    seconds: float
+
+    def run(self, backend: BillingBackend) -> None:
+        backend.retry.sleep(self.seconds)
+
+    async def arun(self, backend: AsyncBillingBackend) -> None:
+        await backend.retry.asleep(self.seconds)
+
+
+@attrs.frozen(slots=False)
+class WriteAudit(Step[None]):
+    """Append an outcome to the audit log (in a worker thread under asyncio: file I/O must not
+    block the event loop)."""
+
+    log: AuditLog
+    result: OperationResult
+    company: str | None
+
+    def run(self, backend: BillingBackend) -> None:
+        self.log.write(self.result, self.company)
+
+    async def arun(self, backend: AsyncBillingBackend) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.log.write, self.result, self.company)
+
+
+class RunGuard:
+    """Which errors end a whole run instead of being handed to the flow that met them.
+
+    The PSA refusing the credentials (401) ends a run wherever it happens: every other request
+    would be refused too. Before anything of the run has succeeded, so do a 403 (the
+    integration cannot read what a sync needs) and a connection failure (the PSA cannot be
+    reached).
+    """
+
+    def __init__(self) -> None:
+        self.contacted = False
+
+    def succeeded(self) -> None:
+        """Note that a step of the run succeeded."""
+        self.contacted = True
+
+    def ends_run(self, error: ConnectWiseBillingError) -> bool:
+        """Whether `error` stops the run."""
+        if isinstance(error, AuthenticationError):
+            return True
+        return not self.contacted and isinstance(error, PermissionDeniedError | APIConnectionError)
+
+
+def run(backend: BillingBackend, flow: SyncFlow[T], guard: RunGuard | None = None) -> T:
+    """Perform a flow's steps with a sync backend; errors that end the run (see `RunGuard`)
+    are raised instead of being thrown into the flow."""
+    return drive(flow, lambda step: step.run(backend), guard)
+
+
+async def arun(backend: AsyncBillingBackend, flow: SyncFlow[T], guard: RunGuard | None = None) -> T:
+    """Await a flow's steps with an async backend (see `run`)."""
+    return await adrive(flow, lambda step: step.arun(backend), guard)

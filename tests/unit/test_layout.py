@@ -64,3 +64,38 @@ def test_no_private_module_is_imported_across_packages() -> None:
     ]
     found = [item for path in files for item in _private_imports(path)]
     assert found == []
+
+
+SIMULATOR_MAY_USE = ("connectwise_billing.testing", "connectwise_billing.client.credentials")
+"""What the simulator imports of the SDK: only the `Credentials` it hands out. It reads and
+writes its own JSON, so a test compares the SDK with an independent implementation."""
+
+
+def test_the_simulator_does_not_borrow_the_sdks_code() -> None:
+    core = [
+        path
+        for path in (SRC / "testing").glob("*.py")
+        if path.name not in ("__init__.py", "example.py", "recording.py", "__main__.py")
+    ]
+    borrowed = []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module
+                if module.startswith("connectwise_billing") and not module.startswith(
+                    SIMULATOR_MAY_USE
+                ):
+                    borrowed.append(f"{path.name}: {module}")
+    assert borrowed == []
+
+
+MAX_LINES = 400
+
+
+def test_every_module_is_short_enough_to_read_whole() -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in SRC.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -33,7 +33,6 @@ from connectwise_billing.client.discovery import (
     companyinfo_url,
 )
 from connectwise_billing.client.models import (
-    ADDITION_WRITABLE,
     Addition,
     Agreement,
     Company,
@@ -44,6 +43,7 @@ from connectwise_billing.client.paging import PageWalk
 from connectwise_billing.client.ratelimit import RateLimiter
 from connectwise_billing.client.resource import ChildResourceSpec, ResourceSpec
 from connectwise_billing.client.wire import RecordError, get_converter
+from connectwise_billing.client.writable import ADDITION_WRITABLE
 from connectwise_billing.defaults import (
     DEFAULT_API_VERSION,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
@@ -96,7 +96,7 @@ class BaseClient(Generic[HttpT, TransportT]):
     )
     """Additions of an agreement (`/finance/agreements/{agreement_id}/additions`): created with
     a [`NewAddition`][connectwise_billing.NewAddition], updated by the fields of
-    [`ADDITION_WRITABLE`][connectwise_billing.client.models.ADDITION_WRITABLE]."""
+    [`ADDITION_WRITABLE`][connectwise_billing.client.writable.ADDITION_WRITABLE]."""
 
     def __init__(
         self,

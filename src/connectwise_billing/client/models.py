@@ -28,7 +28,7 @@ themselves are created faster, which keeps `import connectwise_billing` cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -366,56 +366,7 @@ NOT_GIVEN: Final = NotGiven()
 """An `update()` argument passed as `NOT_GIVEN` is left out of the PATCH, as if not passed."""
 
 
-@attrs.frozen(slots=False)
-class Writable:
-    """A field `update()` may change: how its value is checked, and whether `None` (sent as
-    `null`) clears it.
-
-    Attributes:
-        coerce: `coerce(value, name)` returns the value to send, or raises `InputError` naming
-            `name`.
-        nullable: Whether `None` is allowed.
-    """
-
-    coerce: Callable[[Any, str], Any]
-    nullable: bool = False
-
-
-def _text(value: object, name: str) -> str:
-    _check_text(value, name)
-    return str(value)
-
-
-def _bill_customer(value: object, name: str) -> str:
-    text = _text(value, name)
-    _check_bill_customer(text)
-    return text
-
-
-def _flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-ADDITION_WRITABLE: Final[Mapping[str, Writable]] = MappingProxyType(
-    {
-        "quantity": Writable(as_decimal),
-        "unit_price": Writable(as_decimal),
-        "unit_cost": Writable(as_decimal),
-        "cancelled_date": Writable(as_utc_datetime, nullable=True),
-        "effective_date": Writable(as_utc_datetime, nullable=True),
-        "bill_customer": Writable(_bill_customer),
-        "description": Writable(_text, nullable=True),
-        "invoice_description": Writable(_text, nullable=True),
-        "taxable_flag": Writable(_flag),
-    }
-)
-"""The addition fields `client.additions.update()` may change, and how each is checked."""
-
-
 __all__ = [
-    "ADDITION_WRITABLE",
     "BILL_CUSTOMER_VALUES",
     "NOTHING_UNPARSED",
     "NOT_GIVEN",
@@ -426,5 +377,4 @@ __all__ = [
     "NotGiven",
     "Product",
     "Reference",
-    "Writable",
 ]

@@ -37,7 +37,8 @@ from connectwise_billing.client.api import (
 from connectwise_billing.client.async_accessors import AsyncChildResource, AsyncResource
 from connectwise_billing.client.calls import Call, Fetch, Send, call
 from connectwise_billing.client.conditions import Condition, Field, combine
-from connectwise_billing.client.models import NOT_GIVEN, Writable
+from connectwise_billing.client.models import NOT_GIVEN
+from connectwise_billing.client.writable import Writable
 from connectwise_billing.errors import ConnectWiseBillingError, InputError, NotFoundError
 from connectwise_billing.flow import Flow
 from connectwise_billing.retry import write_outcome

@@ -26,12 +26,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from types import MappingProxyType, NoneType, UnionType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, get_args, get_origin
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import attrs
 
+from connectwise_billing.client import _parsers as parsers
+from connectwise_billing.client._parsers import MAX_MAGNITUDE
 from connectwise_billing.client.models import (
     NOTHING_UNPARSED,
     Addition,
@@ -41,17 +43,13 @@ from connectwise_billing.client.models import (
     Reference,
 )
 from connectwise_billing.convert import base_converter
-from connectwise_billing.values import format_datetime, parse_datetime, shown_json
+from connectwise_billing.values import format_datetime, shown_json
 
 if TYPE_CHECKING:
     from cattrs import Converter
 
 T = TypeVar("T")
 
-MAX_MAGNITUDE: Final = 12
-"""Numbers must lie within 10**-12 and 10**12 (or be zero): nothing ConnectWise stores is larger,
-and a value like `1e1000000` would make every sum over it overflow."""
-_MAX_INTERNED: Final = 10_000
 
 __all__ = [
     "MAX_MAGNITUDE",
@@ -85,10 +83,6 @@ class RecordError(ValueError):
 MISSING_PROBLEM: Final = "is missing"
 
 
-class _Problem(ValueError):
-    """A value a parser cannot use; the argument says why."""
-
-
 def camel_case(name: str) -> str:
     """`unit_price` -> `unitPrice`."""
     first, *rest = name.split("_")
@@ -99,154 +93,6 @@ def wire_name(cls: type, field: str) -> str:
     """The JSON key ConnectWise uses for `cls.field` (`_info/...` for the `_info` block)."""
     declared = attrs.fields_dict(cast("type[attrs.AttrsInstance]", cls))[field].metadata
     return declared.get("wire") or camel_case(field)
-
-
-# --- parsers: raw JSON value -> field value, or _Problem -------------------------------------
-
-
-def _text(value: Any) -> str:
-    if value.__class__ is str:
-        return value
-    raise _Problem("is not text")
-
-
-def _flag(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    raise _Problem("is not true or false")
-
-
-def _integer(value: Any) -> int:
-    if value.__class__ is int:
-        return value
-    raise _Problem("is not a whole number")
-
-
-def _record_id(value: Any) -> int:
-    if value.__class__ is int and value > 0:
-        return value
-    raise _Problem("is not a record id")
-
-
-def _number(value: Any) -> Decimal:
-    kind = value.__class__
-    if kind is Decimal:
-        number = cast(Decimal, value)
-    elif kind is int:
-        number = Decimal(value)
-    elif kind is float:
-        number = Decimal(repr(value))
-    elif kind is str and value.strip():
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise _Problem("is not a number") from None
-    else:
-        raise _Problem("is not a number")
-    if not number.is_finite():
-        raise _Problem("is not a finite number")
-    if number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE:
-        raise _Problem("is out of range")
-    return number
-
-
-def _at_least(minimum: int) -> Callable[[Any], Decimal]:
-    problem = "is negative" if minimum == 0 else f"is below {minimum}"
-
-    def bounded_number(value: Any) -> Decimal:
-        number = _number(value)
-        if number < minimum:
-            raise _Problem(problem)
-        return number
-
-    return bounded_number
-
-
-# Timestamps repeat heavily (effective dates on the 1st, batch updates share `lastUpdated`) and
-# datetimes are immutable, so parsed values are shared.
-_cached_datetime = functools.lru_cache(maxsize=4096)(parse_datetime)
-
-
-def _datetime(value: Any) -> datetime:
-    if value.__class__ is str:
-        try:
-            return _cached_datetime(value)
-        except ValueError:
-            pass
-    raise _Problem("is not a date and time")
-
-
-def _reference_parser() -> Callable[[Any], Reference]:
-    # A page of additions points at a handful of products, companies and members again and
-    # again; references are frozen, so equal ones are shared instead of rebuilt per record.
-    interned: dict[tuple[Any, Any, Any], Reference] = {}
-
-    def reference(value: Any) -> Reference:
-        if value.__class__ is not dict:
-            raise _Problem("is not a reference")
-        key = (value.get("id"), value.get("identifier"), value.get("name"))
-        ref_id, identifier, name = key
-        if ref_id is not None and ref_id.__class__ is not int:
-            raise _Problem("has an id that is not a whole number")
-        if (identifier is not None and identifier.__class__ is not str) or (
-            name is not None and name.__class__ is not str
-        ):
-            raise _Problem("is not a reference")
-        found = interned.get(key)
-        if found is None:
-            if len(interned) >= _MAX_INTERNED:
-                interned.clear()
-            found = interned[key] = Reference(ref_id, identifier, name)
-        return found
-
-    return reference
-
-
-_reference = _reference_parser()
-
-
-def _reference_with_id(value: Any) -> Reference:
-    found = _reference(value)
-    if found.id is None:
-        raise _Problem("has no id")
-    return found
-
-
-def _references(value: Any) -> tuple[Reference, ...]:
-    if value.__class__ is not list:
-        raise _Problem("is not a list of references")
-    return tuple(_reference(item) for item in value)
-
-
-def _optional_inner(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, UnionType):
-        inner = [arg for arg in get_args(annotation) if arg is not NoneType]
-        if len(inner) == 1:
-            return inner[0]
-    return annotation
-
-
-def _parser_for(field: attrs.Attribute[Any]) -> Callable[[Any], Any]:
-    inner = _optional_inner(field.type)
-    strict = bool(field.metadata.get("strict"))
-    if field.name == "id":
-        return _record_id
-    if inner is str:
-        return _text
-    if inner is bool:
-        return _flag
-    if inner is int:
-        return _integer
-    if inner is Decimal:
-        minimum = field.metadata.get("minimum")
-        return _number if minimum is None else _at_least(minimum)
-    if inner is datetime:
-        return _datetime
-    if inner is Reference:
-        return _reference_with_id if strict else _reference
-    if get_origin(inner) is tuple and get_args(inner)[0] is Reference:
-        return _references
-    raise TypeError(f"no parser for {field.name}: {field.type!r}")  # a model the SDK got wrong
 
 
 # --- reading a whole record ----------------------------------------------------------------
@@ -270,7 +116,9 @@ def _fields_of(cls: type) -> list[_Field]:
             continue
         wire = field.metadata.get("wire") or camel_case(field.name)
         strict = bool(field.metadata.get("strict"))
-        fields.append(_Field(field.name, wire, tuple(wire.split("/")), _parser_for(field), strict))
+        fields.append(
+            _Field(field.name, wire, tuple(wire.split("/")), parsers.parser_for(field), strict)
+        )
     return fields
 
 
@@ -294,9 +142,9 @@ def _raw(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 # __init__ would set each field through object.__setattr__). Any exception sends the record
 # to the field-by-field reader, which names the problem or tolerates it.
 _INLINE_CHECKS: Final[Mapping[Callable[[Any], Any], str]] = {
-    _text: "x.__class__ is not str",
-    _flag: "x is not True and x is not False",
-    _integer: "x.__class__ is not int",
+    parsers.text: "x.__class__ is not str",
+    parsers.flag: "x is not True and x is not False",
+    parsers.integer: "x.__class__ is not int",
 }
 
 
@@ -354,9 +202,15 @@ def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
                 continue
             try:
                 values[field.name] = field.parse(raw)
-            except (_Problem, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+            except (
+                parsers.Problem,
+                TypeError,
+                ValueError,
+                ArithmeticError,
+                AttributeError,
+            ) as error:
                 if field.strict:
-                    problem = str(error) if isinstance(error, _Problem) else "cannot be read"
+                    problem = str(error) if isinstance(error, parsers.Problem) else "cannot be read"
                     raise RecordError(field.wire, raw, problem) from None
                 unparsed[field.wire] = raw
         if keeps_unparsed:
@@ -437,7 +291,7 @@ def get_converter() -> Converter:
     """
     converter = base_converter()
     converter.register_structure_hook_factory(attrs.has, _reader)
-    converter.register_structure_hook(Reference, lambda value, _: _reference(value))
+    converter.register_structure_hook(Reference, lambda value, _: parsers.reference(value))
     converter.register_unstructure_hook_factory(attrs.has, lambda cls: _writer(converter, cls))
     converter.register_unstructure_hook(Decimal, lambda value: value)
     converter.register_unstructure_hook(datetime, format_datetime)

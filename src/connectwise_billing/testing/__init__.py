@@ -17,11 +17,19 @@ See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
 from connectwise_billing.testing._http import LoggedRequest, Outcome
+from connectwise_billing.testing._store import Member
 from connectwise_billing.testing.clock import RealTime, TimeSource, VirtualClock
 from connectwise_billing.testing.example import ExampleMSP, build_example
-from connectwise_billing.testing.fake import FakeConnectWise, Member
+from connectwise_billing.testing.fake import FakeConnectWise
 from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
 from connectwise_billing.testing.recording import vcr_config
+from connectwise_billing.testing.records import (
+    StoredAddition,
+    StoredAgreement,
+    StoredCompany,
+    StoredProduct,
+    StoredReference,
+)
 from connectwise_billing.waits import set_testing
 
 __all__ = [
@@ -35,6 +43,11 @@ __all__ = [
     "Member",
     "Outcome",
     "RealTime",
+    "StoredAddition",
+    "StoredAgreement",
+    "StoredCompany",
+    "StoredProduct",
+    "StoredReference",
     "TimeSource",
     "VirtualClock",
     "build_example",

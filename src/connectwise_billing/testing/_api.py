@@ -12,20 +12,17 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
-from connectwise_billing.testing._conditions import (
-    ConditionSyntaxError,
-    field_value,
-    parse_conditions,
-)
-from connectwise_billing.values import format_datetime, parse_datetime
+from connectwise_billing.testing._collections import ApiFailure, Table, coerce, invalid
+from connectwise_billing.testing._format import timestamp
+from connectwise_billing.testing._query import ConditionSyntaxError, field_value, parse_conditions
 
 if TYPE_CHECKING:
-    from connectwise_billing.testing.fake import FakeConnectWise, Member
+    from connectwise_billing.testing._store import Member
+    from connectwise_billing.testing.fake import FakeConnectWise
 
 Answer = tuple[int, Any, dict[str, str]]
 
@@ -43,50 +40,6 @@ QUERY_PARAMETERS: Final = frozenset(
 )
 DEFAULT_PAGE_SIZE: Final = 25
 MAX_PAGE_SIZE: Final = 1000
-_BILL_CUSTOMER: Final = ("Billable", "DoNotBill", "NoCharge")
-# Fields ConnectWise computes; a PATCH or PUT that names them is refused.
-_COMPUTED: Final = frozenset(
-    {
-        "id", "agreementId", "billedQuantity", "extPrice", "extCost", "margin", "prorateCost",
-        "proratePrice", "extendedProrateCost", "extendedProratePrice", "agreementStatus", "_info",
-    }
-)  # fmt: skip
-_NUMBERS: Final = frozenset({"quantity", "lessIncluded", "unitPrice", "unitCost", "sequenceNumber"})
-_FLAGS: Final = frozenset(
-    {"taxableFlag", "purchaseItemFlag", "specialOrderFlag", "prorateCurrentPeriodFlag"}
-)
-_DATES: Final = frozenset({"effectiveDate", "cancelledDate"})
-_TEXTS: Final = frozenset({"serialNumber", "invoiceDescription", "description", "uom"})
-_WRITABLE: Final = _NUMBERS | _FLAGS | _DATES | _TEXTS | {"product", "billCustomer"}
-
-
-class ApiFailure(Exception):
-    """Raised inside a handler to answer with a ConnectWise error body."""
-
-    def __init__(
-        self, status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.errors = errors
-
-    def answer(self) -> Answer:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.errors:
-            body["errors"] = self.errors
-        return self.status, body, {}
-
-
-def invalid(resource: str, field: str, message: str, code: str = "InvalidField") -> ApiFailure:
-    """400 InvalidObject with one field-level error, as ConnectWise reports validation failures."""
-    return ApiFailure(
-        400,
-        "InvalidObject",
-        f"{resource} object is invalid",
-        [{"code": code, "message": message, "resource": resource, "field": field}],
-    )
 
 
 @functools.cache
@@ -233,90 +186,42 @@ def count_records(collection: Collection, query: Mapping[str, str]) -> Answer:
     return 200, {"count": len(_matching(collection, query))}, {}
 
 
-# --- additions: writes -------------------------------------------------------------------
+# --- writes ------------------------------------------------------------------------------
 
 
-def _number(field: str, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise invalid("addition", field, f"{field} must be a number")
-    return Decimal(value)
-
-
-def _date_text(field: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise invalid("addition", field, f"{field} must be a datetime string")
-    try:
-        return format_datetime(parse_datetime(value))
-    except ValueError:
-        raise invalid("addition", field, f"{field} is not a valid datetime: {value!r}") from None
-
-
-def coerce_field(fake: FakeConnectWise, field: str, value: Any) -> Any:
-    """Validate one writable addition field; return the value to store."""
-    if value is None:
-        if field in ("product", "billCustomer"):
-            raise invalid("addition", field, f"{field} is required")
-        return None
-    if field in _NUMBERS:
-        return _number(field, value)
-    if field in _FLAGS:
-        if not isinstance(value, bool):
-            raise invalid("addition", field, f"{field} must be true or false")
-        return value
-    if field in _DATES:
-        return _date_text(field, value)
-    if field in _TEXTS:
-        if not isinstance(value, str):
-            raise invalid("addition", field, f"{field} must be a string")
-        return value
-    if field == "billCustomer":
-        if value not in _BILL_CUSTOMER:
-            raise invalid(
-                "addition", field, f"billCustomer must be one of {', '.join(_BILL_CUSTOMER)}"
-            )
-        return value
-    if field == "product":
-        return fake.product_reference(value)
-    raise invalid("addition", field, f"{field} cannot be written", code="ReadOnly")
-
-
-def addition_from_body(fake: FakeConnectWise, body: Any, agreement_id: int) -> dict[str, Any]:
-    """The stored fields of an addition POSTed (or PUT) with `body`."""
+def record_from_body(
+    fake: FakeConnectWise, table: Table, body: Any, parent_id: int
+) -> dict[str, Any]:
+    """The stored fields of a record POSTed (or PUT) with `body` under parent `parent_id`."""
+    noun = table.noun.lower()
     if not isinstance(body, dict):
         raise ApiFailure(400, "InvalidObject", "the request body must be a JSON object")
-    known = schema_fields("Addition")
+    known = schema_fields(table.schema)
     for key in body:
         if key not in known:
-            raise invalid("addition", key, f"unknown field {key!r}", code="UnknownField")
-    if body.get("agreementId") not in (None, agreement_id):
-        raise invalid("addition", "agreementId", "agreementId does not match the URL")
-    for required in ("product", "billCustomer"):
+            raise invalid(noun, key, f"unknown field {key!r}", code="UnknownField")
+    if table.parent is not None and body.get(table.parent[1]) not in (None, parent_id):
+        field = table.parent[1]
+        raise invalid(noun, field, f"{field} does not match the URL")
+    for required in table.required:
         if body.get(required) is None:
-            raise invalid("addition", required, f"{required} is required", code="Required")
+            raise invalid(noun, required, f"{required} is required", code="Required")
     values = {
-        key: coerce_field(fake, key, value) for key, value in body.items() if key in _WRITABLE
+        key: coerce(fake, table, key, value) for key, value in body.items() if key in table.writable
     }
-    product = fake.catalog_item(values["product"]["id"])
-    defaults = {
-        "quantity": Decimal(1),
-        "unitPrice": product.get("price", Decimal(0)),
-        "unitCost": product.get("cost", Decimal(0)),
-        "description": product.get("description"),
-        "invoiceDescription": product.get("customerDescription"),
-        "taxableFlag": product.get("taxableFlag", False),
-        "lessIncluded": Decimal(0),
-        "purchaseItemFlag": False,
-        "specialOrderFlag": False,
-        "uom": "Each",
-    }
-    for key, default in defaults.items():
-        if values.get(key) is None:
-            values[key] = default
+    if table.defaults is not None:
+        defaults = table.defaults(fake.catalog_item(values["product"]["id"]))
+        for key, default in defaults.items():
+            if values.get(key) is None:
+                values[key] = default
     return values
 
 
-def apply_patch(fake: FakeConnectWise, record: dict[str, Any], operations: Any) -> dict[str, Any]:
+def apply_patch(
+    fake: FakeConnectWise, table: Table, record: dict[str, Any], operations: Any
+) -> dict[str, Any]:
     """The record's fields after a PATCH body (a list of `replace`/`add`/`remove` operations)."""
+    noun = table.noun.lower()
     if not isinstance(operations, list) or not operations:
         raise ApiFailure(
             400, "InvalidObject", "the PATCH body must be a non-empty list of operations"
@@ -334,22 +239,22 @@ def apply_patch(fake: FakeConnectWise, record: dict[str, Any], operations: Any) 
         field = path.removeprefix("/")
         if "/" in field:
             raise invalid(
-                "addition", path, "only top-level fields can be patched; replace the whole object"
+                noun, path, "only top-level fields can be patched; replace the whole object"
             )
-        if field not in schema_fields("Addition") - {"lastUpdated"}:
-            raise invalid("addition", path, f"unknown field {path!r}", code="UnknownField")
-        if field in _COMPUTED or field not in _WRITABLE:
-            raise invalid("addition", path, f"{path} cannot be written", code="ReadOnly")
+        if field not in schema_fields(table.schema) - {"lastUpdated"}:
+            raise invalid(noun, path, f"unknown field {path!r}", code="UnknownField")
+        if field not in table.writable:
+            raise invalid(noun, path, f"{path} cannot be written", code="ReadOnly")
         if op == "remove":
-            if field in ("product", "billCustomer"):
-                raise invalid("addition", field, f"{field} is required", code="Required")
+            if field in table.required:
+                raise invalid(noun, field, f"{field} is required", code="Required")
             changed[field] = None
         else:
             if "value" not in operation:
                 raise ApiFailure(
                     400, "InvalidObject", f"the {op} operation on {path} needs a value"
                 )
-            changed[field] = coerce_field(fake, field, operation["value"])
+            changed[field] = coerce(fake, table, field, operation["value"])
     return changed
 
 
@@ -364,7 +269,7 @@ def render_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def info_block(last_updated: datetime, updated_by: str, **links: str) -> dict[str, str]:
     """An `_info` block: when and by whom the record was last changed, plus `*_href` links."""
-    return {"lastUpdated": format_datetime(last_updated), "updatedBy": updated_by, **links}
+    return {"lastUpdated": timestamp(last_updated), "updatedBy": updated_by, **links}
 
 
 def member_may_see(member: Member, company_id: int | None) -> bool:

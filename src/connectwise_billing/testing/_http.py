@@ -13,15 +13,15 @@ from urllib.parse import unquote
 import attrs
 import httpx
 
-from connectwise_billing import convert
-from connectwise_billing.defaults import MEDIA_TYPE
 from connectwise_billing.testing import _api
-from connectwise_billing.testing._api import ApiFailure
+from connectwise_billing.testing._collections import ApiFailure
+from connectwise_billing.testing._format import MEDIA_TYPE, dumps, loads
 from connectwise_billing.testing._routes import route
 from connectwise_billing.testing.faults import Fault
 
 if TYPE_CHECKING:
-    from connectwise_billing.testing.fake import FakeConnectWise, Member
+    from connectwise_billing.testing._store import Member
+    from connectwise_billing.testing.fake import FakeConnectWise
 
 _WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _GATEWAY_TITLES: Final = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
@@ -218,7 +218,7 @@ def _response(
     if payload is None:
         return httpx.Response(status, headers=all_headers)
     all_headers["Content-Type"] = f"{MEDIA_TYPE}; version={version}"
-    return httpx.Response(status, content=convert.dumps(payload), headers=all_headers)
+    return httpx.Response(status, content=dumps(payload), headers=all_headers)
 
 
 def _authenticate(fake: FakeConnectWise, request: httpx.Request) -> Member:
@@ -281,7 +281,7 @@ def _parse_body(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return convert.loads(content)
+        return loads(content)
     except ValueError:
         return content.decode("utf-8", errors="replace")
 

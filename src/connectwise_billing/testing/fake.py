@@ -3,45 +3,39 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import random
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import httpx
 
-from connectwise_billing.client import wire
 from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.models import Addition, Agreement, Company, Product
-from connectwise_billing.defaults import DEFAULT_API_VERSION
 from connectwise_billing.testing import _api
-from connectwise_billing.testing._api import Collection, invalid
+from connectwise_billing.testing._collections import (
+    ADDITIONS,
+    AGREEMENTS,
+    CATALOG,
+    COMPANIES,
+)
+from connectwise_billing.testing._format import API_VERSION, amount, camel, timestamp
 from connectwise_billing.testing._http import LoggedRequest, Outcome, TokenBucket, process
 from connectwise_billing.testing._server import running_server
+from connectwise_billing.testing._store import Member, Store
 from connectwise_billing.testing._transport import AsyncFakeTransport, SyncFakeTransport
-from connectwise_billing.testing._visibility import Visibility
 from connectwise_billing.testing.clock import RealTime, TimeSource
 from connectwise_billing.testing.faults import FaultPlan
-from connectwise_billing.values import as_decimal, as_utc_datetime, format_datetime
+from connectwise_billing.testing.records import (
+    StoredAddition,
+    StoredAgreement,
+    StoredCompany,
+    StoredProduct,
+)
 
 
-@attrs.frozen(slots=False)
-class Member:
-    """An API member: its keys, the name ConnectWise shows in `_info.updatedBy`, and the
-    companies its security role reaches (`None`: all)."""
-
-    public_key: str
-    private_key: str = attrs.field(repr=False)
-    identifier: str
-    companies: frozenset[int] | None
-
-
-class FakeConnectWise:
+class FakeConnectWise(Store):
     """An in-memory ConnectWise Manage for tests, demos and benchmarks.
 
     Args:
@@ -67,7 +61,7 @@ class FakeConnectWise:
         *,
         company_id: str = "fakemsp",
         codebase: str = "v2025_1/",
-        api_version: str = DEFAULT_API_VERSION,
+        api_version: str = API_VERSION,
         latency: float = 0.0,
         rate_limit_per_minute: float | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -84,23 +78,16 @@ class FakeConnectWise:
         """Every request received, in order."""
         self.off_contract = False
         """Whether `set_raw` put values ConnectWise's schema does not allow into the records."""
-        self._clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
         self.time: TimeSource = time_source or RealTime()
-        self.visibility = Visibility(self._monotonic)
-        """Writes that reads do not see yet (`commit_later` and `slow_visibility` faults)."""
+        super().__init__(
+            clock or (lambda: datetime.now(UTC).replace(microsecond=0)), self._monotonic
+        )
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
         self.rate_limit: TokenBucket | None = (
             TokenBucket(rate_limit_per_minute) if rate_limit_per_minute else None
         )
         self._members: dict[str, Member] = {}
         self._credentials: list[Credentials] = []
-        self._ids = itertools.count(1001)
-        self._companies: dict[int, dict[str, Any]] = {}
-        self._agreements: dict[int, dict[str, Any]] = {}
-        self._catalog: dict[int, dict[str, Any]] = {}
-        self._additions: dict[int, dict[str, Any]] = {}
-        self._additions_of: dict[int, set[int]] = {}
 
     def _monotonic(self) -> float:
         # Through `self.time` on every call: tests may swap the time source after construction.
@@ -206,8 +193,8 @@ class FakeConnectWise:
                 "subcategory": {"id": 1, "name": "Hosted Email"},
                 "type": {"id": 1, "name": "Service"},
                 "productClass": product_class,
-                "price": as_decimal(price, "price"),
-                "cost": as_decimal(cost, "cost"),
+                "price": amount(price, "price"),
+                "cost": amount(cost, "cost"),
                 "taxableFlag": False,
                 "_info": _api.info_block(self._clock(), "Admin"),
             }
@@ -240,8 +227,8 @@ class FakeConnectWise:
                     "name": company["name"],
                 },
                 "contact": {"id": company_id, "name": f"{company['name']} billing contact"},
-                "startDate": format_datetime(as_utc_datetime(start, "start_date")),
-                "endDate": end_date and format_datetime(as_utc_datetime(end_date, "end_date")),
+                "startDate": timestamp(start),
+                "endDate": end_date and timestamp(end_date),
                 "noEndingDateFlag": end_date is None,
                 "cancelledFlag": status == "Cancelled",
                 "prorateFlag": prorate,
@@ -258,14 +245,14 @@ class FakeConnectWise:
             agreement.update(
                 agreementStatus="Cancelled",
                 cancelledFlag=True,
-                dateCancelled=format_datetime(self._clock()),
+                dateCancelled=timestamp(self._clock()),
             )
 
     def delete_agreement(self, agreement_id: int) -> None:
         """Delete an agreement and its additions (links to it now answer 404)."""
         with self._lock:
             del self._agreements[agreement_id]
-            for addition_id in self._additions_of.pop(agreement_id, set()):
+            for addition_id in self._children.pop((ADDITIONS.name, agreement_id), set()):
                 del self._additions[addition_id]
 
     def add_addition(
@@ -286,24 +273,22 @@ class FakeConnectWise:
         with self._lock:
             product = self._catalog[product_id]
             addition_id = self._new_id(id)
-            self._store_addition(
+            self._put(
+                ADDITIONS,
                 addition_id,
                 agreement_id,
                 {
                     "product": {"id": product_id, "identifier": product["identifier"]},
-                    "quantity": as_decimal(quantity, "quantity"),
-                    "unitPrice": as_decimal(
+                    "quantity": amount(quantity, "quantity"),
+                    "unitPrice": amount(
                         unit_price if unit_price is not None else product["price"], "unit_price"
                     ),
-                    "unitCost": as_decimal(
+                    "unitCost": amount(
                         unit_cost if unit_cost is not None else product["cost"], "unit_cost"
                     ),
                     "billCustomer": bill_customer,
-                    "effectiveDate": format_datetime(
-                        as_utc_datetime(effective_date or date(2024, 1, 1), "effective_date")
-                    ),
-                    "cancelledDate": cancelled_date
-                    and format_datetime(as_utc_datetime(cancelled_date, "cancelled_date")),
+                    "effectiveDate": timestamp(effective_date or date(2024, 1, 1)),
+                    "cancelledDate": cancelled_date and timestamp(cancelled_date),
                     "description": product["description"],
                     "invoiceDescription": product["customerDescription"],
                     "taxableFlag": False,
@@ -322,10 +307,10 @@ class FakeConnectWise:
             for name, value in fields.items():
                 stored = value
                 if isinstance(value, date):
-                    stored = format_datetime(as_utc_datetime(value, name))
+                    stored = timestamp(value)
                 elif name in ("quantity", "unit_price", "unit_cost"):
-                    stored = as_decimal(value, name)
-                record[wire.wire_name(Addition, name)] = stored
+                    stored = amount(value, name)
+                record[camel(name)] = stored
             record["_info"] = _api.info_block(self._clock(), updated_by)
 
     def set_raw(self, addition_id: int, **fields: Any) -> None:
@@ -336,49 +321,30 @@ class FakeConnectWise:
             self._additions[addition_id].update(fields)
             self.off_contract = True
 
-    def _store_addition(
-        self, addition_id: int, agreement_id: int, fields: dict[str, Any], updated_by: str
-    ) -> dict[str, Any]:
-        record = {"id": addition_id, **fields, "agreementId": agreement_id}
-        record["_info"] = _api.info_block(self._clock(), updated_by)
-        self.visibility.before_write(addition_id, self._additions.get(addition_id))
-        self._additions[addition_id] = record
-        self._additions_of.setdefault(agreement_id, set()).add(addition_id)
-        return record
-
     # --- reading the state ----------------------------------------------------------------
 
-    def list_companies(self) -> list[Company]:
-        """Every company, as models."""
-        return [
-            wire.structure(self._render_plain(r), Company) for r in self._sorted(self._companies)
-        ]
+    def list_companies(self) -> list[StoredCompany]:
+        """Every company."""
+        return [StoredCompany.of(r) for r in self.records(COMPANIES)]
 
-    def list_products(self) -> list[Product]:
-        """Every catalog item, as models."""
-        return [wire.structure(self._render_plain(r), Product) for r in self._sorted(self._catalog)]
+    def list_products(self) -> list[StoredProduct]:
+        """Every catalog item."""
+        return [StoredProduct.of(r) for r in self.records(CATALOG)]
 
-    def list_agreements(self) -> list[Agreement]:
-        """Every agreement, as models."""
-        return [
-            wire.structure(self._render_plain(r), Agreement) for r in self._sorted(self._agreements)
-        ]
+    def list_agreements(self) -> list[StoredAgreement]:
+        """Every agreement."""
+        return [StoredAgreement.of(r) for r in self.records(AGREEMENTS)]
 
-    def list_additions(self, agreement_id: int | None = None) -> list[Addition]:
-        """Additions (of one agreement, or all), as models, ordered by id."""
+    def list_additions(self, agreement_id: int | None = None) -> list[StoredAddition]:
+        """Additions (of one agreement, or all) as stored, ordered by id: writes reads do not
+        see yet included."""
         with self._lock:
-            if agreement_id is None:
-                records = self._sorted(self._additions)
-            else:
-                records = [
-                    self._additions[i] for i in sorted(self._additions_of.get(agreement_id, ()))
-                ]
-            return [wire.structure(self.render_addition(r), Addition) for r in records]
+            return [StoredAddition.of(r) for r in self.records(ADDITIONS, agreement_id)]
 
-    def get_addition(self, addition_id: int) -> Addition:
-        """One addition, as a model."""
+    def get_addition(self, addition_id: int) -> StoredAddition:
+        """One addition as stored."""
         with self._lock:
-            return wire.structure(self.render_addition(self._additions[addition_id]), Addition)
+            return StoredAddition.of(self._additions[addition_id])
 
     def writes(self) -> list[LoggedRequest]:
         """The logged POST, PUT, PATCH and DELETE requests."""
@@ -392,95 +358,6 @@ class FakeConnectWise:
             if (method is None or entry.method == method.upper())
             and (path is None or path in entry.api_path)
         )
-
-    @staticmethod
-    def _sorted(records: Mapping[int, dict[str, Any]]) -> list[dict[str, Any]]:
-        return [records[key] for key in sorted(records)]
-
-    @staticmethod
-    def _render_plain(record: Mapping[str, Any]) -> dict[str, Any]:
-        return _api.render_record(record)
-
-    def render_addition(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """A stored addition as the API answers it, with the fields ConnectWise computes
-        (left out when `set_raw` put something that is not a number in their way)."""
-        agreement = self._agreements.get(record["agreementId"], {})
-        computed: dict[str, Any] = {"agreementStatus": agreement.get("agreementStatus")}
-        numbers = [record.get(key) or Decimal(0) for key in ("quantity", "unitPrice", "unitCost")]
-        if all(isinstance(n, int | Decimal) and not isinstance(n, bool) for n in numbers):
-            quantity, price, cost = (Decimal(n) for n in numbers)
-            computed.update(
-                extPrice=quantity * price,
-                extCost=quantity * cost,
-                margin=quantity * (price - cost),
-                billedQuantity=quantity,
-            )
-        return _api.render_record({**record, **computed})
-
-    # --- used by the API handlers -----------------------------------------------------------
-
-    def agreement_record(self, agreement_id: int) -> dict[str, Any] | None:
-        """The stored agreement, or `None`."""
-        return self._agreements.get(agreement_id)
-
-    def addition_record(
-        self, agreement_id: int, addition_id: int, *, as_read: bool = False
-    ) -> dict[str, Any] | None:
-        """The stored addition if it belongs to that agreement, else `None`; with `as_read`,
-        the version a read sees (writes not yet visible are left out)."""
-        record = self._additions.get(addition_id)
-        if as_read:
-            record = self.visibility.seen(addition_id, record)
-        return record if record is not None and record["agreementId"] == agreement_id else None
-
-    def reveal(self) -> None:
-        """Make every write that reads do not see yet visible now."""
-        with self._lock:
-            self.visibility.reveal()
-
-    def create_addition(
-        self, agreement_id: int, fields: dict[str, Any], member: Member
-    ) -> dict[str, Any]:
-        """Store a new addition written through the API by `member`."""
-        return self._store_addition(next(self._ids), agreement_id, fields, member.identifier)
-
-    def replace_addition(
-        self, addition_id: int, fields: dict[str, Any], member: Member
-    ) -> dict[str, Any]:
-        """Replace an addition's writable fields (PATCH gives the merged record, PUT a new one)."""
-        old = self._additions[addition_id]
-        kept = {k: v for k, v in fields.items() if k not in ("id", "agreementId", "_info")}
-        return self._store_addition(addition_id, old["agreementId"], kept, member.identifier)
-
-    def remove_addition(self, addition_id: int) -> None:
-        """Delete an addition."""
-        self.visibility.before_write(addition_id, self._additions.get(addition_id))
-        record = self._additions.pop(addition_id)
-        self._additions_of[record["agreementId"]].discard(addition_id)
-
-    def catalog_item(self, product_id: int) -> dict[str, Any]:
-        """A catalog record by id (the caller has validated it exists)."""
-        return self._catalog[product_id]
-
-    def product_reference(self, value: Any) -> dict[str, Any]:
-        """Resolve an addition's `product` (`{"id": ...}` or `{"identifier": ...}`)."""
-        found: dict[str, Any] | None = None
-        if isinstance(value, dict) and isinstance(value.get("id"), int):
-            found = self._catalog.get(value["id"])
-        elif isinstance(value, dict) and isinstance(value.get("identifier"), str):
-            wanted = value["identifier"].lower()
-            found = next(
-                (p for p in self._catalog.values() if p["identifier"].lower() == wanted), None
-            )
-        else:
-            raise invalid(
-                "addition", "product", "product must be an object with an id or an identifier"
-            )
-        if found is None:
-            raise invalid(
-                "addition", "product", f"product {value!r} was not found", code="NotFound"
-            )
-        return {"id": found["id"], "identifier": found["identifier"]}
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -514,37 +391,6 @@ class FakeConnectWise:
     def next_request_id(self) -> str:
         """A fresh `x-cw-request-id` (reproducible from the seed)."""
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-    def collection(self, name: str, member: Member) -> Collection:
-        """A readable collection as an API member sees it."""
-        if name == "companies":
-            return Collection(
-                "Company",
-                lambda: self._sorted(self._companies),
-                lambda r: _api.member_may_see(member, r["id"]),
-                self._render_plain,
-            )
-        if name == "agreements":
-            return Collection(
-                "Agreement",
-                lambda: self._sorted(self._agreements),
-                lambda r: _api.member_may_see(member, r["company"]["id"]),
-                self._render_plain,
-            )
-        return Collection(
-            "CatalogItem", lambda: self._sorted(self._catalog), lambda r: True, self._render_plain
-        )
-
-    def additions_collection(self, agreement_id: int) -> Collection:
-        """One agreement's additions as a readable collection (as reads see them)."""
-
-        def records() -> list[dict[str, Any]]:
-            stored = ((i, self._additions[i]) for i in self._additions_of.get(agreement_id, ()))
-            return list(
-                self.visibility.view(stored, lambda record: record["agreementId"] == agreement_id)
-            )
-
-        return Collection("Addition", records, lambda r: True, self.render_addition)
 
     @property
     def now(self) -> datetime:

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from connectwise_billing.values import parse_datetime
+from connectwise_billing.testing._format import moment
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -144,7 +144,7 @@ class _Parser:
             return Decimal(text)
         if kind == "datetime":
             try:
-                return parse_datetime(text[1:-1])
+                return moment(text[1:-1])
             except ValueError:
                 raise ConditionSyntaxError(f"bad datetime {text}") from None
         if kind == "word" and text.lower() in ("true", "false"):
@@ -192,7 +192,7 @@ def _coerce_like(stored: Any, wanted: Any) -> Any:
     # Stored datetimes are ISO strings; compare them as datetimes when the literal is one.
     if isinstance(wanted, datetime) and isinstance(stored, str):
         try:
-            return parse_datetime(stored)
+            return moment(stored)
         except ValueError:
             return None
     return _normalise(stored)

@@ -1,30 +1,25 @@
-"""Client benchmarks: parse speed, streaming memory, import cost. Prints figures; asserts nothing.
+"""Client benchmarks: parse speed, streaming memory. Prints figures; asserts nothing.
 
     python benchmarks/bench_client.py
 
-Targets (issue "Typed ConnectWise Manage client"):
+Targets:
 - parse: bytes -> 10,000 `Addition` models costs at most 2x `json.loads` of the same bytes;
-- stream: 100,000 additions in 100 pages grow peak memory by about two pages, whatever the total;
-- import: `import connectwise_billing` costs at most 1.5x `import httpx`.
+- stream: 100,000 additions in 100 pages grow peak memory by about two pages, whatever the total.
+
+Import cost is in `bench_import.py`.
 """
 
 from __future__ import annotations
 
-import compileall
 import gc
 import json
-import statistics
-import subprocess
-import sys
 import timeit
 import tracemalloc
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-import connectwise_billing
 from connectwise_billing import Addition, ConnectWiseClient, Credentials, convert
 from connectwise_billing.client import wire
 
@@ -121,32 +116,6 @@ def bench_stream() -> None:
     )
 
 
-def import_times(modules: tuple[str, ...], runs: int = 11) -> list[float]:
-    """Median import time of each module, each in fresh interpreters; the runs alternate
-    between the modules so that machine noise hits them alike."""
-    samples: dict[str, list[float]] = {module: [] for module in modules}
-    for _ in range(runs):
-        for module in modules:
-            code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-            result = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            )
-            samples[module].append(float(result.stdout))
-    return [statistics.median(samples[module]) for module in modules]
-
-
-def bench_import() -> None:
-    # An installed wheel ships bytecode, as httpx here does; a source checkout run with
-    # PYTHONDONTWRITEBYTECODE would otherwise recompile the SDK on every import.
-    compileall.compile_dir(Path(connectwise_billing.__file__).parent, quiet=1)
-    httpx_time, ours = import_times(("httpx", "connectwise_billing"))
-    print(
-        f"import  connectwise_billing {ours * 1000:.0f} ms vs httpx {httpx_time * 1000:.0f} ms: "
-        f"ratio {ours / httpx_time:.2f} (target <= 1.5)"
-    )
-
-
 if __name__ == "__main__":
     bench_parse()
     bench_stream()
-    bench_import()

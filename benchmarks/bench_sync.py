@@ -28,7 +28,7 @@ from connectwise_billing import (
     SyncReport,
     async_sync_all,
 )
-from connectwise_billing.sync.flows import id_chunks
+from connectwise_billing.sync.connectwise import id_chunks
 from connectwise_billing.testing import FakeConnectWise
 
 AGREEMENTS = 500

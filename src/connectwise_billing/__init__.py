@@ -22,11 +22,9 @@ Importing the package is cheap: each name is imported on first use (PEP 562), so
 """
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from connectwise_billing._version import __version__
-from connectwise_billing.defaults import LOGGER_NAME
 
 # `reconcile` names both the function and its package: bound eagerly, the function wins (the
 # pure reconciler loads no HTTP library).
@@ -195,10 +193,6 @@ _EXPORTS: Final = {
     "sync_company": "connectwise_billing.sync",
 }
 """Public name -> the module that defines it."""
-
-# A library is silent unless the application asks: without this, Python's last-resort handler
-# would print the SDK's warnings to stderr of every program that uses it.
-logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

@@ -89,14 +89,15 @@ def base_converter() -> Converter:
     def sequence(value: Any) -> list[Any]:
         return [converter.unstructure(item) for item in value]
 
+    # The hook registered last is asked first: a named tuple is a tuple, but becomes a dict.
     converter.register_unstructure_hook_func(attrs.has, record)
-    converter.register_unstructure_hook_func(_is_named_tuple, named_tuple)
     converter.register_unstructure_hook_func(
         lambda cls: isinstance(cls, type) and issubclass(cls, Mapping), mapping
     )
     converter.register_unstructure_hook_func(
         lambda cls: isinstance(cls, type) and issubclass(cls, tuple | list | Set), sequence
     )
+    converter.register_unstructure_hook_func(_is_named_tuple, named_tuple)
     return converter
 
 

@@ -18,9 +18,7 @@ No exception carries the private key, the `Authorization` header or the `clientI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -37,8 +35,7 @@ def redact_value(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, FieldError):
-        fields = attrs.asdict(value)
-        return FieldError(**{key: redact_value(item, secrets) for key, item in fields.items()})
+        return FieldError(*(redact_value(item, secrets) for item in value))
     if isinstance(value, tuple | list):
         return type(value)(redact_value(item, secrets) for item in value)
     if isinstance(value, Mapping):
@@ -73,8 +70,7 @@ class ConfigurationError(InputError):
     """A client or CLI setting is invalid (a non-HTTPS URL, malformed credentials, ...)."""
 
 
-@attrs.frozen(slots=False)
-class FieldError:
+class FieldError(NamedTuple):
     """One entry of a ConnectWise error body's `errors` list."""
 
     code: str | None = None

@@ -28,7 +28,6 @@ by reading (see [`write_outcome`][connectwise_billing.retry.write_outcome] and t
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import re
@@ -40,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 import attrs
 
 from connectwise_billing import waits
-from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -48,11 +46,11 @@ from connectwise_billing.errors import (
     RateLimitError,
     ServerError,
 )
+from connectwise_billing.log import logger
 
 if TYPE_CHECKING:
     import tenacity
 
-logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})

@@ -66,3 +66,17 @@ def test_run_every_survives_a_failing_run_and_stops_on_request(
 def test_run_every_checks_its_interval() -> None:
     with pytest.raises(ValueError, match="interval"):
         run_every(0, lambda: None)
+
+
+def test_run_every_keeps_only_the_latest_results_and_hands_out_each() -> None:
+    clock = FakeClock()
+    seen: list[int] = []
+    counter = iter(range(1, 10_001))
+    results = run_every(
+        1.0, lambda: next(counter), max_runs=10_000, clock=clock, stop=clock,  # type: ignore[arg-type]
+        keep=3, on_result=seen.append,
+    )  # fmt: skip
+    assert results == [9_998, 9_999, 10_000]
+    assert seen == list(range(1, 10_001))
+    with pytest.raises(ValueError, match="keep must be a whole number"):
+        run_every(1.0, lambda: None, keep=-1)

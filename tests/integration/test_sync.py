@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import attrs
 import pytest
 
 from connectwise_billing import (
@@ -89,7 +88,7 @@ def test_seat_changes_send_exactly_the_expected_patches(
         for a in example.fake.list_additions(target.agreement_id)
         if a.product and a.product.id == example.mapping["gold-50"]
     ]
-    changed = attrs.evolve(target, seats={**target.seats, "gold-50": target.seats["gold-50"] + 3})
+    changed = target._replace(seats={**target.seats, "gold-50": target.seats["gold-50"] + 3})
     usages = [changed if u is target else u for u in example.usages]
     writes_before = len(example.fake.writes())
     report = quick_syncer.sync_all(example, usages, POLICY, today=TODAY)
@@ -159,7 +158,7 @@ def test_one_failing_agreement_does_not_stop_the_others(
 
 def test_sync_company_with_two_agreements(syncer: Syncer, example: ExampleMSP) -> None:
     first, second = example.usages[0], example.usages[1]
-    both = [first, attrs.evolve(second, company=first.company)]
+    both = [first, second._replace(company=first.company)]
     report = syncer.sync_company(example, both, POLICY, today=TODAY)
     assert report.company == first.company
     assert [a.agreement_id for a in report.agreements] == sorted(
@@ -241,7 +240,7 @@ def test_verify_before_write_refuses_to_overwrite_a_concurrent_edit(
     )
     policy = SyncPolicy(verify_before_write=True)
     syncer.sync_all(example, example.usages, policy, today=TODAY)
-    bumped = attrs.evolve(usage, seats={**usage.seats, "gold-50": usage.seats["gold-50"] + 1})
+    bumped = usage._replace(seats={**usage.seats, "gold-50": usage.seats["gold-50"] + 1})
     additions = example.fake.list_additions(usage.agreement_id)
     diff = reconcile_agreement(
         example.plans, example.mapping, bumped, additions, policy, today=TODAY

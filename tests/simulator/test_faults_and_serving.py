@@ -444,3 +444,18 @@ def test_command_line_server_takes_faults() -> None:
     )
     assert result.returncode == 2
     assert "--fault nope: unknown fault kind 'nope'" in result.stderr
+
+
+def test_a_write_seen_late_stays_in_its_own_collection(
+    timed: tuple[FakeConnectWise, int, int],
+) -> None:
+    """While a change to an addition is unseen, reads of the addition show it as it was, and
+    every other listing reads as before (the older version is the addition's, not theirs)."""
+    fake, agreement, product = timed
+    addition = fake.add_addition(agreement, product, 3)
+    fake.faults.add(Fault.slow_visibility(5.0), method="PATCH")
+    with ConnectWiseClient(API, fake.credentials, transport=fake.transport()) as client:
+        client.additions.update(agreement, addition, quantity=4)
+        assert [a.id for a in client.agreements.list()] == [agreement]
+        assert [p.id for p in client.products.list()] == [product]
+        assert [a.quantity for a in client.additions.list(agreement)] == [3]

@@ -80,6 +80,11 @@ def additions_strategy(draw: st.DrawFn) -> list[Addition]:
 
 policy_strategy = st.builds(
     SyncPolicy,
+    price_decimals=st.just(2),
+    rounding=st.just("ROUND_HALF_UP"),
+    effective_date=st.just("today"),
+    bill_customer=st.none(),
+    verify_before_write=st.booleans(),
     manage_price=st.booleans(),
     manage_cost=st.booleans(),
     on_zero=st.sampled_from(["set_quantity_zero", "cancel", "leave"]),

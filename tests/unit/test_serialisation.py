@@ -257,3 +257,21 @@ def test_reports_and_records_share_one_json_form() -> None:
     assert data["last_updated"] == "2026-02-03T04:05:06+00:00"
     assert data["product"] == {"id": 3, "identifier": "MBX-GOLD-50", "name": "Gold"}
     assert json.loads(json.dumps(data)) == data
+
+
+def test_named_tuples_become_objects_and_tuples_lists() -> None:
+    from connectwise_billing import DiffWarning
+    from connectwise_billing.reconcile import Change
+
+    warning = DiffWarning("manual_edit", "edited", "gold", 5, (1, 2))
+    assert convert.to_json((warning, Change(None, Decimal("1.50")))) == [
+        {
+            "kind": "manual_edit",
+            "message": "edited",
+            "plan_id": "gold",
+            "product_id": 5,
+            "addition_ids": [1, 2],
+            "after": None,
+        },
+        {"old": None, "new": "1.50"},
+    ]

@@ -55,7 +55,7 @@ from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.values import shown
 
-_POLICY_FIELDS: Final = frozenset(field.name for field in attrs.fields(SyncPolicy))
+_POLICY_FIELDS: Final = frozenset(SyncPolicy._fields)
 _RETRY_SETTINGS: Final = frozenset(
     field.name for field in attrs.fields(RetryPolicy) if field.name not in ("on", "wait")
 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
@@ -49,7 +48,6 @@ from connectwise_billing.defaults import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     DEFAULT_TIMEOUT_SECONDS,
-    LOGGER_NAME,
     MEDIA_TYPE,
 )
 from connectwise_billing.errors import (
@@ -58,12 +56,12 @@ from connectwise_billing.errors import (
     UnexpectedResponseError,
     redact_value,
 )
+from connectwise_billing.log import logger
 from connectwise_billing.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from connectwise_billing.client.paging import Page
 
-logger = logging.getLogger(LOGGER_NAME)
 M = TypeVar("M")
 HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)

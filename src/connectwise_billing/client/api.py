@@ -157,9 +157,8 @@ def api_error(
         has_error_body = isinstance(body.get("code"), str)
         code = _text(body.get("code")) or _text(body.get("error"))
         message = _text(body.get("message")) or message
-        names = attrs.fields_dict(FieldError)
         errors.extend(
-            FieldError(**{name: _text(item.get(name)) for name in names})
+            FieldError(*(_text(item.get(name)) for name in FieldError._fields))
             for item in body.get("errors") or ()
             if isinstance(item, Mapping)
         )

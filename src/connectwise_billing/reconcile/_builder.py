@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from typing import Protocol
-
-import attrs
 
 from connectwise_billing.errors import InputError, MappingError
 from connectwise_billing.reconcile.diff import (
@@ -27,6 +24,7 @@ from connectwise_billing.reconcile.diff import (
     UpdateAddition,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile.lines import AdditionLike
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
 from connectwise_billing.reconcile.validation import check_plans, check_today
@@ -34,45 +32,24 @@ from connectwise_billing.reconcile.validation import check_plans, check_today
 ZERO = Decimal(0)
 
 
-class ProductRefLike(Protocol):
-    """What reconciliation reads of an addition's product reference."""
-
-    @property
-    def id(self) -> int | None: ...
-
-
-class AdditionLike(Protocol):
-    """What reconciliation reads of an existing addition: the client's `Addition`, or any
-    object with these attributes (`last_updated` and `updated_by` are optional)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def product(self) -> ProductRefLike | None: ...
-
-    @property
-    def quantity(self) -> Decimal | None: ...
-
-    @property
-    def unit_price(self) -> Decimal | None: ...
-
-    @property
-    def unit_cost(self) -> Decimal | None: ...
-
-    @property
-    def cancelled_date(self) -> datetime | date | None: ...
-
-
-@attrs.frozen(slots=False)  # slots=False: cached_property needs an instance __dict__
 class Context:
-    plans: Mapping[str, Plan]
-    mapping: PlanMapping
-    managed: Mapping[int, Plan]  # product id -> plan
-    policy: SyncPolicy
-    today: date
-    # discount -> plan id -> unit price: agreements share plans and discounts.
-    price_tables: dict[Decimal, dict[str, Decimal]] = attrs.field(factory=dict)
+    """What every agreement of a run is reconciled against."""
+
+    def __init__(
+        self,
+        plans: Mapping[str, Plan],
+        mapping: PlanMapping,
+        managed: Mapping[int, Plan],  # product id -> plan
+        policy: SyncPolicy,
+        today: date,
+    ) -> None:
+        self.plans = plans
+        self.mapping = mapping
+        self.managed = managed
+        self.policy = policy
+        self.today = today
+        # discount -> plan id -> unit price: agreements share plans and discounts.
+        self.price_tables: dict[Decimal, dict[str, Decimal]] = {}
 
     @functools.cached_property
     def plan_order(self) -> list[tuple[int, Plan]]:
@@ -115,14 +92,6 @@ def build_context(
         )
     managed = {product: by_id[plan] for plan, product in mapping.items()}
     return Context(by_id, mapping, managed, policy, check_today(today))
-
-
-def is_active(cancelled: datetime | date | None, today: date) -> bool:
-    """Active: no cancelled date, or one later than today."""
-    if cancelled is None:
-        return True
-    day = cancelled.date() if isinstance(cancelled, datetime) else cancelled
-    return day > today
 
 
 def _product_id(addition: AdditionLike) -> int | None:

@@ -7,16 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, NamedTuple
 
-import attrs
-
-from connectwise_billing.convert import to_json
-
 Field = Literal["quantity", "unit_price", "unit_cost"]
 """The addition fields a sync owns."""
 
 
-@attrs.frozen
-class CreateAddition:
+class CreateAddition(NamedTuple):
     """Create an addition for a plan that has seats but no active addition."""
 
     agreement_id: int
@@ -37,8 +32,7 @@ class Change(NamedTuple):
     new: Decimal
 
 
-@attrs.frozen
-class UpdateAddition:
+class UpdateAddition(NamedTuple):
     """Change the fields of an addition whose values differ; `changes` is field ->
     `Change(old, new)` (a named tuple: `for field, (old, new) in op.changes.items()` works).
 
@@ -58,8 +52,7 @@ class UpdateAddition:
     kind: Literal["update"] = "update"
 
 
-@attrs.frozen
-class CancelAddition:
+class CancelAddition(NamedTuple):
     """Cancel an addition (set its cancelled date), keeping its billing history."""
 
     agreement_id: int
@@ -99,8 +92,7 @@ WarningKind = Literal[
 ]
 
 
-@attrs.frozen
-class DuplicateAdditions:
+class DuplicateAdditions(NamedTuple):
     """Two or more active additions of one mapped product on one agreement, more than one of
     them billing (a non-zero quantity): the customer is billed twice until it is resolved.
 
@@ -127,8 +119,7 @@ class DuplicateAdditions:
         )
 
 
-@attrs.frozen
-class DiffWarning:
+class DiffWarning(NamedTuple):
     """Something the MSP should know that the diff does not fix by itself.
 
     Kinds: `unmapped_usage` (seats on a plan with no product: revenue not billed),
@@ -182,8 +173,7 @@ def _money(value: Decimal | None) -> str:
     return f"{value:,.2f}" if value.as_tuple().exponent >= -2 else f"{value:,f}"  # type: ignore[operator]
 
 
-@attrs.frozen
-class AgreementDiff:
+class AgreementDiff(NamedTuple):
     """What a sync of one agreement would do, and what it does to the monthly bill.
 
     MRR and cost are sums of quantity x unit price (unit cost) over the agreement's managed,
@@ -237,6 +227,9 @@ class AgreementDiff:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: Decimals as exact strings, dates in ISO 8601."""
+        # Imported here: `json` and cattrs stay out of `import connectwise_billing.reconcile`.
+        from connectwise_billing.convert import to_json
+
         data: dict[str, Any] = to_json(self)
         data.update(mrr_change=str(self.mrr_change), cost_change=str(self.cost_change))
         return data

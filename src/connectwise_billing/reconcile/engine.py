@@ -11,15 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from connectwise_billing.errors import DuplicateAgreementError
-from connectwise_billing.reconcile._builder import (
-    ZERO,
-    AdditionLike,
-    AgreementBuilder,
-    Context,
-    ProductRefLike,
-    build_context,
-    is_active,
-)
+from connectwise_billing.reconcile._builder import ZERO, AgreementBuilder, Context, build_context
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
     DiffWarning,
@@ -27,6 +19,7 @@ from connectwise_billing.reconcile.diff import (
     operation_delta,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile.lines import AdditionLike, ProductRefLike, is_active
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.validation import check_usage
 

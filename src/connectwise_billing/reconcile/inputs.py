@@ -3,15 +3,17 @@
 Constructing these objects converts values (`"8.00"` -> `Decimal("8.00")`) but checks ranges
 only when reconciling, where every problem is reported before anything is produced. The one
 exception is `PlanMapping`, which refuses a product mapped to two plans as soon as it is built.
+
+`Plan` and `CompanyUsage` are named tuples (immutable; `plan._replace(price=...)` makes a
+changed copy): the reconciler is built on the standard library alone, so importing it stays
+cheap for integrations that embed it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple, Self
 
 from connectwise_billing.errors import MappingError
 from connectwise_billing.values import shown
@@ -27,16 +29,29 @@ def _lenient_decimal(value: Any) -> Any:
         return value
 
 
-def _plain_mapping(values: Mapping[str, int]) -> dict[str, int]:
-    return dict(values)
-
-
 def _decimal_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _lenient_decimal(value) for key, value in dict(values).items()}
 
 
-@attrs.frozen(slots=False)
-class Plan:
+class Rebuilt:
+    """A named tuple whose constructor converts or checks its values: `_replace` goes through
+    the constructor too (a plain named tuple's would take the new values as they are)."""
+
+    __slots__ = ()
+
+    def _replace(self, **changes: Any) -> Self:
+        fields: dict[str, Any] = self._asdict()  # type: ignore[attr-defined]
+        return type(self)(**{**fields, **changes})
+
+
+class _PlanFields(NamedTuple):
+    id: str
+    name: str
+    cost: Decimal
+    price: Decimal
+
+
+class Plan(Rebuilt, _PlanFields):
     """A plan the control panel sells (a mailbox plan, or any sellable plan).
 
     Attributes:
@@ -46,14 +61,23 @@ class Plan:
         price: What one seat costs the customer per month before discounts.
     """
 
-    id: str
-    name: str
-    cost: Decimal = attrs.field(converter=_lenient_decimal)
-    price: Decimal = attrs.field(converter=_lenient_decimal)
+    __slots__ = ()
+
+    def __new__(
+        cls, id: str, name: str, cost: Decimal | int | str, price: Decimal | int | str
+    ) -> Plan:
+        return super().__new__(cls, id, name, _lenient_decimal(cost), _lenient_decimal(price))
 
 
-@attrs.frozen(slots=False)
-class CompanyUsage:
+class _UsageFields(NamedTuple):
+    agreement_id: int
+    seats: Mapping[str, int]
+    custom_prices: Mapping[str, Decimal]
+    discount_percent: Decimal
+    company: str | None
+
+
+class CompanyUsage(Rebuilt, _UsageFields):
     """One control-panel company linked to one ConnectWise agreement.
 
     A company linked to two agreements is two usages; one agreement in two usages is an error.
@@ -66,11 +90,24 @@ class CompanyUsage:
         company: The company's name, for reports.
     """
 
-    agreement_id: int
-    seats: Mapping[str, int] = attrs.field(converter=_plain_mapping)
-    custom_prices: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_mapping)
-    discount_percent: Decimal = attrs.field(default=Decimal(0), converter=_lenient_decimal)
-    company: str | None = None
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        agreement_id: int,
+        seats: Mapping[str, int],
+        custom_prices: Mapping[str, Decimal | int | str] | None = None,
+        discount_percent: Decimal | int | str = 0,
+        company: str | None = None,
+    ) -> CompanyUsage:
+        return super().__new__(
+            cls,
+            agreement_id,
+            dict(seats),
+            _decimal_mapping(custom_prices or {}),
+            _lenient_decimal(discount_percent),
+            company,
+        )
 
 
 class PlanMapping(Mapping[str, int]):

@@ -1,17 +1,18 @@
-"""`SyncPolicy`: the choices an MSP makes about what a sync owns and how it behaves."""
+"""`SyncPolicy`: the choices an MSP makes about what a sync owns and how it behaves.
+
+A named tuple whose values are checked as it is built (also by `_replace`): a wrong setting is a
+`ConfigurationError` naming it, before anything is reconciled."""
 
 from __future__ import annotations
 
-import calendar
 import warnings
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP
-from typing import Any, Final, Literal
-
-import attrs
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.reconcile.inputs import Rebuilt
 
 OnZero = Literal["set_quantity_zero", "cancel", "leave"]
 OnDuplicates = Literal["skip", "merge"]
@@ -26,51 +27,59 @@ _ROUNDINGS: Final = (
 )  # fmt: skip
 
 
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in allowed:
-            raise ConfigurationError(
-                f"SyncPolicy.{attribute.name} must be one of {', '.join(allowed)}; got {value!r}"
-            )
-
-    return check
-
-
-def _effective_date_rule(_instance: Any, _attribute: Any, value: Any) -> None:
-    if isinstance(value, date) or value in _EFFECTIVE_RULES:
-        return
-    raise ConfigurationError(
-        "SyncPolicy.effective_date must be a date or one of "
-        f"{', '.join(_EFFECTIVE_RULES)}; got {value!r}"
-    )
-
-
-def _decimals(_instance: Any, _attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
-        raise ConfigurationError(f"SyncPolicy.price_decimals must be 0..6, got {value!r}")
-
-
-def _bill_customer(_instance: Any, _attribute: Any, value: Any) -> None:
-    if value is None:
-        return
-    _one_of(BILL_CUSTOMER_VALUES)(_instance, _attribute, value)
-    warnings.warn(
-        "SyncPolicy.bill_customer is deprecated: it is a ConnectWise setting; pass "
-        "ConnectWiseBackend(client, bill_customer=...) to the sync functions instead",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-
-
-def _flag(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
+def _one_of(name: str, allowed: tuple[str, ...], value: Any) -> None:
+    if value not in allowed:
         raise ConfigurationError(
-            f"SyncPolicy.{attribute.name} must be True or False, got {value!r}"
+            f"SyncPolicy.{name} must be one of {', '.join(allowed)}; got {value!r}"
         )
 
 
-@attrs.frozen(slots=False)
-class SyncPolicy:
+def _flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"SyncPolicy.{name} must be True or False, got {value!r}")
+
+
+def _check(policy: SyncPolicy) -> None:
+    """Every field of a policy, checked as it is built."""
+    decimals = policy.price_decimals
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
+        raise ConfigurationError(f"SyncPolicy.price_decimals must be 0..6, got {decimals!r}")
+    _one_of("rounding", _ROUNDINGS, policy.rounding)
+    for name in ("manage_price", "manage_cost", "verify_before_write", "respect_manual_edits"):
+        _flag(name, getattr(policy, name))
+    _one_of("on_zero", _ON_ZERO, policy.on_zero)
+    rule = policy.effective_date
+    if not isinstance(rule, date) and rule not in _EFFECTIVE_RULES:
+        raise ConfigurationError(
+            "SyncPolicy.effective_date must be a date or one of "
+            f"{', '.join(_EFFECTIVE_RULES)}; got {rule!r}"
+        )
+    _one_of("on_duplicates", _ON_DUPLICATES, policy.on_duplicates)
+    if policy.bill_customer is not None:
+        _one_of("bill_customer", BILL_CUSTOMER_VALUES, policy.bill_customer)
+        warnings.warn(
+            "SyncPolicy.bill_customer is deprecated: it is a ConnectWise setting; pass "
+            "ConnectWiseBackend(client, bill_customer=...) to the sync functions instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+class _PolicyFields(NamedTuple):
+    price_decimals: int = 2
+    rounding: str = ROUND_HALF_UP
+    manage_price: bool = True
+    manage_cost: bool = True
+    on_zero: OnZero = "set_quantity_zero"
+    effective_date: date | EffectiveDateRule = "today"
+    bill_customer: str | None = None
+    on_duplicates: OnDuplicates = "skip"
+    verify_before_write: bool = False
+    respect_manual_edits: bool = False
+    api_member: str | None = None
+
+
+class SyncPolicy(Rebuilt, _PolicyFields):
     """What a sync owns and how it behaves. Every field has a documented default.
 
     Attributes:
@@ -101,19 +110,16 @@ class SyncPolicy:
             sync's own writes from manual edits (default `None`: no drift detection).
     """
 
-    price_decimals: int = attrs.field(default=2, validator=_decimals)
-    rounding: str = attrs.field(default=ROUND_HALF_UP, validator=_one_of(_ROUNDINGS))
-    manage_price: bool = attrs.field(default=True, validator=_flag)
-    manage_cost: bool = attrs.field(default=True, validator=_flag)
-    on_zero: OnZero = attrs.field(default="set_quantity_zero", validator=_one_of(_ON_ZERO))
-    effective_date: date | EffectiveDateRule = attrs.field(
-        default="today", validator=_effective_date_rule
-    )
-    bill_customer: str | None = attrs.field(default=None, validator=_bill_customer)
-    on_duplicates: OnDuplicates = attrs.field(default="skip", validator=_one_of(_ON_DUPLICATES))
-    verify_before_write: bool = attrs.field(default=False, validator=_flag)
-    respect_manual_edits: bool = attrs.field(default=False, validator=_flag)
-    api_member: str | None = None
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # mypy checks calls against the fields; here, the values are checked
+
+        def __new__(cls, *args, **kwargs):
+            policy = super().__new__(cls, *args, **kwargs)
+            _check(policy)
+            return policy
+
+        __new__.__wrapped__ = _PolicyFields.__new__  # `inspect.signature` shows the fields
 
     def effective_date_for(self, today: date) -> date:
         """The effective date of additions created on `today`."""
@@ -123,6 +129,5 @@ class SyncPolicy:
         if rule == "start_of_month":
             return today.replace(day=1)
         if rule == "start_of_next_month":
-            days = calendar.monthrange(today.year, today.month)[1]
-            return today.replace(day=1) + timedelta(days=days)
+            return (today.replace(day=28) + timedelta(days=4)).replace(day=1)
         return today

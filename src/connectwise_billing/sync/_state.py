@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -14,8 +13,8 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from connectwise_billing.backend import AgreementState
-from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.locks import InProcessLock, Lock
+from connectwise_billing.log import logger
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
 from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
@@ -26,7 +25,6 @@ from connectwise_billing.sync.steps import DescribeAgreements, RunGuard, SyncFlo
 if TYPE_CHECKING:
     from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
 
-logger = logging.getLogger(LOGGER_NAME)
 
 CIRCUIT_BREAKER: Final = 5
 """A run stops after this many agreements in a row failed the same way (the PSA unreachable, or

@@ -9,7 +9,6 @@ async backend only run it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Final, TypeVar
@@ -23,7 +22,7 @@ from connectwise_billing.client.api import NO_OPTIONS
 from connectwise_billing.client.calls import Call, Collect, Fetch, arun, call, run
 from connectwise_billing.client.conditions import Field
 from connectwise_billing.client.models import Addition, Agreement, NewAddition, Product
-from connectwise_billing.defaults import BILL_CUSTOMER_VALUES, DEFAULT_PAGE_SIZE, LOGGER_NAME
+from connectwise_billing.defaults import BILL_CUSTOMER_VALUES, DEFAULT_PAGE_SIZE
 from connectwise_billing.errors import (
     ConfigurationError,
     ConnectWiseBillingError,
@@ -31,6 +30,7 @@ from connectwise_billing.errors import (
     PermissionDeniedError,
 )
 from connectwise_billing.flow import Flow
+from connectwise_billing.log import logger
 from connectwise_billing.reconcile import CancelAddition, CreateAddition, UpdateAddition
 from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.sync.failures import failure_kind
@@ -44,7 +44,6 @@ __all__ = [
     "id_chunks",
 ]
 
-logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 
 LINE_FIELDS: Final = (

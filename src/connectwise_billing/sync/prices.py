@@ -69,7 +69,7 @@ def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> SyncFlow[
             changes.append(PlanPriceChange(plan.id, "cost", plan.cost, cost))
         if price != plan.price:
             changes.append(PlanPriceChange(plan.id, "price", plan.price, price))
-        refreshed.append(attrs.evolve(plan, cost=cost, price=price))
+        refreshed.append(plan._replace(cost=cost, price=price))
     missing = tuple(product_id for product_id in wanted if product_id not in products)
     return PriceRefresh(tuple(refreshed), tuple(changes), missing)
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from connectwise_billing.defaults import LOGGER_NAME
 from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.log import logger
 
-logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
+
+KEEP: Final = 10
+"""How many results `run_every` keeps by default: a schedule runs for months."""
 
 
 def run_every(
@@ -22,6 +24,8 @@ def run_every(
     stop: threading.Event | None = None,
     max_runs: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    keep: int = KEEP,
+    on_result: Callable[[T], None] | None = None,
 ) -> list[T]:
     """Call `fn` every `interval` seconds until `stop` is set (or `max_runs` runs are done).
 
@@ -30,20 +34,29 @@ def run_every(
     skipped, logged at WARNING, and the schedule picks up at the next tick. An exception from
     `fn` is logged and the schedule goes on: a failed sync must not stop the next one.
 
-    Returns what each run returned (runs that raised are left out).
+    Memory stays flat however long the schedule runs: only the last `keep` results are kept.
+    Give `on_result` to see every result as it comes (to store or alert on it).
+
+    Returns what the last `keep` runs returned, oldest first (runs that raised are left out).
     """
     if not interval > 0:
         raise ConfigurationError(f"interval must be positive, got {interval!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise ConfigurationError(f"keep must be a whole number >= 0, got {keep!r}")
     stop = stop or threading.Event()
-    results: list[T] = []
+    results: collections.deque[T] = collections.deque(maxlen=keep)
     runs = 0
     next_start = clock()
     while not stop.is_set() and (max_runs is None or runs < max_runs):
         runs += 1
         try:
-            results.append(fn())
+            result = fn()
         except Exception:
             logger.exception("scheduled run %d failed", runs)
+        else:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
         next_start += interval
         now = clock()
         if now > next_start:
@@ -53,4 +66,4 @@ def run_every(
         if max_runs is not None and runs >= max_runs:
             break
         stop.wait(max(0.0, next_start - clock()))
-    return results
+    return list(results)

@@ -68,7 +68,7 @@ class Store:
             self._children.setdefault((table.name, parent_id), set()).add(record_id)
         record["_info"] = _api.info_block(self._clock(), updated_by)
         store = self._store[table.name]
-        self.visibility.before_write(record_id, store.get(record_id))
+        self.visibility.before_write(table.name, record_id, store.get(record_id))
         store[record_id] = record
         return record
 
@@ -102,10 +102,12 @@ class Store:
         stored = [(i, store[i]) for i in sorted(ids)]
         if not as_read:
             return [record for _, record in stored]
-        if table.parent is None:
-            return list(self.visibility.view(stored, lambda _: True))
-        field = table.parent[1]
-        return list(self.visibility.view(stored, lambda record: record[field] == parent_id))
+        field = table.parent[1] if table.parent else None
+        return list(
+            self.visibility.view(
+                table.name, stored, lambda record: field is None or record.get(field) == parent_id
+            )
+        )
 
     def record(
         self, table: Table, record_id: int, parent_id: int | None = None, *, as_read: bool = False
@@ -114,7 +116,7 @@ class Store:
         the version reads see."""
         found = self._store[table.name].get(record_id)
         if as_read:
-            found = self.visibility.seen(record_id, found)
+            found = self.visibility.seen(table.name, record_id, found)
         if found is not None and table.parent is not None and parent_id is not None:
             return found if found[table.parent[1]] == parent_id else None
         return found
@@ -159,7 +161,7 @@ class Store:
     def remove(self, table: Table, record_id: int) -> None:
         """Delete a record."""
         store = self._store[table.name]
-        self.visibility.before_write(record_id, store.get(record_id))
+        self.visibility.before_write(table.name, record_id, store.get(record_id))
         record = store.pop(record_id)
         if table.parent is not None:
             self._children[(table.name, record[table.parent[1]])].discard(record_id)

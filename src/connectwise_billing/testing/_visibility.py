@@ -13,46 +13,49 @@ from typing import Any
 
 
 class Visibility:
-    """Per record id: until when reads see an older version (or no record at all).
+    """Per record (a table's name and the record's id): until when reads see an older version
+    (or no record at all).
 
     `now` reads the simulator's clock (its `time_source`, which may be replaced meanwhile).
     """
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
-        self._unseen: dict[int, tuple[float, dict[str, Any] | None]] = {}
+        self._unseen: dict[tuple[str, int], tuple[float, dict[str, Any] | None]] = {}
         self.delay = 0.0
         """Seconds the writes made now stay unseen (set while a fault is in force)."""
 
-    def before_write(self, record_id: int, previous: dict[str, Any] | None) -> None:
+    def before_write(self, table: str, record_id: int, previous: dict[str, Any] | None) -> None:
         """Remember what reads should go on seeing, if writes are being delayed now."""
         if self.delay <= 0:
             return
         now = self._now()
-        current = self._unseen.get(record_id)
+        key = (table, record_id)
+        current = self._unseen.get(key)
         if current is not None and current[0] > now:
             # Still unseen from an earlier write: reads keep seeing the oldest version.
-            self._unseen[record_id] = (max(current[0], now + self.delay), current[1])
+            self._unseen[key] = (max(current[0], now + self.delay), current[1])
         else:
-            self._unseen[record_id] = (now + self.delay, copy.deepcopy(previous))
+            self._unseen[key] = (now + self.delay, copy.deepcopy(previous))
 
-    def _pending(self) -> dict[int, dict[str, Any] | None]:
+    def _pending(self, table: str) -> dict[int, dict[str, Any] | None]:
         now = self._now()
-        for record_id in [i for i, (until, _) in self._unseen.items() if until <= now]:
-            del self._unseen[record_id]
-        return {record_id: seen for record_id, (_, seen) in self._unseen.items()}
+        for key in [key for key, (until, _) in self._unseen.items() if until <= now]:
+            del self._unseen[key]
+        return {key[1]: seen for key, (_, seen) in self._unseen.items() if key[0] == table}
 
-    def seen(self, record_id: int, current: dict[str, Any] | None) -> dict[str, Any] | None:
-        """What a read of `record_id` sees, given the stored record (or `None`)."""
-        pending = self._pending()
-        return pending.get(record_id, current)
+    def seen(
+        self, table: str, record_id: int, current: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """What a read of the record sees, given the stored record (or `None`)."""
+        return self._pending(table).get(record_id, current)
 
     def view(
-        self, stored: Iterable[tuple[int, dict[str, Any]]], belongs: Any
+        self, table: str, stored: Iterable[tuple[int, dict[str, Any]]], belongs: Any
     ) -> Iterator[dict[str, Any]]:
         """What a list read sees of `stored` records (id order), including records deleted
         unseen; `belongs(record)` says whether an older version belongs to this list."""
-        pending = self._pending()
+        pending = self._pending(table)
         records = dict(stored)
         for record_id, seen in pending.items():
             if seen is not None and belongs(seen):

@@ -1,0 +1,51 @@
+"""What the reconciler reads of the lines an agreement already has.
+
+A line is the client's `Addition`, another PSA's contract line, or any object with these
+attributes: nothing here knows where it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+__all__ = ["AdditionLike", "ProductRefLike", "is_active"]
+
+
+class ProductRefLike(Protocol):
+    """What reconciliation reads of an addition's product reference."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+class AdditionLike(Protocol):
+    """What reconciliation reads of an existing addition: the client's `Addition`, or any
+    object with these attributes (`last_updated` and `updated_by` are optional)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def product(self) -> ProductRefLike | None: ...
+
+    @property
+    def quantity(self) -> Decimal | None: ...
+
+    @property
+    def unit_price(self) -> Decimal | None: ...
+
+    @property
+    def unit_cost(self) -> Decimal | None: ...
+
+    @property
+    def cancelled_date(self) -> datetime | date | None: ...
+
+
+def is_active(cancelled: datetime | date | None, today: date) -> bool:
+    """Active: no cancelled date, or one later than today."""
+    if cancelled is None:
+        return True
+    day = cancelled.date() if isinstance(cancelled, datetime) else cancelled
+    return day > today

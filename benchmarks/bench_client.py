@@ -110,10 +110,6 @@ def bench_stream() -> None:
             f"{growth / 1e6:.1f} MB = {growth / one_page:.1f} x one page "
             "(target ~2, independent of the total)"
         )
-    print(
-        "        (above two pages: httpx keeps each Response in a reference cycle with its "
-        "stream, so recent raw pages wait for the cyclic garbage collector)"
-    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import attrs
 
@@ -304,18 +304,21 @@ def _tenacity_arguments(
             reason,
         )
 
-    class unreachable(tenacity.stop.stop_base):
+    def unreachable(state: tenacity.RetryCallState) -> bool:
         # A host that has never answered and refuses the connection again is most likely the
         # wrong one: fail fast rather than spend the whole budget on it.
-        def __call__(self, state: tenacity.RetryCallState) -> bool:
-            error = state.outcome.exception() if state.outcome else None
-            first_contact = isinstance(error, APIConnectionError) and not answered()
-            return first_contact and state.attempt_number >= policy.first_contact_attempts
+        error = state.outcome.exception() if state.outcome else None
+        first_contact = isinstance(error, APIConnectionError) and not answered()
+        return first_contact and state.attempt_number >= policy.first_contact_attempts
 
     return {
-        "stop": tenacity.stop_after_attempt(policy.max_attempts)
-        | tenacity.stop_before_delay(policy.total_timeout)
-        | unreachable(),
+        # A function, not a `stop_base` subclass made per call: a class per request would be
+        # garbage only the cyclic collector frees. tenacity calls any callable.
+        "stop": tenacity.stop_any(
+            tenacity.stop_after_attempt(policy.max_attempts),
+            tenacity.stop_before_delay(policy.total_timeout),
+            cast("tenacity.stop.stop_base", unreachable),
+        ),
         "wait": lambda _state: decided[0],
         "retry": retry,
         "before_sleep": before_sleep,

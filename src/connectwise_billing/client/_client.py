@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import httpx
 
@@ -115,7 +115,7 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
             response = self._http.request(**self._start_attempt(request))
         except httpx.TransportError as error:
             raise connection_error(request.method, self.base_url + request.path, error) from error
-        return self._read(request, response, started), response
+        return self._read(request, released(response), started), response
 
     def count(self, request: ApiRequest) -> int:
         """Send a `/count` request; return the number."""
@@ -225,7 +225,7 @@ class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransp
             response = await self._http.request(**self._start_attempt(request))
         except httpx.TransportError as error:
             raise connection_error(request.method, self.base_url + request.path, error) from error
-        return self._read(request, response, started), response
+        return self._read(request, released(response), started), response
 
     async def count(self, request: ApiRequest) -> int:
         """Send a `/count` request; return the number."""
@@ -263,6 +263,17 @@ class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransp
         async for page in self.pages(query, model, strict=strict):
             for item in page.items:
                 yield item
+
+
+_READ: Final = httpx.ByteStream(b"")
+
+
+def released(response: httpx.Response) -> httpx.Response:
+    """`response`, read and closed, without its stream: httpx binds a response and its stream
+    to each other, a cycle only the cyclic garbage collector frees. Freed by reference counting
+    instead, a listing's memory stays bounded by the page in hand."""
+    response.stream = _READ
+    return response
 
 
 def connection_error(method: str, url: str, error: httpx.TransportError) -> APIConnectionError:

@@ -10,23 +10,24 @@ from connectwise_billing.testing import build_example
 
 def main() -> None:
     example = build_example(companies=10)  # stands in for ConnectWise and your control panel
-    with example.fake.serve() as api_url:
-        site_url = api_url.split("/v2025_1/")[0]
-        with ConnectWiseClient.from_site(site_url, example.credentials) as client:
-            print(f"Connected to {client.base_url}")
+    with (
+        example.fake.serve_site() as site_url,
+        ConnectWiseClient.from_site(site_url, example.credentials) as client,
+    ):
+        print(f"Connected to {client.base_url}")
 
-            for product in client.products.search("MBX"):
-                print(f"  product {product.id}: {product.identifier} at {product.price}")
+        for product in client.products.search("MBX"):
+            print(f"  product {product.id}: {product.identifier} at {product.price}")
 
-            contoso = next(u for u in example.usages if u.company == "Contoso Ltd")
-            policy = SyncPolicy(api_member="CloudPanelAPI")
-            preview = sync_company(
-                client, example.plans, example.mapping, contoso, policy, dry_run=True
-            )
-            print(preview.agreements[0].diff)
+        contoso = next(u for u in example.usages if u.company == "Contoso Ltd")
+        policy = SyncPolicy(api_member="CloudPanelAPI")
+        preview = sync_company(
+            client, example.plans, example.mapping, contoso, policy, dry_run=True
+        )
+        print(preview.agreements[0].diff)
 
-            report = sync_company(client, example.plans, example.mapping, contoso, policy)
-            print(report.summary())
+        report = sync_company(client, example.plans, example.mapping, contoso, policy)
+        print(report.summary())
 
 
 if __name__ == "__main__":

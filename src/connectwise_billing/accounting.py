@@ -25,7 +25,9 @@ class RequestCounter:
 
     def __init__(self, parent: RequestCounter | None = None) -> None:
         self.count = 0
+        """Requests sent so far."""
         self.parent = parent
+        """The counter open around this one, which counts the same requests."""
 
     def __repr__(self) -> str:
         return f"RequestCounter(count={self.count})"

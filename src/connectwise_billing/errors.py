@@ -71,7 +71,15 @@ class ConfigurationError(InputError):
 
 
 class FieldError(NamedTuple):
-    """One entry of a ConnectWise error body's `errors` list."""
+    """One entry of a ConnectWise error body's `errors` list.
+
+    Attributes:
+        code: ConnectWise's code for the problem (`InvalidField`, `Required`, ...).
+        message: What ConnectWise says is wrong.
+        resource: The resource concerned (`agreementAddition`).
+        field: The field concerned (`unitPrice`).
+        details: More detail, when ConnectWise gives it.
+    """
 
     code: str | None = None
     message: str | None = None

@@ -23,7 +23,9 @@ from connectwise_billing.errors import ConnectWiseBillingError
 __all__ = ["Flow", "Guard", "adrive", "drive"]
 
 S = TypeVar("S")
+"""The steps a flow yields."""
 T = TypeVar("T")
+"""What a flow returns."""
 
 Flow = Generator[S, Any, T]
 """A generator that yields steps of type `S`, receives their results and returns a `T`."""

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import tenacity
 
 T = TypeVar("T")
+"""What the retried function returns."""
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 _GATEWAY_STATUSES: Final = frozenset({502, 504})

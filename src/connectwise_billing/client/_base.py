@@ -16,6 +16,7 @@ from connectwise_billing import convert
 from connectwise_billing._version import __version__
 from connectwise_billing.accounting import record_request
 from connectwise_billing.client.api import (
+    DEFAULT_TIMEOUT,
     REQUEST_ID_HEADER,
     ApiRequest,
     RequestOptions,
@@ -38,16 +39,14 @@ from connectwise_billing.client.models import (
     NewAddition,
     Product,
 )
-from connectwise_billing.client.paging import PageWalk
+from connectwise_billing.client.paging import M, PageWalk
 from connectwise_billing.client.ratelimit import RateLimiter
 from connectwise_billing.client.resource import ChildResourceSpec, ResourceSpec
 from connectwise_billing.client.wire import RecordError, get_converter
 from connectwise_billing.client.writable import ADDITION_WRITABLE
 from connectwise_billing.defaults import (
     DEFAULT_API_VERSION,
-    DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
-    DEFAULT_TIMEOUT_SECONDS,
     MEDIA_TYPE,
 )
 from connectwise_billing.errors import (
@@ -62,11 +61,9 @@ from connectwise_billing.retry import RetryPolicy
 if TYPE_CHECKING:
     from connectwise_billing.client.paging import Page
 
-M = TypeVar("M")
 HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
-DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
 USER_AGENT = f"connectwise-billing/{__version__} python-httpx/{httpx.__version__}"
 
 
@@ -116,13 +113,20 @@ class BaseClient(Generic[HttpT, TransportT]):
             raise ConfigurationError("pass either transport or http_client, not both")
         url = checked_url(base_url, "base_url")
         self.base_url = str(url).rstrip("/")
+        """The API's base URL, without a trailing slash."""
         self.credentials = credentials
+        """The API member's credentials."""
         self.api_version = api_version
+        """The API version sent in every `Accept` header."""
         self.timeout = timeout
+        """The timeout of each request."""
         self.retry = retry if retry is not None else RetryPolicy()
+        """The retry policy of each request."""
         self.rate_limiter = (
             RateLimiter(rate_limit_per_minute) if rate_limit_per_minute is not None else None
         )
+        """The client-side rate limiter, shared by clients made with `with_options` (`None`:
+        off)."""
         self._owns_http = http_client is None
         self._http: HttpT = http_client or self._new_http(transport, timeout)
         self._secrets = credentials.secrets()

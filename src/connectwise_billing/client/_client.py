@@ -9,18 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self
 
 import httpx
 
 from connectwise_billing.client._base import USER_AGENT, BaseClient
 from connectwise_billing.client.api import ApiRequest, ListQuery, Timeout, read_count, read_json
 from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.paging import Page, PageWalk
+from connectwise_billing.client.paging import M, Page, PageWalk
 from connectwise_billing.errors import APIConnectionError, APITimeoutError
 from connectwise_billing.retry import async_call_with_retries, call_with_retries
-
-M = TypeVar("M")
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DISCOVERY_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 
 from connectwise_billing.client.api import RequestOptions, Timeout
 from connectwise_billing.client.calls import run
-from connectwise_billing.client.paging import Page
+from connectwise_billing.client.paging import M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.retry import RetryPolicy
 
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["ChildResource", "Resource", "options"]
-
-M = TypeVar("M")
-N = TypeVar("N")
 
 
 def options(timeout: Timeout | None, retry: RetryPolicy | None) -> RequestOptions:

@@ -17,6 +17,7 @@ import attrs
 import httpx
 
 from connectwise_billing import convert
+from connectwise_billing.defaults import DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS
 from connectwise_billing.errors import (
     ConnectWiseAPIError,
     FieldError,
@@ -32,12 +33,18 @@ from connectwise_billing.values import shown_json
 
 REQUEST_ID_HEADER: Final = "x-cw-request-id"
 MAX_PAGE_SIZE: Final = 1000
+"""The largest `pageSize` ConnectWise accepts."""
 _TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?')
 
 
 Timeout = float | httpx.Timeout
 """Seconds, or an `httpx.Timeout` (connect, read, write and pool apart)."""
+
+DEFAULT_TIMEOUT: Final = httpx.Timeout(
+    DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS
+)
+"""A client's timeout unless it is given one: 30 s for each request, 10 s to connect."""
 
 
 @attrs.frozen(slots=False)
@@ -61,6 +68,7 @@ class RequestOptions:
 
 
 NO_OPTIONS: Final = RequestOptions()
+"""Options that leave every setting to the client."""
 
 
 @attrs.frozen(slots=False)
@@ -70,6 +78,14 @@ class ApiRequest:
     `path` is relative to the client's base URL (`/finance/agreements/5/additions`); `params` are
     query parameters in order; `body` is JSON-ready data (Decimal allowed); `options` are the
     request's own timeout and retry policy, if any.
+
+    Attributes:
+        method: `GET`, `POST`, `PATCH`, `PUT` or `DELETE`.
+        path: Relative to the client's base URL (`/finance/agreements/5/additions`).
+        params: Query parameters, in order.
+        body: JSON-ready data (`Decimal` allowed), or `None`.
+        headers: Extra headers, in order.
+        options: The request's own timeout and retry policy (`NO_OPTIONS`: the client's).
     """
 
     method: str
@@ -243,6 +259,11 @@ class ListQuery:
     Without `orderBy` the scan uses ConnectWise's forward-only paging (`pagination-type:
     forward-only`, `pageId`), which the Developer Guide recommends for full scans; with `orderBy`
     it uses numbered pages. Every page repeats every query parameter of the first.
+
+    Attributes:
+        first: The request for the first page.
+        page_size: Records per page.
+        forward_only: Whether pages follow `pageId` (no `orderBy`) rather than page numbers.
     """
 
     first: ApiRequest

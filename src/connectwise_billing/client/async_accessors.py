@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 
 from connectwise_billing.client.accessors import options
 from connectwise_billing.client.api import Timeout
 from connectwise_billing.client.calls import arun
-from connectwise_billing.client.paging import Page
+from connectwise_billing.client.paging import M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.retry import RetryPolicy
 
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["AsyncChildResource", "AsyncResource"]
-
-M = TypeVar("M")
-N = TypeVar("N")
 
 
 class AsyncResource(Generic[M]):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from connectwise_billing.client.api import ApiRequest, ListQuery
+from connectwise_billing.client.paging import M
 from connectwise_billing.flow import Flow, adrive, drive
 
 if TYPE_CHECKING:
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "Collect", "Count", "Fetch", "Send", "arun", "call", "run"]
 
-M = TypeVar("M")
 R = TypeVar("R")
+"""What a call gives back to the flow that yielded it."""
 T = TypeVar("T")
+"""What a flow returns."""
 
 
 class Call(Generic[R]):
@@ -42,7 +44,9 @@ class Fetch(Call[M]):
     """A request whose answer is one record, read as `model`."""
 
     request: ApiRequest
+    """The request."""
     model: type[M]
+    """The model the answer is read into."""
 
     def run(self, client: ConnectWiseClient) -> M:
         return client.fetch(self.request, self.model)
@@ -56,6 +60,7 @@ class Send(Call[Any]):
     """A request whose answer is not a record (a DELETE): its parsed JSON, if any."""
 
     request: ApiRequest
+    """The request."""
 
     def run(self, client: ConnectWiseClient) -> Any:
         return client.request(self.request)
@@ -69,8 +74,11 @@ class Collect(Call[list[M]]):
     """Every record of a listing, as `model` (see `paginate` for `strict`)."""
 
     query: ListQuery
+    """The listing, page after page."""
     model: type[M]
+    """The model the answer is read into."""
     strict: bool = False
+    """Whether a record that cannot be used fails the call (else it is left out, with a warning)."""
 
     def run(self, client: ConnectWiseClient) -> list[M]:
         return list(client.paginate(self.query, self.model, strict=self.strict))
@@ -84,6 +92,7 @@ class Count(Call[int]):
     """A `/count` request."""
 
     request: ApiRequest
+    """The request."""
 
     def run(self, client: ConnectWiseClient) -> int:
         return client.count(self.request)

@@ -82,7 +82,11 @@ def _check_field(name: str) -> str:
 
 @attrs.frozen(slots=False)
 class Condition:
-    """A condition expression. Combine with `&` (and) and `|` (or); `str()` gives the text."""
+    """A condition expression. Combine with `&` (and) and `|` (or); `str()` gives the text.
+
+    Attributes:
+        text: The condition, as sent in `conditions=`.
+    """
 
     text: str
 
@@ -99,7 +103,11 @@ class Condition:
 
 @attrs.frozen(eq=False, slots=False)
 class Field:
-    """A field to compare: `Field("company/id") == 12`, `Field("name").contains("Acme")`."""
+    """A field to compare: `Field("company/id") == 12`, `Field("name").contains("Acme")`.
+
+    Attributes:
+        name: The field's path in ConnectWise's names (`company/id`, `agreementStatus`).
+    """
 
     name: str = attrs.field(converter=_check_field)
 

@@ -1,18 +1,14 @@
-"""Typed ConnectWise Manage records.
+"""Typed ConnectWise Manage records: what the client's resources return.
 
-Frozen attrs classes with snake_case fields. They carry no (de)serialisation code: how each field
-is read from ConnectWise's camelCase JSON is declared in its metadata and applied by one converter
-(`connectwise_billing.client.wire`).
-
-Field names follow ConnectWise's OpenAPI document (2025.8): `unitPrice` is `unit_price`,
-`taxableFlag` is `taxable_flag`. Where the wire name is irregular the field says so
-(`Product.inactive` is `inactiveFlag`, `Agreement.customer_po` is `customerPO`);
-`last_updated` and `updated_by` come from the record's `_info` block.
+Field names follow ConnectWise's OpenAPI document (2025.8) in snake_case: `unitPrice` is
+`unit_price`, `taxableFlag` is `taxable_flag`. Where the wire name is irregular the field says so
+(`Product.inactive` is `inactiveFlag`, `Agreement.customer_po` is `customerPO`); `last_updated`
+and `updated_by` come from the record's `_info` block.
 
 Every field but `id` may be absent from a response (ConnectWise omits nulls, and `fields=` trims
 records) and is then `None`. Money and quantities are `Decimal`; datetimes are timezone-aware.
 Enumerations ConnectWise may extend (`bill_customer`, `agreement_status`, `product_class`) stay
-plain strings.
+plain strings. Records are frozen: they compare by value and cannot be changed.
 
 Two kinds of fields. The ones a sync decides with are *strict*: a value that cannot be used (a
 price of `""`, a quantity of `NaN` or below zero) makes the record an
@@ -20,10 +16,6 @@ price of `""`, a quantity of `NaN` or below zero) makes the record an
 field and the value. Every other field is *tolerant*: a value that does not parse (a date
 `"2015-12-24T22: 08: 22Z"`, a reference sent as a string) becomes `None`, and the raw value stays
 in the record's `unparsed` mapping, by wire name.
-
-The SDK's attrs classes are frozen but not slotted: a dict-backed frozen instance is built about
-twice as fast (parsing a page of additions is mostly building instances), and the classes
-themselves are created faster, which keeps `import connectwise_billing` cheap.
 """
 
 from __future__ import annotations
@@ -57,6 +49,10 @@ def _unparsed() -> Any:
 _STRICT_ID: Final = {"strict": True}
 
 
+# Frozen but not slotted: a dict-backed frozen instance is built about twice as fast (parsing a
+# page of additions is mostly building instances), and the classes are created faster, which
+# keeps `import connectwise_billing` cheap. How each field is read from the wire is declared in
+# its metadata and applied by one converter (`client.wire`).
 @attrs.frozen(slots=False)
 class Reference:
     """A reference to another record (`CompanyReference`, `IvItemReference`, ...).

@@ -18,9 +18,14 @@ import attrs
 from connectwise_billing.client.api import ApiRequest, ListQuery, parse_link_header
 from connectwise_billing.errors import UnexpectedResponseError
 
-__all__ = ["COUNT_CHECK_PAGES", "MAX_PAGES", "Page", "PageWalk"]
+__all__ = ["COUNT_CHECK_PAGES", "MAX_PAGES", "M", "N", "Page", "PageWalk"]
 
 M = TypeVar("M")
+"""The model a resource's records are read into: [`Product`][connectwise_billing.Product] for
+`client.products`, [`Addition`][connectwise_billing.Addition] for `client.additions`, ..."""
+N = TypeVar("N")
+"""The model a new record is written from: [`NewAddition`][connectwise_billing.NewAddition] for
+`client.additions`."""
 
 
 @attrs.frozen(slots=False)
@@ -54,8 +59,11 @@ class PageWalk:
 
     def __init__(self, query: ListQuery, max_pages: int = MAX_PAGES) -> None:
         self.query = query
+        """The listing."""
         self.limit = max_pages
+        """The most pages it may read."""
         self.pages = 1
+        """Pages read so far."""
         self._seen = {self._key(query.first)}
 
     @staticmethod

@@ -21,7 +21,7 @@ client. Every method takes per-call `timeout=` and `retry=`, as in anthropic's S
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, overload
 
 import attrs
 
@@ -38,6 +38,7 @@ from connectwise_billing.client.async_accessors import AsyncChildResource, Async
 from connectwise_billing.client.calls import Call, Fetch, Send, call
 from connectwise_billing.client.conditions import Condition, Field, combine
 from connectwise_billing.client.models import NOT_GIVEN
+from connectwise_billing.client.paging import M, N
 from connectwise_billing.client.writable import Writable
 from connectwise_billing.errors import ConnectWiseBillingError, InputError, NotFoundError
 from connectwise_billing.flow import Flow
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ChildResourceSpec", "Conditions", "Fields", "ResourceSpec", "Writable"]
 
-M = TypeVar("M")
-N = TypeVar("N")
 Conditions = Condition | str | None
 """A `Condition`, a raw condition string, or `None`."""
 Fields = str | Sequence[str] | None
@@ -66,9 +65,15 @@ class _Declaration(Generic[M]):
     """What every resource declares; builds its requests (pure: no I/O)."""
 
     path: str
+    """The path under the API's base URL (`/procurement/catalog`); `{}` stands for the parent's
+    id."""
     model: type[M]
+    """The model records are read into."""
     filters: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
+    """Keyword filters of listings: argument name -> ConnectWise field (`company_id` ->
+    `company/id`)."""
     name: str = attrs.field(default="", kw_only=True)
+    """The attribute it is declared as on the client (`products`), set by Python."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         object.__setattr__(self, "name", name)
@@ -141,6 +146,7 @@ class ResourceSpec(_Declaration[M]):
     """
 
     search: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    """The fields `search(text)` looks in (`identifier`, `description`)."""
 
     def search_condition(self, text: str) -> Condition:
         if not self.search:
@@ -174,8 +180,11 @@ class ChildResourceSpec(_Declaration[M], Generic[M, N]):
     """
 
     parent: str = attrs.field(default="parent_id", kw_only=True)
+    """The name of the parent's id, the first argument of every method (`agreement_id`)."""
     new: type[N] | None = attrs.field(default=None, kw_only=True)
+    """The model `create()` takes (`None`: records cannot be created)."""
     writable: Mapping[str, Writable] = attrs.field(factory=dict, kw_only=True)
+    """The fields `update()` may change, by model field name (empty: read-only)."""
 
     def parents(self, parent_id: int) -> tuple[int, ...]:
         return (positive_id(parent_id, self.parent),)

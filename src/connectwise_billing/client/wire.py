@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from cattrs import Converter
 
 T = TypeVar("T")
+"""The model a record is structured into."""
 
 
 __all__ = [

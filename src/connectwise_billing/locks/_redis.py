@@ -52,6 +52,7 @@ class RedisLock:
                 f"RedisLock needs a redis-py client, got {type(redis_client).__name__}"
             )
         self.redis = redis_client
+        """The Redis client the lock keys live in."""
         self.prefix = prefix
         self._timing = _Timing(ttl, wait)
         self._is_async = inspect.iscoroutinefunction(getattr(redis_client, "execute_command", None))

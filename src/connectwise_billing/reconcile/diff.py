@@ -12,7 +12,19 @@ Field = Literal["quantity", "unit_price", "unit_cost"]
 
 
 class CreateAddition(NamedTuple):
-    """Create an addition for a plan that has seats but no active addition."""
+    """Create an addition for a plan that has seats but no active addition.
+
+    Attributes:
+        agreement_id: The agreement it writes to.
+        plan_id: The plan mapped to the product.
+        plan_name: The plan's name.
+        product_id: The catalog item (ConnectWise's `product/id`).
+        quantity: Seats on the plan.
+        unit_price: The price per seat: custom or plan price, less the discount, rounded.
+        unit_cost: The plan's cost per seat.
+        effective_date: The date billing starts (`SyncPolicy.effective_date`).
+        kind: Always `"create"`.
+    """
 
     agreement_id: int
     plan_id: str
@@ -26,7 +38,12 @@ class CreateAddition(NamedTuple):
 
 
 class Change(NamedTuple):
-    """One field of an update: the value the addition holds, and the value written."""
+    """One field of an update: the value the addition holds, and the value written.
+
+    Attributes:
+        old: What the addition holds (`None`: no value).
+        new: What is written.
+    """
 
     old: Decimal | None
     new: Decimal
@@ -38,6 +55,18 @@ class UpdateAddition(NamedTuple):
 
     `expected` holds the addition's values when the diff was computed, so a writer can refuse
     to overwrite an addition someone changed meanwhile.
+
+    Attributes:
+        agreement_id: The agreement it writes to.
+        addition_id: The addition changed.
+        plan_id: The plan mapped to the product.
+        plan_name: The plan's name.
+        product_id: The catalog item (ConnectWise's `product/id`).
+        changes: Field -> `Change(old, new)`, for the fields that differ.
+        reason: Why, in words (`seats 12 -> 14`).
+        expected: The addition's owned fields when the diff was computed.
+        last_updated: When the addition was last changed, as read.
+        kind: Always `"update"`.
     """
 
     agreement_id: int
@@ -53,7 +82,20 @@ class UpdateAddition(NamedTuple):
 
 
 class CancelAddition(NamedTuple):
-    """Cancel an addition (set its cancelled date), keeping its billing history."""
+    """Cancel an addition (set its cancelled date), keeping its billing history.
+
+    Attributes:
+        agreement_id: The agreement it writes to.
+        addition_id: The addition cancelled.
+        plan_id: The plan mapped to the product.
+        plan_name: The plan's name.
+        product_id: The catalog item (ConnectWise's `product/id`).
+        cancelled_date: The cancelled date written (today, by default).
+        reason: Why, in words (`no seats left`).
+        expected: The addition's owned fields when the diff was computed.
+        last_updated: When the addition was last changed, as read.
+        kind: Always `"cancel"`.
+    """
 
     agreement_id: int
     addition_id: int
@@ -72,7 +114,16 @@ Operation = CreateAddition | UpdateAddition | CancelAddition
 
 
 class UnchangedAddition(NamedTuple):
-    """A managed addition that already matches (or that a policy leaves alone)."""
+    """A managed addition that already matches (or that a policy leaves alone).
+
+    Attributes:
+        addition_id: The addition.
+        plan_id: The plan mapped to its product.
+        product_id: The catalog item.
+        quantity: Its quantity.
+        unit_price: Its unit price.
+        unit_cost: Its unit cost.
+    """
 
     addition_id: int
     plan_id: str
@@ -90,6 +141,7 @@ WarningKind = Literal[
     "manual_edit",
     "zero_seats_left",
 ]
+"""What a `DiffWarning` is about (see its description)."""
 
 
 class DuplicateAdditions(NamedTuple):
@@ -178,6 +230,18 @@ class AgreementDiff(NamedTuple):
 
     MRR and cost are sums of quantity x unit price (unit cost) over the agreement's managed,
     active additions, before and after the operations.
+
+    Attributes:
+        agreement_id: The agreement.
+        company: The control panel's company name, as given in `CompanyUsage`.
+        operations: The writes, in plan order: `CreateAddition`, `UpdateAddition` and
+            `CancelAddition`.
+        unchanged: Managed additions left as they are.
+        warnings: What the MSP should know (`DiffWarning`).
+        mrr_before: Monthly revenue of the managed additions now.
+        mrr_after: Monthly revenue once the operations are applied.
+        cost_before: Monthly cost of the managed additions now.
+        cost_after: Monthly cost once the operations are applied.
     """
 
     agreement_id: int

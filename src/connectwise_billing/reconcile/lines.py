@@ -17,7 +17,8 @@ class ProductRefLike(Protocol):
     """What reconciliation reads of an addition's product reference."""
 
     @property
-    def id(self) -> int | None: ...
+    def id(self) -> int | None:
+        """The catalog item's id."""
 
 
 class AdditionLike(Protocol):
@@ -25,22 +26,28 @@ class AdditionLike(Protocol):
     object with these attributes (`last_updated` and `updated_by` are optional)."""
 
     @property
-    def id(self) -> int: ...
+    def id(self) -> int:
+        """The addition's id."""
 
     @property
-    def product(self) -> ProductRefLike | None: ...
+    def product(self) -> ProductRefLike | None:
+        """Its product reference: its `id` is the catalog item."""
 
     @property
-    def quantity(self) -> Decimal | None: ...
+    def quantity(self) -> Decimal | None:
+        """Its quantity."""
 
     @property
-    def unit_price(self) -> Decimal | None: ...
+    def unit_price(self) -> Decimal | None:
+        """Its unit price."""
 
     @property
-    def unit_cost(self) -> Decimal | None: ...
+    def unit_cost(self) -> Decimal | None:
+        """Its unit cost."""
 
     @property
-    def cancelled_date(self) -> datetime | date | None: ...
+    def cancelled_date(self) -> datetime | date | None:
+        """Its cancelled date: the addition is active until that day."""
 
 
 def is_active(cancelled: datetime | date | None, today: date) -> bool:

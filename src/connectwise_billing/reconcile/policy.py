@@ -15,8 +15,12 @@ from connectwise_billing.errors import ConfigurationError
 from connectwise_billing.reconcile.inputs import Rebuilt
 
 OnZero = Literal["set_quantity_zero", "cancel", "leave"]
+"""What happens to an addition whose plan has no seats left (`SyncPolicy.on_zero`)."""
 OnDuplicates = Literal["skip", "merge"]
+"""What happens when a mapped product has several active additions
+(`SyncPolicy.on_duplicates`)."""
 EffectiveDateRule = Literal["today", "start_of_month", "start_of_next_month"]
+"""The effective date of a created addition (`SyncPolicy.effective_date`)."""
 
 _ON_ZERO: Final = ("set_quantity_zero", "cancel", "leave")
 _ON_DUPLICATES: Final = ("skip", "merge")

@@ -75,7 +75,8 @@ class ApplySettings:
             be the addition a create made.
         dry_run: Send nothing; every operation is `"planned"`.
         verify_before_write: Re-read each addition before updating it (see `SyncPolicy`).
-        audit: Where settled outcomes are logged, and the company named there.
+        audit: Where settled outcomes are logged.
+        company: The company named in the audit log.
         today: The day the diff was computed for: a create is confirmed only by an addition
             active after it (default: the day the operation is applied).
         name: How messages name the PSA (the backend's `name`).

@@ -23,8 +23,11 @@ class AuditLog:
 
     def __init__(self, path: str | Path, *, run_id: str, dry_run: bool) -> None:
         self.path = Path(path)
+        """The JSON Lines file written to."""
         self.run_id = run_id
+        """The run's id, on every line."""
         self.dry_run = dry_run
+        """Whether the run writes nothing to the PSA (its lines say `planned`)."""
         self._lock = threading.Lock()
 
     def line(self, result: OperationResult, company: str | None, when: datetime) -> dict[str, Any]:

@@ -78,10 +78,12 @@ MAX_CONDITION_CHARS: Final = 1500
 NOT_FOUND: Final = (
     "agreement not found: it was deleted or replaced in ConnectWise; link the new one"
 )
+"""What a report says of a linked agreement ConnectWise does not find (a 404)."""
 NO_ACCESS: Final = (
     "the API member has no access to this company: give its security role access, "
     "or unlink the agreement"
 )
+"""What a report says of an agreement whose company the API member cannot see (a 403)."""
 
 _ADDITIONS = ConnectWiseClient.additions
 _AGREEMENTS = ConnectWiseClient.agreements
@@ -129,6 +131,7 @@ class _ConnectWise:
     """The flows of every operation, shared by both backends (pure: no I/O)."""
 
     name = "ConnectWise"
+    """The PSA's name, as reports say it."""
 
     def __init__(
         self, client: ConnectWiseClient | AsyncConnectWiseClient, bill_customer: str
@@ -139,11 +142,13 @@ class _ConnectWise:
                 f"bill_customer must be one of {allowed}; got {bill_customer!r}"
             )
         self.bill_customer = bill_customer
+        """The `billCustomer` of the additions it creates."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r}, bill_customer={self.bill_customer!r})"
 
     client: ConnectWiseClient | AsyncConnectWiseClient
+    """The client it reads and writes through."""
 
     @property
     def retry(self) -> RetryPolicy:

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 @attrs.frozen(slots=False)
 class PlanPriceChange:
-    """One plan field that takes a new value from its catalog item."""
+    """One plan field that takes a new value from its catalog item.
+
+    Attributes:
+        plan_id: The plan.
+        field: `price` or `cost`.
+        old: The plan's value.
+        new: The catalog item's value, which the refreshed plan takes.
+    """
 
     plan_id: str
     field: Literal["cost", "price"]

@@ -12,6 +12,7 @@ from connectwise_billing.errors import ConfigurationError
 from connectwise_billing.log import logger
 
 T = TypeVar("T")
+"""What the scheduled function returns (a `SyncReport`, for a sync)."""
 
 KEEP: Final = 10
 """How many results `run_every` keeps by default: a schedule runs for months."""

@@ -61,7 +61,9 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+"""What a step gives back to the flow that yielded it."""
 T = TypeVar("T")
+"""What a flow returns."""
 
 
 class Step(Generic[R]):
@@ -91,6 +93,7 @@ class ReadLines(Step[Sequence[AdditionLike]]):
     """Every line of an agreement (a line that cannot be used fails the read)."""
 
     agreement_id: int
+    """The agreement."""
 
     def run(self, backend: BillingBackend) -> Sequence[AdditionLike]:
         return backend.read_lines(self.agreement_id)
@@ -104,7 +107,9 @@ class ReadLine(Step[AdditionLike]):
     """One line."""
 
     agreement_id: int
+    """The agreement."""
     line_id: int
+    """The addition (line) to read."""
 
     def run(self, backend: BillingBackend) -> AdditionLike:
         return backend.read_line(self.agreement_id, self.line_id)
@@ -118,6 +123,7 @@ class CreateLine(Step[AdditionLike]):
     """Create a line (sent once: never repeated when it may have landed)."""
 
     operation: CreateAddition
+    """The create to write."""
 
     def run(self, backend: BillingBackend) -> AdditionLike:
         return backend.create_line(self.operation)
@@ -131,6 +137,7 @@ class UpdateLine(Step[AdditionLike]):
     """Write the new values of an update."""
 
     operation: UpdateAddition
+    """The update to write."""
 
     def run(self, backend: BillingBackend) -> AdditionLike:
         return backend.update_line(self.operation)
@@ -144,6 +151,7 @@ class CancelLine(Step[AdditionLike]):
     """Cancel a line."""
 
     operation: CancelAddition
+    """The cancel to write."""
 
     def run(self, backend: BillingBackend) -> AdditionLike:
         return backend.cancel_line(self.operation)
@@ -157,6 +165,7 @@ class ReadCatalog(Step[Mapping[int, "CatalogItem"]]):
     """The catalog items with these ids."""
 
     product_ids: Sequence[int]
+    """The mapped products."""
 
     def run(self, backend: BillingBackend) -> Mapping[int, CatalogItem]:
         return backend.read_catalog(self.product_ids)
@@ -170,7 +179,9 @@ class DescribeAgreements(Step[Mapping[int, "AgreementState"]]):
     """Whether a sync may write to each of these agreements on `today`."""
 
     agreement_ids: Sequence[int]
+    """The agreements."""
     today: date
+    """The day closed agreements are judged by (an end date before it)."""
 
     def run(self, backend: BillingBackend) -> Mapping[int, AgreementState]:
         return backend.describe_agreements(self.agreement_ids, self.today)
@@ -184,6 +195,7 @@ class Sleep(Step[None]):
     """Let time pass, by the backend's retry policy (zero in testing mode)."""
 
     seconds: float
+    """How long to wait."""
 
     def run(self, backend: BillingBackend) -> None:
         backend.retry.sleep(self.seconds)
@@ -198,8 +210,11 @@ class WriteAudit(Step[None]):
     block the event loop)."""
 
     log: AuditLog
+    """The audit log."""
     result: OperationResult
+    """The settled operation."""
     company: str | None
+    """The company, for the line."""
 
     def run(self, backend: BillingBackend) -> None:
         self.log.write(self.result, self.company)
@@ -221,6 +236,7 @@ class RunGuard:
 
     def __init__(self) -> None:
         self.contacted = False
+        """Whether anything of the run has succeeded."""
 
     def succeeded(self) -> None:
         """Note that a step of the run succeeded."""

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 API_VERSION: Final = "2025.8"
+"""The model version the simulator serves when a request does not ask for one."""
 """The model version served when a request does not ask for one."""
 MEDIA_TYPE: Final = "application/vnd.connectwise.com+json"
 _MARK: Final = "\u0000number:"

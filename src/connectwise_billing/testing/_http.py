@@ -44,6 +44,19 @@ class LoggedRequest:
     names the injected fault, if any. `api_path` is the path under `apis/3.0`. `applied` says
     whether a write changed the simulator's records, whatever the client was told. Only the
     names of the request headers are kept: the log never holds credentials.
+
+    Attributes:
+        method: The HTTP method.
+        path: The URL path, as sent.
+        api_path: The path under `apis/3.0` (`/finance/agreements/5/additions`).
+        query: The query parameters.
+        body: The JSON body, parsed (`None` without one).
+        status: The status answered, or `None` when no answer was sent.
+        fault: The injected fault, if any.
+        header_names: The names of the request's headers (never their values).
+        content_type: The request's `Content-Type`.
+        response_body: The bytes answered.
+        applied: Whether a write changed the simulator's records.
     """
 
     method: str
@@ -68,8 +81,12 @@ class LoggedRequest:
 class Outcome:
     """What the transport or server does with a request: answer (after `delay`), or fail.
 
-    `hold` is how long the HTTP server keeps a timed-out connection open before closing it;
-    in-process transports raise the timeout at once.
+    Attributes:
+        response: The answer, unless the request fails.
+        failure: How it fails: the connection drops, or it times out.
+        delay: Seconds before the answer (latency, a slow gateway).
+        hold: How long the HTTP server keeps a timed-out connection open before closing it;
+            in-process transports raise the timeout at once.
     """
 
     response: httpx.Response | None

@@ -30,7 +30,14 @@ from connectwise_billing.testing._visibility import Visibility
 @attrs.frozen(slots=False)
 class Member:
     """An API member: its keys, the name ConnectWise shows in `_info.updatedBy`, and the
-    companies its security role reaches (`None`: all)."""
+    companies its security role reaches (`None`: all).
+
+    Attributes:
+        public_key: The member's public key.
+        private_key: Its private key (never shown).
+        identifier: The name ConnectWise writes in `_info.updatedBy`.
+        companies: The companies its security role reaches (`None`: all).
+    """
 
     public_key: str
     private_key: str = attrs.field(repr=False)

@@ -79,13 +79,13 @@ class FakeConnectWise(Store):
         self.off_contract = False
         """Whether `set_raw` put values ConnectWise's schema does not allow into the records."""
         self.time: TimeSource = time_source or RealTime()
+        """Where the simulator's clock comes from (`RealTime`, or a `VirtualClock`)."""
         super().__init__(
             clock or (lambda: datetime.now(UTC).replace(microsecond=0)), self._monotonic
         )
         self._rng = random.Random(seed)
-        self.rate_limit: TokenBucket | None = (
-            TokenBucket(rate_limit_per_minute) if rate_limit_per_minute else None
-        )
+        self.rate_limit = TokenBucket(rate_limit_per_minute) if rate_limit_per_minute else None
+        """The server-side limit's token bucket (`None`: unlimited)."""
         self._members: dict[str, Member] = {}
         self._credentials: list[Credentials] = []
 
@@ -371,13 +371,14 @@ class FakeConnectWise(Store):
 
     @contextlib.contextmanager
     def serve(self, port: int = 0) -> Iterator[str]:
-        """Serve over real HTTP on 127.0.0.1 (an ephemeral port unless `port` is given).
-
-        Yields the API base URL (`http://127.0.0.1:<port>/<codebase>apis/3.0`); the site URL for
-        `from_site` is `http://127.0.0.1:<port>`. The server stops when the block ends.
-        """
-        with running_server(self, port) as site_url:
+        """Serve over real HTTP on 127.0.0.1 (an ephemeral port unless `port` is given) until the
+        block ends; yields the API base URL (`http://127.0.0.1:<port>/<codebase>apis/3.0`)."""
+        with self.serve_site(port) as site_url:
             yield f"{site_url}/{self.codebase}apis/3.0"
+
+    def serve_site(self, port: int = 0) -> contextlib.AbstractContextManager[str]:
+        """Like `serve`, yielding the site URL `ConnectWiseClient.from_site` takes."""
+        return running_server(self, port)
 
     def process(self, request: httpx.Request) -> Outcome:
         """Answer one request (both transports and the HTTP server come through here)."""

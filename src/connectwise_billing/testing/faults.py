@@ -60,8 +60,12 @@ FaultKind = Literal[
     "echo_headers",
     "latency",
 ]
+"""What a `Fault` does; each kind has a class method that builds it."""
 Answer = Literal["timeout", "drop", "late"]
-_LOGIN_PAGE: Final = "https://login.example.net/login"
+"""How a `commit_later` write is answered: it times out, the connection drops, or the answer
+comes late."""
+LOGIN_PAGE: Final = "https://login.example.net/login"
+"""Where a `redirect` fault points by default: another host's login page."""
 
 ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "rate_limited",
@@ -82,7 +86,17 @@ ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
 
 @attrs.frozen(slots=False)
 class Fault:
-    """One injected fault. Build with the class methods."""
+    """One injected fault. Build with the class methods.
+
+    Attributes:
+        kind: What goes wrong (see `FaultKind`).
+        status: The HTTP status answered, for faults that answer one.
+        retry_after: The `Retry-After` seconds of a `rate_limit` fault.
+        seconds: How long a `slow` or `commit_later` fault waits.
+        after_commit: Whether the fault strikes after the write was applied (the client is told
+            something went wrong although it did not).
+        answer: What the client hears of a write committed later (see `commit_later`).
+    """
 
     kind: FaultKind
     status: int = 503
@@ -90,7 +104,7 @@ class Fault:
     seconds: float = 0.0
     after_commit: bool = False
     answer: Answer = "timeout"
-    location: str = _LOGIN_PAGE
+    location: str = LOGIN_PAGE
     """Where a `redirect` points: another host, as a login page or a misconfigured proxy does."""
 
     @classmethod
@@ -150,7 +164,7 @@ class Fault:
     @classmethod
     def redirect(cls, status: int = 302, *, location: str | None = None) -> Fault:
         """A redirect (3xx) to another host, with a `[]` JSON body, and nothing processed."""
-        return cls("redirect", status=status, location=location or _LOGIN_PAGE)
+        return cls("redirect", status=status, location=location or LOGIN_PAGE)
 
     @classmethod
     def echo_headers(cls, status: int = 502) -> Fault:

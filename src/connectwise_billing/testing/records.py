@@ -51,7 +51,13 @@ def _info(record: Mapping[str, Any], key: str) -> Any:
 
 @attrs.frozen
 class StoredReference:
-    """A reference held in a record (`product`, `company`)."""
+    """A reference held in a record (`product`, `company`).
+
+    Attributes:
+        id: The referenced record's id.
+        identifier: Its identifier, for products and companies.
+        name: Its name, for companies.
+    """
 
     id: int | None
     identifier: str | None = None
@@ -71,7 +77,13 @@ class StoredReference:
 
 @attrs.frozen
 class StoredCompany:
-    """A company the simulator holds."""
+    """A company the simulator holds.
+
+    Attributes:
+        id: The company's id.
+        identifier: Its short identifier.
+        name: Its name.
+    """
 
     id: int
     identifier: str | None
@@ -84,7 +96,15 @@ class StoredCompany:
 
 @attrs.frozen
 class StoredProduct:
-    """A catalog item the simulator holds."""
+    """A catalog item the simulator holds.
+
+    Attributes:
+        id: The catalog item's id.
+        identifier: Its product id (`MBX-GOLD-50`).
+        price: Its price per unit.
+        cost: Its cost per unit.
+        inactive: Whether it is inactive.
+    """
 
     id: int
     identifier: str | None
@@ -105,7 +125,16 @@ class StoredProduct:
 
 @attrs.frozen
 class StoredAgreement:
-    """An agreement the simulator holds."""
+    """An agreement the simulator holds.
+
+    Attributes:
+        id: The agreement's id.
+        name: Its name.
+        company: The company it bills.
+        agreement_status: `Active`, `Cancelled`, `Expired` or `Inactive`.
+        cancelled_flag: Whether it was cancelled.
+        end_date: When it ends, if it does.
+    """
 
     id: int
     name: str | None
@@ -128,7 +157,23 @@ class StoredAgreement:
 
 @attrs.frozen
 class StoredAddition:
-    """An agreement addition the simulator holds."""
+    """An agreement addition the simulator holds.
+
+    Attributes:
+        id: The addition's id.
+        agreement_id: The agreement it belongs to.
+        product: The catalog item it bills.
+        quantity: Its quantity.
+        unit_price: Its unit price.
+        unit_cost: Its unit cost.
+        bill_customer: `Billable`, `DoNotBill` or `NoCharge`.
+        effective_date: When billing starts.
+        cancelled_date: When it was cancelled, if it was.
+        description: Its description.
+        invoice_description: The text on invoices.
+        updated_by: The member who last wrote it.
+        last_updated: When it was last written.
+    """
 
     id: int
     agreement_id: int

@@ -34,6 +34,7 @@ unit: install redis-server
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/python scripts/check_reference.py site
 
 test: lint typecheck unit docs
 

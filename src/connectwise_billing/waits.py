@@ -62,25 +62,27 @@ def is_testing() -> bool:
     return _testing.enabled
 
 
-def sleep(seconds: float) -> None:
-    """Wait `seconds` (no time at all in testing mode)."""
+def _passes_for_real(seconds: float) -> bool:
+    """Whether a wait of `seconds` must really pass: not when there is none, nor in testing
+    mode, where the virtual clock (if one is set) moves on instead."""
     if seconds <= 0:
-        return
+        return False
     if _testing.enabled:
         if _testing.clock is not None:
             _testing.clock.advance(seconds)
-        return
-    time.sleep(seconds)
+        return False
+    return True
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (no time at all in testing mode)."""
+    if _passes_for_real(seconds):
+        time.sleep(seconds)
 
 
 async def asleep(seconds: float) -> None:
     """The asyncio twin of [`sleep`][connectwise_billing.waits.sleep]."""
-    if seconds <= 0:
-        return
-    if _testing.enabled:
-        if _testing.clock is not None:
-            _testing.clock.advance(seconds)
-        return
-    import asyncio
+    if _passes_for_real(seconds):
+        import asyncio
 
-    await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 
@@ -106,6 +107,20 @@ def test_a_client_or_backend_of_the_wrong_kind_is_named(example: ExampleMSP) -> 
         InputError, match="expected a ConnectWiseClient or a BillingBackend, got dict"
     ):
         sync_all({}, *arguments)  # type: ignore[arg-type]
+
+
+def test_the_async_functions_name_a_wrong_kind_too(example: ExampleMSP) -> None:
+    arguments = (example.plans, example.mapping, example.usages)
+
+    def refused(target: object) -> str:
+        with pytest.raises(InputError) as raised:
+            asyncio.run(async_sync_all(target, *arguments))  # type: ignore[arg-type]
+        return str(raised.value)
+
+    with ConnectWiseClient(API_URL, example.credentials) as client:
+        assert "a ConnectWiseClient needs the sync function (not async_)" in refused(client)
+    assert "LedgerBackend is a sync backend" in refused(LedgerBackend(Ledger.__new__(Ledger)))
+    assert "expected an AsyncConnectWiseClient or an AsyncBillingBackend, got dict" in refused({})
 
 
 def test_the_lock_key_names_site_company_and_agreement(example: ExampleMSP) -> None:

@@ -25,12 +25,33 @@ def _bill_customer(target: Any, policy: SyncPolicy | None) -> str | None:
     return value
 
 
-def _checked(target: Any, *, awaited: bool) -> Any:
-    if inspect.iscoroutinefunction(target.read_lines) is not awaited:
-        kind = "a sync" if awaited else "an async"
-        function = "the function without async_" if awaited else "the async_ function"
-        raise InputError(f"{type(target).__name__} is {kind} backend: use {function}")
-    return target
+def _backend(target: Any, policy: SyncPolicy | None, *, awaited: bool) -> Any:
+    """What both choosers share: they differ only in which side of each pair they want."""
+    bill_customer = _bill_customer(target, policy)
+    if isinstance(target, AsyncBillingBackend if awaited else BillingBackend):
+        if inspect.iscoroutinefunction(target.read_lines) is not awaited:
+            kind = "a sync" if awaited else "an async"
+            function = "the function without async_" if awaited else "the async_ function"
+            raise InputError(f"{type(target).__name__} is {kind} backend: use {function}")
+        return target
+    # Imported here: a sync through another PSA's backend never loads the ConnectWise client.
+    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
+    from connectwise_billing.sync.connectwise import AsyncConnectWiseBackend, ConnectWiseBackend
+
+    bill_customer = bill_customer or "Billable"
+    if awaited and isinstance(target, AsyncConnectWiseClient):
+        return AsyncConnectWiseBackend(target, bill_customer=bill_customer)
+    if not awaited and isinstance(target, ConnectWiseClient):
+        return ConnectWiseBackend(target, bill_customer=bill_customer)
+    if isinstance(target, ConnectWiseClient | AsyncConnectWiseClient):
+        use = "sync function (not async_)" if awaited else "async_ function"
+        raise InputError(f"{'a' if awaited else 'an'} {type(target).__name__} needs the {use}")
+    expected = (
+        "an AsyncConnectWiseClient or an AsyncBillingBackend"
+        if awaited
+        else ("a ConnectWiseClient or a BillingBackend")
+    )
+    raise InputError(f"expected {expected}, got {type(target).__name__}")
 
 
 def backend_for(target: Any, policy: SyncPolicy | None = None) -> BillingBackend:
@@ -41,34 +62,9 @@ def backend_for(target: Any, policy: SyncPolicy | None = None) -> BillingBackend
         InputError: `target` is neither, or is async.
         ConfigurationError: the policy sets `bill_customer` for a backend.
     """
-    bill_customer = _bill_customer(target, policy)
-    if isinstance(target, BillingBackend):
-        return _checked(target, awaited=False)  # type: ignore[no-any-return]
-    # Imported here: a sync through another PSA's backend never loads the ConnectWise client.
-    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
-    from connectwise_billing.sync.connectwise import ConnectWiseBackend
-
-    if isinstance(target, ConnectWiseClient):
-        return ConnectWiseBackend(target, bill_customer=bill_customer or "Billable")
-    if isinstance(target, AsyncConnectWiseClient):
-        raise InputError("an AsyncConnectWiseClient needs the async_ function")
-    raise InputError(
-        f"expected a ConnectWiseClient or a BillingBackend, got {type(target).__name__}"
-    )
+    return _backend(target, policy, awaited=False)  # type: ignore[no-any-return]
 
 
 def async_backend_for(target: Any, policy: SyncPolicy | None = None) -> AsyncBillingBackend:
     """The async twin of [`backend_for`][connectwise_billing.sync.backends.backend_for]."""
-    bill_customer = _bill_customer(target, policy)
-    if isinstance(target, AsyncBillingBackend):
-        return _checked(target, awaited=True)  # type: ignore[no-any-return]
-    from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
-    from connectwise_billing.sync.connectwise import AsyncConnectWiseBackend
-
-    if isinstance(target, AsyncConnectWiseClient):
-        return AsyncConnectWiseBackend(target, bill_customer=bill_customer or "Billable")
-    if isinstance(target, ConnectWiseClient):
-        raise InputError("a ConnectWiseClient needs the sync function (not async_)")
-    raise InputError(
-        f"expected an AsyncConnectWiseClient or an AsyncBillingBackend, got {type(target).__name__}"
-    )
+    return _backend(target, policy, awaited=True)  # type: ignore[no-any-return]

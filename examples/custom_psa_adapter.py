@@ -82,8 +82,9 @@ class ContractBackend:
         self.psa = psa
         self.retry = RetryPolicy()  # bounds the re-reads that settle a lost answer
 
-    def lock_key(self, agreement_id: int) -> str:
-        return f"other-psa/contract/{agreement_id}"
+    @property
+    def scope(self) -> str:
+        return "other-psa"  # one tenant: lock keys name it and the contract
 
     def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
         skus = self.psa.skus

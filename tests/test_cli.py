@@ -514,16 +514,20 @@ def test_a_remap_reports_the_old_additions_still_billed(
         config.read_text().replace("gold-50 = 1002", f"gold-50 = {new_gold}")
         + "\n[retired]\ngold-50 = 1002\n"
     )
-    _, out, _ = plan(config, USAGE_CSV, "--json")
+    status, out, _ = plan(config, USAGE_CSV, "--json")
+    assert status == 1  # the old lines would still bill once the new ones are created
     data = json.loads(out)
-    warnings = [w for c in data["companies"] for a in c["agreements"] for w in a["warnings"]]
+    agreements = [a for c in data["companies"] for a in c["agreements"]]
+    warnings = [w for a in agreements for w in a["warnings"]]
     assert any(
         w.startswith("previously mapped, still billed: addition") and "plan 'gold-50'" in w
         for w in warnings
     )
-    assert Decimal(data["mrr_unmanaged"]) > 0
+    kinds = {p["kind"] for a in agreements for p in a["billing_problems"]}
+    assert "billed_twice" in kinds
+    assert Decimal(data["mrr_after"]) > Decimal(data["mrr_before"])  # both lines bill
     text = plan(config, USAGE_CSV)[1]
-    assert "MRR of all active additions" in text
+    assert "BILLED TWICE agreement" in text
 
 
 CSV_HEADER = "company,agreement_id,plan,seats,custom_price,discount_percent\n"
@@ -595,11 +599,13 @@ def test_new_additions_bill_as_the_configuration_says(
     before = {a.id for a in example.fake.list_additions()}
     text = config.read_text().replace(f"[{section}]\n", f"[{section}]\n{line}\n")
     config.write_text(text)
-    status, _, err = sync(config, USAGE_CSV)
-    assert status == 0, err
+    status, out, err = sync(config, USAGE_CSV)
     made = {a.bill_customer for a in example.fake.list_additions() if a.id not in before}
     assert made == {"NoCharge"}
     assert "Deprecat" not in err
+    # Lines that do not bill never count as billing: the run says so, and is not ok.
+    assert status == 1, err
+    assert "NOT BILLED agreement" in out
 
 
 @pytest.mark.parametrize(

@@ -68,12 +68,19 @@ class AgreementState:
         failure: For an unavailable agreement, when the failure says something about the PSA
             rather than about the agreement (`ConnectWise could not be reached`): the run's
             circuit breaker counts agreements in a row that failed the same way.
+        company_id: The PSA's id of the customer the agreement bills, when it says: a sync
+            refuses to write to an agreement of another customer than the usage names.
+        company_name: That customer's name.
+        company_identifier: That customer's short identifier, if the PSA has one.
     """
 
     agreement_id: int
     status: AgreementStatus
     reason: str | None = None
     failure: str | None = None
+    company_id: int | None = None
+    company_name: str | None = None
+    company_identifier: str | None = None
 
 
 @attrs.frozen(slots=False)
@@ -108,9 +115,11 @@ class BillingBackend(Protocol):
         """Its `settle_timeout` and `settle_interval` bound the re-reads that settle a write
         whose answer was lost; its `sleep` waits between them."""
 
-    def lock_key(self, agreement_id: int) -> str:
-        """The key of one agreement's lock: the same for every run against the same PSA
-        tenant and agreement, different for any other."""
+    @property
+    def scope(self) -> str:
+        """The PSA tenant, as the key of an agreement's lock names it (ConnectWise:
+        `connectwise/<login company id>`): the same for every run against this tenant,
+        whatever URL it reaches it by, and different for any other tenant."""
 
     def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
         """The catalog items with these ids that the integration can read (others are left
@@ -120,7 +129,7 @@ class BillingBackend(Protocol):
         self, agreement_ids: Sequence[int], today: date
     ) -> Mapping[int, AgreementState]:
         """The state of each agreement on `today` (an agreement that ended before it is
-        closed)."""
+        closed), with the customer it bills when the PSA says."""
 
     def read_lines(self, agreement_id: int) -> Sequence[AdditionLike]:
         """Every billable line of one agreement, of every product (the reconciler warns about
@@ -154,8 +163,9 @@ class AsyncBillingBackend(Protocol):
     def retry(self) -> RetryPolicy:
         """The policy of the settle re-reads and their waits."""
 
-    def lock_key(self, agreement_id: int) -> str:
-        """The key of one agreement's lock."""
+    @property
+    def scope(self) -> str:
+        """The PSA tenant, as lock keys name it."""
 
     async def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
         """The catalog items with these ids that the integration can read."""

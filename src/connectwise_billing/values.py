@@ -9,9 +9,38 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 from connectwise_billing.errors import InputError
+
+MAX_MAGNITUDE: Final = 12
+"""Amounts the SDK reads lie within 10**-12 and 10**13 (or are zero): nothing ConnectWise stores
+is larger, and a value like `1e1000000` would make every sum over it overflow."""
+MAX_DIGITS: Final = 15
+"""Significant digits an amount the SDK writes may have: ConnectWise keeps quantities, prices and
+costs as doubles, which hold 15 decimal digits exactly; a longer value would read back as
+another number."""
+
+
+def out_of_range(number: Decimal) -> str | None:
+    """Why a finite amount lies outside what the SDK reads (see `MAX_MAGNITUDE`), or `None`."""
+    if number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE:
+        return "is out of range"
+    return None
+
+
+def unwritable(number: Decimal) -> str | None:
+    """Why a finite amount cannot be written and read back as itself, or `None`: it must be
+    below 10**13, at least 10**-12 unless it is zero, and have at most 15 significant digits."""
+    if not number:
+        return None
+    if number.adjusted() > MAX_MAGNITUDE:
+        return "is too large (it must be below 10000000000000)"
+    if number.adjusted() < -MAX_MAGNITUDE:
+        return "is too small (a non-zero amount must be at least 0.000000000001)"
+    if len(number.normalize().as_tuple().digits) > MAX_DIGITS:
+        return f"has more than {MAX_DIGITS} significant digits, which ConnectWise cannot store"
+    return None
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -49,6 +78,9 @@ def as_decimal(value: object, what: str) -> Decimal:
         raise InputError(f"{what} must be a number, got {type(value).__name__} {shown(value)}")
     if not result.is_finite():
         raise InputError(f"{what} must be a finite number, got {shown(value)}")
+    problem = unwritable(result)
+    if problem:
+        raise InputError(f"{what} {problem}, got {shown(value)}")
     return result
 
 

@@ -280,8 +280,9 @@ class LedgerBackend:
         self.ledger = ledger
         self.retry = retry or RetryPolicy()
 
-    def lock_key(self, agreement_id: int) -> str:
-        return f"ledger/{self.ledger.name}/agreement/{agreement_id}"
+    @property
+    def scope(self) -> str:
+        return f"ledger/{self.ledger.name}"
 
     def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
         record_request()
@@ -332,8 +333,9 @@ class AsyncLedgerBackend:
         self._sync = LedgerBackend(ledger, retry=retry)
         self.retry = self._sync.retry
 
-    def lock_key(self, agreement_id: int) -> str:
-        return self._sync.lock_key(agreement_id)
+    @property
+    def scope(self) -> str:
+        return self._sync.scope
 
     async def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
         await asyncio.sleep(0)

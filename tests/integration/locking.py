@@ -25,11 +25,16 @@ API_URL = "https://cw.example/v2025_1/apis/3.0"
 class NoLock:
     """A lock that excludes nobody: how syncs behaved before they locked (the naive baseline)."""
 
+    ttl = None
+
     def acquire(self, key: str, *, ttl: float | None = None, wait: float | None = None) -> str:
         return "anyone"
 
     def release(self, key: str, token: str) -> None:
         return None
+
+    def renew(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        return True
 
     async def acquire_async(
         self, key: str, *, ttl: float | None = None, wait: float | None = None
@@ -38,6 +43,9 @@ class NoLock:
 
     async def release_async(self, key: str, token: str) -> None:
         return None
+
+    async def renew_async(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+        return True
 
 
 def at_once(

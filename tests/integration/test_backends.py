@@ -6,6 +6,7 @@ import asyncio
 from datetime import date
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from connectwise_billing import (
@@ -21,7 +22,8 @@ from connectwise_billing import (
     async_sync_all,
     sync_all,
 )
-from connectwise_billing.testing import ExampleMSP
+from connectwise_billing.locks import lock_key
+from connectwise_billing.testing import ExampleMSP, VirtualClock
 from tests.integration.conftest import API_URL, Syncer
 from tests.integration.ledger import AsyncLedgerBackend, Ledger, LedgerBackend
 
@@ -102,7 +104,7 @@ def test_a_client_or_backend_of_the_wrong_kind_is_named(example: ExampleMSP) -> 
     with pytest.raises(InputError, match="AsyncConnectWiseClient needs the async_ function"):
         sync_all(async_client, *arguments)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="AsyncLedgerBackend is an async backend"):
-        sync_all(AsyncLedgerBackend(Ledger.__new__(Ledger)), *arguments)  # type: ignore[arg-type]
+        sync_all(AsyncLedgerBackend(Ledger(VirtualClock())), *arguments)  # type: ignore[arg-type]
     with pytest.raises(
         InputError, match="expected a ConnectWiseClient or a BillingBackend, got dict"
     ):
@@ -119,14 +121,28 @@ def test_the_async_functions_name_a_wrong_kind_too(example: ExampleMSP) -> None:
 
     with ConnectWiseClient(API_URL, example.credentials) as client:
         assert "a ConnectWiseClient needs the sync function (not async_)" in refused(client)
-    assert "LedgerBackend is a sync backend" in refused(LedgerBackend(Ledger.__new__(Ledger)))
+    assert "LedgerBackend is a sync backend" in refused(LedgerBackend(Ledger(VirtualClock())))
     assert "expected an AsyncConnectWiseClient or an AsyncBillingBackend, got dict" in refused({})
 
 
-def test_the_lock_key_names_site_company_and_agreement(example: ExampleMSP) -> None:
-    with ConnectWiseClient(API_URL, example.credentials) as client:
-        key = ConnectWiseBackend(client).lock_key(1042)
-    assert key == "connectwise-billing/cw.example/fakemsp/agreement/1042"
+def test_the_lock_key_names_the_tenant_and_the_agreement_not_the_url(
+    example: ExampleMSP,
+) -> None:
+    """Every spelling of the host, the site or the base URL meets on one lock: the key names
+    ConnectWise's login company (case-folded), not the address."""
+    credentials = example.credentials
+    spellings = [
+        "https://api-na.myconnectwise.net/v2025_1/apis/3.0",
+        "https://na.myconnectwise.net/v2025_1/apis/3.0",
+        "https://API-NA.myconnectwise.net./v4_6_release/apis/3.0/",
+    ]
+    keys = set()
+    for url in spellings:
+        for company in ("fakemsp", " FakeMSP "):
+            shouted = attrs.evolve(credentials, company_id=company)
+            with ConnectWiseClient(url, shouted) as client:
+                keys.add(lock_key(ConnectWiseBackend(client).scope, 1042))
+    assert keys == {"connectwise-billing/connectwise/fakemsp/agreement/1042"}
 
 
 def test_the_ledger_backend_runs_the_whole_sync(clock: object) -> None:

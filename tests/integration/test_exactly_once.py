@@ -22,6 +22,7 @@ from connectwise_billing import (
     SyncPolicy,
     sync_all,
 )
+from connectwise_billing.locks import lock_key
 from connectwise_billing.testing import ExampleMSP, Fault, VirtualClock, build_example
 from tests.integration.conftest import API_URL, Syncer
 from tests.integration.locking import NoLock, at_once
@@ -70,8 +71,8 @@ def test_an_agreement_another_run_holds_is_busy_and_left_alone(
 ) -> None:
     target = next(u for u in example.usages if u.agreement_id not in unreachable(example))
     with ConnectWiseClient(API_URL, example.credentials) as client:
-        key = ConnectWiseBackend(client).lock_key(target.agreement_id)
-    assert key == f"connectwise-billing/cw.example/fakemsp/agreement/{target.agreement_id}"
+        key = lock_key(ConnectWiseBackend(client).scope, target.agreement_id)
+    assert key == f"connectwise-billing/connectwise/fakemsp/agreement/{target.agreement_id}"
     holder = InProcessLock()
     token = holder.acquire(key)
     try:
@@ -96,7 +97,7 @@ def test_an_agreement_another_run_holds_is_busy_and_left_alone(
 def test_a_dry_run_takes_no_lock(quick_syncer: Syncer, example: ExampleMSP) -> None:
     target = example.usages[0]
     with ConnectWiseClient(API_URL, example.credentials) as client:
-        key = ConnectWiseBackend(client).lock_key(target.agreement_id)
+        key = lock_key(ConnectWiseBackend(client).scope, target.agreement_id)
     holder = InProcessLock()
     token = holder.acquire(key)
     assert token is not None
@@ -257,8 +258,10 @@ def test_a_product_billed_twice_makes_the_run_not_ok_and_says_how_much(
     assert duplicate.addition_ids == (gold, twin)
     assert duplicate.billed_twice == 4 * original.unit_price  # type: ignore[operator]
     assert report.billed_twice == duplicate.billed_twice
-    assert f"BILLED TWICE agreement {agreement}" in report.summary()
-    assert f"additions {gold}, {twin} all bill" in report.summary()
+    [problem] = flagged.billing_problems
+    assert (problem.kind, problem.line_ids) == ("duplicate_lines", (gold, twin))
+    assert f"2 active additions bill it ({gold}, {twin})" in problem.message
+    assert f"DUPLICATE LINES agreement {agreement}" in report.summary()
     assert report.to_dict()["companies"][0] is not None
     data = next(
         a for c in report.to_dict()["companies"] for a in c["agreements"] if a["duplicates"]
@@ -266,18 +269,23 @@ def test_a_product_billed_twice_makes_the_run_not_ok_and_says_how_much(
     assert data["duplicates"][0]["billed_twice"] == str(duplicate.billed_twice)
 
 
-def test_merged_duplicates_are_not_ok_until_the_next_run_finds_them_resolved(
+def test_merged_duplicates_converge_the_kept_line_is_synced_from_then_on(
     quick_syncer: Syncer, example: ExampleMSP
 ) -> None:
-    agreement, _ = in_step_with_gold(example, quick_syncer)
-    example.fake.add_addition(agreement, example.mapping["gold-50"], 4)
+    """A merge cancels the extra line: read back, the agreement bills through one line (ok),
+    and the next run syncs that line as usual."""
+    agreement, gold = in_step_with_gold(example, quick_syncer)
+    twin = example.fake.add_addition(agreement, example.mapping["gold-50"], 4)
     merge = SyncPolicy(on_duplicates="merge")
     found = quick_syncer.sync_all(example, example.usages, merge, today=TODAY)
-    assert not found.ok and found.applied == 1 and found.failed == 0
-    resolved = quick_syncer.sync_all(example, example.usages, merge, today=TODAY)
-    ok_agreements = {r.agreement_id for r in resolved.agreement_reports if r.ok}
-    assert agreement in ok_agreements
-    assert duplicates(example) == [(agreement, example.mapping["gold-50"])]  # zeroed, still there
+    [merged] = [r for r in found.agreement_reports if r.agreement_id == agreement]
+    assert [(r.operation.kind, r.addition_id) for r in merged.results] == [("cancel", twin)]
+    assert merged.ok and merged.billing is not None and merged.billing.problems == ()
+    assert duplicates(example) == []
+    usage = next(u for u in example.usages if u.agreement_id == agreement)
+    more = usage._replace(seats={**usage.seats, "gold-50": usage.seats["gold-50"] + 3})
+    again = quick_syncer.sync_all(example, [more], merge, today=TODAY)
+    assert again.ok and [r.addition_id for r in again.agreement_reports[0].results] == [gold]
 
 
 def test_an_unsettled_write_is_reported_unknown_and_never_claimed(

@@ -7,8 +7,10 @@ error after the backend applied, a write reads see only later, or a page listing
 The simulator and the SDK share a virtual clock: the settle waits take no real time.
 
 After each schedule: no mapped product is billed twice; every report is true (each write it
-calls applied is there; `unknown` only where a write's answer was really lost); and one clean
-sync leaves ConnectWise exactly as the rules demand.
+calls applied is there; `unknown` only where a write's answer was really lost; an agreement is
+ok only when its lines bill exactly what the usage says, and a lone run's agreement whose lines
+bill right is ok unless its report says what it could not confirm); and one clean sync leaves
+ConnectWise exactly as the rules demand.
 
 Schedules with syncs in separate processes (over HTTP, a `FileLock`) run in real time with zero
 waits, so their faults are the instant ones: a write that becomes visible later than the settle
@@ -44,7 +46,7 @@ from connectwise_billing.reconcile.diff import CancelAddition, CreateAddition, U
 from connectwise_billing.testing import ALL_FAULT_KINDS, ExampleMSP, VirtualClock, build_example
 from tests.integration.ledger import AsyncLedgerBackend, Ledger, LedgerBackend
 from tests.integration.locking import NoLock, at_once
-from tests.integration.oracle import duplicates, still_to_do
+from tests.integration.oracle import bills_right, duplicates, still_to_do, unreachable
 
 TODAY = date(2026, 11, 28)
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +102,33 @@ def assert_reports_are_true(example: ExampleMSP, reports: list[SyncReport]) -> N
                         assert getattr(addition, field) == new, f"{field} not written: {result}"
 
 
+UNCONFIRMED = ("unknown", "failed", "conflict")
+"""Outcomes a report gives as the reason it cannot say the billing is right."""
+
+
+def assert_ok_means_billed_right(
+    example: ExampleMSP, reports: list[SyncReport], *, alone: bool
+) -> None:
+    """`ok` is a claim about money: an agreement reported ok bills exactly what its usage says
+    (checked on the simulator's records, by the rules). For a run that had the site to itself,
+    the converse too: an agreement that bills right is ok, or its report says why it could not
+    confirm it (a read that failed, an outcome unknown, a write refused)."""
+    usages = {usage.agreement_id: usage for usage in example.usages}
+    gone = unreachable(example)
+    for report in reports:
+        for agreement in report.agreement_reports:
+            usage = usages[agreement.agreement_id]
+            if agreement.status == "skipped" or agreement.agreement_id in gone:
+                continue
+            right = bills_right(example, usage, TODAY)
+            if agreement.ok:
+                assert right, f"ok, but billed wrong: {agreement}"
+            elif alone and right:
+                said = agreement.status == "error" or agreement.billing is None
+                said = said or any(r.status in UNCONFIRMED for r in agreement.results)
+                assert said, f"billed right, not ok, and not saying why: {agreement}"
+
+
 @pytest.mark.parametrize("seed", range(240))
 def test_random_faults_and_runs_at_once_never_bill_twice(seed: int, clock: VirtualClock) -> None:
     example = build_example(16, seed=seed % 7, time_source=clock)
@@ -113,14 +142,17 @@ def test_random_faults_and_runs_at_once_never_bill_twice(seed: int, clock: Virtu
 
     assert duplicates(example) == []
     assert_reports_are_true(example, reports)
+    assert_ok_means_billed_right(example, reports, alone=len(reports) == 1 and seed % 3 == 0)
     failed_somewhere = {
         r.agreement_id for report in reports for r in report.agreement_reports if not r.ok
     }
     if seed % 3 == 0 and reports:  # a lone run names every agreement it left out of step
         assert set(still_to_do(example, TODAY)) <= failed_somewhere
-    at_once(kind, example, 1, today=TODAY)
+    [clean] = at_once(kind, example, 1, today=TODAY)
     assert still_to_do(example, TODAY) == {}
     assert duplicates(example) == []
+    assert_ok_means_billed_right(example, [clean], alone=True)
+    assert all(a.ok for a in clean.agreement_reports if a.agreement_id not in unreachable(example))
 
 
 @pytest.mark.parametrize("seed", range(10))

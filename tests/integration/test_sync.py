@@ -114,12 +114,10 @@ def test_reads_are_batched_and_requests_stay_at_the_minimum(
     readable = len(example.usages) - 2  # the deleted and the hidden agreement are read one by one
     additions_reads = example.fake.count_requests("GET", "/additions")
     assert agreement_reads == 1 + 2  # one batch, then the two that it did not return
-    creating = sum(
-        1 for r in report.agreement_reports if any(x.operation.kind == "create" for x in r.results)
-    )
-    # One read per agreement (not the cancelled one), and one more where additions were
-    # created: the agreement is let go only once reads show them.
-    assert additions_reads == readable - 1 + creating
+    writing = sum(1 for r in report.agreement_reports if r.results)
+    # One read per agreement (not the cancelled one), and one more where anything was written:
+    # the lines are read back, and the billing checked on what they show.
+    assert additions_reads == readable - 1 + writing
     catalog_reads = example.fake.count_requests("GET", "/procurement/catalog")
     assert catalog_reads == 1  # the mapped products, checked before anything is written
     assert report.api_calls == catalog_reads + agreement_reads + additions_reads + report.applied
@@ -157,18 +155,20 @@ def test_one_failing_agreement_does_not_stop_the_others(
 
 
 def test_sync_company_with_two_agreements(syncer: Syncer, example: ExampleMSP) -> None:
-    first, second = example.usages[0], example.usages[1]
-    both = [first, second._replace(company=first.company)]
-    report = syncer.sync_company(example, both, POLICY, today=TODAY)
-    assert report.company == first.company
-    assert [a.agreement_id for a in report.agreements] == sorted(
-        [first.agreement_id, second.agreement_id]
-    )
+    first = example.usages[0]
+    [owner] = [a.company.id for a in example.fake.list_agreements() if a.id == first.agreement_id]
+    other = example.fake.add_agreement(owner, "Archive Hosting")
+    stale = example.fake.add_addition(other, example.mapping["gold-50"], 1)
+    second = CompanyUsage(other, {"gold-50": 4}, company=first.company)
+    report = syncer.sync_company(example, [first, second], POLICY, today=TODAY)
+    assert (report.company, report.company_id) == (first.company, owner)
+    assert [a.agreement_id for a in report.agreements] == sorted([first.agreement_id, other])
     assert report.ok
     assert report.api_calls >= 2
-    assert still_to_do(example).keys().isdisjoint({first.agreement_id, second.agreement_id})
+    assert first.agreement_id not in still_to_do(example)
+    assert example.fake.get_addition(stale).quantity == 4
     data = report.to_dict()
-    assert data["company"] == first.company
+    assert (data["company"], data["company_id"]) == (first.company, owner)
     json.dumps(data)  # JSON-ready
 
 
@@ -312,11 +312,9 @@ def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMS
     assert report.api_calls == per_agreement + 4
     with count_requests() as counter:
         Syncer("sync", False).sync_all(example, example.usages, POLICY, today=TODAY)
-    confirming = sum(
-        1 for r in report.agreement_reports if any(x.operation.kind == "create" for x in r.results)
-    )
-    # The second run only reads: no writes, and no read confirming a create.
-    assert counter.count == report.api_calls - report.applied - confirming
+    reading_back = sum(1 for r in report.agreement_reports if r.results)
+    # The second run only reads: no writes, and no read back after writing.
+    assert counter.count == report.api_calls - report.applied - reading_back
 
 
 def test_concurrency_must_be_positive(example: ExampleMSP) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from connectwise_billing import ConfigurationError
-from connectwise_billing.locks import FileLock, InProcessLock, Lock, RedisLock
+from connectwise_billing.locks import REDIS_PREFIX, FileLock, InProcessLock, Lease, Lock, RedisLock
 
 
 def key() -> str:
@@ -218,3 +218,187 @@ def test_redis_lock_from_url(redis_url: str) -> None:
 def test_bad_settings_are_named(build: Callable[[], object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         build()
+
+
+# --- renewal, the fencing check, interrupted acquires ----------------------------------------
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def short_lived(request: pytest.FixtureRequest) -> Callable[..., Lock]:
+    """Locks with a lifetime (a file lock has none): in process, and in a real Redis."""
+    if request.param == "in-process":
+        return lambda **kw: InProcessLock(**kw)
+    client = request.getfixturevalue("redis_client")
+    return lambda **kw: RedisLock(client, **kw)
+
+
+def test_a_held_lease_outlives_its_locks_ttl(short_lived: Callable[..., Lock]) -> None:
+    """Renewed every third of a 0.3 s lifetime: a holder working for 1 s keeps the lock."""
+    lock, other = short_lived(ttl=0.3), short_lived(wait=0)
+    name = key()
+    token = lock.acquire(name)
+    assert token is not None
+    with Lease(lock, name, token) as lease:
+        for _ in range(10):
+            time.sleep(0.1)
+            assert other.acquire(name) is None
+        assert lease.check() and lease.lost is None
+    assert other.acquire(name) is not None  # released at the end
+
+
+def test_an_async_lease_outlives_its_locks_ttl(short_lived: Callable[..., Lock]) -> None:
+    async def main() -> tuple[bool, str | None]:
+        lock, other = short_lived(ttl=0.3), short_lived(wait=0)
+        name = key()
+        token = await lock.acquire_async(name)
+        assert token is not None
+        async with Lease(lock, name, token) as lease:
+            for _ in range(10):
+                await asyncio.sleep(0.1)
+                assert await other.acquire_async(name) is None
+            held = await lease.acheck()
+        return held, await other.acquire_async(name)
+
+    held, after = asyncio.run(main())
+    assert held and after is not None
+
+
+def test_without_renewal_the_lock_runs_out(short_lived: Callable[..., Lock]) -> None:
+    """The fault a lease exists for: a lock held past its ttl is taken by another run."""
+    lock, other = short_lived(ttl=0.2), short_lived(wait=0)
+    name = key()
+    token = lock.acquire(name)
+    time.sleep(0.4)
+    assert token is not None and other.acquire(name) is not None
+    assert not Lease(lock, name, token).check()  # the fencing check sees it
+
+
+def test_a_lease_whose_lock_was_taken_says_so_and_stays_lost(redis_client: Any) -> None:
+    lock = RedisLock(redis_client, ttl=30)
+    name = key()
+    token = lock.acquire(name)
+    assert token is not None
+    lease = Lease(lock, name, token)
+    assert lease.check()
+    redis_client.set(REDIS_PREFIX + name, "someone-else")  # evicted, taken over
+    assert not lease.check()
+    assert lease.lost is not None and "taken by another run" in lease.lost
+    redis_client.delete(REDIS_PREFIX + name)
+    assert not lease.check()  # once lost, never held again
+    lease.lock.release(name, token)
+    assert redis_client.get(REDIS_PREFIX + name) is None
+
+
+def test_a_lease_that_cannot_renew_is_lost() -> None:
+    class Broken(InProcessLock):
+        def renew(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+            raise ConnectionError("Redis went away")
+
+    lock = Broken()
+    name = key()
+    token = lock.acquire(name)
+    assert token is not None
+    lease = Lease(lock, name, token)
+    assert not lease.check()
+    assert lease.lost is not None and "Redis went away" in lease.lost
+
+
+def test_a_file_lock_has_no_lifetime_and_holds_until_released(tmp_path: Path) -> None:
+    lock = FileLock(tmp_path)
+    name = key()
+    token = lock.acquire(name)
+    assert lock.ttl is None and token is not None
+    assert lock.renew(name, token)
+    lock.release(name, token)
+    assert not lock.renew(name, token)
+
+
+class _Interrupting:
+    """A redis client whose SET reaches the server, after which the caller is interrupted."""
+
+    def __init__(self, client: Any, interrupt: BaseException) -> None:
+        self.client = client
+        self.interrupt = interrupt
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        self.client.set(*args, **kwargs)
+        raise self.interrupt
+
+    def eval(self, *args: Any) -> Any:
+        return self.client.eval(*args)
+
+
+def test_an_interrupted_acquire_leaves_no_key(redis_client: Any) -> None:
+    lock = RedisLock(_Interrupting(redis_client, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire("interrupted")
+    assert redis_client.keys("*") == []
+
+
+def test_a_cancelled_async_acquire_leaves_no_key(redis_client: Any, redis_url: str) -> None:
+    """Cancelled while its SET is on the wire (a slow Redis): the command completes, and the
+    key it may have set is taken back, with either kind of client."""
+    import redis.asyncio
+
+    class Slow:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def set(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.2)  # on the wire: the SET lands after the caller gave up
+            return self.client.set(*args, **kwargs)
+
+        def eval(self, *args: Any) -> Any:
+            return self.client.eval(*args)
+
+    class AsyncSlow:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+            return await self.client.execute_command(*args, **kwargs)
+
+        async def set(self, *args: Any, **kwargs: Any) -> Any:
+            taken = await self.client.set(*args, **kwargs)
+            await asyncio.sleep(0.2)  # applied; its answer is slow to come back
+            return taken
+
+        async def eval(self, *args: Any) -> Any:
+            return await self.client.eval(*args)
+
+    async def cancel_midway(lock: RedisLock) -> None:
+        task = asyncio.create_task(lock.acquire_async("cancelled"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway(RedisLock(Slow(redis_client))))
+    assert redis_client.keys("*") == []
+
+    async def with_async_client() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        await cancel_midway(RedisLock(AsyncSlow(client)))
+        await client.aclose()
+
+    asyncio.run(with_async_client())
+    assert redis_client.keys("*") == []
+
+
+def test_an_interrupted_file_lock_acquire_lets_the_lock_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    lock = FileLock(tmp_path, wait=0)
+    real = os.ftruncate
+
+    def interrupted(descriptor: int, length: int) -> None:
+        real(descriptor, length)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "ftruncate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire("interrupted")
+    monkeypatch.setattr(os, "ftruncate", real)
+    assert FileLock(tmp_path, wait=0).acquire("interrupted") is not None

@@ -50,6 +50,7 @@ def addition(
     *,
     cancelled: date | None = None,
     updated_by: str | None = None,
+    bill_customer: str | None = "Billable",
 ) -> Addition:
     return Addition(
         id=id,
@@ -62,6 +63,7 @@ def addition(
         if cancelled
         else None,
         updated_by=updated_by,
+        bill_customer=bill_customer,
     )
 
 
@@ -323,20 +325,28 @@ def test_duplicates_skip_touches_neither() -> None:
     assert diff.mrr_before == diff.mrr_after == D("56.00")  # (4 + 3) x 8.00
 
 
-def test_duplicates_merge_keeps_the_oldest_and_zeroes_the_rest() -> None:
+def test_duplicates_merge_keeps_the_oldest_and_cancels_the_rest() -> None:
+    """Cancelled, not zeroed: a zero-quantity line is still an active line of the product, and
+    the next run would find the product billed by two lines again."""
     diff = run({"gold": 12}, duplicates(), SyncPolicy(on_duplicates="merge"))
     assert [(op.addition_id, dict(op.changes)) for op in diff.updates] == [
-        (7, {"quantity": (D(4), D(12))}),
-        (8, {"quantity": (D(3), D(0))}),
+        (7, {"quantity": (D(4), D(12))})
     ]
+    assert [(op.addition_id, op.cancelled_date) for op in diff.cancels] == [(8, TODAY)]
     assert diff.mrr_after == D("96.00")
 
 
-def test_duplicates_merge_cancels_the_rest_when_zero_means_cancel() -> None:
-    policy = SyncPolicy(on_duplicates="merge", on_zero="cancel")
-    diff = run({"gold": 12}, duplicates(), policy)
-    assert [op.kind for op in diff.operations] == ["update", "cancel"]
-    assert diff.cancels[0].addition_id == 8
+def test_a_zero_quantity_duplicate_is_a_duplicate_too() -> None:
+    """What an earlier merge left behind: two active lines, one billing nothing."""
+    lines = [addition(7, 102, "10", "8.00", "3.25"), addition(8, 102, "0", "8.00", "3.25")]
+    skipped = run({"gold": 12}, lines)
+    assert skipped.is_empty
+    assert [d.addition_ids for d in skipped.duplicates] == [(7, 8)]
+    merged = run({"gold": 12}, lines, SyncPolicy(on_duplicates="merge"))
+    assert [(op.kind, op.addition_id) for op in merged.operations] == [
+        ("update", 7),
+        ("cancel", 8),
+    ]
 
 
 # --- manual edits ---------------------------------------------------------------------------

@@ -24,11 +24,12 @@ from connectwise_billing import (
     UpdateAddition,
     reconcile_agreement,
 )
-from connectwise_billing.reconcile import discounted_price
+from connectwise_billing.reconcile import Reconciler, discounted_price
 
 TODAY = date(2026, 11, 28)
 MAPPED = {"basic": 101, "gold": 102, "platinum": 103}
-UNMAPPED_PRODUCTS = (900, 901)
+RETIRED = {"gold": 902}
+UNMAPPED_PRODUCTS = (900, 901, 902)
 AGREEMENT = 42
 
 money = st.decimals(min_value=0, max_value=500, places=2, allow_nan=False, allow_infinity=False)
@@ -49,6 +50,8 @@ usage_strategy = st.builds(
         st.sampled_from(["basic", "gold", "platinum"]), money, max_size=2
     ),
     discount_percent=st.decimals(min_value=0, max_value=100, places=2),
+    company=st.none(),
+    company_id=st.none(),
 )
 cancelled_strategy = st.sampled_from(
     [None, None, None, TODAY - timedelta(days=30), TODAY, TODAY + timedelta(days=10)]
@@ -73,6 +76,9 @@ def additions_strategy(draw: st.DrawFn) -> list[Addition]:
                 if cancelled is None
                 else datetime.combine(cancelled, datetime.min.time(), UTC),
                 updated_by=draw(st.sampled_from(["CloudPanelAPI", "jsmith", None])),
+                bill_customer=draw(
+                    st.sampled_from(["Billable", "Billable", "DoNotBill", "NoCharge", None])
+                ),
             )
         )
     return additions
@@ -91,7 +97,26 @@ policy_strategy = st.builds(
     on_duplicates=st.sampled_from(["skip", "merge"]),
     respect_manual_edits=st.booleans(),
     api_member=st.sampled_from([None, "CloudPanelAPI"]),
+    on_non_billing=st.sampled_from(["report", "create_billable"]),
+    on_retired=st.sampled_from(["report", "zero"]),
 )
+owning_policy_strategy = st.builds(
+    SyncPolicy,
+    price_decimals=st.just(2),
+    rounding=st.just("ROUND_HALF_UP"),
+    effective_date=st.just("today"),
+    bill_customer=st.none(),
+    verify_before_write=st.booleans(),
+    respect_manual_edits=st.just(False),
+    manage_price=st.booleans(),
+    manage_cost=st.booleans(),
+    on_zero=st.sampled_from(["set_quantity_zero", "cancel"]),
+    on_duplicates=st.just("merge"),
+    api_member=st.sampled_from([None, "CloudPanelAPI"]),
+    on_non_billing=st.just("create_billable"),
+    on_retired=st.just("zero"),
+)
+"""Policies under which a sync owns every managed line: applying its diff bills right."""
 
 
 def apply(additions: list[Addition], diff: AgreementDiff) -> list[Addition]:
@@ -106,6 +131,7 @@ def apply(additions: list[Addition], diff: AgreementDiff) -> list[Addition]:
                 unit_price=op.unit_price,
                 unit_cost=op.unit_cost,
                 updated_by="CloudPanelAPI",
+                bill_customer="Billable",
             )
         elif isinstance(op, UpdateAddition):
             old = state[op.addition_id]
@@ -127,7 +153,12 @@ def _fields(addition: Addition) -> dict[str, Any]:
 def run(
     plans: list[Plan], usage: CompanyUsage, additions: list[Addition], policy: SyncPolicy
 ) -> AgreementDiff:
-    return reconcile_agreement(plans, PlanMapping(MAPPED), usage, additions, policy, today=TODAY)
+    mapping = PlanMapping(MAPPED, retired=RETIRED)
+    return reconcile_agreement(plans, mapping, usage, additions, policy, today=TODAY)
+
+
+def reconciler(plans: list[Plan], policy: SyncPolicy) -> Reconciler:
+    return Reconciler(plans, PlanMapping(MAPPED, retired=RETIRED), policy, today=TODAY)
 
 
 def is_active(addition: Addition) -> bool:
@@ -148,14 +179,16 @@ def test_applying_a_diff_then_reconciling_again_gives_an_empty_diff(
 
 @settings(max_examples=300, deadline=None)
 @given(plans_strategy, usage_strategy, additions_strategy(), policy_strategy)
-def test_never_touches_unmapped_products_or_inactive_additions(
+def test_never_touches_unmapped_products_non_billing_or_inactive_additions(
     plans: list[Plan], usage: CompanyUsage, additions: list[Addition], policy: SyncPolicy
 ) -> None:
     by_id = {a.id: a for a in additions}
+    owned = {*MAPPED.values(), *(RETIRED.values() if policy.on_retired == "zero" else ())}
     for op in run(plans, usage, additions, policy).operations:
         if isinstance(op, UpdateAddition | CancelAddition):
             touched = by_id[op.addition_id]
-            assert touched.product is not None and touched.product.id in MAPPED.values()
+            assert touched.product is not None and touched.product.id in owned
+            assert touched.bill_customer in ("Billable", None)
             assert is_active(touched)
 
 
@@ -190,7 +223,8 @@ def test_when_nothing_changed_nothing_is_emitted(
 def test_mrr_after_is_what_the_rules_predict(
     plans: list[Plan], usage: CompanyUsage, additions: list[Addition]
 ) -> None:
-    policy = SyncPolicy(on_duplicates="merge")  # every managed addition is then owned
+    # Every managed addition is then owned: duplicates, retired and non-billing lines too.
+    policy = SyncPolicy(on_duplicates="merge", on_retired="zero", on_non_billing="create_billable")
     by_id = {plan.id: plan for plan in plans}
     expected_mrr = expected_cost = Decimal(0)
     for plan_id in MAPPED:
@@ -214,7 +248,7 @@ def test_the_result_does_not_depend_on_input_order(
 ) -> None:
     shuffled_plans = rng.sample(plans, len(plans))
     shuffled_additions = rng.sample(additions, len(additions))
-    mapping = PlanMapping(rng.sample(list(MAPPED.items()), len(MAPPED)))
+    mapping = PlanMapping(rng.sample(list(MAPPED.items()), len(MAPPED)), retired=RETIRED)
     seats = dict(rng.sample(list(usage.seats.items()), len(usage.seats)))
     shuffled_usage = CompanyUsage(
         AGREEMENT, seats, usage.custom_prices, usage.discount_percent, usage.company
@@ -225,3 +259,35 @@ def test_the_result_does_not_depend_on_input_order(
     )
     assert first.to_dict() == second.to_dict()
     assert first.to_text() == second.to_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(plans_strategy, usage_strategy, additions_strategy(), owning_policy_strategy)
+def test_a_sync_that_owns_every_line_bills_right_once_applied(
+    plans: list[Plan], usage: CompanyUsage, additions: list[Addition], policy: SyncPolicy
+) -> None:
+    """The post-condition `ok` stands for: with a policy that owns every managed line, the
+    lines once the diff is applied bill exactly what the usage says, and what they bill is
+    the diff's MRR after."""
+    diff = run(plans, usage, additions, policy)
+    after = apply(additions, diff)
+    check = reconciler(plans, policy).billing(usage, after)
+    assert check.problems == ()
+    assert (check.mrr, check.cost) == (diff.mrr_after, diff.cost_after)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plans_strategy, usage_strategy, additions_strategy(), policy_strategy)
+def test_a_dry_run_checks_the_billing_the_sync_would_leave(
+    plans: list[Plan], usage: CompanyUsage, additions: list[Addition], policy: SyncPolicy
+) -> None:
+    """A dry run's check (the lines as read, with the plan) says what the real run's check
+    (the lines read back) will say, problem for problem, whatever the policy."""
+    diff = run(plans, usage, additions, policy)
+    checker = reconciler(plans, policy)
+    planned = checker.billing(usage, additions, diff.operations)
+    real = checker.billing(usage, apply(additions, diff))
+    assert [(p.kind, p.plan_id, p.product_id) for p in planned.problems] == [
+        (p.kind, p.plan_id, p.product_id) for p in real.problems
+    ]
+    assert (planned.mrr, planned.cost) == (real.mrr, real.cost) == (diff.mrr_after, diff.cost_after)

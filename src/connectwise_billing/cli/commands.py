@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any, Final
 
 from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
@@ -45,13 +43,6 @@ STOP: Final = threading.Event()
 """Set by the signal handlers: the run stops after the agreement in flight."""
 
 
-def default_lock_dir() -> Path:
-    """Where `sync` keeps its lock files unless told otherwise:
-    `$XDG_STATE_HOME/connectwise-billing/locks` (`~/.local/state/...` without it)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "connectwise-billing" / "locks"
-
-
 def _client(config: Config) -> ConnectWiseClient:
     credentials = load_credentials(config)
     options: dict[str, Any] = {
@@ -65,12 +56,23 @@ def _client(config: Config) -> ConnectWiseClient:
     return ConnectWiseClient.from_site(config.site_url, credentials, **options)
 
 
-def _lock(args: argparse.Namespace) -> Lock | None:
-    if getattr(args, "redis_url", None):
-        return RedisLock.from_url(args.redis_url)
-    if hasattr(args, "lock_dir"):
-        return FileLock(args.lock_dir or default_lock_dir())
-    return None
+def _lock(args: argparse.Namespace, config: Config) -> Lock | None:
+    """`sync`'s lock: the command line's `--redis-url` or `--lock-dir`, else the configuration's
+    `[lock]`, whose default directory lies beside the configuration file (the same for every
+    run of that configuration, whoever runs it)."""
+    if not hasattr(args, "lock_dir"):
+        return None
+    settings = config.lock
+    timing = {
+        name: value
+        for name, value in (("wait", settings.wait), ("ttl", settings.ttl))
+        if value is not None
+    }
+    redis_url = args.redis_url or (None if args.lock_dir else settings.redis_url)
+    if redis_url:
+        return RedisLock.from_url(redis_url, **timing)
+    timing.pop("ttl", None)  # a file lock lives as long as its process
+    return FileLock(args.lock_dir or settings.dir, **timing)
 
 
 def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyUsage]:
@@ -119,7 +121,7 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
                 dry_run=dry_run,
                 audit_log=args.audit_log,
                 progress=progress,
-                lock=_lock(args),
+                lock=_lock(args, config),
                 stop=STOP,
             )
         finally:

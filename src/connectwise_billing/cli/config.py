@@ -26,6 +26,13 @@ api_member = "CloudPanelAPI"
 [retry]                                     # optional; any RetryPolicy setting
 max_attempts = 5
 settle_timeout = 10
+
+[lock]                                      # optional: how `sync` keeps runs apart
+dir = "locks"                               # lock files (relative to this file); default:
+                                            # connectwise-billing-locks beside this file
+redis_url = "redis://127.0.0.1:6379/0"      # or lock in Redis (syncs on several hosts)
+wait = 30                                   # seconds to wait for an agreement another run has
+ttl = 300                                   # Redis only: a dead worker's lock frees itself
 ```
 
 Numbers are read exactly (TOML floats become `Decimal`). Every problem is reported as a
@@ -65,10 +72,32 @@ _CONNECTWISE_SETTINGS: Final = frozenset(
         "rate_limit_per_minute", "keys_file", "bill_customer",
     }
 )  # fmt: skip
+_LOCK_SETTINGS: Final = ("dir", "redis_url", "wait", "ttl")
+LOCK_DIR_NAME: Final = "connectwise-billing-locks"
+"""The default lock directory's name, beside the configuration file: every run with the same
+configuration meets there, whoever runs it (cron's user, a person's), whatever its `HOME`."""
 
 
 class ConfigFileError(ConfigurationError):
     """A configuration or usage file is wrong; the message names the file, line and field."""
+
+
+@attrs.frozen(slots=False)
+class LockSettings:
+    """The `[lock]` section: where `sync` keeps its locks.
+
+    Attributes:
+        dir: The lock files' directory (default: `connectwise-billing-locks` beside the
+            configuration file).
+        redis_url: Lock in this Redis instead of files.
+        wait: Seconds to wait for an agreement another run holds (`None`: the lock's default).
+        ttl: Seconds a Redis lock of a dead worker lives (`None`: the default).
+    """
+
+    dir: Path
+    redis_url: str | None = None
+    wait: float | None = None
+    ttl: float | None = None
 
 
 @attrs.frozen(slots=False)
@@ -88,6 +117,7 @@ class Config:
     policy: SyncPolicy
     retry: RetryPolicy
     bill_customer: str
+    lock: LockSettings
 
 
 def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
@@ -227,6 +257,29 @@ def _retry(path: Path, table: Any) -> RetryPolicy:
         raise _fail(path, "retry", str(error)) from None
 
 
+def _lock(path: Path, table: Any) -> LockSettings:
+    default = path.resolve().parent / LOCK_DIR_NAME
+    if table is None:
+        return LockSettings(default)
+    if not isinstance(table, Mapping):
+        raise _fail(path, "lock", "must be a table: dir, redis_url, wait, ttl")
+    _check_keys(path, "lock", table, _LOCK_SETTINGS)
+    where = _text(path, table, "dir", "lock", required=False)
+    seconds: dict[str, float | None] = {}
+    for key in ("wait", "ttl"):
+        value = table.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0
+        ):
+            raise _fail(path, f"lock.{key}", f"must be a number of seconds, got {shown(value)}")
+        seconds[key] = None if value is None else float(value)
+    return LockSettings(
+        (path.resolve().parent / where) if where else default,
+        _text(path, table, "redis_url", "lock", required=False),
+        **seconds,
+    )
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a configuration file.
 
@@ -238,7 +291,8 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(read_text(path, "the configuration file"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: not valid TOML: {error}") from None
-    _check_keys(path, "", data, ("connectwise", "plans", "mapping", "retired", "policy", "retry"))
+    sections = ("connectwise", "plans", "mapping", "retired", "policy", "retry", "lock")
+    _check_keys(path, "", data, sections)
     cw = data.get("connectwise")
     if not isinstance(cw, Mapping):
         raise _fail(path, "connectwise", "the [connectwise] section is missing")
@@ -282,6 +336,7 @@ def load_config(path: str | Path) -> Config:
         policy=policy,
         retry=_retry(path, data.get("retry")),
         bill_customer=bill_customer,
+        lock=_lock(path, data.get("lock")),
     )
 
 

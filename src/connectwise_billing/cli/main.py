@@ -115,11 +115,13 @@ def _parser() -> argparse.ArgumentParser:
             where.add_argument(
                 "--lock-dir",
                 help="directory of the lock files that keep two syncs on this host off one "
-                "agreement (default: $XDG_STATE_HOME/connectwise-billing/locks)",
+                "agreement (default: [lock] dir, else connectwise-billing-locks beside the "
+                "configuration file)",
             )
             where.add_argument(
                 "--redis-url",
-                help="lock in this Redis instead (redis://host:6379/0), for syncs on several hosts",
+                help="lock in this Redis instead (redis://host:6379/0), for syncs on several "
+                "hosts (default: [lock] redis_url)",
             )
         sub.set_defaults(run=run)
 

@@ -1,20 +1,24 @@
 """The usage file: what each control-panel company uses, as CSV or JSON.
 
-CSV, one row per company, agreement and plan (`custom_price` and `discount_percent` may be
-empty; a company's discount must be the same on all its rows):
+CSV, one row per company, agreement and plan (`custom_price`, `discount_percent` and the
+optional `company_id` column may be empty; a company's discount and company id must be the same
+on all its rows):
 
 ```text
-company,agreement_id,plan,seats,custom_price,discount_percent
-Contoso Ltd,1056,gold-50,12,7.25,10
-Contoso Ltd,1056,basic-10,3,,10
+company,company_id,agreement_id,plan,seats,custom_price,discount_percent
+Contoso Ltd,12,1056,gold-50,12,7.25,10
+Contoso Ltd,12,1056,basic-10,3,,10
 ```
 
 JSON, one object per linked agreement:
 
 ```json
-[{"company": "Contoso Ltd", "agreement_id": 1056, "discount_percent": "10",
+[{"company": "Contoso Ltd", "company_id": 12, "agreement_id": 1056, "discount_percent": "10",
   "seats": {"gold-50": 12, "basic-10": 3}, "custom_prices": {"gold-50": "7.25"}}]
 ```
+
+`company_id` is the ConnectWise company the agreement must belong to: a sync writes nothing to
+an agreement of another company (without it, the company's name is compared instead).
 
 Problems are reported as `ConfigFileError` naming the file, the line (CSV) or entry (JSON),
 and the field.
@@ -38,6 +42,7 @@ _DECIMAL_COMMA: Final = re.compile(r"^\s*-?\d+,\d+\s*$")
 
 CSV_COLUMNS: Final = (
     "company",
+    "company_id",
     "agreement_id",
     "plan",
     "seats",
@@ -56,11 +61,21 @@ class _Where:
         return ConfigFileError(f"{self.path}: {self.place}: {field}: {problem}")
 
 
-def _agreement_id(where: _Where, value: Any) -> int:
+def _record_id(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
-        raise where.fail("agreement_id", f"must be a positive whole number, got {shown(value)}")
+        raise where.fail(field, f"must be a positive whole number, got {shown(value)}")
     return int(text)
+
+
+def _agreement_id(where: _Where, value: Any) -> int:
+    return _record_id(where, "agreement_id", value)
+
+
+def _company_id(where: _Where, value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _record_id(where, "company_id", value)
 
 
 def _seats(where: _Where, field: str, value: Any) -> int:
@@ -119,7 +134,7 @@ def _from_csv(
         if c not in (reader.fieldnames or [])
     ]
     if missing:
-        expected = ",".join(CSV_COLUMNS)
+        expected = ",".join(c for c in CSV_COLUMNS if c != "company_id")
         raise ConfigFileError(
             f"{path}: line 1: the header lacks column {missing[0]!r}; expected {expected}"
         )
@@ -141,14 +156,26 @@ def _from_csv(
         company = (row.get("company") or "").strip()
         if not company:
             raise where.fail("company", "is empty")
+        company_id = _company_id(where, row.get("company_id"))
         entry = usages.setdefault(
             agreement,
-            {"company": company, "seats": {}, "prices": {}, "discount": None, "line": line},
+            {
+                "company": company,
+                "company_id": company_id,
+                "seats": {},
+                "prices": {},
+                "discount": None,
+                "line": line,
+            },
         )
         if entry["company"] != company:
             raise where.fail(
                 "company",
                 f"agreement {agreement} belongs to {entry['company']!r} on line {entry['line']}",
+            )
+        if entry["company_id"] != company_id:
+            raise where.fail(
+                "company_id", f"differs from line {entry['line']} for agreement {agreement}"
             )
         plan = _plan(where, "plan", (row.get("plan") or "").strip(), plans)
         if plan in entry["seats"]:
@@ -165,7 +192,12 @@ def _from_csv(
         entry["discount"] = discount
     return [
         CompanyUsage(
-            agreement, entry["seats"], entry["prices"], entry["discount"], entry["company"]
+            agreement,
+            entry["seats"],
+            entry["prices"],
+            entry["discount"],
+            entry["company"],
+            entry["company_id"],
         )
         for agreement, entry in usages.items()
     ]
@@ -188,6 +220,7 @@ def _from_json(
             raise where.fail("entry", "must be an object")
         unknown = set(entry) - {
             "company",
+            "company_id",
             "agreement_id",
             "seats",
             "custom_prices",
@@ -225,6 +258,7 @@ def _from_json(
                 },
                 _discount(where, entry.get("discount_percent", 0)),
                 company.strip() if company else None,
+                _company_id(where, entry.get("company_id")),
             )
         )
     return usages

@@ -13,11 +13,8 @@ from typing import Any, Final, Union, cast, get_args, get_origin
 import attrs
 
 from connectwise_billing.client.models import Reference
-from connectwise_billing.values import parse_datetime
+from connectwise_billing.values import out_of_range, parse_datetime
 
-MAX_MAGNITUDE: Final = 12
-"""Numbers must lie within 10**-12 and 10**12 (or be zero): nothing ConnectWise stores is larger,
-and a value like `1e1000000` would make every sum over it overflow."""
 _MAX_INTERNED: Final = 10_000
 
 
@@ -66,8 +63,9 @@ def number(value: Any) -> Decimal:
         raise Problem("is not a number")
     if not number.is_finite():
         raise Problem("is not a finite number")
-    if number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE:
-        raise Problem("is out of range")
+    problem = out_of_range(number)
+    if problem:
+        raise Problem(problem)
     return number
 
 

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 import attrs
 
 from connectwise_billing.client import _parsers as parsers
-from connectwise_billing.client._parsers import MAX_MAGNITUDE
 from connectwise_billing.client.models import (
     NOTHING_UNPARSED,
     Addition,
@@ -43,7 +42,7 @@ from connectwise_billing.client.models import (
     Reference,
 )
 from connectwise_billing.convert import base_converter
-from connectwise_billing.values import format_datetime, shown_json
+from connectwise_billing.values import MAX_MAGNITUDE, format_datetime, shown_json
 
 if TYPE_CHECKING:
     from cattrs import Converter

@@ -3,6 +3,11 @@
 Imports no HTTP: other PSA integrations can embed it with their own line items.
 """
 
+from connectwise_billing.reconcile.billing import (
+    BillingCheck,
+    BillingProblem,
+    BillingProblemKind,
+)
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
     CancelAddition,
@@ -17,6 +22,7 @@ from connectwise_billing.reconcile.diff import (
 from connectwise_billing.reconcile.engine import (
     AdditionLike,
     Reconciler,
+    bills,
     is_active,
     reconcile,
     reconcile_agreement,
@@ -28,6 +34,9 @@ from connectwise_billing.reconcile.pricing import discounted_price
 __all__ = [
     "AdditionLike",
     "AgreementDiff",
+    "BillingCheck",
+    "BillingProblem",
+    "BillingProblemKind",
     "CancelAddition",
     "Change",
     "CompanyUsage",
@@ -41,6 +50,7 @@ __all__ = [
     "SyncPolicy",
     "UnchangedAddition",
     "UpdateAddition",
+    "bills",
     "discounted_price",
     "is_active",
     "reconcile",

@@ -24,12 +24,16 @@ from connectwise_billing.reconcile.diff import (
     UpdateAddition,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import AdditionLike
+from connectwise_billing.reconcile.lines import AdditionLike, bills
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
 from connectwise_billing.reconcile.validation import check_plans, check_today
 
 ZERO = Decimal(0)
+
+
+def _seats(count: int) -> str:
+    return f"{count} seat{'s' if count != 1 else ''}"
 
 
 class Context:
@@ -50,6 +54,11 @@ class Context:
         self.today = today
         # discount -> plan id -> unit price: agreements share plans and discounts.
         self.price_tables: dict[Decimal, dict[str, Decimal]] = {}
+
+    def retired_plan(self, product_id: int | None) -> Plan | None:
+        """The plan a retired product was mapped to, if it is one (and the plan is known)."""
+        plan_id = self.mapping.retired.get(product_id) if product_id is not None else None
+        return None if plan_id is None else self.plans.get(plan_id)
 
     @functools.cached_property
     def plan_order(self) -> list[tuple[int, Plan]]:
@@ -163,15 +172,26 @@ class AgreementBuilder:
             return False
         monthly = (addition.quantity or ZERO) * (addition.unit_price or ZERO)
         was = f" (it was mapped to plan {plan_id!r})" if plan_id else " (the sync wrote it)"
+        said = (
+            f"previously mapped, still billed: addition {addition.id} of product "
+            f"{product_id}{was} bills {monthly:,.2f} a month"
+        )
+        stopping = (
+            plan_id is not None
+            and policy.on_retired == "zero"
+            and policy.on_zero != "leave"
+            and bool(addition.quantity)
+            and bills(addition)
+        )
+        message = (
+            f"{said}; on_retired='zero' stops it"
+            if stopping
+            else f"{said}; cancel it in ConnectWise, map its plan back, or use on_retired='zero'"
+        )
+        after = f"{said}; stopped (on_retired='zero')" if stopping else None
         self.warnings.append(
             DiffWarning(
-                "previously_mapped",
-                f"previously mapped, still billed: addition {addition.id} of product "
-                f"{product_id}{was} bills {monthly:,.2f} a month; cancel it in ConnectWise, or "
-                "map its plan back",
-                plan_id,
-                product_id,
-                (addition.id,),
+                "previously_mapped", message, plan_id, product_id, (addition.id,), after=after
             )
         )
         return True
@@ -305,25 +325,60 @@ class AgreementBuilder:
                 )
             )
 
-    def plan(self, plan: Plan, product_id: int, active: Sequence[AdditionLike]) -> None:
-        """Reconcile one mapped plan against its active additions."""
+    def non_billing(
+        self, plan: Plan, product_id: int, lines: Sequence[AdditionLike], billed: bool
+    ) -> bool:
+        """Report the mapped product's active lines that do not bill (left untouched); True
+        when a billable line is to be created for the plan's seats beside them."""
         seats = self.usage.seats.get(plan.id, 0)
-        if not active:
-            if seats > 0:
+        ids = tuple(sorted(line.id for line in lines))
+        said = ", ".join(
+            f"addition {line.id} ({getattr(line, 'bill_customer', None)})"
+            for line in sorted(lines, key=lambda line: line.id)
+        )
+        create = not billed and seats > 0 and self.context.policy.on_non_billing != "report"
+        if billed or seats == 0:
+            outcome = "left as it is; it bills nothing"
+        elif create:
+            outcome = f"left as it is; a billable addition is created for {_seats(seats)}"
+        else:
+            outcome = (
+                f"left as it is: {_seats(seats)} not billed (on_non_billing='report'; make it "
+                "Billable in ConnectWise, or use on_non_billing='create_billable')"
+            )
+        self.warnings.append(
+            DiffWarning(
+                "non_billing",
+                f"plan {plan.name}: {said} does not bill the customer; {outcome}",
+                plan.id,
+                product_id,
+                ids,
+            )
+        )
+        return create
+
+    def plan(self, plan: Plan, product_id: int, active: Sequence[AdditionLike]) -> None:
+        """Reconcile one mapped plan against its active additions: the ones that bill are
+        synced, the ones that do not are reported and never written to."""
+        seats = self.usage.seats.get(plan.id, 0)
+        billing = [line for line in active if bills(line)]
+        create = False
+        if len(billing) != len(active):
+            idle = [line for line in active if not bills(line)]
+            create = self.non_billing(plan, product_id, idle, bool(billing))
+        if not billing:
+            if seats > 0 and (create or not active):
                 self.create(plan, product_id, seats)
             return
         others: Sequence[AdditionLike] = ()
-        if len(active) == 1:  # the common case, without building a list of duplicates
-            keeper = active[0]
+        if len(billing) == 1:  # the common case, without building a list of duplicates
+            keeper = billing[0]
         else:
-            keeper, *others = sorted(active, key=lambda a: a.id)
+            keeper, *others = sorted(billing, key=lambda a: a.id)
         if others:
             ids = tuple(a.id for a in (keeper, *others))
-            if sum(1 for a in (keeper, *others) if a.quantity) > 1:
-                billed = sum(((a.quantity or ZERO) * (a.unit_price or ZERO) for a in others), ZERO)
-                self.duplicates.append(
-                    DuplicateAdditions(plan.id, plan.name, product_id, ids, billed)
-                )
+            billed = sum(((a.quantity or ZERO) * (a.unit_price or ZERO) for a in others), ZERO)
+            self.duplicates.append(DuplicateAdditions(plan.id, plan.name, product_id, ids, billed))
             if self.context.policy.on_duplicates == "skip":
                 self.warnings.append(
                     DiffWarning(
@@ -342,18 +397,14 @@ class AgreementBuilder:
                 DiffWarning(
                     "duplicate_additions",
                     f"plan {plan.name} has {len(ids)} active additions; keeping {keeper.id}, "
-                    f"merging {', '.join(str(a.id) for a in others)} into it",
+                    f"cancelling {', '.join(str(a.id) for a in others)}",
                     plan.id,
                     product_id,
                     ids,
                 )
             )
             for duplicate in others:
-                reason = f"duplicate of addition {keeper.id}"
-                if self.context.policy.on_zero == "cancel":
-                    self.cancel(duplicate, plan, product_id, reason)
-                else:
-                    self.sync(duplicate, plan, product_id, (ZERO, None, None), reason)
+                self.cancel(duplicate, plan, product_id, f"duplicate of addition {keeper.id}")
         if seats == 0:
             self.zero(keeper, plan, product_id, "no seats on the plan")
         else:
@@ -364,3 +415,16 @@ class AgreementBuilder:
                 self.target(plan, seats),
                 "seats or prices changed",
             )
+
+    def retired(self, addition: AdditionLike, plan: Plan, product_id: int) -> None:
+        """A billing line of a product the plan was mapped to before: `on_retired="zero"`
+        applies `on_zero` to it (its quantity only: its price is the old product's);
+        `"report"` keeps it (its warning is `previously_mapped`)."""
+        policy = self.context.policy
+        reason = "retired product: the plan now bills another"
+        if policy.on_retired != "zero" or not addition.quantity or policy.on_zero == "leave":
+            self.keep(addition, plan, product_id)
+        elif policy.on_zero == "cancel":
+            self.cancel(addition, plan, product_id, reason)
+        else:
+            self.sync(addition, plan, product_id, (ZERO, None, None), reason)

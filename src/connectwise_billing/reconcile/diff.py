@@ -140,13 +140,15 @@ WarningKind = Literal[
     "previously_mapped",
     "manual_edit",
     "zero_seats_left",
+    "non_billing",
 ]
 """What a `DiffWarning` is about (see its description)."""
 
 
 class DuplicateAdditions(NamedTuple):
-    """Two or more active additions of one mapped product on one agreement, more than one of
-    them billing (a non-zero quantity): the customer is billed twice until it is resolved.
+    """Two or more active, billing additions of one mapped product on one agreement (whatever
+    their quantities): the product's billing is ambiguous, and with quantities on more than one
+    of them the customer is billed twice, until it is resolved.
 
     Attributes:
         plan_id: The plan mapped to the product.
@@ -179,7 +181,8 @@ class DiffWarning(NamedTuple):
     left alone), `previously_mapped` (an active addition of a product that was mapped before and
     is not now: still billed), `manual_edit` (a managed addition last changed by someone other
     than the API member), `zero_seats_left` (`on_zero="leave"` kept an addition whose plan has
-    no seats).
+    no seats), `non_billing` (an active addition of a mapped product that does not bill the
+    customer: `DoNotBill` or `NoCharge`; never written to).
 
     Attributes:
         kind: See above.
@@ -229,7 +232,9 @@ class AgreementDiff(NamedTuple):
     """What a sync of one agreement would do, and what it does to the monthly bill.
 
     MRR and cost are sums of quantity x unit price (unit cost) over the agreement's managed,
-    active additions, before and after the operations.
+    active additions that bill the customer (those of mapped products, and of retired products
+    that still bill), before and after the operations. Additions marked `DoNotBill` or
+    `NoCharge` are invoiced at zero and count for nothing.
 
     Attributes:
         agreement_id: The agreement.

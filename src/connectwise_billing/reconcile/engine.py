@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from connectwise_billing.errors import DuplicateAgreementError
 from connectwise_billing.reconcile._builder import ZERO, AgreementBuilder, Context, build_context
+from connectwise_billing.reconcile.billing import BillingCheck, apply_operations, check_billing
 from connectwise_billing.reconcile.diff import (
     AgreementDiff,
     DiffWarning,
@@ -19,7 +20,7 @@ from connectwise_billing.reconcile.diff import (
     operation_delta,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import AdditionLike, ProductRefLike, is_active
+from connectwise_billing.reconcile.lines import AdditionLike, ProductRefLike, bills, is_active
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.validation import check_usage
 
@@ -27,6 +28,7 @@ __all__ = [
     "AdditionLike",
     "ProductRefLike",
     "Reconciler",
+    "bills",
     "is_active",
     "reconcile",
     "reconcile_agreement",
@@ -36,9 +38,12 @@ __all__ = [
 def _money(
     managed: Iterable[AdditionLike], operations: Iterable[Operation]
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """MRR and cost before the operations, and after them (before plus each one's delta)."""
+    """MRR and cost of the billing lines before the operations, and after them (before plus
+    each one's delta)."""
     mrr = cost = ZERO
     for addition in managed:
+        if not bills(addition):
+            continue
         quantity = addition.quantity or ZERO
         mrr += quantity * (addition.unit_price or ZERO)
         cost += quantity * (addition.unit_cost or ZERO)
@@ -65,6 +70,7 @@ def _reconcile(
     builder = AgreementBuilder(context, usage)
     by_product: dict[int, list[AdditionLike]] = defaultdict(list)
     unmanaged: dict[int | None, list[int]] = defaultdict(list)
+    retired: list[tuple[AdditionLike, Plan, int]] = []
     mrr_unmanaged = ZERO
     managed_products, today = context.managed, context.today
     for addition in additions:
@@ -76,11 +82,19 @@ def _reconcile(
         if product_id in managed_products:
             by_product[product_id].append(addition)  # type: ignore[index]
             continue
+        retired_from = context.retired_plan(product_id)
+        if retired_from is not None and bills(addition):
+            # It bills the plan's seats under the old product: part of what the plan bills.
+            builder.previously_mapped(addition, product_id)
+            retired.append((addition, retired_from, product_id))  # type: ignore[arg-type]
+            continue
         mrr_unmanaged += (addition.quantity or ZERO) * (addition.unit_price or ZERO)
         if not builder.previously_mapped(addition, product_id):
             unmanaged[product_id].append(addition.id)
     for product_id, plan in context.plan_order:
         builder.plan(plan, product_id, by_product.get(product_id, ()))
+    for addition, plan, product_id in retired:
+        builder.retired(addition, plan, product_id)
     for plan_id in sorted(usage.seats):
         if usage.seats[plan_id] > 0 and plan_id not in context.mapping:
             plan = context.plans[plan_id]
@@ -108,6 +122,7 @@ def _reconcile(
         )
     operations = sorted(builder.operations, key=_order)
     managed = [a for group in by_product.values() for a in group]
+    managed += [addition for addition, _, _ in retired]
     mrr_before, mrr_after, cost_before, cost_after = _money(managed, operations)
     return AgreementDiff(
         agreement_id=usage.agreement_id,
@@ -186,6 +201,20 @@ class Reconciler:
     def agreement(self, usage: CompanyUsage, additions: Iterable[AdditionLike]) -> AgreementDiff:
         """The diff for one (already checked) usage and its agreement's additions."""
         return _reconcile(self._context, usage, list(additions))
+
+    def billing(
+        self,
+        usage: CompanyUsage,
+        lines: Iterable[AdditionLike],
+        planned: Iterable[Operation] = (),
+    ) -> BillingCheck:
+        """Whether an agreement's lines bill what `usage` says (see
+        [`check_billing`][connectwise_billing.reconcile.billing.check_billing]): the lines as
+        read back after a sync, or, with `planned` operations, the lines as read with those
+        applied (what a dry run promises)."""
+        if planned:
+            lines = apply_operations(lines, planned)
+        return check_billing(self._context, usage, lines)
 
 
 def reconcile_agreement(

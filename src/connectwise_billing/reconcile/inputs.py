@@ -75,6 +75,7 @@ class _UsageFields(NamedTuple):
     custom_prices: Mapping[str, Decimal]
     discount_percent: Decimal
     company: str | None
+    company_id: int | None
 
 
 class CompanyUsage(Rebuilt, _UsageFields):
@@ -82,12 +83,18 @@ class CompanyUsage(Rebuilt, _UsageFields):
 
     A company linked to two agreements is two usages; one agreement in two usages is an error.
 
+    A sync writes to the agreement only when it belongs to this company: the one `company_id`
+    names, or else one whose name (or identifier) matches `company` once case, spacing,
+    punctuation and legal suffixes (Ltd, LLC, Inc, GmbH, ...) are set aside. A stale link or a
+    typo in the agreement id never bills another customer.
+
     Attributes:
         agreement_id: The linked ConnectWise agreement.
         seats: Seats in use per plan id.
         custom_prices: Per plan id, a price that replaces the plan price for this company.
         discount_percent: A percentage taken off the resulting price (0 to 100).
-        company: The company's name, for reports.
+        company: The company's name, for reports (and the check above, without `company_id`).
+        company_id: The ConnectWise company the agreement must belong to (recommended).
     """
 
     __slots__ = ()
@@ -99,6 +106,7 @@ class CompanyUsage(Rebuilt, _UsageFields):
         custom_prices: Mapping[str, Decimal | int | str] | None = None,
         discount_percent: Decimal | int | str = 0,
         company: str | None = None,
+        company_id: int | None = None,
     ) -> CompanyUsage:
         return super().__new__(
             cls,
@@ -107,6 +115,7 @@ class CompanyUsage(Rebuilt, _UsageFields):
             _decimal_mapping(custom_prices or {}),
             _lenient_decimal(discount_percent),
             company,
+            company_id,
         )
 
 

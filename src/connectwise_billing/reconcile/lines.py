@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
-__all__ = ["AdditionLike", "ProductRefLike", "is_active"]
+__all__ = ["BILLABLE", "AdditionLike", "ProductRefLike", "bills", "is_active"]
+
+BILLABLE: Final = "Billable"
+"""The `bill_customer` of a line that bills the customer (ConnectWise's `billCustomer`)."""
 
 
 class ProductRefLike(Protocol):
@@ -23,7 +26,8 @@ class ProductRefLike(Protocol):
 
 class AdditionLike(Protocol):
     """What reconciliation reads of an existing addition: the client's `Addition`, or any
-    object with these attributes (`last_updated` and `updated_by` are optional)."""
+    object with these attributes (`bill_customer`, `last_updated` and `updated_by` are
+    optional: a line without `bill_customer` bills)."""
 
     @property
     def id(self) -> int:
@@ -56,3 +60,13 @@ def is_active(cancelled: datetime | date | None, today: date) -> bool:
         return True
     day = cancelled.date() if isinstance(cancelled, datetime) else cancelled
     return day > today
+
+
+def bills(line: object) -> bool:
+    """Whether a line bills the customer: its `bill_customer` is `"Billable"`, or it has none.
+
+    A ConnectWise addition marked `DoNotBill` or `NoCharge` is invoiced at zero, whatever its
+    quantity and price: it never counts as billing seats.
+    """
+    value = getattr(line, "bill_customer", None)
+    return value is None or value == BILLABLE

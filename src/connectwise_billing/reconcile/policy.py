@@ -21,10 +21,17 @@ OnDuplicates = Literal["skip", "merge"]
 (`SyncPolicy.on_duplicates`)."""
 EffectiveDateRule = Literal["today", "start_of_month", "start_of_next_month"]
 """The effective date of a created addition (`SyncPolicy.effective_date`)."""
+OnNonBilling = Literal["report", "create_billable"]
+"""What happens when the only lines of a mapped product do not bill
+(`SyncPolicy.on_non_billing`)."""
+OnRetired = Literal["report", "zero"]
+"""What happens to a line of a retired product that still bills (`SyncPolicy.on_retired`)."""
 
 _ON_ZERO: Final = ("set_quantity_zero", "cancel", "leave")
 _ON_DUPLICATES: Final = ("skip", "merge")
 _EFFECTIVE_RULES: Final = ("today", "start_of_month", "start_of_next_month")
+_ON_NON_BILLING: Final = ("report", "create_billable")
+_ON_RETIRED: Final = ("report", "zero")
 _ROUNDINGS: Final = (
     "ROUND_HALF_UP", "ROUND_HALF_EVEN", "ROUND_HALF_DOWN", "ROUND_UP", "ROUND_DOWN",
     "ROUND_CEILING", "ROUND_FLOOR", "ROUND_05UP",
@@ -59,6 +66,8 @@ def _check(policy: SyncPolicy) -> None:
             f"{', '.join(_EFFECTIVE_RULES)}; got {rule!r}"
         )
     _one_of("on_duplicates", _ON_DUPLICATES, policy.on_duplicates)
+    _one_of("on_non_billing", _ON_NON_BILLING, policy.on_non_billing)
+    _one_of("on_retired", _ON_RETIRED, policy.on_retired)
     if policy.bill_customer is not None:
         _one_of("bill_customer", BILL_CUSTOMER_VALUES, policy.bill_customer)
         warnings.warn(
@@ -81,6 +90,8 @@ class _PolicyFields(NamedTuple):
     verify_before_write: bool = False
     respect_manual_edits: bool = False
     api_member: str | None = None
+    on_non_billing: OnNonBilling = "report"
+    on_retired: OnRetired = "report"
 
 
 class SyncPolicy(Rebuilt, _PolicyFields):
@@ -102,9 +113,11 @@ class SyncPolicy(Rebuilt, _PolicyFields):
             `ConnectWiseBackend(client, bill_customer=...)`. When set, the sync functions
             pass it to the ConnectWise backend they wrap a client in (default `None`: the
             backend's own, `"Billable"`).
-        on_duplicates: Two or more active additions for one mapped product on one agreement:
-            `"skip"` (default) reports them and touches none; `"merge"` keeps the oldest
-            (lowest id) and zeroes the others, or cancels them when `on_zero="cancel"`.
+        on_duplicates: Two or more active, billing additions for one mapped product on one
+            agreement (zero-quantity ones too): `"skip"` (default) reports them and touches
+            none, and the agreement is not ok until someone resolves them; `"merge"` keeps the
+            oldest (lowest id), syncs it, and cancels the others (their billing history stays),
+            so the agreement is in step once the merge is applied.
         verify_before_write: Before each update or cancel, re-read the addition and refuse
             to write if it changed since the diff was computed (default `False`).
         respect_manual_edits: Leave additions last changed by someone other than
@@ -112,6 +125,15 @@ class SyncPolicy(Rebuilt, _PolicyFields):
         api_member: The user the sync writes as, as the PSA records it on each line
             (ConnectWise: the API member's identifier in `_info.updatedBy`); needed to tell the
             sync's own writes from manual edits (default `None`: no drift detection).
+        on_non_billing: A mapped product whose only active additions do not bill
+            (`billCustomer` `DoNotBill` or `NoCharge`: invoiced at zero) while the plan has
+            seats: `"report"` (default) leaves them untouched and reports the plan "not
+            billed" (not ok); `"create_billable"` creates a billable addition for the seats
+            beside them. A non-billing addition is never written to either way.
+        on_retired: An active addition of a retired product (`PlanMapping(retired=...)`)
+            that still bills seats: `"report"` (default) leaves it and reports it ("billed
+            twice" when the plan's new product bills too; not ok); `"zero"` applies `on_zero`
+            to it in the same run.
     """
 
     __slots__ = ()

@@ -17,7 +17,7 @@ from connectwise_billing.errors import (
     UnknownPlanError,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
-from connectwise_billing.values import shown
+from connectwise_billing.values import shown, unwritable
 
 
 def check_money(value: object, what: str) -> Decimal:
@@ -28,6 +28,9 @@ def check_money(value: object, what: str) -> Decimal:
         raise InvalidPriceError(f"{what} must be a finite number, got {shown(value)}")
     if amount < 0:
         raise InvalidPriceError(f"{what} must not be negative, got {shown(value)}")
+    problem = unwritable(amount)
+    if problem:
+        raise InvalidPriceError(f"{what} {problem}, got {shown(value)}")
     return amount
 
 
@@ -53,6 +56,13 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
         raise InputError(f"agreement_id must be an integer, got {shown(usage.agreement_id)}")
     if usage.agreement_id <= 0:
         raise InputError(f"agreement_id must be positive, got {shown(usage.agreement_id)}")
+    company_id = usage.company_id
+    if company_id is not None and (
+        isinstance(company_id, bool) or not isinstance(company_id, int) or company_id <= 0
+    ):
+        raise InputError(
+            f"company_id on {where} must be a positive integer, got {shown(company_id)}"
+        )
     for plan_id, seats in usage.seats.items():
         if plan_id not in plans:
             raise UnknownPlanError(f"seats on {where} name unknown plan {plan_id!r}")
@@ -63,6 +73,11 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
         if seats < 0:
             raise InvalidSeatsError(
                 f"seats for plan {plan_id!r} on {where} must not be negative, got {shown(seats)}"
+            )
+        problem = unwritable(Decimal(seats))
+        if problem:
+            raise InvalidSeatsError(
+                f"seats for plan {plan_id!r} on {where} {problem}, got {shown(seats)}"
             )
     for plan_id, price in usage.custom_prices.items():
         if plan_id not in plans:

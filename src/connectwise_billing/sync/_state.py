@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from connectwise_billing.backend import AgreementState
-from connectwise_billing.locks import InProcessLock, Lock
+from connectwise_billing.locks import InProcessLock, Lease, Lock, lock_key
 from connectwise_billing.log import logger
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
 from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
 from connectwise_billing.sync.flows import agreement_flow, preflight_flow
+from connectwise_billing.sync.links import company_mismatch
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 from connectwise_billing.sync.steps import DescribeAgreements, RunGuard, SyncFlow, perform
 
@@ -89,6 +90,7 @@ class RunState:
         )
         self.progress = progress
         self.reports: dict[int, AgreementReport] = {}
+        self.states: Mapping[int, AgreementState] = {}
         self.stopped: str | None = None
         self._failing: tuple[str | None, int] = (None, 0)
 
@@ -100,27 +102,39 @@ class RunState:
         return preflight_flow(self.reconciler.mapping, self.backend.name)
 
     def lookup(self) -> SyncFlow[Mapping[int, AgreementState]]:
+        """Each agreement's state; one that belongs to another company than its usage names
+        is unavailable, with the reason (nothing is written there)."""
         if not self.usages:
             return {}
         step = DescribeAgreements(self.agreement_ids, self.reconciler.today)
-        return (yield from perform(step))
+        states = dict((yield from perform(step)))
+        for usage in self.usages:
+            state = states.get(usage.agreement_id)
+            mismatch = state and company_mismatch(usage, state, self.backend.name)
+            if state is not None and mismatch:
+                states[usage.agreement_id] = attrs.evolve(
+                    state, status="unavailable", reason=mismatch, failure=None
+                )
+        self.states = states
+        return states
 
     def flow(
-        self, usage: CompanyUsage, states: Mapping[int, AgreementState]
+        self, usage: CompanyUsage, states: Mapping[int, AgreementState], lease: Lease | None
     ) -> SyncFlow[AgreementReport]:
-        settings = attrs.evolve(self.settings, company=usage.company)
+        settings = attrs.evolve(self.settings, company=usage.company, lease=lease)
         state = states.get(usage.agreement_id) or AgreementState(
             usage.agreement_id, "unavailable", f"{self.backend.name} did not describe it"
         )
         return agreement_flow(self.reconciler, usage, state, settings, self.backend.name)
 
     def lock_key(self, usage: CompanyUsage, states: Mapping[int, AgreementState]) -> str | None:
-        """The agreement's lock key, or `None` when the run will not write to it (a dry run, an
-        agreement that is closed or could not be looked up)."""
+        """The agreement's lock key (the PSA tenant and the agreement), or `None` when the run
+        will not write to it (a dry run, an agreement that is closed or could not be looked
+        up)."""
         state = states.get(usage.agreement_id)
         if self.dry_run or state is None or state.status != "open":
             return None
-        return self.backend.lock_key(usage.agreement_id)
+        return lock_key(self.backend.scope, usage.agreement_id)
 
     def should_stop(self) -> bool:
         """Whether the run stops before the next agreement (its breaker or its `stop` event)."""
@@ -156,11 +170,19 @@ class RunState:
             failures = sum(1 for r in self.reports.values() if not r.ok)
             self.progress(len(self.reports), len(self.usages), failures)
 
+    def company_id(self, usage: CompanyUsage) -> int | None:
+        """The PSA's id of the company an agreement belongs to: the usage's, or the PSA's."""
+        state = self.states.get(usage.agreement_id)
+        return usage.company_id or (state.company_id if state is not None else None)
+
     def companies(self, *, as_one: bool = False) -> list[CompanyReport]:
-        grouped: dict[str, list[AgreementReport]] = {}
+        """The agreement reports by company: told apart by the PSA's company id, never merged
+        by name (an agreement whose company is not known is a company of its own)."""
+        grouped: dict[object, tuple[str, int | None, list[AgreementReport]]] = {}
         first = self.usages[0] if self.usages else None
         for usage in self.usages:
             owner = first if as_one and first is not None else usage
+            company_id = self.company_id(owner)
             name = owner.company or f"agreement {owner.agreement_id}"
             report = self.reports.get(usage.agreement_id) or AgreementReport(
                 usage.agreement_id,
@@ -168,15 +190,18 @@ class RunState:
                 "stopped",
                 error=f"not synced: {self.stopped or 'the run was stopped'}",
             )
-            grouped.setdefault(name, []).append(report)
+            report = attrs.evolve(report, company_id=self.company_id(usage))
+            group = ("agreement", owner.agreement_id) if company_id is None else company_id
+            grouped.setdefault(group, (name, company_id, []))[2].append(report)
         return [
             CompanyReport(
                 company=name,
                 agreements=tuple(reports),
                 dry_run=self.dry_run,
                 api_calls=sum(report.api_calls for report in reports),
+                company_id=company_id,
             )
-            for name, reports in grouped.items()
+            for name, company_id, reports in grouped.values()
         ]
 
     def report(self, api_calls: int, *, one_company: bool = False) -> SyncReport:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from connectwise_billing.reconcile import BillingProblem
     from connectwise_billing.sync.reports import AgreementReport
 
 ZERO = Decimal(0)
@@ -27,8 +28,9 @@ class Totals:
 
     @property
     def ok(self) -> bool:
-        """Every agreement ok (no errors, nothing busy, every operation applied or planned,
-        nothing billed twice), and the run was not stopped early."""
+        """The money is right: every agreement ok (every operation applied or planned, and its
+        lines, as read back, bill exactly what the usage says; no errors, nothing busy), and
+        the run was not stopped early."""
         return self.stopped is None and all(report.ok for report in self.agreement_reports)
 
     def count(self, kind: str, status: str) -> int:
@@ -66,6 +68,16 @@ class Totals:
         return sum(1 for report in self.agreement_reports if report.status == "busy")
 
     @property
+    def billing_problems(self) -> list[tuple[AgreementReport, BillingProblem]]:
+        """Every agreement's billing problems (see `AgreementReport.billing`), with its
+        report."""
+        return [
+            (report, problem)
+            for report in self.agreement_reports
+            for problem in report.billing_problems
+        ]
+
+    @property
     def billed_twice(self) -> Decimal:
         """What additions of mapped products bill a month on top of the one meant."""
         return sum(
@@ -80,7 +92,8 @@ class Totals:
 
     @property
     def mrr_after(self) -> Decimal:
-        """Monthly revenue of the managed additions after what was applied (or planned)."""
+        """Monthly revenue of the managed additions after the sync, as read back (or
+        planned)."""
         return Decimal(self._sum("mrr_after"))
 
     @property
@@ -118,6 +131,7 @@ class Totals:
             "conflicts": self.conflicts,
             "unknown": self.unknown,
             "busy": self.busy,
+            "billing_problems": len(self.billing_problems),
             "stopped": self.stopped,
             "billed_twice": str(self.billed_twice),
             "mrr_before": str(self.mrr_before),

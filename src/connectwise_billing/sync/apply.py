@@ -11,8 +11,13 @@
   written; an update or cancel when the line shows the values written. What the re-reads do
   not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
   reads the truth.
-- Before the agreement is let go, one more read confirms that the additions it created are
-  visible, and settles any write still unknown.
+- Before each write, the agreement's lock is checked (renewed) when the applier holds one: a
+  run that lost it writes nothing more there.
+- An answer that contradicts what was written (a create or an update answered with other
+  values) fails the operation, with the values shown.
+- Before the agreement is let go, the agreement is read back (re-read every `settle_interval`
+  until what was written is visible, or `settle_timeout`): that read settles any write still
+  unknown, and is what the sync checks the billing on.
 - With `policy.verify_before_write`, each update or cancel first re-reads its line and
   refuses to write over a change made since the diff was computed (a conflict).
 
@@ -22,10 +27,10 @@ Nothing here knows which PSA is behind the backend.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -47,6 +52,7 @@ from connectwise_billing.sync.results import OperationResult, Status
 from connectwise_billing.sync.steps import (
     CancelLine,
     CreateLine,
+    HoldLock,
     ReadLine,
     ReadLines,
     Sleep,
@@ -61,8 +67,18 @@ from connectwise_billing.sync.steps import (
 if TYPE_CHECKING:
     from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
     from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
+    from connectwise_billing.locks import Lease
 
-__all__ = ["ApplySettings", "OperationResult", "Status", "apply_diff", "apply_flow"]
+__all__ = [
+    "Applied",
+    "ApplySettings",
+    "OperationResult",
+    "Status",
+    "additions_problem",
+    "apply_and_read_back",
+    "apply_diff",
+    "apply_flow",
+]
 
 
 @attrs.frozen(slots=False)
@@ -80,6 +96,7 @@ class ApplySettings:
         today: The day the diff was computed for: a create is confirmed only by an addition
             active after it (default: the day the operation is applied).
         name: How messages name the PSA (the backend's `name`).
+        lease: The agreement's lock, when the applier holds one: checked before every write.
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -90,6 +107,22 @@ class ApplySettings:
     company: str | None = None
     today: date | None = None
     name: str = "the PSA"
+    lease: Lease | None = None
+
+
+class Applied(NamedTuple):
+    """What applying a diff came to.
+
+    Attributes:
+        results: One result per operation, in order.
+        lines: The agreement's lines as read back after the writes (`None` when nothing was
+            written, or no read back succeeded).
+        lost: Why the run stopped writing: it lost the agreement's lock (`None`: it did not).
+    """
+
+    results: list[OperationResult]
+    lines: Sequence[AdditionLike] | None
+    lost: str | None = None
 
 
 def _day(value: date | datetime | None) -> date | None:
@@ -112,6 +145,27 @@ def _differences(op: UpdateAddition | CancelAddition, addition: AdditionLike) ->
         if shown != wanted:
             differences[field] = shown
     return differences
+
+
+def _contradicted(written: Mapping[str, Any], shown: Mapping[str, Any]) -> str | None:
+    """`quantity 1, unit_price 0.00`: the fields an answer shows with other values than were
+    written (a field the answer leaves out says nothing)."""
+    wrong = [
+        f"{field} {shown[field]}"
+        for field, value in written.items()
+        if shown.get(field) is not None and shown[field] != value
+    ]
+    return ", ".join(wrong) or None
+
+
+def _created_values(line: AdditionLike) -> dict[str, Any]:
+    product = line.product
+    return {
+        "product": None if product is None else product.id,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "unit_cost": line.unit_cost,
+    }
 
 
 def _landed_create(
@@ -166,6 +220,23 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
                 note = f"confirmed by re-reading after: {error}"
                 return OperationResult(op, "applied", addition_id=landed.id, note=note)
         return _unknown(op, error, reads)
+    written = {
+        "product": op.product_id,
+        "quantity": op.quantity,
+        "unit_price": op.unit_price,
+        "unit_cost": op.unit_cost,
+    }
+    shows = _contradicted(written, _created_values(created))
+    if shows:
+        return OperationResult(
+            op,
+            "failed",
+            addition_id=created.id,
+            error=(
+                f"{settings.name} answered the create with addition {created.id}, but it "
+                f"shows {shows}"
+            ),
+        )
     return OperationResult(op, "applied", addition_id=created.id)
 
 
@@ -260,58 +331,104 @@ def _resettle(
     return result
 
 
-def _final_check(
+def additions_problem(lines: Sequence[AdditionLike], name: str) -> str | None:
+    """Why a read of an agreement's lines cannot be trusted to decide on, or `None`.
+
+    Acting on such an answer costs money: a line without its product would look unmanaged and
+    be created again; one listed twice would look like a duplicate of itself.
+    """
+    seen: set[int] = set()
+    for line in lines:
+        if line.id in seen:
+            return f"{name} listed addition {line.id} twice in one read; nothing written"
+        seen.add(line.id)
+        if line.product is None or line.product.id is None:
+            return f"addition {line.id} came without its product id; nothing written"
+    return None
+
+
+def _visible(result: OperationResult, by_id: Mapping[int, AdditionLike]) -> bool:
+    """Whether a read shows what became of an operation (a create's line, an update's or a
+    cancel's values); a write that was refused or never sent shows nothing to wait for."""
+    if result.status == "unknown":
+        return False
+    if result.status != "applied":
+        return True
+    op = result.operation
+    if isinstance(op, CreateAddition):
+        return result.addition_id in by_id
+    return op.addition_id in by_id and not _differences(op, by_id[op.addition_id])
+
+
+def _read_back(
     diff: AgreementDiff, results: list[OperationResult], settings: ApplySettings, today: date
-) -> SyncFlow[list[OperationResult]]:
-    """Before the agreement is let go: make sure the next reader sees what was created, and
-    settle what is still unknown. Nothing to do (and no request) in the common case."""
-    created = {r.addition_id for r in results if r.operation.kind == "create" and r.ok}
-    if not created and all(r.status != "unknown" for r in results):
-        return results
-    visible = False
+) -> SyncFlow[tuple[list[OperationResult], Sequence[AdditionLike] | None]]:
+    """Before the agreement is let go, read it back: once in the common case, again every
+    `settle_interval` (until `settle_timeout`) while it does not show yet what was written.
+    The read settles writes still unknown, lets the next reader see what was created, and is
+    the truth the billing is checked on."""
+    lines: Sequence[AdditionLike] | None = None
     for wait in (0.0, *settings.retry.settle_waits()):
         if wait and settings.retry.wait:
             yield from perform(Sleep(wait))
         try:
-            additions = yield from perform(ReadLines(diff.agreement_id))
+            read = yield from perform(ReadLines(diff.agreement_id))
         except ConnectWiseBillingError:
             continue
-        by_id = {addition.id: addition for addition in additions}
+        if additions_problem(read, settings.name):  # not a truth to check the billing on
+            continue
+        lines = read
+        by_id = {line.id: line for line in lines}
         for index, result in enumerate(results):
             if result.status == "unknown":
                 results[index] = _resettle(result, by_id, settings, today)
                 if results[index] is not result:
                     yield from _audit(settings, results[index])
-        visible = created <= by_id.keys()
-        if visible:
-            break
-    if not visible:
-        for index, result in enumerate(results):
-            if result.addition_id in created:
-                results[index] = attrs.evolve(
-                    result,
-                    note="ConnectWise confirmed the create, but reads did not show it yet",
-                )
-    return results
+        if all(_visible(result, by_id) for result in results):
+            return results, lines
+    seen = {line.id for line in lines or ()}
+    for index, result in enumerate(results):
+        if result.ok and result.operation.kind == "create" and result.addition_id not in seen:
+            results[index] = attrs.evolve(
+                result,
+                note=f"{settings.name} confirmed the create, but reads did not show it yet",
+            )
+    return results, lines
 
 
-def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> SyncFlow[list[OperationResult]]:
-    """The flow that applies every operation of a diff; one failure does not stop the rest."""
+def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlow[Applied]:
+    """The flow that applies every operation of a diff (one failure does not stop the rest)
+    and reads the agreement back once anything was written. With a lease, the lock is checked
+    before each write; once it is lost, the remaining operations are not written."""
     results: list[OperationResult] = []
     today = settings.today or date.today()
-    for op in diff.operations:
+    for index, op in enumerate(diff.operations):
         if settings.dry_run:
             results.append(OperationResult(op, "planned"))
             continue
+        lease = settings.lease
+        if lease is not None and not (yield from perform(HoldLock(lease))):
+            why = f"not written: this run lost the agreement's lock ({lease.lost})"
+            for rest in diff.operations[index:]:
+                line = getattr(rest, "addition_id", None)
+                results.append(OperationResult(rest, "failed", addition_id=line, error=why))
+            return Applied(results, None, lease.lost)
         if isinstance(op, CreateAddition):
             result = yield from _create(op, settings, today)
         else:
             result = yield from _patch(op, settings)
         yield from _audit(settings, result)
         results.append(result)
-    if settings.dry_run:
-        return results
-    return (yield from _final_check(diff, results, settings, today))
+    if settings.dry_run or not results:
+        return Applied(results, None)
+    results, lines = yield from _read_back(diff, results, settings, today)
+    return Applied(results, lines)
+
+
+def apply_flow(diff: AgreementDiff, settings: ApplySettings) -> SyncFlow[list[OperationResult]]:
+    """The flow that applies every operation of a diff; one failure does not stop the rest."""
+    applied = yield from apply_and_read_back(diff, settings)
+    return applied.results
 
 
 def _settings(

@@ -14,8 +14,6 @@ from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from connectwise_billing.backend import AgreementState, CatalogItem
 from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 from connectwise_billing.client.api import NO_OPTIONS
@@ -67,6 +65,7 @@ AGREEMENT_FIELDS: Final = (
     "id",
     "name",
     "company/id",
+    "company/identifier",
     "company/name",
     "agreementStatus",
     "cancelledFlag",
@@ -122,9 +121,15 @@ def agreement_problem(agreement: Agreement, today: date) -> str | None:
 
 def _state(agreement: Agreement, today: date) -> AgreementState:
     problem = agreement_problem(agreement, today)
-    if problem:
-        return AgreementState(agreement.id, "closed", problem)
-    return AgreementState(agreement.id, "open")
+    company = agreement.company
+    return AgreementState(
+        agreement.id,
+        "closed" if problem else "open",
+        problem,
+        company_id=company.id if company else None,
+        company_name=company.name if company else None,
+        company_identifier=company.identifier if company else None,
+    )
 
 
 class _ConnectWise:
@@ -155,11 +160,11 @@ class _ConnectWise:
         """The client's retry policy: its settle settings bound the applier's re-reads."""
         return self.client.retry
 
-    def lock_key(self, agreement_id: int) -> str:
-        """The ConnectWise site, the login company and the agreement."""
-        site = httpx.URL(self.client.base_url).host.lower()
-        company = self.client.credentials.company_id.lower()
-        return f"connectwise-billing/{site}/{company}/agreement/{agreement_id}"
+    @property
+    def scope(self) -> str:
+        """`connectwise/<login company id>`, case-folded: the tenant, however the site, the
+        host or the base URL are spelled."""
+        return f"connectwise/{self.client.credentials.company_id.strip().casefold()}"
 
     def _lines(self, agreement_id: int) -> Flow[Call[Any], list[Addition]]:
         query = _ADDITIONS.query(

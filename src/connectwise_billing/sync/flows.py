@@ -7,7 +7,7 @@ PSA is behind the backend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import attrs
 
@@ -18,13 +18,13 @@ from connectwise_billing.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from connectwise_billing.reconcile import AdditionLike, CompanyUsage, PlanMapping, Reconciler
-from connectwise_billing.sync.apply import ApplySettings, apply_flow
+from connectwise_billing.reconcile import CompanyUsage, PlanMapping, Reconciler
+from connectwise_billing.sync.apply import ApplySettings, additions_problem, apply_and_read_back
 from connectwise_billing.sync.failures import failure_kind
 from connectwise_billing.sync.reports import AgreementReport
 from connectwise_billing.sync.steps import ReadCatalog, ReadLines, SyncFlow, perform
 
-__all__ = ["additions_problem", "agreement_flow", "mapping_problem", "preflight_flow"]
+__all__ = ["agreement_flow", "mapping_problem", "preflight_flow"]
 
 
 def mapping_problem(
@@ -63,22 +63,6 @@ def preflight_flow(mapping: PlanMapping, name: str) -> SyncFlow[None]:
         raise MappingError(problem)
 
 
-def additions_problem(lines: Sequence[AdditionLike], name: str) -> str | None:
-    """Why a read of an agreement's lines cannot be trusted to decide on, or `None`.
-
-    Acting on such an answer costs money: a line without its product would look unmanaged and
-    be created again; one listed twice would look like a duplicate of itself.
-    """
-    seen: set[int] = set()
-    for line in lines:
-        if line.id in seen:
-            return f"{name} listed addition {line.id} twice in one read; nothing written"
-        seen.add(line.id)
-        if line.product is None or line.product.id is None:
-            return f"addition {line.id} came without its product id; nothing written"
-    return None
-
-
 def agreement_flow(
     reconciler: Reconciler,
     usage: CompanyUsage,
@@ -107,5 +91,20 @@ def agreement_flow(
         return attrs.evolve(report, error=problem)
     diff = reconciler.agreement(usage, lines)
     known = frozenset(line.id for line in lines)
-    results = yield from apply_flow(diff, attrs.evolve(settings, known_ids=known))
-    return AgreementReport.settled(usage, diff, tuple(results), dry_run=settings.dry_run)
+    applied = yield from apply_and_read_back(diff, attrs.evolve(settings, known_ids=known))
+    results = tuple(applied.results)
+    if applied.lost is not None:
+        lost = (
+            f"this run lost the agreement's lock ({applied.lost}) and wrote nothing more; "
+            "another run has it (the next sync settles the rest)"
+        )
+        return attrs.evolve(report, status="busy", diff=diff, results=results, error=lost)
+    if settings.dry_run:  # the lines as read, with the plan applied: what the plan promises
+        billing = reconciler.billing(usage, lines, diff.operations)
+    elif not results:  # nothing written: the lines as read are the truth
+        billing = reconciler.billing(usage, lines)
+    elif applied.lines is not None:  # the lines as read back after the writes
+        billing = reconciler.billing(usage, applied.lines)
+    else:
+        billing = None
+    return AgreementReport.settled(usage, diff, results, dry_run=settings.dry_run, billing=billing)

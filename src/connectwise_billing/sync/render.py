@@ -12,6 +12,9 @@ from connectwise_billing.reconcile.diff import render_diff
 if TYPE_CHECKING:
     from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 
+UNCONFIRMED: Final = "the additions could not be read back after writing"
+"""Why an agreement's billing is not confirmed."""
+
 WIDTH: Final = 100
 _KINDS: Final = (("create", "created", "create"), ("update", "updated", "update"))
 _CANCEL: Final = ("cancel", "cancelled", "cancel")
@@ -85,7 +88,7 @@ def render_summary(
     title: str, totals: CompanyReport | SyncReport, reports: Iterable[AgreementReport]
 ) -> str:
     """Totals, what changed (or would), then errors, skipped and stopped agreements, failed
-    operations, products billed twice, and the verdict."""
+    operations, billing that is not right, and the verdict."""
     reports = list(reports)
     verb = "Dry run for" if totals.dry_run else "Sync of"
     changing = sum(1 for r in reports if any(x.status in ("planned", "applied") for x in r.results))
@@ -127,8 +130,10 @@ def render_summary(
                 lines += wrap(
                     f"{result.status.upper()} {name} {op.kind} {op.plan_id}: {result.error}"
                 )
-        for duplicate in report.duplicates:
-            lines += wrap(f"BILLED TWICE {name}: {duplicate.describe()}")
+        for problem in report.billing_problems:
+            lines += wrap(f"{problem.kind.replace('_', ' ').upper()} {name}: {problem.message}")
+        if report.status == "synced" and report.billing is None:
+            lines += wrap(f"UNCONFIRMED {name}: {UNCONFIRMED}")
     not_reached = sum(1 for r in reports if r.status == "stopped")
     if not_reached:
         lines.append(f"  {plural(not_reached, 'agreement')} not synced: the run stopped first")

@@ -14,20 +14,29 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from connectwise_billing.convert import to_json
+from connectwise_billing.reconcile.billing import BillingCheck, BillingProblem
 from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
 from connectwise_billing.sync._totals import Totals
-from connectwise_billing.sync.render import plural, render_agreement, render_report, render_summary
+from connectwise_billing.sync.render import (
+    UNCONFIRMED,
+    plural,
+    render_agreement,
+    render_report,
+    render_summary,
+)
 from connectwise_billing.sync.results import OperationResult
 
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import CompanyUsage
 
 AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy", "stopped"]
-"""`synced` (writes attempted), `planned` (dry run), `skipped` (cancelled, expired or inactive
-agreement: nothing written), `error` (the agreement could not be read, or its answer could not be
-trusted: nothing written), `busy` (another sync held the agreement's lock past the lock's wait:
-nothing read or written), `stopped` (the run stopped before this agreement: nothing read or
-written)."""
+"""`synced` (read, reconciled, writes attempted; its `billing` says whether the lines read back
+bill what the usage says), `planned` (dry run), `skipped` (cancelled, expired or inactive
+agreement: nothing written), `error` (the agreement could not be read, its answer could not be
+trusted, or it belongs to another customer than the usage names: nothing written), `busy`
+(another sync held the agreement's lock past the lock's wait: nothing read or written; or this
+run lost the lock midway and wrote nothing more), `stopped` (the run stopped before this
+agreement: nothing read or written)."""
 
 ZERO = Decimal(0)
 
@@ -49,6 +58,12 @@ class AgreementReport:
         failure: When reading the agreement failed in a way that says something about
             ConnectWise (unreachable, answering 5xx), what way: the run's circuit breaker counts
             agreements in a row that failed the same way.
+        billing: What the agreement's lines bill, checked against the usage: on the lines read
+            back after the writes (or as read, when nothing was written; as read plus the plan,
+            in a dry run). `None` when the agreement was not reconciled, or its lines could not
+            be read back.
+        company_id: The PSA's id of the company the agreement belongs to (the usage's
+            `company_id`, or what the PSA said).
     """
 
     agreement_id: int
@@ -60,6 +75,8 @@ class AgreementReport:
     error: str | None = None
     api_calls: int = 0
     failure: str | None = attrs.field(default=None, eq=False, repr=False)
+    billing: BillingCheck | None = None
+    company_id: int | None = None
 
     @classmethod
     def settled(
@@ -69,9 +86,11 @@ class AgreementReport:
         results: tuple[OperationResult, ...],
         *,
         dry_run: bool,
+        billing: BillingCheck | None = None,
     ) -> AgreementReport:
-        """The report of an agreement whose diff was applied (or planned). A warning about a
-        write says what was done once the write is applied, and what would be done until."""
+        """The report of an agreement whose diff was applied (or planned), with what its lines
+        bill. A warning about a write says what was done once the write is applied, and what
+        would be done until."""
         applied = {
             getattr(result.operation, "addition_id", None)
             for result in results
@@ -83,18 +102,39 @@ class AgreementReport:
             else warning.message
             for warning in diff.warnings
         )
+        if billing is None:
+            warnings += (f"billing not confirmed: {UNCONFIRMED} (the next sync reads them)",)
         status: AgreementStatus = "planned" if dry_run else "synced"
-        return cls(usage.agreement_id, usage.company, status, diff, results, warnings=warnings)
+        return cls(
+            usage.agreement_id,
+            usage.company,
+            status,
+            diff,
+            results,
+            warnings=warnings,
+            billing=billing,
+            company_id=usage.company_id,
+        )
 
     @property
     def ok(self) -> bool:
-        """In step, or planned: no error, not busy or stopped, every operation applied (or
-        planned), and no mapped product billed twice."""
+        """The money is right: every operation applied (or planned), and the agreement's lines,
+        as read back (in a dry run: as read, with the plan), bill exactly what the usage says
+        (see [`BillingCheck`][connectwise_billing.reconcile.BillingCheck]). A skipped
+        (closed) agreement is ok; an error, a busy or a stopped one is not."""
+        if self.status == "skipped":
+            return True
         return (
-            self.status not in ("error", "busy", "stopped")
+            self.status in ("synced", "planned")
             and all(result.ok for result in self.results)
-            and not self.duplicates
+            and self.billing is not None
+            and self.billing.ok
         )
+
+    @property
+    def billing_problems(self) -> tuple[BillingProblem, ...]:
+        """Every way the agreement's lines do not bill what the usage says (see `billing`)."""
+        return self.billing.problems if self.billing is not None else ()
 
     @property
     def mrr_unmanaged(self) -> Decimal:
@@ -149,7 +189,9 @@ class AgreementReport:
         return self.diff.cost_before if self.diff else ZERO
 
     def _after(self) -> tuple[Decimal, Decimal]:
-        # A dry run reports the planned outcome; a real run only what was applied.
+        # What the lines bill, as read back (or as planned); without that, what was applied.
+        if self.billing is not None:
+            return self.billing.mrr, self.billing.cost
         mrr, cost = self.mrr_before, self.cost_before
         for result in self.results:
             if result.ok:
@@ -160,12 +202,13 @@ class AgreementReport:
 
     @property
     def mrr_after(self) -> Decimal:
-        """Monthly revenue after the operations that were applied (or planned, in a dry run)."""
+        """Monthly revenue of the billing lines after the sync, as read back (in a dry run:
+        as planned)."""
         return self._after()[0]
 
     @property
     def cost_after(self) -> Decimal:
-        """Monthly cost after the operations that were applied (or planned, in a dry run)."""
+        """Monthly cost of the billing lines after the sync, as read back (or planned)."""
         return self._after()[1]
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,10 +216,13 @@ class AgreementReport:
         return {
             "agreement_id": self.agreement_id,
             "company": self.company,
+            "company_id": self.company_id,
             "status": self.status,
             "ok": self.ok,
             "error": self.error,
             "warnings": list(self.warnings),
+            "billing_checked": self.billing is not None,
+            "billing_problems": to_json(self.billing_problems),
             "duplicates": to_json(self.duplicates),
             "operations": [result.to_dict() for result in self.results],
             "mrr_before": str(self.mrr_before),
@@ -203,6 +249,8 @@ class CompanyReport(Totals):
         api_calls: HTTP requests made, retries included.
         duration: Seconds the sync took.
         stopped: Why the run stopped before its end, if it did.
+        company_id: The company's id in the PSA, when known: a run's companies are told apart
+            by it (two customers that share a name are two companies).
     """
 
     company: str
@@ -211,6 +259,7 @@ class CompanyReport(Totals):
     api_calls: int = 0
     duration: float = 0.0
     stopped: str | None = None
+    company_id: int | None = None
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -221,6 +270,7 @@ class CompanyReport(Totals):
         """JSON-ready data; Decimals as exact strings."""
         return {
             "company": self.company,
+            "company_id": self.company_id,
             "dry_run": self.dry_run,
             **self._totals_dict(),
             "api_calls": self.api_calls,

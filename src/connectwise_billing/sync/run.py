@@ -23,7 +23,7 @@ import attrs
 from connectwise_billing.accounting import count_requests
 from connectwise_billing.backend import AgreementState
 from connectwise_billing.errors import InputError
-from connectwise_billing.locks import Lock
+from connectwise_billing.locks import Lease, Lock
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, SyncPolicy
 from connectwise_billing.sync._state import CIRCUIT_BREAKER, Progress, RunState
 from connectwise_billing.sync.backends import async_backend_for, backend_for
@@ -121,14 +121,12 @@ def _sync_one(
 ) -> AgreementReport:
     key = state.lock_key(usage, states)
     if key is None:
-        return run(backend, state.flow(usage, states), state.guard)
+        return run(backend, state.flow(usage, states, None), state.guard)
     token = state.lock.acquire(key)
     if token is None:
         return state.busy(usage)
-    try:
-        return run(backend, state.flow(usage, states), state.guard)
-    finally:
-        state.lock.release(key, token)
+    with Lease(state.lock, key, token) as lease:
+        return run(backend, state.flow(usage, states, lease), state.guard)
 
 
 def _sync(backend: BillingBackend, state: RunState, *, one_company: bool = False) -> SyncReport:
@@ -205,14 +203,12 @@ async def _async_sync_one(
 ) -> AgreementReport:
     key = state.lock_key(usage, states)
     if key is None:
-        return await arun(backend, state.flow(usage, states), state.guard)
+        return await arun(backend, state.flow(usage, states, None), state.guard)
     token = await state.lock.acquire_async(key)
     if token is None:
         return state.busy(usage)
-    try:
-        return await arun(backend, state.flow(usage, states), state.guard)
-    finally:
-        await state.lock.release_async(key, token)
+    async with Lease(state.lock, key, token) as lease:
+        return await arun(backend, state.flow(usage, states, lease), state.guard)
 
 
 async def _async_sync(

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         BillingBackend,
         CatalogItem,
     )
+    from connectwise_billing.locks import Lease
     from connectwise_billing.sync.audit import AuditLog
     from connectwise_billing.sync.results import OperationResult
 
@@ -46,6 +47,7 @@ __all__ = [
     "CancelLine",
     "CreateLine",
     "DescribeAgreements",
+    "HoldLock",
     "ReadCatalog",
     "ReadLine",
     "ReadLines",
@@ -202,6 +204,21 @@ class Sleep(Step[None]):
 
     async def arun(self, backend: AsyncBillingBackend) -> None:
         await backend.retry.asleep(self.seconds)
+
+
+@attrs.frozen(slots=False)
+class HoldLock(Step[bool]):
+    """Before a write: renew the agreement's lock and say whether this run still holds it (the
+    fencing check; a run that lost its lock must not write)."""
+
+    lease: Lease
+    """The agreement's lock, as held."""
+
+    def run(self, backend: BillingBackend) -> bool:
+        return self.lease.check()
+
+    async def arun(self, backend: AsyncBillingBackend) -> bool:
+        return await self.lease.acheck()
 
 
 @attrs.frozen(slots=False)

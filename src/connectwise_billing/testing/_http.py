@@ -161,8 +161,9 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
         log(None)
         return Outcome(None, failure, delay, fault.seconds)
     fake.visibility.delay = fault.seconds if fault and kind in _HIDING_FAULTS else 0.0
+    stored = _altered(body, fault) if fault and kind == "altered_write" else body
     try:
-        status, payload, headers = _dispatch(fake, request, path, api_path, query, body, version)
+        status, payload, headers = _dispatch(fake, request, path, api_path, query, stored, version)
     except ApiFailure as error:
         status, payload, headers = error.answer()
     finally:
@@ -187,6 +188,20 @@ def process(fake: FakeConnectWise, request: httpx.Request) -> Outcome:
         return Outcome(response, delay=delay)
     log(status, response)
     return Outcome(response, delay=delay)
+
+
+def _altered(body: Any, fault: Fault) -> Any:
+    """A write's body with `fault.field` set to `fault.value`: what an `altered_write` stores."""
+    if isinstance(body, dict):
+        return {**body, str(fault.field): fault.value}
+    if isinstance(body, list):
+        return [
+            {**op, "value": fault.value}
+            if isinstance(op, dict) and op.get("path") == fault.field
+            else op
+            for op in body
+        ]
+    return body
 
 
 def _gateway_page(status: int) -> httpx.Response:

@@ -25,6 +25,7 @@ fake.faults.randomly(probability=0.2, seed=7)
 | `redirect` | a 3xx to another host, with a `[]` body | no |
 | `echo_headers` | a debugging gateway's 502 that echoes the request's headers, keys included | no |
 | `latency` | the answer arrives `seconds` late | n/a |
+| `altered_write` | a normal answer, showing what was stored | yes, `field` set to `value` |
 
 Time (`seconds`) is the simulator's `time_source`: real time by default, or a
 [`VirtualClock`][connectwise_billing.testing.VirtualClock] that tests move forward.
@@ -59,6 +60,7 @@ FaultKind = Literal[
     "redirect",
     "echo_headers",
     "latency",
+    "altered_write",
 ]
 """What a `Fault` does; each kind has a class method that builds it."""
 Answer = Literal["timeout", "drop", "late"]
@@ -68,9 +70,10 @@ LOGIN_PAGE: Final = "https://login.example.net/login"
 """Where a `redirect` fault points by default: another host's login page."""
 
 ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = tuple(
-    kind for kind in get_args(FaultKind) if kind != "latency"
+    kind for kind in get_args(FaultKind) if kind not in ("latency", "altered_write")
 )
-"""Every kind that makes a request fail or misbehave (latency only slows it down)."""
+"""Every kind that makes a request fail or misbehave (latency only slows it down; an altered
+write is a PSA that stores other values, scripted by a test, never random)."""
 
 
 @attrs.frozen(slots=False)
@@ -95,6 +98,10 @@ class Fault:
     answer: Answer = "timeout"
     location: str = LOGIN_PAGE
     """Where a `redirect` points: another host, as a login page or a misconfigured proxy does."""
+    field: str | None = None
+    """The wire name of the field an `altered_write` stores otherwise (`unitPrice`)."""
+    value: Any = None
+    """What an `altered_write` stores in `field` instead of what was sent."""
 
     @classmethod
     def rate_limited(cls, retry_after: float = 1.0) -> Fault:
@@ -167,6 +174,13 @@ class Fault:
         return cls("latency", seconds=seconds)
 
     @classmethod
+    def altered_write(cls, field: str, value: Any) -> Fault:
+        """A write applied with `field` (a wire name, `unitPrice`) set to `value` instead of
+        what was sent, as a PSA does that applies a default or rounds; the answer shows the
+        record as stored."""
+        return cls("altered_write", after_commit=True, field=field, value=value)
+
+    @classmethod
     def parse(cls, spec: str) -> tuple[Fault, dict[str, Any]]:
         """A fault from `kind,key=value,...`, and the `FaultPlan.add` settings it names
         (`method`, `path`, `times`; `times=all` for every match).
@@ -208,6 +222,7 @@ _SPEC_SETTINGS: Final[dict[str, type]] = {
     "after_commit": bool,
     "answer": str,
     "location": str,
+    "field": str,
 }
 
 

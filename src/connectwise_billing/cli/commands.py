@@ -29,9 +29,10 @@ from connectwise_billing.sync.connectwise import ConnectWiseBackend
 from connectwise_billing.sync.failures import unreachable
 
 EXIT_OK: Final = 0
-"""Everything is in step (`sync`), or the preview has no errors (`plan`)."""
+"""Every agreement bills what the usage says (`sync`), or would once the preview is applied
+(`plan`)."""
 EXIT_FAILED: Final = 1
-"""Some agreements failed or are not in step (also for `plan`)."""
+"""Some agreements failed or are not billed right (also for `plan`)."""
 EXIT_USAGE: Final = 2
 """The command line, configuration, usage file or mapping is wrong: nothing was written."""
 EXIT_UNREACHABLE: Final = 3

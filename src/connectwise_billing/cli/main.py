@@ -32,8 +32,9 @@ from connectwise_billing.errors import (
 )
 
 EXIT_CODES: Final = """exit status:
-  0    everything is in step (sync), or the preview has no errors (plan)
-  1    some agreements failed or are not in step (plan too)
+  0    every agreement bills what the usage says (sync), or would once the preview is
+       applied (plan)
+  1    some agreements failed or are not billed right (plan too)
   2    the command line, configuration, usage file or mapping is wrong: nothing written
   3    the run was stopped: ConnectWise refused the credentials, or could not be reached
   130  interrupted (Ctrl-C, SIGTERM): the agreement in flight was finished, and the report

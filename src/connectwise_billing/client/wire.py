@@ -42,7 +42,7 @@ from connectwise_billing.client.models import (
     Reference,
 )
 from connectwise_billing.convert import base_converter
-from connectwise_billing.values import MAX_MAGNITUDE, format_datetime, shown_json
+from connectwise_billing.values import format_datetime, shown_json
 
 if TYPE_CHECKING:
     from cattrs import Converter
@@ -52,7 +52,6 @@ T = TypeVar("T")
 
 
 __all__ = [
-    "MAX_MAGNITUDE",
     "RecordError",
     "camel_case",
     "get_converter",

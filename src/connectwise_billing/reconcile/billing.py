@@ -1,6 +1,6 @@
 """What an agreement's lines bill, checked against the usage: the post-condition behind `ok`.
 
-[`check_billing`][connectwise_billing.reconcile.billing.check_billing] takes lines as the PSA
+[`Reconciler.billing`][connectwise_billing.reconcile.Reconciler.billing] takes lines as the PSA
 shows them (read back after a sync, or as read plus the planned operations for a dry run, see
 [`apply_operations`][connectwise_billing.reconcile.billing.apply_operations]) and says, plan by
 plan, whether they bill exactly what the usage says: each mapped plan has exactly one active
@@ -29,8 +29,8 @@ __all__ = [
     "BillingProblem",
     "BillingProblemKind",
     "PlannedLine",
+    "PlannedProduct",
     "apply_operations",
-    "check_billing",
 ]
 
 ZERO = Decimal(0)
@@ -68,11 +68,25 @@ class BillingProblem(NamedTuple):
     product_id: int
     line_ids: tuple[int, ...]
     message: str
-    monthly: Decimal = ZERO
+    monthly: Decimal = Decimal(0)
 
 
 class BillingCheck(NamedTuple):
     """What an agreement's lines bill, and every way it differs from the usage.
+
+    The rules, plan by plan (the mapped plans, and the retired products of
+    `PlanMapping(retired=...)`):
+
+    - a line *bills* when it is active (no cancelled date, or one after today) and its
+      `bill_customer` is `"Billable"` (or it has none); `DoNotBill` and `NoCharge` lines are
+      invoiced at zero and bill nothing;
+    - a plan with seats has exactly one billing line of its product, with the seats as its
+      quantity, and the computed unit price and the plan's cost where the policy manages them
+      (`manage_price`, `manage_cost`); otherwise it is `not_billed`, has `duplicate_lines` or
+      `wrong_values`;
+    - a plan without seats has no billing line of its product, or one whose quantity is 0;
+    - no line of a retired product still bills seats (`billed_twice` when the plan's product
+      bills too, else `retired_billed`).
 
     Attributes:
         problems: Every way the lines do not bill what the usage says (none: billed right).
@@ -90,7 +104,13 @@ class BillingCheck(NamedTuple):
         return not self.problems
 
 
-class _Product(NamedTuple):
+class PlannedProduct(NamedTuple):
+    """The product reference of a `PlannedLine`.
+
+    Attributes:
+        id: The catalog item's id.
+    """
+
     id: int | None
 
 
@@ -108,7 +128,7 @@ class PlannedLine(NamedTuple):
     """
 
     id: int
-    product: _Product | None
+    product: PlannedProduct | None
     quantity: Decimal | None
     unit_price: Decimal | None
     unit_cost: Decimal | None
@@ -120,7 +140,7 @@ def _planned(line: AdditionLike) -> PlannedLine:
     product = line.product
     return PlannedLine(
         line.id,
-        None if product is None else _Product(product.id),
+        None if product is None else PlannedProduct(product.id),
         line.quantity,
         line.unit_price,
         line.unit_cost,
@@ -140,7 +160,7 @@ def apply_operations(
             created += 1
             planned[-created] = PlannedLine(
                 -created,
-                _Product(op.product_id),
+                PlannedProduct(op.product_id),
                 op.quantity,
                 op.unit_price,
                 op.unit_cost,

@@ -209,8 +209,8 @@ class Reconciler:
         planned: Iterable[Operation] = (),
     ) -> BillingCheck:
         """Whether an agreement's lines bill what `usage` says (see
-        [`check_billing`][connectwise_billing.reconcile.billing.check_billing]): the lines as
-        read back after a sync, or, with `planned` operations, the lines as read with those
+        [`BillingCheck`][connectwise_billing.reconcile.BillingCheck] for the rules): the lines
+        as read back after a sync, or, with `planned` operations, the lines as read with those
         applied (what a dry run promises)."""
         if planned:
             lines = apply_operations(lines, planned)

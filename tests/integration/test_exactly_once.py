@@ -87,9 +87,11 @@ def test_an_agreement_another_run_holds_is_busy_and_left_alone(
     assert busy.error is not None and "another sync is working on this agreement" in busy.error
     assert report.busy == 1
     assert f"BUSY agreement {target.agreement_id}" in report.summary()
-    assert not any(
-        f"/agreements/{target.agreement_id}/" in e.api_path for e in example.fake.request_log
-    )
+    # Read once, to plan it; never written, nor read again under a lock it did not get.
+    touched = [
+        e for e in example.fake.request_log if f"/agreements/{target.agreement_id}/" in e.api_path
+    ]
+    assert [e.method for e in touched] == ["GET"]
     others = [r for r in report.agreement_reports if r.status == "synced"]
     assert others and all(r.ok for r in others)
 

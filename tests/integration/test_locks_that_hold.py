@@ -44,8 +44,9 @@ from connectwise_billing.testing import FakeConnectWise, Fault, set_testing
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = Plan("gold-50", "Gold 50 GB", cost="3.25", price="8.00")
 TTL = 0.6  # the lock's lifetime: shorter than the first worker's agreement
-SLOW = 1.5  # how long the first worker's agreement takes
-LATE = 0.9  # when the second worker starts: after TTL, before the first one writes
+SLOW = 1.5  # how long the first worker's agreement takes, once it holds the lock
+LATE = 0.9  # when the second worker starts, after the first took the lock: after TTL, before
+# the first one writes
 
 
 class Site:
@@ -67,14 +68,27 @@ class Site:
             if line.cancelled_date is None and line.product and line.product.id == self.gold
         )
 
-    def slow_down(self, how: str) -> None:
-        """The first worker's agreement takes SLOW seconds: its read answers late, or its
-        create is throttled with `Retry-After`."""
+    def slow_down(self, how: str, seconds: float = SLOW) -> None:
+        """Once the first worker holds the lock, its agreement takes `seconds`: the read it
+        makes under the lock (its second read: the first plans) answers late, or its create
+        is throttled with `Retry-After`."""
         if how == "slow answer":
-            self.fake.faults.add(Fault.latency(SLOW), method="GET", path="/additions$")
+            self.fake.faults.add(Fault.latency(0), method="GET", path="/additions$")
+            self.fake.faults.add(Fault.latency(seconds), method="GET", path="/additions$")
         else:
             set_testing(False)  # the client waits out Retry-After for real
-            self.fake.faults.add(Fault.rate_limited(retry_after=SLOW), method="POST")
+            self.fake.faults.add(Fault.rate_limited(retry_after=seconds), method="POST")
+
+    def first_holds_the_lock(self) -> None:
+        """Wait until the first worker is working under the lock: its second read of the
+        agreement, or its first create, has arrived."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reads = self.fake.count_requests("GET", f"/agreements/{self.agreement}/additions")
+            if reads >= 2 or self.fake.count_requests("POST"):
+                return
+            time.sleep(0.01)
+        raise AssertionError("the first worker never took the lock")
 
 
 @pytest.fixture
@@ -96,7 +110,8 @@ def make_lock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
 def two_workers(
     kind: str, site: Site, make_lock: Callable[[], Lock], urls: tuple[str, str] | None = None
 ) -> list[SyncReport]:
-    """The first worker starts; the second LATE seconds later; each with its own client."""
+    """The first worker starts; the second LATE seconds after the first took the lock; each
+    with its own client."""
     first_url, second_url = urls or ("https://cw.example/v2025_1/apis/3.0",) * 2
     arguments = ([GOLD], site.mapping, [site.usage])
     if kind == "sync":
@@ -111,13 +126,16 @@ def two_workers(
 
         first = threading.Thread(target=worker, args=(first_url,))
         first.start()
+        site.first_holds_the_lock()
         time.sleep(LATE)
         worker(second_url)
         first.join()
         return reports
 
-    async def worker(url: str, delay: float) -> SyncReport:
-        await asyncio.sleep(delay)
+    async def worker(url: str, late: bool) -> SyncReport:
+        if late:
+            await asyncio.to_thread(site.first_holds_the_lock)
+            await asyncio.sleep(LATE)
         async with AsyncConnectWiseClient(
             url,
             site.credentials,
@@ -127,7 +145,7 @@ def two_workers(
             return await async_sync_all(client, *arguments, lock=make_lock())
 
     async def both() -> list[SyncReport]:
-        return list(await asyncio.gather(worker(first_url, 0), worker(second_url, LATE)))
+        return list(await asyncio.gather(worker(first_url, False), worker(second_url, True)))
 
     return asyncio.run(both())
 
@@ -149,13 +167,15 @@ def test_a_lock_is_renewed_while_its_agreement_takes_longer_than_its_lifetime(
 
 
 def test_a_run_that_lost_its_lock_writes_nothing_more(site: Site, redis_client: Any) -> None:
-    """The fencing check: while the run reads, its lock is taken from it (an evicted key, a
-    failover); before its first write it checks the token it set, finds another, and stops."""
-    site.fake.faults.add(Fault.latency(0.5), method="GET", path="/additions$")
+    """The fencing check: while the run reads under its lock, the lock is taken from it (an
+    evicted key, a failover); before its first write it checks the token it set, finds
+    another, and stops."""
+    site.slow_down("slow answer", 0.5)
     key = f"{REDIS_PREFIX}connectwise-billing/connectwise/fakemsp/agreement/{site.agreement}"
 
     def take_over() -> None:
-        time.sleep(0.25)
+        site.first_holds_the_lock()
+        time.sleep(0.2)
         redis_client.set(key, "another-run")
 
     thief = threading.Thread(target=take_over)
@@ -236,6 +256,7 @@ def test_workers_in_processes_never_bill_twice(
     with site.fake.serve() as url:
         first, second = start_worker(url, site, spec), start_worker(url, site, spec)
         go(first)
+        site.first_holds_the_lock()
         time.sleep(LATE)
         go(second)
         outputs = [worker.communicate(timeout=60) for worker in (first, second)]
@@ -249,7 +270,7 @@ def test_two_command_line_runs_by_different_users_meet_on_one_lock(
 ) -> None:
     """cron (one HOME) and a person (another) run `sync` with one configuration: the lock
     directory lies beside the configuration, so the second waits for the first."""
-    site.slow_down("slow answer")
+    site.slow_down("slow answer", 3.0)
     config = tmp_path / "etc" / "billing.toml"
     config.parent.mkdir()
     usage = tmp_path / "usage.csv"
@@ -285,7 +306,7 @@ def test_two_command_line_runs_by_different_users_meet_on_one_lock(
                     env=env,
                 )
             )
-            time.sleep(LATE)
+            site.first_holds_the_lock()
         outputs = [run.communicate(timeout=120) for run in runs]
     assert site.gold_lines() == 1
     assert [run.returncode for run in runs] == [0, 0], outputs

@@ -114,10 +114,11 @@ def test_reads_are_batched_and_requests_stay_at_the_minimum(
     readable = len(example.usages) - 2  # the deleted and the hidden agreement are read one by one
     additions_reads = example.fake.count_requests("GET", "/additions")
     assert agreement_reads == 1 + 2  # one batch, then the two that it did not return
-    writing = sum(1 for r in report.agreement_reports if r.results)
-    # One read per agreement (not the cancelled one), and one more where anything was written:
-    # the lines are read back, and the billing checked on what they show.
-    assert additions_reads == readable - 1 + writing
+    writing = sum(1 for r in report.agreement_reports if any(x.status != "held" for x in r.results))
+    # One read per agreement (not the cancelled one) to plan it; where anything is written, one
+    # more under its lock (is it still what was planned on?) and one after (the lines read
+    # back, on which the billing is checked).
+    assert additions_reads == readable - 1 + 2 * writing
     catalog_reads = example.fake.count_requests("GET", "/procurement/catalog")
     assert catalog_reads == 1  # the mapped products, checked before anything is written
     assert report.api_calls == catalog_reads + agreement_reads + additions_reads + report.applied
@@ -272,7 +273,12 @@ def test_manual_edits_are_reported_and_can_be_respected(
     held = quick_syncer.sync_all(example, example.usages, respect, today=TODAY)
     assert held.applied == 0
     assert any("jsmith" in w and "left as edited" in w for w in held.warnings)
-    overwrite = quick_syncer.sync_all(example, example.usages, POLICY, today=TODAY)
+    # 1.00 back to 8.00 moves the price by 700%: a guardrail holds it until a person approves.
+    guarded = quick_syncer.sync_all(example, example.usages, POLICY, today=TODAY)
+    assert (guarded.applied, guarded.held) == (0, 1)
+    overwrite = quick_syncer.sync_all(
+        example, example.usages, POLICY, today=TODAY, approve=[usage.agreement_id]
+    )
     assert overwrite.applied == 1
     assert any("jsmith" in w and "overwritten" in w for w in overwrite.warnings)
     assert example.fake.get_addition(gold.id).unit_price != Decimal("1.00")
@@ -312,9 +318,9 @@ def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMS
     assert report.api_calls == per_agreement + 4
     with count_requests() as counter:
         Syncer("sync", False).sync_all(example, example.usages, POLICY, today=TODAY)
-    reading_back = sum(1 for r in report.agreement_reports if r.results)
-    # The second run only reads: no writes, and no read back after writing.
-    assert counter.count == report.api_calls - report.applied - reading_back
+    writing = sum(1 for r in report.agreement_reports if any(x.status != "held" for x in r.results))
+    # The second run only plans: no writes, and no read under a lock or back after writing.
+    assert counter.count == report.api_calls - report.applied - 2 * writing
 
 
 def test_concurrency_must_be_positive(example: ExampleMSP) -> None:

@@ -99,6 +99,7 @@ policy_strategy = st.builds(
     api_member=st.sampled_from([None, "CloudPanelAPI"]),
     on_non_billing=st.sampled_from(["report", "create_billable"]),
     on_retired=st.sampled_from(["report", "zero"]),
+    guardrails=st.none(),  # the rules of reconciliation alone; guardrails have their own tests
 )
 owning_policy_strategy = st.builds(
     SyncPolicy,
@@ -115,6 +116,7 @@ owning_policy_strategy = st.builds(
     api_member=st.sampled_from([None, "CloudPanelAPI"]),
     on_non_billing=st.just("create_billable"),
     on_retired=st.just("zero"),
+    guardrails=st.none(),
 )
 """Policies under which a sync owns every managed line: applying its diff bills right."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from connectwise_billing.errors import InputError, MappingError
@@ -106,6 +106,10 @@ def build_context(
 def _product_id(addition: AdditionLike) -> int | None:
     product = addition.product
     return None if product is None else product.id
+
+
+def _day(value: datetime | date | None) -> date | None:
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _values(addition: AdditionLike) -> dict[Field, Decimal | None]:
@@ -302,6 +306,7 @@ class AgreementBuilder:
                 reason=reason,
                 expected=_values(addition),
                 last_updated=getattr(addition, "last_updated", None),
+                previous_cancelled_date=_day(addition.cancelled_date),
             )
         )
 

@@ -82,7 +82,8 @@ class UpdateAddition(NamedTuple):
 
 
 class CancelAddition(NamedTuple):
-    """Cancel an addition (set its cancelled date), keeping its billing history.
+    """Cancel an addition (set its cancelled date), keeping its billing history; or, with a
+    `cancelled_date` of `None`, restore a cancelled one (what an undo does).
 
     Attributes:
         agreement_id: The agreement it writes to.
@@ -90,11 +91,13 @@ class CancelAddition(NamedTuple):
         plan_id: The plan mapped to the product.
         plan_name: The plan's name.
         product_id: The catalog item (ConnectWise's `product/id`).
-        cancelled_date: The cancelled date written (today, by default).
+        cancelled_date: The cancelled date written (today, by default); `None` clears it.
         reason: Why, in words (`no seats left`).
         expected: The addition's owned fields when the diff was computed.
         last_updated: When the addition was last changed, as read.
         kind: Always `"cancel"`.
+        previous_cancelled_date: The cancelled date the addition had when the diff was
+            computed (`None` for one that was not going to end): what an undo restores.
     """
 
     agreement_id: int
@@ -102,11 +105,12 @@ class CancelAddition(NamedTuple):
     plan_id: str
     plan_name: str
     product_id: int
-    cancelled_date: date
+    cancelled_date: date | None
     reason: str
     expected: Mapping[Field, Decimal | None]
     last_updated: datetime | None = None
     kind: Literal["cancel"] = "cancel"
+    previous_cancelled_date: date | None = None
 
 
 Operation = CreateAddition | UpdateAddition | CancelAddition
@@ -202,6 +206,23 @@ class DiffWarning(NamedTuple):
     after: str | None = None
 
 
+class Hold(NamedTuple):
+    """A guardrail holding operations of a diff until a person approves them (see
+    [`Guardrails`][connectwise_billing.reconcile.guardrails.Guardrails]).
+
+    Attributes:
+        rule: The rule (`max_mrr_drop_percent`, `max_price_change_percent`, `below_cost`,
+            `max_zeroed_percent`, `unmapped_usage`).
+        message: What it found, with the numbers.
+        operations: The positions in `AgreementDiff.operations` it holds (`()`: all of them,
+            for a rule that holds the whole run).
+    """
+
+    rule: str
+    message: str
+    operations: tuple[int, ...] = ()
+
+
 def _line(quantity: Decimal | None, amount: Decimal | None) -> Decimal:
     return (quantity or Decimal(0)) * (amount or Decimal(0))
 
@@ -214,6 +235,8 @@ def operation_delta(op: Operation) -> tuple[Decimal, Decimal]:
     new: Mapping[Field, Decimal | None] = {}
     if isinstance(op, UpdateAddition):
         new = {**old, **{field: value for field, (_, value) in op.changes.items()}}
+    elif op.cancelled_date is None:  # restored: it bills again, and did not before
+        new, old = old, {}
     revenue = _line(new.get("quantity"), new.get("unit_price"))
     revenue -= _line(old.get("quantity"), old.get("unit_price"))
     cost = _line(new.get("quantity"), new.get("unit_cost"))
@@ -263,6 +286,24 @@ class AgreementDiff(NamedTuple):
     mrr_unmanaged: Decimal = Decimal(0)
     """Monthly revenue of the agreement's other active additions: products that are not mapped
     (or no longer are). The sync leaves them as they are."""
+    holds: tuple[Hold, ...] = ()
+    """The guardrails holding operations until a person approves them (`SyncPolicy.guardrails`);
+    a held operation is not written."""
+    zeroed: bool = False
+    """The agreement bills seats today, and the usage gives none for any plan it is billed for
+    (what `max_zeroed_percent` counts)."""
+
+    def hold_of(self, index: int) -> Hold | None:
+        """The first guardrail holding operation number `index`, if one does."""
+        for hold in self.holds:
+            if not hold.operations or index in hold.operations:
+                return hold
+        return None
+
+    @property
+    def held(self) -> tuple[Operation, ...]:
+        """The operations a guardrail holds."""
+        return tuple(op for i, op in enumerate(self.operations) if self.hold_of(i) is not None)
 
     @property
     def creates(self) -> tuple[CreateAddition, ...]:
@@ -339,7 +380,8 @@ def _columns(op: Operation) -> tuple[str, str, str]:
             else:
                 cells.append(_show(field, op.expected.get(field)))
         return cells[0], cells[1], cells[2]
-    quantity = f"{_quantity(op.expected.get('quantity'))} -> cancel"
+    change = "cancel" if op.cancelled_date is not None else "restore"
+    quantity = f"{_quantity(op.expected.get('quantity'))} -> {change}"
     return quantity, _money(op.expected.get("unit_price")), _money(op.expected.get("unit_cost"))
 
 

@@ -19,6 +19,7 @@ from connectwise_billing.reconcile.diff import (
     Operation,
     operation_delta,
 )
+from connectwise_billing.reconcile.guardrails import hold_operations
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.lines import AdditionLike, ProductRefLike, bills, is_active
 from connectwise_billing.reconcile.policy import SyncPolicy
@@ -124,7 +125,14 @@ def _reconcile(
     managed = [a for group in by_product.values() for a in group]
     managed += [addition for addition, _, _ in retired]
     mrr_before, mrr_after, cost_before, cost_after = _money(managed, operations)
-    return AgreementDiff(
+    # The plans the agreement bills seats for today: what `zeroed` asks about.
+    billed = {
+        context.managed[product_id].id
+        for product_id, lines in by_product.items()
+        if any(line.quantity and bills(line) for line in lines)
+    }
+    billed |= {plan.id for line, plan, _ in retired if line.quantity}
+    diff = AgreementDiff(
         agreement_id=usage.agreement_id,
         company=usage.company,
         operations=tuple(operations),
@@ -140,7 +148,13 @@ def _reconcile(
         cost_after=cost_after,
         duplicates=tuple(builder.duplicates),
         mrr_unmanaged=mrr_unmanaged,
+        zeroed=bool(billed) and not any(usage.seats.get(plan_id, 0) for plan_id in billed),
     )
+    guardrails = context.policy.guardrails
+    if guardrails is None:
+        return diff
+    holds = hold_operations(guardrails, diff, usage, context.plans, context.mapping)
+    return diff._replace(holds=holds) if holds else diff
 
 
 class Reconciler:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import warnings
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.reconcile.guardrails import Guardrails
 from connectwise_billing.reconcile.inputs import Rebuilt
 
 OnZero = Literal["set_quantity_zero", "cancel", "leave"]
@@ -50,6 +51,27 @@ def _flag(name: str, value: Any) -> None:
         raise ConfigurationError(f"SyncPolicy.{name} must be True or False, got {value!r}")
 
 
+def _check_guardrails(guardrails: object) -> None:
+    if not isinstance(guardrails, Guardrails):
+        raise ConfigurationError(
+            f"SyncPolicy.guardrails must be a Guardrails or None, got {guardrails!r}"
+        )
+    for rule in ("max_mrr_drop_percent", "max_price_change_percent", "max_zeroed_percent"):
+        value = getattr(guardrails, rule)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0:
+            raise ConfigurationError(
+                f"Guardrails.{rule} must be a percentage >= 0 or None, got {value!r}"
+            )
+    for rule, allowed in (("below_cost", ("hold", "warn")), ("unmapped_usage", ("warn", "fail"))):
+        value = getattr(guardrails, rule)
+        if value is not None and value not in allowed:
+            raise ConfigurationError(
+                f"Guardrails.{rule} must be one of {', '.join(allowed)} or None; got {value!r}"
+            )
+
+
 def _check(policy: SyncPolicy) -> None:
     """Every field of a policy, checked as it is built."""
     decimals = policy.price_decimals
@@ -68,6 +90,8 @@ def _check(policy: SyncPolicy) -> None:
     _one_of("on_duplicates", _ON_DUPLICATES, policy.on_duplicates)
     _one_of("on_non_billing", _ON_NON_BILLING, policy.on_non_billing)
     _one_of("on_retired", _ON_RETIRED, policy.on_retired)
+    if policy.guardrails is not None:
+        _check_guardrails(policy.guardrails)
     if policy.bill_customer is not None:
         _one_of("bill_customer", BILL_CUSTOMER_VALUES, policy.bill_customer)
         warnings.warn(
@@ -92,6 +116,7 @@ class _PolicyFields(NamedTuple):
     api_member: str | None = None
     on_non_billing: OnNonBilling = "report"
     on_retired: OnRetired = "report"
+    guardrails: Guardrails | None = Guardrails()
 
 
 class SyncPolicy(Rebuilt, _PolicyFields):
@@ -134,6 +159,11 @@ class SyncPolicy(Rebuilt, _PolicyFields):
             that still bills seats: `"report"` (default) leaves it and reports it ("billed
             twice" when the plan's new product bills too; not ok); `"zero"` applies `on_zero`
             to it in the same run.
+        guardrails: The rules that hold a planned change until a person approves it (a drop
+            in MRR, a price move, a price below cost, a run that zeroes many customers, seats on
+            unmapped plans): see
+            [`Guardrails`][connectwise_billing.reconcile.guardrails.Guardrails]. On by
+            default; `None` turns them all off.
     """
 
     __slots__ = ()

@@ -1,24 +1,47 @@
-"""One sync run's state: everything but the waiting, shared by the sync and the async twin."""
+"""One sync run's state: everything but the waiting, shared by the sync and the async twin.
+
+A run has two phases. It plans every agreement (reads its lines, reconciles, puts the
+guardrails' holds on the diff), then, unless a rule over the whole run holds it all, writes each
+agreement that has something to write, under its lock. A change set is a run whose plans come
+from a file.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
 from connectwise_billing.backend import AgreementState
+from connectwise_billing.errors import InputError
+from connectwise_billing.flow import drive
 from connectwise_billing.locks import InProcessLock, Lease, Lock, lock_key
 from connectwise_billing.log import logger
-from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, Reconciler, SyncPolicy
+from connectwise_billing.reconcile import (
+    AdditionLike,
+    AgreementDiff,
+    CompanyUsage,
+    Plan,
+    PlanMapping,
+    Reconciler,
+    SyncPolicy,
+)
+from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
-from connectwise_billing.sync.flows import agreement_flow, preflight_flow
+from connectwise_billing.sync.flows import (
+    BillingChecker,
+    Planned,
+    plan_flow,
+    preflight_flow,
+    write_flow,
+)
 from connectwise_billing.sync.links import company_mismatch
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 from connectwise_billing.sync.steps import DescribeAgreements, RunGuard, SyncFlow, perform
@@ -33,6 +56,30 @@ answering 5xx): the rest would only fail too, and slowly."""
 
 Progress = Callable[[int, int, int], None]
 """Called after each agreement with (agreements done, agreements in total, failures so far)."""
+
+Approval = Collection[int] | Literal["all"]
+"""What a person approved: the agreement ids whose held operations may be written, or `"all"`."""
+
+
+def approval(approve: object) -> frozenset[int] | Literal["all"]:
+    """`approve` checked: `"all"`, or agreement ids.
+
+    Raises:
+        InputError: anything else, naming it.
+    """
+    if approve == "all":
+        return "all"
+    if isinstance(approve, str | bytes) or not isinstance(approve, Iterable):
+        raise InputError(f"approve must be agreement ids or 'all', got {approve!r}")
+    ids = list(approve)
+    for agreement_id in ids:
+        if isinstance(agreement_id, bool) or not isinstance(agreement_id, int):
+            raise InputError(f"approve must be agreement ids or 'all', got {agreement_id!r}")
+    return frozenset(ids)
+
+
+def _no_steps(step: object) -> object:
+    raise AssertionError(f"a plan with nothing to write asked for {step!r}")
 
 
 def _log(report: AgreementReport) -> None:
@@ -53,46 +100,80 @@ def _log(report: AgreementReport) -> None:
 
 
 class RunState:
-    """One sync run: everything but the waiting."""
+    """One run: everything but the waiting.
+
+    Args:
+        backend: The PSA.
+        reconciler: Plans, mapping, policy and today, validated.
+        usages: The run's usages, checked, by agreement id.
+        replan: When an agreement changed between its plan and its write: plan it again (a
+            sync), or report it stale (a change set).
+        checks: Per agreement, how its billing is checked (default: against its usage).
+    """
 
     def __init__(
         self,
+        backend: BillingBackend | AsyncBillingBackend,
+        reconciler: Reconciler,
+        usages: list[CompanyUsage],
+        *,
+        dry_run: bool,
+        audit_log: str | Path | None,
+        lock: Lock | None,
+        stop: threading.Event | None,
+        progress: Progress | None = None,
+        approve: Approval = (),
+        replan: bool = True,
+        checks: Mapping[int, BillingChecker] | None = None,
+    ) -> None:
+        self.started_at = datetime.now(UTC)
+        self.started = time.perf_counter()
+        self.reconciler = reconciler
+        self.usages = usages
+        self.dry_run = dry_run
+        self.backend = backend
+        self.lock: Lock = lock if lock is not None else InProcessLock()
+        self.stop = stop
+        self.guard = RunGuard()
+        self.approve = approval(approve)
+        self.replan = replan
+        self.checks = checks or {}
+        self.settings = ApplySettings(
+            retry=backend.retry,
+            dry_run=dry_run,
+            verify_before_write=reconciler.policy.verify_before_write,
+            today=reconciler.today,
+            audit=(
+                AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None
+            ),
+            name=backend.name,
+        )
+        self.progress = progress
+        self.planned: dict[int, Planned] = {}
+        self.reports: dict[int, AgreementReport] = {}
+        self.calls: dict[int, int] = {}
+        self.states: Mapping[int, AgreementState] = {}
+        self.stopped: str | None = None
+        self.held_all: str | None = None
+        self._diffs: list[AgreementDiff] = []  # every plan's, for the guardrail over the run
+        self._failing: tuple[str | None, int] = (None, 0)
+
+    @classmethod
+    def for_usages(
+        cls,
         backend: BillingBackend | AsyncBillingBackend,
         plans: Iterable[Plan],
         mapping: PlanMapping | Mapping[str, int],
         usages: Iterable[CompanyUsage],
         policy: SyncPolicy | None,
         *,
-        dry_run: bool,
         today: date | None,
-        audit_log: str | Path | None,
-        lock: Lock | None,
-        stop: threading.Event | None,
-        progress: Progress | None = None,
-    ) -> None:
-        self.started_at = datetime.now(UTC)
-        self.started = time.perf_counter()
-        self.reconciler = Reconciler(plans, mapping, policy, today=today or self.started_at.date())
-        self.usages = self.reconciler.check(usages)  # every usage valid before any request
-        self.dry_run = dry_run
-        self.backend = backend
-        self.lock: Lock = lock if lock is not None else InProcessLock()
-        self.stop = stop
-        self.guard = RunGuard()
-        self.settings = ApplySettings(
-            retry=backend.retry,
-            dry_run=dry_run,
-            verify_before_write=self.reconciler.policy.verify_before_write,
-            today=self.reconciler.today,
-            audit=(
-                AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None
-            ),
-        )
-        self.progress = progress
-        self.reports: dict[int, AgreementReport] = {}
-        self.states: Mapping[int, AgreementState] = {}
-        self.stopped: str | None = None
-        self._failing: tuple[str | None, int] = (None, 0)
+        **options: object,
+    ) -> RunState:
+        """The state of a sync (or a plan) of `usages`: every one checked before any request."""
+        reconciler = Reconciler(plans, mapping, policy, today=today or datetime.now(UTC).date())
+        checked = reconciler.check(usages)
+        return cls(backend, reconciler, checked, **options)  # type: ignore[arg-type]
 
     @property
     def agreement_ids(self) -> list[int]:
@@ -118,23 +199,99 @@ class RunState:
         self.states = states
         return states
 
-    def flow(
-        self, usage: CompanyUsage, states: Mapping[int, AgreementState], lease: Lease | None
-    ) -> SyncFlow[AgreementReport]:
-        settings = attrs.evolve(self.settings, company=usage.company, lease=lease)
-        state = states.get(usage.agreement_id) or AgreementState(
+    def _state(self, usage: CompanyUsage) -> AgreementState:
+        return self.states.get(usage.agreement_id) or AgreementState(
             usage.agreement_id, "unavailable", f"{self.backend.name} did not describe it"
         )
-        return agreement_flow(self.reconciler, usage, state, settings, self.backend.name)
 
-    def lock_key(self, usage: CompanyUsage, states: Mapping[int, AgreementState]) -> str | None:
+    # --- planning ------------------------------------------------------------------------
+
+    def plan(self, usage: CompanyUsage) -> SyncFlow[Planned | AgreementReport]:
+        return plan_flow(self.reconciler, usage, self._state(usage), self.backend.name)
+
+    def add(self, outcome: Planned | AgreementReport, api_calls: int) -> None:
+        """Keep the plan of an agreement with operations for the writing phase; record the
+        report of one with nothing to do, or that could not be planned."""
+        if isinstance(outcome, AgreementReport):
+            self.record(outcome, api_calls)
+            return
+        self._diffs.append(outcome.diff)
+        agreement_id = outcome.usage.agreement_id
+        if not outcome.diff.operations:  # its report is its plan's: no I/O
+            report = drive(self.write(outcome, None), _no_steps)
+            self.record(report, api_calls)
+            return
+        self.calls[agreement_id] = self.calls.get(agreement_id, 0) + api_calls
+        self.planned[agreement_id] = outcome
+        self._note(None)
+
+    def hold_run(self) -> None:
+        """Put the run-wide guardrail on every plan, when the run trips it."""
+        guardrails = self.reconciler.policy.guardrails
+        if guardrails is None:
+            return
+        hold = zeroed_hold(guardrails, self._diffs)
+        if hold is None:
+            return
+        self.held_all = hold.message
+        logger.error("%s", hold.message)
+        for agreement_id, planned in self.planned.items():
+            diff = planned.diff._replace(holds=(*planned.diff.holds, hold))
+            self.planned[agreement_id] = attrs.evolve(planned, diff=diff)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def approved(self, agreement_id: int) -> bool:
+        """Whether a person approved the held operations of the agreement."""
+        return self.approve == "all" or agreement_id in self.approve
+
+    def to_write(self) -> list[Planned]:
+        """The planned agreements, in the run's order."""
+        return list(self.planned.values())
+
+    def lock_key(self, planned: Planned) -> str | None:
         """The agreement's lock key (the PSA tenant and the agreement), or `None` when the run
-        will not write to it (a dry run, an agreement that is closed or could not be looked
-        up)."""
-        state = states.get(usage.agreement_id)
-        if self.dry_run or state is None or state.status != "open":
+        writes nothing there (a dry run, nothing to write, or only held operations)."""
+        if self.dry_run:
             return None
-        return lock_key(self.backend.scope, usage.agreement_id)
+        approved = self.approved(planned.usage.agreement_id)
+        diff = planned.diff
+        if not any(approved or diff.hold_of(i) is None for i in range(len(diff.operations))):
+            return None
+        return lock_key(self.backend.scope, planned.usage.agreement_id)
+
+    def _check(self, usage: CompanyUsage) -> BillingChecker:
+        check = self.checks.get(usage.agreement_id)
+        if check is not None:
+            return check
+        reconciler = self.reconciler
+        return lambda lines, planned: reconciler.billing(usage, lines, planned)
+
+    def write(self, planned: Planned, lease: Lease | None) -> SyncFlow[AgreementReport]:
+        """Write a planned agreement (with its lock's `lease`), or, without a lease, report
+        what its plan leaves (nothing to write, or a dry run)."""
+        usage = planned.usage
+        settings = attrs.evolve(
+            self.settings,
+            company=usage.company,
+            lease=lease,
+            approved=self.approved(usage.agreement_id),
+        )
+        reconciler = self.reconciler
+
+        def replan(lines: Sequence[AdditionLike]) -> AgreementDiff:
+            return reconciler.agreement(usage, lines)
+
+        return write_flow(
+            planned,
+            settings,
+            self.backend.name,
+            self._check(usage),
+            reread=lease is not None,
+            replan=replan if self.replan else None,
+        )
+
+    # --- the run -----------------------------------------------------------------------------
 
     def should_stop(self) -> bool:
         """Whether the run stops before the next agreement (its breaker or its `stop` event)."""
@@ -153,19 +310,24 @@ class RunState:
             ),
         )
 
-    def record(self, report: AgreementReport, api_calls: int) -> None:
-        report = attrs.evolve(report, api_calls=api_calls)
-        self.reports[report.agreement_id] = report
-        _log(report)
+    def _note(self, failure: str | None) -> None:
         kind, count = self._failing
-        count = count + 1 if report.failure is not None and report.failure == kind else 1
-        self._failing = (report.failure, count if report.failure else 0)
-        if report.failure is not None and count >= CIRCUIT_BREAKER and self.stopped is None:
+        count = count + 1 if failure is not None and failure == kind else 1
+        self._failing = (failure, count if failure else 0)
+        if failure is not None and count >= CIRCUIT_BREAKER and self.stopped is None:
             self.stopped = (
-                f"{count} agreements in a row failed the same way ({report.failure}); "
-                "the run stopped"
+                f"{count} agreements in a row failed the same way ({failure}); the run stopped"
             )
             logger.error("%s", self.stopped)
+
+    def record(self, report: AgreementReport, api_calls: int) -> None:
+        """An agreement's final report."""
+        agreement_id = report.agreement_id
+        calls = self.calls.pop(agreement_id, 0) + api_calls
+        report = attrs.evolve(report, api_calls=calls)
+        self.reports[agreement_id] = report
+        _log(report)
+        self._note(report.failure)
         if self.progress is not None:
             failures = sum(1 for r in self.reports.values() if not r.ok)
             self.progress(len(self.reports), len(self.usages), failures)
@@ -212,4 +374,5 @@ class RunState:
             api_calls=api_calls,
             duration=time.perf_counter() - self.started,
             stopped=self.stopped,
+            held_all=self.held_all,
         )

@@ -63,6 +63,16 @@ class Totals:
         return int(self._sum("unknown"))
 
     @property
+    def held(self) -> int:
+        """Operations a guardrail held (not written)."""
+        return int(self._sum("held"))
+
+    @property
+    def stale(self) -> int:
+        """Agreements of a change set that changed since it was planned (nothing written)."""
+        return sum(1 for report in self.agreement_reports if report.status == "stale")
+
+    @property
     def busy(self) -> int:
         """Agreements another sync held past the lock's wait (not synced)."""
         return sum(1 for report in self.agreement_reports if report.status == "busy")
@@ -130,6 +140,8 @@ class Totals:
             "failed": self.failed,
             "conflicts": self.conflicts,
             "unknown": self.unknown,
+            "held": self.held,
+            "stale": self.stale,
             "busy": self.busy,
             "billing_problems": len(self.billing_problems),
             "stopped": self.stopped,

@@ -97,6 +97,7 @@ class ApplySettings:
             active after it (default: the day the operation is applied).
         name: How messages name the PSA (the backend's `name`).
         lease: The agreement's lock, when the applier holds one: checked before every write.
+        approved: Write the operations a guardrail holds too (a person approved them).
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -108,6 +109,7 @@ class ApplySettings:
     today: date | None = None
     name: str = "the PSA"
     lease: Lease | None = None
+    approved: bool = False
 
 
 class Applied(NamedTuple):
@@ -398,11 +400,17 @@ def _read_back(
 
 def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlow[Applied]:
     """The flow that applies every operation of a diff (one failure does not stop the rest)
-    and reads the agreement back once anything was written. With a lease, the lock is checked
-    before each write; once it is lost, the remaining operations are not written."""
+    and reads the agreement back once anything was written. An operation a guardrail holds is
+    not written (`held`) unless `settings.approved`. With a lease, the lock is checked before
+    each write; once it is lost, the remaining operations are not written."""
     results: list[OperationResult] = []
     today = settings.today or date.today()
     for index, op in enumerate(diff.operations):
+        hold = None if settings.approved else diff.hold_of(index)
+        if hold is not None:
+            line = getattr(op, "addition_id", None)
+            results.append(OperationResult(op, "held", line, error=hold.message, rule=hold.rule))
+            continue
         if settings.dry_run:
             results.append(OperationResult(op, "planned"))
             continue
@@ -419,7 +427,7 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
             result = yield from _patch(op, settings)
         yield from _audit(settings, result)
         results.append(result)
-    if settings.dry_run or not results:
+    if settings.dry_run or all(result.status == "held" for result in results):
         return Applied(results, None)
     results, lines = yield from _read_back(diff, results, settings, today)
     return Applied(results, lines)
@@ -439,6 +447,7 @@ def _settings(
     audit_log: str | Path | None,
     policy: SyncPolicy | None,
     today: date | None,
+    approve: bool,
 ) -> ApplySettings:
     if known_ids is None:
         known = {u.addition_id for u in diff.unchanged}
@@ -453,6 +462,7 @@ def _settings(
         company=diff.company,
         today=today,
         name=backend.name,
+        approved=approve,
     )
 
 
@@ -465,6 +475,7 @@ def apply_diff(
     audit_log: str | Path | None = None,
     policy: SyncPolicy | None = None,
     today: date | None = None,
+    approve: bool = False,
 ) -> list[OperationResult]:
     """Apply a diff; return a result per operation, in order.
 
@@ -482,12 +493,14 @@ def apply_diff(
         policy: The policy the diff was computed with: its `verify_before_write` applies, and
             its (deprecated) `bill_customer` when `client` is a ConnectWise client.
         today: The day the diff was computed for (default: today).
+        approve: Write the operations a guardrail holds too (`diff.holds`); by default they
+            are `held`, not written.
 
     Hold the agreement's lock (see `connectwise_billing.locks`) from reading the lines to
     here, or use [`sync_all`][connectwise_billing.sync_all], which does.
     """
     backend = backend_for(client, policy)
-    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today)
+    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today, approve)
     return run(backend, apply_flow(diff, settings))
 
 
@@ -500,9 +513,10 @@ async def async_apply_diff(
     audit_log: str | Path | None = None,
     policy: SyncPolicy | None = None,
     today: date | None = None,
+    approve: bool = False,
 ) -> list[OperationResult]:
     """Apply a diff with the async client or an async backend (see
     [`apply_diff`][connectwise_billing.apply_diff])."""
     backend = async_backend_for(client, policy)
-    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today)
+    settings = _settings(backend, diff, dry_run, known_ids, audit_log, policy, today, approve)
     return await arun(backend, apply_flow(diff, settings))

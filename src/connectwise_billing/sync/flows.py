@@ -1,13 +1,19 @@
-"""The flows of a sync run, as pure generators: check the mapping, sync one agreement.
+"""The flows of a sync run, as pure generators: check the mapping, plan one agreement, write it.
 
-They yield backend steps (see [`steps`][connectwise_billing.sync.steps]) and decide everything
-between them; `run.py` performs them with a sync or an async backend. Nothing here knows which
-PSA is behind the backend.
+A run plans every agreement first (read its lines, reconcile, put the guardrails' holds on the
+diff), so that a rule over the whole run can hold it before anything is written; then it writes
+each agreement that has something to write, under its lock, after reading it again: when the
+lines are no longer what was planned on, a sync plans that agreement again and a change set
+reports it stale. They yield backend steps (see [`steps`][connectwise_billing.sync.steps]) and
+decide everything between them; `run.py` performs them with a sync or an async backend. Nothing
+here knows which PSA is behind the backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 
 import attrs
 
@@ -18,13 +24,38 @@ from connectwise_billing.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from connectwise_billing.reconcile import CompanyUsage, PlanMapping, Reconciler
+from connectwise_billing.reconcile import (
+    AdditionLike,
+    AgreementDiff,
+    BillingCheck,
+    CompanyUsage,
+    Operation,
+    PlanMapping,
+    Reconciler,
+)
 from connectwise_billing.sync.apply import ApplySettings, additions_problem, apply_and_read_back
 from connectwise_billing.sync.failures import failure_kind
 from connectwise_billing.sync.reports import AgreementReport
+from connectwise_billing.sync.results import OperationResult
 from connectwise_billing.sync.steps import ReadCatalog, ReadLines, SyncFlow, perform
 
-__all__ = ["agreement_flow", "mapping_problem", "preflight_flow"]
+__all__ = [
+    "BillingChecker",
+    "Planned",
+    "Replanner",
+    "line_changes",
+    "mapping_problem",
+    "plan_flow",
+    "preflight_flow",
+    "write_flow",
+]
+
+BillingChecker = Callable[[Sequence[AdditionLike], Sequence[Operation]], BillingCheck]
+"""`check(lines, planned)`: what `lines` bill (with the `planned` operations applied, for a dry
+run), against what they should."""
+Replanner = Callable[[Sequence[AdditionLike]], AgreementDiff]
+"""`replan(lines)`: the diff for an agreement's lines read again (a sync); `None` in its place
+reports the agreement stale instead (a change set)."""
 
 
 def mapping_problem(
@@ -63,48 +94,183 @@ def preflight_flow(mapping: PlanMapping, name: str) -> SyncFlow[None]:
         raise MappingError(problem)
 
 
-def agreement_flow(
-    reconciler: Reconciler,
-    usage: CompanyUsage,
-    state: AgreementState,
-    settings: ApplySettings,
-    name: str,
-) -> SyncFlow[AgreementReport]:
-    """Read one agreement's lines from the PSA `name`, reconcile them and apply the diff."""
+@attrs.frozen(slots=False)
+class Planned:
+    """One agreement read and reconciled: what a run writes later, or a change set keeps.
+
+    Attributes:
+        usage: Its usage.
+        diff: What reconciliation decided, with the guardrails' holds.
+        lines: Its lines as read: the writes happen only while the agreement still shows them.
+        complete: Whether `lines` are all of the agreement's lines (a plan) or only the ones
+            the operations touch (an undo): a line added since makes only a complete plan stale.
+        company_id: The PSA's id of the company the agreement belongs to, when known.
+    """
+
+    usage: CompanyUsage
+    diff: AgreementDiff
+    lines: tuple[AdditionLike, ...]
+    complete: bool = True
+    company_id: int | None = None
+
+
+def _read_failed(
+    report: AgreementReport, error: ConnectWiseBillingError, name: str
+) -> AgreementReport:
+    if isinstance(error, NotFoundError):
+        gone = f"agreement not found: it was deleted or replaced in {name}; link the new one"
+        return attrs.evolve(report, error=gone)
+    if isinstance(error, PermissionDeniedError):
+        return attrs.evolve(report, error=f"no access to the agreement's additions: {error}")
+    failure = failure_kind(error, name)
+    return attrs.evolve(report, error=f"could not read the additions: {error}", failure=failure)
+
+
+def _read(usage: CompanyUsage, name: str) -> SyncFlow[Sequence[AdditionLike] | AgreementReport]:
+    """The agreement's lines, or the report of an agreement whose lines cannot be decided on."""
+    report = AgreementReport(usage.agreement_id, usage.company, "error")
+    try:
+        lines = yield from perform(ReadLines(usage.agreement_id))
+    except ConnectWiseBillingError as error:
+        return _read_failed(report, error, name)
+    problem = additions_problem(lines, name)
+    if problem:
+        return attrs.evolve(report, error=problem)
+    return lines
+
+
+def plan_flow(
+    reconciler: Reconciler, usage: CompanyUsage, state: AgreementState, name: str
+) -> SyncFlow[Planned | AgreementReport]:
+    """Read one agreement's lines from the PSA `name` and reconcile them; the report of an
+    agreement that is closed, unavailable or unreadable instead."""
     report = AgreementReport(usage.agreement_id, usage.company, "error")
     if state.status == "unavailable":
         return attrs.evolve(report, error=state.reason, failure=state.failure)
     if state.status == "closed":
         return attrs.evolve(report, status="skipped", warnings=(state.reason or "closed",))
-    try:
-        lines = yield from perform(ReadLines(usage.agreement_id))
-    except NotFoundError:
-        gone = f"agreement not found: it was deleted or replaced in {name}; link the new one"
-        return attrs.evolve(report, error=gone)
-    except PermissionDeniedError as error:
-        return attrs.evolve(report, error=f"no access to the agreement's additions: {error}")
-    except ConnectWiseBillingError as error:
-        failure = failure_kind(error, name)
-        return attrs.evolve(report, error=f"could not read the additions: {error}", failure=failure)
-    problem = additions_problem(lines, name)
-    if problem:
-        return attrs.evolve(report, error=problem)
+    lines = yield from _read(usage, name)
+    if isinstance(lines, AgreementReport):
+        return lines
     diff = reconciler.agreement(usage, lines)
+    return Planned(usage, diff, tuple(lines), company_id=usage.company_id or state.company_id)
+
+
+def _day(value: date | datetime | None) -> date | None:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _owned(line: AdditionLike) -> tuple[object, ...]:
+    product = line.product
+    return (
+        None if product is None else product.id,
+        line.quantity,
+        line.unit_price,
+        line.unit_cost,
+        _day(line.cancelled_date),
+        getattr(line, "bill_customer", None),
+    )
+
+
+_OWNED_NAMES = ("product", "quantity", "unit_price", "unit_cost", "cancelled_date", "bill_customer")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    return "none" if value is None else str(value)
+
+
+def line_changes(
+    planned: Sequence[AdditionLike], current: Sequence[AdditionLike], *, complete: bool
+) -> list[str]:
+    """How an agreement's lines differ from the lines a plan was made on: each planned line
+    gone or showing other owned fields (product, quantity, prices, cancelled date, whether it
+    bills), and, when `complete`, each line that was not there."""
+    now = {line.id: line for line in current}
+    changes = []
+    for line in planned:
+        found = now.get(line.id)
+        if found is None:
+            changes.append(f"addition {line.id} is gone")
+            continue
+        for name, was, shows in zip(_OWNED_NAMES, _owned(line), _owned(found), strict=True):
+            if was != shows:
+                changes.append(f"addition {line.id}: {name} {_shown(was)} -> {_shown(shows)}")
+    if complete:
+        known = {line.id for line in planned}
+        changes += [f"addition {line.id} is new" for line in current if line.id not in known]
+    return changes
+
+
+def _stale(planned: Planned, changes: list[str]) -> AgreementReport:
+    why = f"changed since it was planned ({'; '.join(changes[:5])}); nothing written, plan again"
+    results = tuple(
+        OperationResult(op, "stale", getattr(op, "addition_id", None), error=why)
+        for op in planned.diff.operations
+    )
+    usage = planned.usage
+    return AgreementReport(
+        usage.agreement_id,
+        usage.company,
+        "stale",
+        planned.diff,
+        results,
+        error=why,
+        company_id=planned.company_id,
+    )
+
+
+def write_flow(
+    planned: Planned,
+    settings: ApplySettings,
+    name: str,
+    check: BillingChecker,
+    *,
+    reread: bool,
+    replan: Replanner | None,
+) -> SyncFlow[AgreementReport]:
+    """Write one planned agreement and check its billing on the lines read back.
+
+    With `reread` (the run holds the agreement's lock and has something to write), the lines are
+    read again first: when they are not what the plan was made on, `replan` makes a new diff
+    from them, or, without it, the agreement is reported stale and nothing is written. Held
+    operations are not written unless `settings.approved`. Without `reread` nothing is written
+    (a dry run, or nothing to write): the report is the plan's.
+    """
+    usage, diff, lines = planned.usage, planned.diff, planned.lines
+    if reread:
+        current = yield from _read(usage, name)
+        if isinstance(current, AgreementReport):
+            return attrs.evolve(current, company_id=planned.company_id)
+        changes = line_changes(lines, current, complete=planned.complete)
+        if changes:
+            if replan is None:
+                return _stale(planned, changes)
+            diff = replan(current)
+        lines = tuple(current)
     known = frozenset(line.id for line in lines)
     applied = yield from apply_and_read_back(diff, attrs.evolve(settings, known_ids=known))
     results = tuple(applied.results)
+    report = AgreementReport(
+        usage.agreement_id, usage.company, "busy", diff, results, company_id=planned.company_id
+    )
     if applied.lost is not None:
         lost = (
             f"this run lost the agreement's lock ({applied.lost}) and wrote nothing more; "
             "another run has it (the next sync settles the rest)"
         )
-        return attrs.evolve(report, status="busy", diff=diff, results=results, error=lost)
+        return attrs.evolve(report, error=lost)
+    written = [r for r in results if r.status not in ("held", "planned")]
     if settings.dry_run:  # the lines as read, with the plan applied: what the plan promises
-        billing = reconciler.billing(usage, lines, diff.operations)
-    elif not results:  # nothing written: the lines as read are the truth
-        billing = reconciler.billing(usage, lines)
+        billing = check(lines, [r.operation for r in results if r.status == "planned"])
+    elif not written:  # nothing written: the lines as read are the truth
+        billing = check(lines, ())
     elif applied.lines is not None:  # the lines as read back after the writes
-        billing = reconciler.billing(usage, applied.lines)
+        billing = check(applied.lines, ())
     else:
         billing = None
-    return AgreementReport.settled(usage, diff, results, dry_run=settings.dry_run, billing=billing)
+    settled = AgreementReport.settled(
+        usage, diff, results, dry_run=settings.dry_run, billing=billing
+    )
+    return attrs.evolve(settled, company_id=planned.company_id)

@@ -29,14 +29,15 @@ from connectwise_billing.sync.results import OperationResult
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import CompanyUsage
 
-AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy", "stopped"]
+AgreementStatus = Literal["synced", "planned", "skipped", "error", "busy", "stopped", "stale"]
 """`synced` (read, reconciled, writes attempted; its `billing` says whether the lines read back
 bill what the usage says), `planned` (dry run), `skipped` (cancelled, expired or inactive
 agreement: nothing written), `error` (the agreement could not be read, its answer could not be
 trusted, or it belongs to another customer than the usage names: nothing written), `busy`
 (another sync held the agreement's lock past the lock's wait: nothing read or written; or this
 run lost the lock midway and wrote nothing more), `stopped` (the run stopped before this
-agreement: nothing read or written)."""
+agreement: nothing written), `stale` (a change set's agreement no longer shows the lines it was
+planned on: nothing written)."""
 
 ZERO = Decimal(0)
 
@@ -179,6 +180,11 @@ class AgreementReport:
         return self._count("unknown")
 
     @property
+    def held(self) -> int:
+        """Operations a guardrail held (not written until a person approves)."""
+        return self._count("held")
+
+    @property
     def mrr_before(self) -> Decimal:
         """Monthly revenue of the managed additions before the sync."""
         return self.diff.mrr_before if self.diff else ZERO
@@ -303,6 +309,8 @@ class SyncReport(Totals):
         duration: Seconds the run took.
         stopped: Why the run stopped before its end (its `stop` event, or the circuit
             breaker), if it did; the agreements it did not reach are `stopped`.
+        held_all: Why a guardrail over the whole run (`max_zeroed_percent`) held every
+            operation: nothing was written.
     """
 
     companies: tuple[CompanyReport, ...]
@@ -311,6 +319,7 @@ class SyncReport(Totals):
     api_calls: int = 0
     duration: float = 0.0
     stopped: str | None = None
+    held_all: str | None = None
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -322,6 +331,7 @@ class SyncReport(Totals):
         return {
             "started_at": self.started_at.isoformat(),
             "dry_run": self.dry_run,
+            "held_all": self.held_all,
             **self._totals_dict(),
             "api_calls": self.api_calls,
             "duration_seconds": round(self.duration, 3),

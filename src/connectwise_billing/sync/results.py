@@ -9,11 +9,12 @@ import attrs
 from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.diff import Operation
 
-Status = Literal["applied", "planned", "failed", "conflict", "unknown"]
+Status = Literal["applied", "planned", "failed", "conflict", "unknown", "held", "stale"]
 """`applied` (ConnectWise has it), `planned` (a dry run: nothing sent), `failed` (ConnectWise
 does not have it), `conflict` (the addition changed since the diff: not overwritten), `unknown`
 (sent, but neither the answer nor the re-reads showed whether it landed: not retried, settled by
-the next sync)."""
+the next sync), `held` (a guardrail held it until a person approves: not sent; `rule` says
+which), `stale` (a change set's agreement changed since it was planned: not sent)."""
 
 
 @attrs.frozen(slots=False)
@@ -27,6 +28,7 @@ class OperationResult:
         error: Why it failed, conflicted or is unknown.
         note: How the outcome was established when it was not plain (a create confirmed by
             re-reading after its answer was lost).
+        rule: For a held operation, the guardrail that held it (`max_mrr_drop_percent`, ...).
     """
 
     operation: Operation
@@ -34,6 +36,7 @@ class OperationResult:
     addition_id: int | None = None
     error: str | None = None
     note: str | None = None
+    rule: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,10 +52,12 @@ class OperationResult:
             "kind": op.kind,
             "status": self.status,
             "plan_id": op.plan_id,
+            "plan_name": op.plan_name,
             "product_id": op.product_id,
             "addition_id": self.addition_id,
             **({"error": self.error} if self.error else {}),
             **({"note": self.note} if self.note else {}),
+            **({"rule": self.rule} if self.rule else {}),
             "before": before,
             "after": after,
         }
@@ -67,4 +72,5 @@ def _values(op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
     before: dict[str, Any] = {str(field): value for field, value in op.expected.items()}
     if op.kind == "update":
         return before, {**before, **{field: change.new for field, change in op.changes.items()}}
+    before["cancelled_date"] = op.previous_cancelled_date
     return before, {**before, "cancelled_date": op.cancelled_date}

@@ -1,32 +1,34 @@
-"""`sync_company` and `sync_all`, and their async twins: check, read, reconcile, apply, report.
+"""`sync_company` and `sync_all`, and their async twins: check, plan, guard, write, report.
 
 A run writes through a billing backend: the one it is given, or a `ConnectWiseBackend` around
 the ConnectWise client it is given. It first checks the mapping against the catalog (every
-mapped product exists, is active and can be read), then asks for the agreements' state, and
-then, per agreement, takes its lock, reads its lines, reconciles and applies (see `flows`). One
-agreement failing never stops the others; what stops a run is told in `RunGuard` (the PSA
-refusing the credentials, or unreachable from the start), the circuit breaker (agreements in a
-row failing the same way), or the caller's `stop` event. Everything between the steps is shared
-by the twins (`RunState` and the flows); they differ only in how they wait.
+mapped product exists, is active and can be read) and asks for the agreements' state. Then it
+plans every agreement (reads its lines, reconciles, applies the guardrails), and, unless a
+guardrail over the whole run holds it, writes each agreement that has something to write: under
+its lock, after reading it again (see `flows`). One agreement failing never stops the others;
+what stops a run is told in `RunGuard` (the PSA refusing the credentials, or unreachable from
+the start), the circuit breaker (agreements in a row failing the same way), or the caller's
+`stop` event. Everything between the steps is shared by the twins (`RunState` and the flows);
+they differ only in how they wait.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
 from connectwise_billing.accounting import count_requests
-from connectwise_billing.backend import AgreementState
 from connectwise_billing.errors import InputError
 from connectwise_billing.locks import Lease, Lock
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, SyncPolicy
-from connectwise_billing.sync._state import CIRCUIT_BREAKER, Progress, RunState
+from connectwise_billing.sync._state import CIRCUIT_BREAKER, Approval, Progress, RunState
 from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.flows import Planned
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 from connectwise_billing.sync.steps import (
     arun,
@@ -39,12 +41,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CIRCUIT_BREAKER",
+    "Approval",
     "Progress",
     "async_sync_all",
     "async_sync_company",
+    "async_sync_run",
     "sync_all",
     "sync_company",
+    "sync_run",
 ]
+
+T = TypeVar("T")
+"""What a pool of workers works on."""
 
 
 def _as_company(report: SyncReport) -> CompanyReport:
@@ -71,6 +79,7 @@ def sync_all(
     progress: Progress | None = None,
     lock: Lock | None = None,
     stop: threading.Event | None = None,
+    approve: Approval = (),
 ) -> SyncReport:
     """Sync every linked agreement, one after the other.
 
@@ -81,20 +90,25 @@ def sync_all(
         plans: Every plan the control panel sells.
         mapping: Plan id -> product id.
         usages: One per linked agreement.
-        policy: The [`SyncPolicy`][connectwise_billing.SyncPolicy]; default `SyncPolicy()`.
+        policy: The [`SyncPolicy`][connectwise_billing.SyncPolicy]; default `SyncPolicy()`,
+            whose guardrails hold suspicious changes.
         dry_run: Read and reconcile, but send no write (and take no lock).
         today: The day the sync runs; defaults to today's UTC date.
         audit_log: Append one JSON line per settled write to this file.
         progress: Called after each agreement with (done, total, failures).
-        lock: Keeps other runs off an agreement while this one syncs it (see
+        lock: Keeps other runs off an agreement while this one writes it (see
             `connectwise_billing.locks`); default `InProcessLock()`. An agreement whose lock
             is not had within the lock's wait is reported `"busy"`.
         stop: Set it (from a signal handler, another thread) to stop the run after the
             agreement in flight; the rest are reported `"stopped"`.
+        approve: Agreement ids whose operations a guardrail holds that a person approved (they
+            are written), or `"all"`. By default held operations are reported `"held"` and not
+            written.
 
     Returns:
         The report. A run stopped early (by `stop`, or by the circuit breaker after
-        `CIRCUIT_BREAKER` agreements in a row failed the same way) says why in `stopped`.
+        `CIRCUIT_BREAKER` agreements in a row failed the same way) says why in `stopped`; a
+        run a guardrail held as a whole (`max_zeroed_percent`) says why in `held`.
 
     Raises:
         InputError: invalid input, before any request is sent.
@@ -106,38 +120,47 @@ def sync_all(
         APIConnectionError: the PSA could not be reached before anything succeeded.
     """
     backend = backend_for(client, policy)
-    state = RunState(
+    state = RunState.for_usages(
         backend, plans, mapping, usages, policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
+        today=today, dry_run=dry_run, audit_log=audit_log, lock=lock, stop=stop,
+        progress=progress, approve=approve,
     )  # fmt: skip
-    return _sync(backend, state)
+    return sync_run(backend, state)
 
 
-def _sync_one(
-    backend: BillingBackend,
-    state: RunState,
-    usage: CompanyUsage,
-    states: Mapping[int, AgreementState],
-) -> AgreementReport:
-    key = state.lock_key(usage, states)
+def _write_one(backend: BillingBackend, state: RunState, planned: Planned) -> AgreementReport:
+    key = state.lock_key(planned)
     if key is None:
-        return run(backend, state.flow(usage, states, None), state.guard)
+        return run(backend, state.write(planned, None), state.guard)
     token = state.lock.acquire(key)
     if token is None:
-        return state.busy(usage)
+        return state.busy(planned.usage)
     with Lease(state.lock, key, token) as lease:
-        return run(backend, state.flow(usage, states, lease), state.guard)
+        return run(backend, state.write(planned, lease), state.guard)
 
 
-def _sync(backend: BillingBackend, state: RunState, *, one_company: bool = False) -> SyncReport:
+def sync_run(
+    backend: BillingBackend, state: RunState, *, one_company: bool = False, plan: bool = True
+) -> SyncReport:
+    """Run `state` with a sync backend: check, plan each agreement (unless `plan` is false:
+    the plans are given), guard the run, write, report."""
     with count_requests() as total:
-        run(backend, state.preflight(), state.guard)
-        states = run(backend, state.lookup(), state.guard)
-        for usage in state.usages:
+        if plan:
+            run(backend, state.preflight(), state.guard)
+        run(backend, state.lookup(), state.guard)
+        if plan:
+            for usage in state.usages:
+                if state.should_stop():
+                    break
+                with count_requests() as calls:
+                    outcome = run(backend, state.plan(usage), state.guard)
+                state.add(outcome, calls.count)
+            state.hold_run()
+        for planned in state.to_write():
             if state.should_stop():
                 break
             with count_requests() as calls:
-                report = _sync_one(backend, state, usage, states)
+                report = _write_one(backend, state, planned)
             state.record(report, calls.count)
     return state.report(total.count, one_company=one_company)
 
@@ -154,6 +177,7 @@ def sync_company(
     audit_log: str | Path | None = None,
     lock: Lock | None = None,
     stop: threading.Event | None = None,
+    approve: Approval = (),
 ) -> CompanyReport:
     """Sync one company's agreement (or agreements): the "Update Now" button.
 
@@ -161,11 +185,11 @@ def sync_company(
     Otherwise as [`sync_all`][connectwise_billing.sync_all], errors included.
     """
     backend = backend_for(client, policy)
-    state = RunState(
+    state = RunState.for_usages(
         backend, plans, mapping, _usages(usage), policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
+        today=today, dry_run=dry_run, audit_log=audit_log, lock=lock, stop=stop, approve=approve,
     )  # fmt: skip
-    return _as_company(_sync(backend, state, one_company=True))
+    return _as_company(sync_run(backend, state, one_company=True))
 
 
 async def async_sync_all(
@@ -182,65 +206,89 @@ async def async_sync_all(
     concurrency: int = 8,
     lock: Lock | None = None,
     stop: threading.Event | None = None,
+    approve: Approval = (),
 ) -> SyncReport:
     """Sync every linked agreement, up to `concurrency` at a time (under the client's rate
     limiter, for ConnectWise). `concurrency` workers take agreements one after another: memory
     stays flat however many agreements there are. Otherwise as
     [`sync_all`][connectwise_billing.sync_all]."""
     backend = async_backend_for(client, policy)
-    state = RunState(
+    state = RunState.for_usages(
         backend, plans, mapping, usages, policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop, progress=progress,
+        today=today, dry_run=dry_run, audit_log=audit_log, lock=lock, stop=stop,
+        progress=progress, approve=approve,
     )  # fmt: skip
-    return await _async_sync(backend, state, concurrency=concurrency)
+    return await async_sync_run(backend, state, concurrency=concurrency)
 
 
-async def _async_sync_one(
-    backend: AsyncBillingBackend,
-    state: RunState,
-    usage: CompanyUsage,
-    states: Mapping[int, AgreementState],
+async def _async_write_one(
+    backend: AsyncBillingBackend, state: RunState, planned: Planned
 ) -> AgreementReport:
-    key = state.lock_key(usage, states)
+    key = state.lock_key(planned)
     if key is None:
-        return await arun(backend, state.flow(usage, states, None), state.guard)
+        return await arun(backend, state.write(planned, None), state.guard)
     token = await state.lock.acquire_async(key)
     if token is None:
-        return state.busy(usage)
+        return state.busy(planned.usage)
     async with Lease(state.lock, key, token) as lease:
-        return await arun(backend, state.flow(usage, states, lease), state.guard)
+        return await arun(backend, state.write(planned, lease), state.guard)
 
 
-async def _async_sync(
-    backend: AsyncBillingBackend, state: RunState, *, concurrency: int, one_company: bool = False
-) -> SyncReport:
+async def _each(
+    items: Iterable[T], concurrency: int, state: RunState, work: Callable[[T], Awaitable[None]]
+) -> None:
+    """`work` on each item, `concurrency` workers at a time, until the run stops."""
     import asyncio
 
+    queue = iter(items)
+
+    async def worker() -> None:
+        # Workers pull the next item when they are free: `concurrency` tasks in all.
+        for item in queue:
+            if state.should_stop():
+                return
+            await work(item)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+
+
+async def async_sync_run(
+    backend: AsyncBillingBackend,
+    state: RunState,
+    *,
+    concurrency: int,
+    one_company: bool = False,
+    plan: bool = True,
+) -> SyncReport:
+    """The async twin of [`sync_run`][connectwise_billing.sync.run.sync_run]: agreements are
+    planned, then written, up to `concurrency` at a time."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency must be a positive integer, got {concurrency!r}")
     with count_requests() as total:
-        await arun(backend, state.preflight(), state.guard)
-        states = await arun(backend, state.lookup(), state.guard)
-        queue = iter(state.usages)
+        if plan:
+            await arun(backend, state.preflight(), state.guard)
+        await arun(backend, state.lookup(), state.guard)
 
-        async def worker() -> None:
-            # Workers pull the next agreement when they are free: `concurrency` tasks in all,
-            # not one per agreement.
-            for usage in queue:
-                if state.should_stop():
-                    return
-                with count_requests() as calls:
-                    report = await _async_sync_one(backend, state, usage, states)
-                state.record(report, calls.count)
+        async def plan_one(usage: CompanyUsage) -> None:
+            with count_requests() as calls:
+                outcome = await arun(backend, state.plan(usage), state.guard)
+            state.add(outcome, calls.count)
 
-        workers = [
-            asyncio.create_task(worker()) for _ in range(min(concurrency, len(state.usages)))
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:
-                task.cancel()
+        async def write_one(planned: Planned) -> None:
+            with count_requests() as calls:
+                report = await _async_write_one(backend, state, planned)
+            state.record(report, calls.count)
+
+        if plan:
+            await _each(state.usages, concurrency, state, plan_one)
+            state.hold_run()
+        if not state.should_stop():
+            await _each(state.to_write(), concurrency, state, write_one)
     return state.report(total.count, one_company=one_company)
 
 
@@ -257,12 +305,14 @@ async def async_sync_company(
     lock: Lock | None = None,
     stop: threading.Event | None = None,
     concurrency: int = 2,
+    approve: Approval = (),
 ) -> CompanyReport:
     """The async twin of [`sync_company`][connectwise_billing.sync_company]; a company's
     agreements are synced up to `concurrency` at a time."""
     backend = async_backend_for(client, policy)
-    state = RunState(
+    state = RunState.for_usages(
         backend, plans, mapping, _usages(usage), policy,
-        dry_run=dry_run, today=today, audit_log=audit_log, lock=lock, stop=stop,
+        today=today, dry_run=dry_run, audit_log=audit_log, lock=lock, stop=stop, approve=approve,
     )  # fmt: skip
-    return _as_company(await _async_sync(backend, state, concurrency=concurrency, one_company=True))
+    report = await async_sync_run(backend, state, concurrency=concurrency, one_company=True)
+    return _as_company(report)

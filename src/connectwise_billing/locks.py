@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import math
 import os
 import re
 import threading
@@ -238,15 +239,18 @@ class Lease:
     ) -> None:
         import asyncio
 
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.lock.release_async(self.key, self.token)
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                # Waits for the renewal to end without taking its cancellation for ours: a
+                # caller cancelled meanwhile is still cancelled.
+                await asyncio.wait([self._task])
+        finally:
+            await self.lock.release_async(self.key, self.token)
 
 
 def _seconds(value: float, what: str, *, allow_zero: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigurationError(f"lock {what} must be a number of seconds, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         limit = ">= 0" if allow_zero else "> 0"
@@ -445,9 +449,15 @@ class FileLock:
     def _try_take(self, key: str) -> str | None:
         import fcntl
 
+        path = self.path_for(key)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path_for(key), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                # Readable by every user that shares the directory (cron's, a person's): a lock
+                # file left by one must not keep the other out. flock needs no write access.
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:
+                descriptor = os.open(path, os.O_RDONLY)
         except OSError as error:
             raise ConfigurationError(
                 f"cannot use the lock directory {str(self.directory)!r}: {error.strerror}"
@@ -462,8 +472,9 @@ class FileLock:
             raise
         token = uuid.uuid4().hex
         try:
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, f"{key}\npid {os.getpid()}\n".encode())
+            with contextlib.suppress(OSError):  # a note for people; read-only for another user
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"{key}\npid {os.getpid()}\n".encode())
             with self._guard:
                 self._held[token] = descriptor
         except BaseException:
@@ -574,7 +585,15 @@ class RedisLock:
             raise ConfigurationError(
                 "RedisLock needs redis-py: pip install 'connectwise-billing[redis]'"
             ) from None
-        return cls(redis.Redis.from_url(url), **options)
+        try:
+            client = redis.Redis.from_url(url)
+        except ValueError as error:
+            scheme = url.partition("://")[0] or url[:10]
+            raise ConfigurationError(
+                f"the Redis URL (scheme {scheme!r}) cannot be used: {error}; write "
+                "redis://host:6379/0"
+            ) from None
+        return cls(client, **options)
 
     def __repr__(self) -> str:
         return (

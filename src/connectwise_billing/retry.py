@@ -43,6 +43,7 @@ from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
     ConnectWiseAPIError,
+    InputError,
     RateLimitError,
     ServerError,
 )
@@ -187,13 +188,14 @@ or ConnectWise throttled it unprocessed), `unknown` (it was sent and may have be
 def write_outcome(error: BaseException) -> WriteOutcome:
     """Classify the error a write ended with.
 
-    - `not_sent`: a connection never established, a 429.
+    - `not_sent`: a connection never established, a 429, a value refused before sending
+      (`InputError`).
     - `unknown`: a timeout or dropped connection after sending; a 502 or 504; any 5xx without
       ConnectWise's JSON error body (a gateway's page); a redirect, or a 2xx that is not
       ConnectWise's JSON (a proxy answered: the write may well have gone through).
     - `refused`: ConnectWise's own error answer (a 4xx, or a 500/503 with its error body).
     """
-    if isinstance(error, RateLimitError):
+    if isinstance(error, RateLimitError | InputError):  # an InputError is raised before sending
         return "not_sent"
     if isinstance(error, APIConnectionError):
         return "unknown" if error.request_sent else "not_sent"

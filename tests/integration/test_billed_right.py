@@ -16,7 +16,9 @@ import attrs
 import pytest
 
 from connectwise_billing import (
+    AsyncConnectWiseBackend,
     CompanyUsage,
+    ConnectWiseBackend,
     InvalidSeatsError,
     NewAddition,
     Plan,
@@ -303,3 +305,130 @@ def test_a_create_whose_answer_shows_other_values_fails_with_them(site: Site, ru
     assert problem.kind == "wrong_values"
     assert "unit price 9.50 instead of 7.20" in problem.message
     assert report.mrr_after == D("114.00")  # what ConnectWise bills: 12 x 9.50
+
+
+# --- what a review found ----------------------------------------------------------------------
+
+
+def test_units_included_in_the_agreement_are_not_billed(site: Site, run: Any) -> None:
+    """ConnectWise bills `quantity - lessIncluded`: a line of 12 with 12 included bills 0."""
+    line = site.fake.add_addition(site.agreement, site.gold, 12)
+    site.fake.set_raw(line, lessIncluded=D(12))
+    report = run([usage(site)])
+    assert not report.ok and report.mrr_after == D(0)
+    [problem] = report.agreement_reports[0].billing_problems
+    assert problem.kind == "wrong_values"
+    assert "less included 12: it bills 0 of 12" in problem.message
+
+
+def test_seats_on_a_closed_agreement_are_not_billed(site: Site, run: Any) -> None:
+    site.fake.cancel_agreement(site.agreement)
+    report = run([usage(site)])
+    [agreement] = report.agreement_reports
+    assert agreement.status == "skipped" and not report.ok
+    [problem] = agreement.billing_problems
+    assert (problem.kind, problem.monthly) == ("not_billed", D("96.00"))
+    assert "link the customer's current agreement" in agreement.warnings[0]
+    assert run([usage(site, 0)]).ok  # no seats there: nothing to bill
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_backend_that_creates_lines_that_do_not_bill_is_not_ok_in_the_preview_either(
+    site: Site, kind: str
+) -> None:
+    """The preview knows what the backend creates lines as; and a billable line created beside
+    one that does not bill is Billable, whatever the backend's default: no run adds another."""
+    mapping = PlanMapping({"gold-50": site.gold})
+    usages = [usage(site)]
+
+    def once(dry_run: bool, policy: SyncPolicy | None = None) -> SyncReport:
+        with Api(kind).session(API_URL, site.fake.credentials, fake=site.fake) as call:
+            return call(  # type: ignore[no-any-return]
+                lambda client: (sync_all if kind == "sync" else async_sync_all)(
+                    (ConnectWiseBackend if kind == "sync" else AsyncConnectWiseBackend)(
+                        client, bill_customer="NoCharge"
+                    ),
+                    [GOLD],
+                    mapping,
+                    usages,
+                    policy,
+                    dry_run=dry_run,
+                )
+            )
+
+    preview = once(dry_run=True)
+    assert not preview.ok
+    assert [p.kind for p in preview.agreement_reports[0].billing_problems] == ["not_billed"]
+    assert not once(dry_run=False).ok  # the line it created does not bill
+    create_billable = SyncPolicy(on_non_billing="create_billable")
+    for _ in range(3):
+        once(dry_run=False, policy=create_billable)
+    lines = site.lines()
+    assert sorted(line.bill_customer for line in lines) == ["Billable", "NoCharge"]
+
+
+def test_a_computed_price_connectwise_cannot_keep_is_refused_before_any_request(
+    site: Site, run: Any
+) -> None:
+    huge = CompanyUsage(site.agreement, {"gold-50": 1}, {"gold-50": D("9999999999999")}, D("12.5"))
+    with pytest.raises(InputError, match=r"unit price of plan 'gold-50' .* comes to"):
+        run([huge], SyncPolicy(price_decimals=3))
+    assert site.fake.request_log == []
+
+
+def test_a_create_answered_as_cancelled_fails(site: Site, run: Any) -> None:
+    site.fake.faults.add(
+        Fault.altered_write("cancelledDate", "2026-01-31T00:00:00Z"), method="POST"
+    )
+    report = run([usage(site)])
+    [result] = report.agreement_reports[0].results
+    assert result.status == "failed" and "cancelled_date" in (result.error or "")
+    assert not report.ok
+
+
+def test_a_refused_link_is_reported_under_the_usages_company(site: Site, run: Any) -> None:
+    wrong = CompanyUsage(site.agreement, {"gold-50": 2}, company="Fabrikam Inc")
+    right = CompanyUsage(site.other, {"gold-50": 3}, company="Fabrikam Inc")
+    report = run([wrong, right])
+    by_agreement = {
+        a.agreement_id: (c.company_id, a.status) for c in report.companies for a in c.agreements
+    }
+    assert by_agreement[site.agreement] == (None, "error")  # not filed under Contoso
+    assert by_agreement[site.other] == (site.fabrikam, "synced")
+
+
+@pytest.mark.parametrize(
+    ("usage_name", "owner", "identifier"),
+    [
+        ("ABC Ltd", "ABC Plumbing Ltd", "ABC"),  # a short identifier is many a company's
+        ("Contoso Ltd", "Contoso Pharmaceuticals", "Contoso"),
+        ("Smith & Co", "Smith", "Smith"),
+        ("...", "Fabrikam Inc", "Fab"),  # nothing to compare
+    ],
+)
+def test_names_that_only_look_alike_are_refused(
+    site: Site, run: Any, usage_name: str, owner: str, identifier: str
+) -> None:
+    company = site.fake.add_company(owner, identifier=identifier)
+    agreement = site.fake.add_agreement(company)
+    report = run([CompanyUsage(agreement, {"gold-50": 1}, company=usage_name)])
+    [refused] = report.agreement_reports
+    assert refused.status == "error" and "company_id" in (refused.error or "")
+    assert site.fake.writes() == []
+
+
+def test_odd_inputs_are_named_before_anything_is_sent(site: Site, run: Any) -> None:
+    with pytest.raises(InputError, match="must be text"):
+        run([CompanyUsage(site.agreement, {}, company=123)])  # type: ignore[arg-type]
+    negative_zero = Plan("gold-50", "Gold", cost="-0", price="8.00")
+    with pytest.raises(InputError, match="must not be negative, got -0"):
+        reconcile_agreement([negative_zero], {"gold-50": site.gold}, usage(site), [], today=TODAY)
+    assert site.fake.request_log == []
+
+
+def test_a_lock_or_progress_that_is_not_one_is_named(site: Site, run: Any) -> None:
+    with pytest.raises(InputError, match="lock must be a Lock"):
+        run([usage(site)], lock="redis://127.0.0.1:6379/0")
+    with pytest.raises(InputError, match="progress must be callable"):
+        run([usage(site)], progress="yes")
+    assert site.fake.request_log == []

@@ -61,8 +61,11 @@ def test_deleted_forbidden_and_cancelled_agreements_are_reported_while_others_sy
     assert (hidden.status, hidden.error) == ("error", NO_ACCESS)
     cancelled = by_id[example.cancelled_agreement_id]  # type: ignore[index]
     assert cancelled.status == "skipped"
-    assert cancelled.warnings == ("the agreement is cancelled in ConnectWise; nothing written",)
-    assert cancelled.ok
+    [warning] = cancelled.warnings
+    assert warning.startswith("the agreement is cancelled in ConnectWise; nothing written")
+    # Its customer still uses seats, which nothing bills now: not ok, and said so.
+    assert not cancelled.ok
+    assert {p.kind for p in cancelled.billing_problems} == {"not_billed"}
     others = [r for r in report.agreement_reports if r.agreement_id not in unreachable(example)]
     assert all(r.status == "synced" and r.ok for r in others)
     assert not report.ok

@@ -402,3 +402,69 @@ def test_an_interrupted_file_lock_acquire_lets_the_lock_go(
         lock.acquire("interrupted")
     monkeypatch.setattr(os, "ftruncate", real)
     assert FileLock(tmp_path, wait=0).acquire("interrupted") is not None
+
+
+def test_a_lifetime_or_wait_that_is_not_finite_is_refused() -> None:
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigurationError, match="must be a number of seconds"):
+            InProcessLock(ttl=bad)
+        with pytest.raises(ConfigurationError, match="must be a number of seconds"):
+            InProcessLock(wait=bad)
+
+
+def test_cancelling_a_run_while_its_lease_ends_still_cancels_it() -> None:
+    """The caller's cancellation must not be taken for the renewal task's: a run cancelled
+    while it lets go of an agreement stops, and the lock is released."""
+
+    class SlowRenewal(InProcessLock):
+        async def renew_async(self, key: str, token: str, *, ttl: float | None = None) -> bool:
+            await asyncio.sleep(0.3)  # a slow Redis round trip
+            return True
+
+    lock = SlowRenewal(ttl=0.03)
+    name = key()
+
+    async def hold() -> None:
+        token = await lock.acquire_async(name)
+        assert token is not None
+        async with Lease(lock, name, token):
+            await asyncio.sleep(0.05)  # a renewal is now in flight
+        await asyncio.sleep(5)  # the next agreement: never reached once cancelled
+
+    async def main() -> float:
+        task = asyncio.create_task(hold())
+        await asyncio.sleep(0.08)  # inside __aexit__, waiting for the renewal to end
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 1
+    assert InProcessLock(wait=0).acquire(name) is not None
+
+
+def test_a_lock_file_another_user_created_is_still_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cron's user created the lock file; a person may only read it. flock needs no more."""
+    import os
+
+    name = key()
+    first = FileLock(tmp_path, wait=0)
+    token = first.acquire(name)
+    assert token is not None
+    first.release(name, token)
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    other_user = FileLock(tmp_path, wait=0)
+    token = other_user.acquire(name)
+    assert token is not None
+    assert FileLock(tmp_path, wait=0).acquire(name) is None  # and it excludes the others
+    other_user.release(name, token)

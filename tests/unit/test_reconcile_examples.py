@@ -208,7 +208,7 @@ def test_the_deprecated_policy_bill_customer_warns_and_is_not_the_reconcilers() 
     with pytest.warns(DeprecationWarning, match="ConnectWiseBackend"):
         policy = SyncPolicy(bill_customer="NoCharge")
     diff = run({"gold": 1}, policy=policy)
-    assert "bill_customer" not in diff.to_dict()["operations"][0]
+    assert diff.creates[0].bill_customer is None  # the backend decides, not the policy
 
 
 @pytest.mark.parametrize(
@@ -431,6 +431,7 @@ def test_json_rendering_uses_exact_strings() -> None:
         "unit_cost": "3.25",
         "effective_date": "2026-11-28",
         "kind": "create",
+        "bill_customer": None,
     }
     assert (data["mrr_before"], data["mrr_after"], data["mrr_change"]) == ("0", "86.40", "86.40")
 

@@ -269,9 +269,14 @@ def _lock(path: Path, table: Any) -> LockSettings:
     for key in ("wait", "ttl"):
         value = table.get(key)
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0
+            isinstance(value, bool)
+            or not isinstance(value, int | Decimal)
+            or not Decimal(value).is_finite()
+            or value < 0
+            or (key == "ttl" and value == 0)
         ):
-            raise _fail(path, f"lock.{key}", f"must be a number of seconds, got {shown(value)}")
+            limit = "> 0" if key == "ttl" else ">= 0"
+            raise _fail(path, f"lock.{key}", f"must be seconds {limit}, got {shown(value)}")
         seconds[key] = None if value is None else float(value)
     return LockSettings(
         (path.resolve().parent / where) if where else default,

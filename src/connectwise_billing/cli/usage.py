@@ -61,9 +61,14 @@ class _Where:
         return ConfigFileError(f"{self.path}: {self.place}: {field}: {problem}")
 
 
+def _digits(text: str) -> bool:
+    # ASCII only: "²".isdigit() is True, and int() refuses it.
+    return text.isascii() and text.isdigit()
+
+
 def _record_id(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
+    if isinstance(value, bool) or not _digits(text) or int(text) <= 0:
         raise where.fail(field, f"must be a positive whole number, got {shown(value)}")
     return int(text)
 
@@ -80,7 +85,7 @@ def _company_id(where: _Where, value: Any) -> int | None:
 
 def _seats(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
+    if isinstance(value, bool) or not _digits(text):
         raise where.fail(field, f"must be a whole number >= 0, got {shown(value)}")
     return int(text)
 

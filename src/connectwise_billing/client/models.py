@@ -227,14 +227,16 @@ class Addition:
     `ext_price`, `ext_cost` and `agreement_status` are computed by ConnectWise and cannot be
     written. Proration and other fields the SDK does not use are not modelled.
 
-    Strict fields: `id`, `product`, `quantity` (zero or more), `unit_price`, `unit_cost`,
-    `cancelled_date`, `bill_customer`.
+    Strict fields: `id`, `product`, `quantity` and `less_included` (zero or more),
+    `unit_price`, `unit_cost`, `cancelled_date`, `bill_customer`.
 
     Attributes:
         id: The addition's id.
         agreement_id: The agreement it belongs to.
         product: The catalog item it bills (id and identifier).
         quantity: How many units it bills.
+        less_included: Units of `quantity` included in the agreement and not billed
+            (`lessIncluded`): it bills `quantity - less_included`.
         unit_price: The price per unit.
         unit_cost: The cost per unit.
         bill_customer: `Billable`, `DoNotBill` or `NoCharge`.
@@ -255,6 +257,7 @@ class Addition:
     agreement_id: int | None = _wire()
     product: Reference | None = _wire(strict=True)
     quantity: Decimal | None = _wire(strict=True, minimum=0)
+    less_included: Decimal | None = _wire(strict=True, minimum=0)
     unit_price: Decimal | None = _wire(strict=True)
     unit_cost: Decimal | None = _wire(strict=True)
     bill_customer: str | None = _wire(strict=True)

@@ -22,6 +22,7 @@ from connectwise_billing.reconcile.diff import (
 from connectwise_billing.reconcile.engine import (
     AdditionLike,
     Reconciler,
+    billed_quantity,
     bills,
     is_active,
     reconcile,
@@ -50,6 +51,7 @@ __all__ = [
     "SyncPolicy",
     "UnchangedAddition",
     "UpdateAddition",
+    "billed_quantity",
     "bills",
     "discounted_price",
     "is_active",

@@ -24,7 +24,7 @@ from connectwise_billing.reconcile.diff import (
     UpdateAddition,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import AdditionLike, bills
+from connectwise_billing.reconcile.lines import BILLABLE, AdditionLike, billed_quantity, bills
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
 from connectwise_billing.reconcile.validation import check_plans, check_today
@@ -174,7 +174,7 @@ class AgreementBuilder:
         )
         if plan_id is None and not written_by_sync:
             return False
-        monthly = (addition.quantity or ZERO) * (addition.unit_price or ZERO)
+        monthly = billed_quantity(addition) * (addition.unit_price or ZERO)
         was = f" (it was mapped to plan {plan_id!r})" if plan_id else " (the sync wrote it)"
         said = (
             f"previously mapped, still billed: addition {addition.id} of product "
@@ -247,7 +247,9 @@ class AgreementBuilder:
         price = self.context.unit_price(plan, self.usage) if policy.manage_price else None
         return Decimal(seats), price, plan.cost if policy.manage_cost else None
 
-    def create(self, plan: Plan, product_id: int, seats: int) -> None:
+    def create(
+        self, plan: Plan, product_id: int, seats: int, bill_customer: str | None = None
+    ) -> None:
         policy = self.context.policy
         self.operations.append(
             CreateAddition(
@@ -259,6 +261,7 @@ class AgreementBuilder:
                 unit_price=self.context.unit_price(plan, self.usage),
                 unit_cost=plan.cost,
                 effective_date=policy.effective_date_for(self.context.today),
+                bill_customer=bill_customer,
             )
         )
 
@@ -373,7 +376,9 @@ class AgreementBuilder:
             create = self.non_billing(plan, product_id, idle, bool(billing))
         if not billing:
             if seats > 0 and (create or not active):
-                self.create(plan, product_id, seats)
+                # Beside lines that do not bill, the new one must bill, whatever the backend's
+                # default is: else every run would add another that does not.
+                self.create(plan, product_id, seats, BILLABLE if active else None)
             return
         others: Sequence[AdditionLike] = ()
         if len(billing) == 1:  # the common case, without building a list of duplicates
@@ -382,7 +387,7 @@ class AgreementBuilder:
             keeper, *others = sorted(billing, key=lambda a: a.id)
         if others:
             ids = tuple(a.id for a in (keeper, *others))
-            billed = sum(((a.quantity or ZERO) * (a.unit_price or ZERO) for a in others), ZERO)
+            billed = sum((billed_quantity(a) * (a.unit_price or ZERO) for a in others), ZERO)
             self.duplicates.append(DuplicateAdditions(plan.id, plan.name, product_id, ids, billed))
             if self.context.policy.on_duplicates == "skip":
                 self.warnings.append(

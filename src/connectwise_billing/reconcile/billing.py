@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from connectwise_billing.reconcile.diff import CreateAddition, Operation, UpdateAddition
 from connectwise_billing.reconcile.diff import _money as _amount
-from connectwise_billing.reconcile.lines import BILLABLE, AdditionLike, bills, is_active
+from connectwise_billing.reconcile.lines import (
+    BILLABLE,
+    AdditionLike,
+    billed_quantity,
+    bills,
+    is_active,
+)
 
 if TYPE_CHECKING:
     from connectwise_billing.reconcile._builder import Context
@@ -125,6 +131,7 @@ class PlannedLine(NamedTuple):
         unit_cost: Its unit cost.
         cancelled_date: Its cancelled date.
         bill_customer: Whether it bills (`"Billable"`, or the line's own value).
+        less_included: Units of its quantity included in the agreement, not billed.
     """
 
     id: int
@@ -134,6 +141,7 @@ class PlannedLine(NamedTuple):
     unit_cost: Decimal | None
     cancelled_date: datetime | date | None
     bill_customer: str | None
+    less_included: Decimal | None = None
 
 
 def _planned(line: AdditionLike) -> PlannedLine:
@@ -146,13 +154,18 @@ def _planned(line: AdditionLike) -> PlannedLine:
         line.unit_cost,
         line.cancelled_date,
         getattr(line, "bill_customer", None),
+        getattr(line, "less_included", None),
     )
 
 
 def apply_operations(
-    lines: Iterable[AdditionLike], operations: Iterable[Operation]
+    lines: Iterable[AdditionLike],
+    operations: Iterable[Operation],
+    created_bill_customer: str = BILLABLE,
 ) -> list[PlannedLine]:
-    """The lines as they will be once `operations` are applied: what a dry run checks."""
+    """The lines as they will be once `operations` are applied: what a dry run checks. A
+    created line bills as its operation says, else as `created_bill_customer` (what the
+    backend creates lines as)."""
     planned = {line.id: _planned(line) for line in lines}
     created = 0
     for op in operations:
@@ -165,7 +178,7 @@ def apply_operations(
                 op.unit_price,
                 op.unit_cost,
                 None,
-                BILLABLE,
+                op.bill_customer or created_bill_customer,
             )
         elif op.addition_id in planned:
             line = planned[op.addition_id]
@@ -194,7 +207,7 @@ def _seats(count: Decimal) -> str:
 
 
 def _line_total(line: AdditionLike) -> Decimal:
-    return (line.quantity or ZERO) * (line.unit_price or ZERO)
+    return billed_quantity(line) * (line.unit_price or ZERO)
 
 
 def _wrong_values(
@@ -205,6 +218,12 @@ def _wrong_values(
     wrong = []
     if line.quantity != quantity:
         wrong.append(f"quantity {_number(line.quantity)} instead of {_number(quantity)}")
+    included = getattr(line, "less_included", None)
+    if included:  # ConnectWise bills the quantity less these
+        wrong.append(
+            f"less included {_number(included)}: it bills {_number(billed_quantity(line))} "
+            f"of {_number(line.quantity)}"
+        )
     if seats or line.quantity:  # a line billing nothing bills nothing at any price
         wanted: list[tuple[str, Decimal | None, Decimal]] = []
         if policy.manage_price:
@@ -321,5 +340,5 @@ def check_billing(
         )
     billed = [line for line in counted if bills(line)]
     mrr = sum((_line_total(line) for line in billed), ZERO)
-    cost = sum(((line.quantity or ZERO) * (line.unit_cost or ZERO) for line in billed), ZERO)
+    cost = sum((billed_quantity(line) * (line.unit_cost or ZERO) for line in billed), ZERO)
     return BillingCheck(tuple(problems), mrr, cost)

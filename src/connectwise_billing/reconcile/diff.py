@@ -24,6 +24,9 @@ class CreateAddition(NamedTuple):
         unit_cost: The plan's cost per seat.
         effective_date: The date billing starts (`SyncPolicy.effective_date`).
         kind: Always `"create"`.
+        bill_customer: Whether the line bills: `"Billable"` when it must (a line created
+            beside lines that do not bill, `on_non_billing="create_billable"`); `None` lets
+            the backend decide (ConnectWise: its `bill_customer`, `"Billable"` by default).
     """
 
     agreement_id: int
@@ -35,6 +38,7 @@ class CreateAddition(NamedTuple):
     unit_cost: Decimal
     effective_date: date
     kind: Literal["create"] = "create"
+    bill_customer: str | None = None
 
 
 class Change(NamedTuple):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 
-from connectwise_billing.errors import DuplicateAgreementError
+from connectwise_billing.errors import DuplicateAgreementError, InvalidPriceError
 from connectwise_billing.reconcile._builder import ZERO, AgreementBuilder, Context, build_context
 from connectwise_billing.reconcile.billing import BillingCheck, apply_operations, check_billing
 from connectwise_billing.reconcile.diff import (
@@ -21,14 +21,23 @@ from connectwise_billing.reconcile.diff import (
 )
 from connectwise_billing.reconcile.guardrails import hold_operations
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import AdditionLike, ProductRefLike, bills, is_active
+from connectwise_billing.reconcile.lines import (
+    BILLABLE,
+    AdditionLike,
+    ProductRefLike,
+    billed_quantity,
+    bills,
+    is_active,
+)
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.validation import check_usage
+from connectwise_billing.values import unwritable
 
 __all__ = [
     "AdditionLike",
     "ProductRefLike",
     "Reconciler",
+    "billed_quantity",
     "bills",
     "is_active",
     "reconcile",
@@ -45,7 +54,7 @@ def _money(
     for addition in managed:
         if not bills(addition):
             continue
-        quantity = addition.quantity or ZERO
+        quantity = billed_quantity(addition)
         mrr += quantity * (addition.unit_price or ZERO)
         cost += quantity * (addition.unit_cost or ZERO)
     mrr_after, cost_after = mrr, cost
@@ -89,7 +98,7 @@ def _reconcile(
             builder.previously_mapped(addition, product_id)
             retired.append((addition, retired_from, product_id))  # type: ignore[arg-type]
             continue
-        mrr_unmanaged += (addition.quantity or ZERO) * (addition.unit_price or ZERO)
+        mrr_unmanaged += billed_quantity(addition) * (addition.unit_price or ZERO)
         if not builder.previously_mapped(addition, product_id):
             unmanaged[product_id].append(addition.id)
     for product_id, plan in context.plan_order:
@@ -157,6 +166,23 @@ def _reconcile(
     return diff._replace(holds=holds) if holds else diff
 
 
+def check_prices(context: Context, usage: CompanyUsage) -> None:
+    """Every unit price the usage gives a mapped plan can be written and read back.
+
+    Raises:
+        InvalidPriceError: naming the plan, the agreement and the computed price.
+    """
+    for plan_id in context.mapping:
+        plan = context.plans[plan_id]
+        price = context.unit_price(plan, usage)
+        problem = unwritable(price)
+        if problem:
+            raise InvalidPriceError(
+                f"the unit price of plan {plan_id!r} on agreement {usage.agreement_id} comes "
+                f"to {price} {problem}"
+            )
+
+
 class Reconciler:
     """Plans, mapping, policy and `today`, validated once, for reconciling many agreements.
 
@@ -203,6 +229,7 @@ class Reconciler:
         seen: dict[int, CompanyUsage] = {}
         for usage in usages:
             check_usage(usage, self._context.plans)
+            check_prices(self._context, usage)
             if usage.agreement_id in seen:
                 first = seen[usage.agreement_id].company or "a usage"
                 second = usage.company or "another usage"
@@ -221,13 +248,16 @@ class Reconciler:
         usage: CompanyUsage,
         lines: Iterable[AdditionLike],
         planned: Iterable[Operation] = (),
+        *,
+        created_bill_customer: str = BILLABLE,
     ) -> BillingCheck:
         """Whether an agreement's lines bill what `usage` says (see
         [`BillingCheck`][connectwise_billing.reconcile.BillingCheck] for the rules): the lines
         as read back after a sync, or, with `planned` operations, the lines as read with those
-        applied (what a dry run promises)."""
+        applied (what a dry run promises; a created line bills as `created_bill_customer`, what
+        the backend creates lines as, unless its operation says)."""
         if planned:
-            lines = apply_operations(lines, planned)
+            lines = apply_operations(lines, planned, created_bill_customer)
         return check_billing(self._context, usage, lines)
 
 

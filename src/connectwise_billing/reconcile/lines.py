@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Protocol
 
-__all__ = ["BILLABLE", "AdditionLike", "ProductRefLike", "bills", "is_active"]
+__all__ = ["BILLABLE", "AdditionLike", "ProductRefLike", "billed_quantity", "bills", "is_active"]
 
 BILLABLE: Final = "Billable"
 """The `bill_customer` of a line that bills the customer (ConnectWise's `billCustomer`)."""
@@ -26,8 +26,9 @@ class ProductRefLike(Protocol):
 
 class AdditionLike(Protocol):
     """What reconciliation reads of an existing addition: the client's `Addition`, or any
-    object with these attributes (`bill_customer`, `last_updated` and `updated_by` are
-    optional: a line without `bill_customer` bills)."""
+    object with these attributes (`bill_customer`, `less_included`, `last_updated` and
+    `updated_by` are optional: a line without `bill_customer` bills, and without
+    `less_included` bills its whole quantity)."""
 
     @property
     def id(self) -> int:
@@ -70,3 +71,11 @@ def bills(line: object) -> bool:
     """
     value = getattr(line, "bill_customer", None)
     return value is None or value == BILLABLE
+
+
+def billed_quantity(line: AdditionLike) -> Decimal:
+    """The units a line bills: its quantity less the units included in the agreement
+    (ConnectWise's `lessIncluded`), never below zero."""
+    quantity = line.quantity or Decimal(0)
+    included = getattr(line, "less_included", None) or Decimal(0)
+    return max(quantity - included, Decimal(0))

@@ -26,7 +26,7 @@ def check_money(value: object, what: str) -> Decimal:
     amount = Decimal(value)
     if not amount.is_finite():
         raise InvalidPriceError(f"{what} must be a finite number, got {shown(value)}")
-    if amount < 0:
+    if amount < 0 or amount.is_signed():  # -0 too: it would be written as -0.00
         raise InvalidPriceError(f"{what} must not be negative, got {shown(value)}")
     problem = unwritable(amount)
     if problem:
@@ -56,6 +56,8 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
         raise InputError(f"agreement_id must be an integer, got {shown(usage.agreement_id)}")
     if usage.agreement_id <= 0:
         raise InputError(f"agreement_id must be positive, got {shown(usage.agreement_id)}")
+    if usage.company is not None and not isinstance(usage.company, str):
+        raise InputError(f"the company of {where} must be text, got {shown(usage.company)}")
     company_id = usage.company_id
     if company_id is not None and (
         isinstance(company_id, bool) or not isinstance(company_id, int) or company_id <= 0

@@ -33,6 +33,7 @@ from connectwise_billing.reconcile import (
     SyncPolicy,
 )
 from connectwise_billing.reconcile.guardrails import zeroed_hold
+from connectwise_billing.reconcile.lines import BILLABLE
 from connectwise_billing.sync.apply import ApplySettings
 from connectwise_billing.sync.audit import AuditLog
 from connectwise_billing.sync.flows import (
@@ -126,6 +127,10 @@ class RunState:
         replan: bool = True,
         checks: Mapping[int, BillingChecker] | None = None,
     ) -> None:
+        if lock is not None and not isinstance(lock, Lock):
+            raise InputError(f"lock must be a Lock (InProcessLock, FileLock, ...), got {lock!r}")
+        if progress is not None and not callable(progress):
+            raise InputError(f"progress must be callable, got {progress!r}")
         self.started_at = datetime.now(UTC)
         self.started = time.perf_counter()
         self.reconciler = reconciler
@@ -193,8 +198,9 @@ class RunState:
             state = states.get(usage.agreement_id)
             mismatch = state and company_mismatch(usage, state, self.backend.name)
             if state is not None and mismatch:
-                states[usage.agreement_id] = attrs.evolve(
-                    state, status="unavailable", reason=mismatch, failure=None
+                # Reported under the usage's company, not the one the agreement belongs to.
+                states[usage.agreement_id] = AgreementState(
+                    usage.agreement_id, "unavailable", mismatch
                 )
         self.states = states
         return states
@@ -265,7 +271,11 @@ class RunState:
         if check is not None:
             return check
         reconciler = self.reconciler
-        return lambda lines, planned: reconciler.billing(usage, lines, planned)
+        # What the backend creates lines as (ConnectWise: its `bill_customer`), for a dry run.
+        created = getattr(self.backend, "bill_customer", BILLABLE)
+        return lambda lines, planned: reconciler.billing(
+            usage, lines, planned, created_bill_customer=created
+        )
 
     def write(self, planned: Planned, lease: Lease | None) -> SyncFlow[AgreementReport]:
         """Write a planned agreement (with its lock's `lease`), or, without a lease, report

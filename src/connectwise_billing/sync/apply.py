@@ -29,6 +29,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -151,11 +152,12 @@ def _differences(op: UpdateAddition | CancelAddition, addition: AdditionLike) ->
 
 def _contradicted(written: Mapping[str, Any], shown: Mapping[str, Any]) -> str | None:
     """`quantity 1, unit_price 0.00`: the fields an answer shows with other values than were
-    written (a field the answer leaves out says nothing)."""
+    written (a field the answer leaves out says nothing; a created line must show no
+    cancelled date)."""
     wrong = [
-        f"{field} {shown[field]}"
-        for field, value in written.items()
-        if shown.get(field) is not None and shown[field] != value
+        f"{field} {value}"
+        for field, value in shown.items()
+        if value is not None and written.get(field) != value
     ]
     return ", ".join(wrong) or None
 
@@ -167,6 +169,8 @@ def _created_values(line: AdditionLike) -> dict[str, Any]:
         "quantity": line.quantity,
         "unit_price": line.unit_price,
         "unit_cost": line.unit_cost,
+        "less_included": getattr(line, "less_included", None),
+        "cancelled_date": line.cancelled_date,
     }
 
 
@@ -227,6 +231,7 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
         "quantity": op.quantity,
         "unit_price": op.unit_price,
         "unit_cost": op.unit_cost,
+        "less_included": Decimal(0),
     }
     shows = _contradicted(written, _created_values(created))
     if shows:

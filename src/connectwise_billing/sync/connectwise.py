@@ -49,6 +49,7 @@ LINE_FIELDS: Final = (
     "product/id",
     "product/identifier",
     "quantity",
+    "lessIncluded",
     "unitPrice",
     "unitCost",
     "billCustomer",
@@ -183,7 +184,7 @@ class _ConnectWise:
             op.quantity,
             unit_price=op.unit_price,
             unit_cost=op.unit_cost,
-            bill_customer=self.bill_customer,
+            bill_customer=op.bill_customer or self.bill_customer,
             effective_date=op.effective_date,
         )
         request = _ADDITIONS.create(op.agreement_id, new, NO_OPTIONS)

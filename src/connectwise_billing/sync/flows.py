@@ -148,7 +148,12 @@ def plan_flow(
     if state.status == "unavailable":
         return attrs.evolve(report, error=state.reason, failure=state.failure)
     if state.status == "closed":
-        return attrs.evolve(report, status="skipped", warnings=(state.reason or "closed",))
+        # Nothing bills a closed agreement: seats in use there are not billed.
+        billing = reconciler.billing(usage, ())
+        reason = state.reason or "closed"
+        if not billing.ok:
+            reason += ": link the customer's current agreement"
+        return attrs.evolve(report, status="skipped", warnings=(reason,), billing=billing)
     lines = yield from _read(usage, name)
     if isinstance(lines, AgreementReport):
         return lines

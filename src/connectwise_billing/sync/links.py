@@ -21,12 +21,13 @@ __all__ = ["LEGAL_SUFFIXES", "company_mismatch", "normalise_company_name"]
 
 LEGAL_SUFFIXES: Final = frozenset(
     {
-        "ab", "ag", "as", "bv", "co", "company", "corp", "corporation", "gmbh", "inc",
-        "incorporated", "kg", "limited", "llc", "llp", "lp", "ltd", "nv", "oy", "plc", "pty",
-        "sa", "sarl", "sas", "spa", "srl",
+        "ab", "ag", "as", "bv", "corp", "corporation", "gmbh", "inc", "incorporated", "kg",
+        "limited", "llc", "llp", "lp", "ltd", "nv", "oy", "plc", "pty", "sa", "sarl", "sas",
+        "spa", "srl",
     }
 )  # fmt: skip
-"""Words a company name may end with that say nothing about which company it is."""
+"""Legal forms a company name may end with, set aside when names are compared. "Co" and
+"Company" are not among them: "Jones" and "Jones Company" are often two businesses."""
 
 _NOT_WORD: Final = re.compile(r"[^\w]+")
 
@@ -52,11 +53,10 @@ def normalise_company_name(name: str) -> str:
     return " ".join(words)
 
 
-def _forms(name: str) -> set[str]:
-    """The forms a name is recognised by: normalised, and run together with and without its
-    legal suffix, as identifiers are written (`ContosoLtd`)."""
-    normalised = normalise_company_name(name)
-    return {normalised, normalised.replace(" ", ""), "".join(_words(name))} - {""}
+def _compact(name: str) -> str:
+    """The whole name run together, legal form included, as identifiers are written
+    (`Contoso Ltd` -> `contosoltd`)."""
+    return "".join(_words(name))
 
 
 def _describe(state: AgreementState) -> str:
@@ -86,14 +86,19 @@ def company_mismatch(usage: CompanyUsage, state: AgreementState, psa: str) -> st
         )
     if not usage.company:
         return None
-    wanted = _forms(usage.company)
-    known = {
-        form
-        for text in (state.company_name, state.company_identifier)
-        if text
-        for form in _forms(text)
-    }
-    if not wanted or wanted & known:
+    compact = _compact(usage.company)
+    if not compact:
+        return (
+            f"the usage names the company of {agreement} {usage.company!r}, which has nothing "
+            "to compare (no letters or digits); nothing written: give the usage the company's "
+            "company_id"
+        )
+    # The name as normalised, or run together (`ContosoLtd`); an identifier only run together
+    # with the legal form: a short identifier ("ABC") is the first word of many a company.
+    name = state.company_name or ""
+    if normalise_company_name(usage.company) == normalise_company_name(name):
+        return None
+    if compact in {_compact(name), _compact(state.company_identifier or "")}:
         return None
     return (
         f"{agreement} belongs to {owner} in {psa}, but the usage names {usage.company!r}; "

@@ -122,9 +122,10 @@ class AgreementReport:
         """The money is right: every operation applied (or planned), and the agreement's lines,
         as read back (in a dry run: as read, with the plan), bill exactly what the usage says
         (see [`BillingCheck`][connectwise_billing.reconcile.BillingCheck]). A skipped
-        (closed) agreement is ok; an error, a busy or a stopped one is not."""
-        if self.status == "skipped":
-            return True
+        (closed) agreement is ok when the usage has no seats on it; an error, a busy, a stale or
+        a stopped one is not."""
+        if self.status == "skipped":  # closed: ok unless seats are in use there
+            return self.billing is None or self.billing.ok
         return (
             self.status in ("synced", "planned")
             and all(result.ok for result in self.results)

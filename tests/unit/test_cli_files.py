@@ -1,0 +1,94 @@
+"""The command line's files read directly: the configuration's [lock] and the usage's links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectwise_billing.cli.config import LOCK_DIR_NAME, ConfigFileError, load_config
+from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.reconcile import Plan
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANS = [Plan("gold-50", "Gold 50 GB", cost="3.25", price="8.00")]
+
+
+def config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "etc" / "billing.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        "[connectwise]\n"
+        'base_url = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"\n'
+        'company_id = "mymsp"\n'
+        'client_id = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"\n'
+        '[plans]\ngold-50 = { name = "Gold 50 GB", cost = 3.25, price = 8.00 }\n'
+        "[mapping]\ngold-50 = 1043\n" + extra
+    )
+    return path
+
+
+def test_the_default_lock_directory_lies_beside_the_configuration(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    assert load_config(path).lock.dir == path.parent.resolve() / LOCK_DIR_NAME
+
+
+def test_a_relative_lock_directory_is_relative_to_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, '[lock]\ndir = "locks"\nwait = 5\n')
+    monkeypatch.chdir(tmp_path)  # whoever runs it, from wherever
+    settings = load_config(path).lock
+    assert (settings.dir, settings.wait) == (path.parent.resolve() / "locks", 5.0)
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [("ttl = nan", "lock.ttl"), ("wait = inf", "lock.wait"), ("ttl = 0", "lock.ttl")],
+)
+def test_lock_settings_that_are_not_seconds_are_named(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    with pytest.raises(ConfigFileError, match=f"billing.toml: {named}: must be seconds"):
+        load_config(config(tmp_path, f"[lock]\n{setting}\n"))
+
+
+def usage(tmp_path: Path, text: str, suffix: str = ".csv") -> Path:
+    path = tmp_path / f"usage{suffix}"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_company_id_column_links_each_agreement_to_its_customer(tmp_path: Path) -> None:
+    path = usage(
+        tmp_path,
+        "company,company_id,agreement_id,plan,seats\nContoso Ltd,12,1056,gold-50,3\n"
+        "Fabrikam Inc,,1058,gold-50,2\n",
+    )
+    [contoso, fabrikam] = load_usage(path, PLANS)
+    assert (contoso.company_id, fabrikam.company_id) == (12, None)
+    as_json = usage(
+        tmp_path,
+        '[{"company": "Contoso Ltd", "company_id": 12, "agreement_id": 1056,'
+        ' "seats": {"gold-50": 3}}]',
+        ".json",
+    )
+    assert load_usage(as_json, PLANS)[0].company_id == 12
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("Contoso Ltd,12,1056,gold-50,3\nContoso Ltd,13,1056,gold-50,4\n", "line 3: company_id"),
+        ("Contoso Ltd,x,1056,gold-50,3\n", "line 2: company_id: must be a positive whole"),
+        ("Contoso Ltd,12,1056,gold-50,3\u00b2\n", "line 2: seats: must be a whole number"),
+        ("Contoso Ltd,\u00b9\u00b2,1056,gold-50,3\n", "line 2: company_id"),
+        ("Contoso Ltd,12,\u0661\u0660,gold-50,3\n", "line 2: agreement_id"),
+    ],
+)
+def test_links_and_seats_that_are_not_plain_digits_are_named(
+    tmp_path: Path, rows: str, message: str
+) -> None:
+    path = usage(tmp_path, "company,company_id,agreement_id,plan,seats\n" + rows)
+    with pytest.raises(ConfigFileError, match=message):
+        load_usage(path, PLANS)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -769,3 +770,171 @@ def test_the_cli_prints_what_the_report_renders(served: tuple[ExampleMSP, Path])
     rendered = report.render()
     assert rendered == str(report)
     assert rendered.splitlines()[:8] == out.splitlines()[:8]
+
+
+# --- review before it bills: change sets, guardrails, undo -------------------------------------
+
+
+def usage_json(path: Path, usages: Any) -> Path:
+    path.write_text(
+        json.dumps(
+            [
+                {"company": u.company, "agreement_id": u.agreement_id, "seats": dict(u.seats)}
+                for u in usages
+            ]
+        )
+    )
+    return path
+
+
+def in_step(example: ExampleMSP, config: Path, tmp_path: Path) -> list[Any]:
+    """Sync the example (approving what the guardrails hold): the usages that bill today."""
+    everything = usage_json(tmp_path / "all.json", example.usages)
+    status, _, err = sync(config, everything, "--approve", "all")
+    assert status == 1, err  # the example's deleted and hidden agreements, on purpose
+    unreachable = {example.deleted_agreement_id, example.cancelled_agreement_id}
+    return [
+        u
+        for u in example.usages
+        if u.agreement_id not in unreachable
+        and u.company != example.hidden_company
+        and any(u.seats.get(plan) for plan in example.mapping)
+    ]
+
+
+def test_plan_out_then_apply_writes_what_was_planned(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    changes = tmp_path / "changes.json"
+    status, out, err = plan(config, USAGE_CSV, "--out", str(changes))
+    assert status in (0, 4), err
+    assert f"Change set: {changes}" in out and example.fake.writes() == []
+    saved = json.loads(changes.read_text())
+    planned = sum(len(a["operations"]) for a in saved["agreements"])
+    held = sum(1 for a in saved["agreements"] for op in a["operations"] if op["held"])
+    status, out, err = run(None, "apply", str(changes), "--config", str(config), "--json")  # type: ignore[arg-type]
+    report = json.loads(out)
+    assert report["applied"] == planned - held and report["held"] == held
+    assert len(example.fake.writes()) == planned - held
+    status, _, _ = plan(config, USAGE_CSV, "--detailed-exitcode")
+    assert status == (4 if held else 0)  # only what a person holds back is pending
+
+
+def test_plan_detailed_exitcode_says_changes_are_pending(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    _, config = served
+    assert plan(config, USAGE_CSV)[0] in (0, 4)
+    status, _, _ = plan(config, USAGE_CSV, "--detailed-exitcode")
+    assert status == 4
+
+
+def test_an_expired_or_malformed_change_set_exits_2_naming_the_problem(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    changes = tmp_path / "changes.json"
+    plan(config, USAGE_CSV, "--out", str(changes))
+    data = json.loads(changes.read_text())
+    data["expires_at"] = "2020-01-01T00:00:00Z"
+    changes.write_text(json.dumps(data))
+    status, out, err = run(None, "apply", str(changes), "--config", str(config))  # type: ignore[arg-type]
+    assert (status, out) == (2, "")
+    assert "expired at 2020-01-01T00:00:00Z: plan again" in err
+    data["expires_at"] = "soon"
+    changes.write_text(json.dumps(data))
+    status, _, err = run(None, "apply", str(changes), "--config", str(config))  # type: ignore[arg-type]
+    assert status == 2 and "expires_at: must be an ISO 8601 time, got 'soon'" in err
+    assert example.fake.writes() == []
+
+
+def test_guardrails_hold_a_missing_row_a_decimal_comma_and_a_price_below_cost(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    billing = in_step(example, config, tmp_path)
+    writes = len(example.fake.writes())
+    gold = [u for u in billing if u.seats.get("gold-50")]
+    lost, comma, cheap = gold[0], gold[1], gold[2]
+    rows = [
+        # the export lost every row but one of this customer's: its gold seats read as 0
+        *(
+            f"{lost.company},{lost.agreement_id},{plan},{count},,\n"
+            for plan, count in lost.seats.items()
+            if plan != "gold-50"
+        ),
+        f"{lost.company},{lost.agreement_id},gold-50,0,,\n",
+        f"{comma.company},{comma.agreement_id},gold-50,{comma.seats['gold-50']},7,50\n",
+        f"{cheap.company},{cheap.agreement_id},gold-50,{cheap.seats['gold-50']},0.20,\n",
+    ]
+    usage = tmp_path / "usage.csv"
+    usage.write_text(CSV_HEADER + "".join(rows))
+    status, out, err = sync(config, usage, "--json")
+    assert status == 4, err
+    report = json.loads(out)
+    rules = {
+        a["agreement_id"]: {op.get("rule") for op in a["operations"] if op["status"] == "held"}
+        for c in report["companies"]
+        for a in c["agreements"]
+    }
+    assert "max_mrr_drop_percent" in rules[lost.agreement_id]
+    assert any("max_price_change_percent" in rule for rule in rules[comma.agreement_id])
+    assert any("below_cost" in rule for rule in rules[cheap.agreement_id])
+    assert len(example.fake.writes()) == writes  # nothing written
+    text = sync(config, usage)[1]
+    assert "HELD agreement" in text and "NOT OK" in text
+    ids = f"{lost.agreement_id},{comma.agreement_id},{cheap.agreement_id}"
+    status, out, err = sync(config, usage, "--approve", ids, "--json")
+    assert status == 0, err + out
+    assert len(example.fake.writes()) > writes
+
+
+def test_a_broken_export_holds_the_whole_run_and_exits_4(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    billing = in_step(example, config, tmp_path)[:40]
+    assert len(billing) >= 20
+    zeroed = len(billing) * 3 // 8
+    broken = [
+        u._replace(seats=dict.fromkeys(u.seats, 0)) if n < zeroed else u
+        for n, u in enumerate(billing)
+    ]
+    usage = usage_json(tmp_path / "broken.json", broken)
+    writes = len(example.fake.writes())
+    status, out, err = sync(config, usage)
+    assert status == 4, err
+    assert "HELD, ALL OF IT" in out and f"{zeroed} of {len(billing)} agreements" in out
+    assert len(example.fake.writes()) == writes
+    assert sync(config, usage, "--approve", "all")[0] == 0
+    assert len(example.fake.writes()) > writes
+
+
+def test_runs_and_undo_through_the_command_line(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    before = {
+        a.id: (a.quantity, a.unit_price, a.cancelled_date) for a in example.fake.list_additions()
+    }
+    log = tmp_path / "audit.jsonl"
+    status, _, err = sync(config, USAGE_CSV, "--audit-log", str(log), "--approve", "all")
+    assert status == 0, err
+    status, out, _ = run(None, "runs", "--audit-log", str(log), "--json")  # type: ignore[arg-type]
+    [listed] = json.loads(out)
+    assert listed["counts"]["applied"] > 0
+    undo = tmp_path / "undo.json"
+    status, out, err = run(  # type: ignore[arg-type]
+        None, "undo", "--audit-log", str(log), "--run", listed["run_id"], "--out", str(undo)
+    )
+    assert status == 0, err
+    assert f"saved to {undo}" in out
+    status, _, err = run(None, "apply", str(undo), "--config", str(config))  # type: ignore[arg-type]
+    assert status == 0, err
+    after = {
+        a.id: (a.quantity, a.unit_price, a.cancelled_date) for a in example.fake.list_additions()
+    }
+    assert {line: after[line] for line in before} == before
+    status, out, _ = run(None, "runs", "--audit-log", str(log))  # type: ignore[arg-type]
+    assert listed["run_id"] in out

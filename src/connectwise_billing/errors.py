@@ -293,6 +293,12 @@ class SmallDiscountWarning(UserWarning):
     is a percentage). The sync goes on with it as given."""
 
 
+class ChangeSetError(InputError):
+    """A change set cannot be applied: malformed (the message names the place in the file),
+    expired, or planned against another PSA tenant; or an undo names a run its audit log does
+    not hold. Nothing was written."""
+
+
 class DuplicateAgreementError(InputError):
     """Two usages name the same agreement: a company linked to two agreements is two usages,
     but one agreement cannot be billed for two usages."""

@@ -24,9 +24,21 @@ from connectwise_billing.convert import to_json
 from connectwise_billing.errors import InputError, SmallDiscountWarning
 from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
-from connectwise_billing.sync import SyncReport, refresh_plan_prices, sync_all
+from connectwise_billing.sync import (
+    AgreementReport,
+    ChangeSet,
+    SyncReport,
+    apply_changes,
+    plan_changes,
+    refresh_plan_prices,
+    runs,
+    sync_all,
+    undo_changes,
+)
 from connectwise_billing.sync.connectwise import ConnectWiseBackend
 from connectwise_billing.sync.failures import unreachable
+from connectwise_billing.sync.render import table
+from connectwise_billing.sync.run import Approval
 
 EXIT_OK: Final = 0
 """Every agreement bills what the usage says (`sync`), or would once the preview is applied
@@ -37,6 +49,9 @@ EXIT_USAGE: Final = 2
 """The command line, configuration, usage file or mapping is wrong: nothing was written."""
 EXIT_UNREACHABLE: Final = 3
 """The run was stopped: ConnectWise refused the credentials, or could not be reached."""
+EXIT_REVIEW: Final = 4
+"""A person should look: a `sync` or `apply` held (guardrails) or found stale operations and had
+no other failure; or `plan --detailed-exitcode` with changes pending."""
 EXIT_INTERRUPTED: Final = 130
 """Interrupted (Ctrl-C, SIGTERM): the report of what was done so far was printed."""
 
@@ -88,13 +103,55 @@ def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyU
     return chosen
 
 
-def report_status(report: SyncReport) -> int:
-    """The exit status a report stands for."""
+def _for_a_person(agreement: AgreementReport) -> bool:
+    """Not ok only because operations wait for a person: held by a guardrail, or stale."""
+    if agreement.status == "stale":
+        return True
+    return (
+        agreement.status in ("synced", "planned")
+        and any(result.status == "held" for result in agreement.results)
+        and all(result.status in ("held", "applied", "planned") for result in agreement.results)
+    )
+
+
+def report_status(report: SyncReport, *, detailed: bool = False) -> int:
+    """The exit status a report stands for; `detailed` (a plan's `--detailed-exitcode`) makes
+    changes pending a reason for a person to look."""
     if report.stopped and STOP.is_set():
         return EXIT_INTERRUPTED
     if report.stopped and unreachable("ConnectWise") in report.stopped:
         return EXIT_UNREACHABLE
-    return EXIT_OK if report.ok else EXIT_FAILED
+    failing = [agreement for agreement in report.agreement_reports if not agreement.ok]
+    if failing:
+        if report.stopped is None and all(_for_a_person(a) for a in failing):
+            return EXIT_REVIEW
+        return EXIT_FAILED
+    if detailed and (report.planned or report.held):
+        return EXIT_REVIEW
+    return EXIT_OK
+
+
+def _approval(args: argparse.Namespace) -> Approval:
+    """`--approve all` or `--approve 1056,1058`."""
+    text = getattr(args, "approve", None)
+    if not text:
+        return ()
+    if text.strip().lower() == "all":
+        return "all"
+    ids = [part.strip() for part in text.split(",")]
+    for part in ids:
+        if not (part.isascii() and part.isdigit()) or int(part) <= 0:
+            raise InputError(
+                f"--approve takes agreement ids separated by commas, or all; got {part!r}"
+            )
+    return frozenset(int(part) for part in ids)
+
+
+def _print(args: argparse.Namespace, report: SyncReport) -> None:
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render(show_diffs=getattr(args, "show_diffs", None)))
 
 
 def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
@@ -111,28 +168,104 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     except InputError as error:
         raise ConfigFileError(f"{args.usage}: {error}") from None
     progress = Progress() if not args.json else None
+    out = getattr(args, "out", None)
     with _client(config) as client:
+        backend = ConnectWiseBackend(client, bill_customer=config.bill_customer)
         try:
-            report = sync_all(
-                ConnectWiseBackend(client, bill_customer=config.bill_customer),
-                config.plans,
-                config.mapping,
-                usages,
-                config.policy,
-                dry_run=dry_run,
-                audit_log=args.audit_log,
-                progress=progress,
-                lock=_lock(args, config),
-                stop=STOP,
-            )
+            if out:
+                changes = plan_changes(backend, config.plans, config.mapping, usages, config.policy)
+                assert changes.report is not None  # noqa: S101 - plan_changes always reports
+                report = changes.report
+            else:
+                report = sync_all(
+                    backend,
+                    config.plans,
+                    config.mapping,
+                    usages,
+                    config.policy,
+                    dry_run=dry_run,
+                    audit_log=args.audit_log,
+                    progress=progress,
+                    lock=_lock(args, config),
+                    stop=STOP,
+                    approve=_approval(args),
+                )
         finally:
             if progress is not None:
                 progress.finish()
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.render(show_diffs=args.show_diffs))
+    if out:
+        changes.save(out)
+    _print(args, report)
+    if out and not args.json:
+        print(
+            f"\nChange set: {out} ({changes.operations} operations, {changes.held} held, on "
+            f"{len(changes.agreements)} agreements); apply it before "
+            f"{changes.expires_at:%Y-%m-%d %H:%M} UTC with `connectwise-billing apply {out} "
+            "--config ...`"
+        )
+    return report_status(report, detailed=getattr(args, "detailed_exitcode", False))
+
+
+def apply(args: argparse.Namespace) -> int:
+    """`apply FILE`: write exactly the change set's operations."""
+    config = load_config(args.config)
+    changes = ChangeSet.load(args.changes)
+    with _client(config) as client:
+        report = apply_changes(
+            ConnectWiseBackend(client, bill_customer=config.bill_customer),
+            changes,
+            approve=_approval(args),
+            lock=_lock(args, config),
+            audit_log=args.audit_log,
+            stop=STOP,
+        )
+    _print(args, report)
     return report_status(report)
+
+
+def undo(args: argparse.Namespace) -> int:
+    """`undo --audit-log FILE --run ID --out FILE`: a change set that undoes a run."""
+    changes = undo_changes(args.audit_log, args.run)
+    changes.save(args.out)
+    if args.json:
+        print(json.dumps(changes.to_json(), indent=2))
+        return EXIT_OK
+    print(
+        f"Undo of run {args.run}: {changes.operations} operations on "
+        f"{len(changes.agreements)} agreements, saved to {args.out}"
+    )
+    for agreement in changes.agreements:
+        for op in agreement.operations:
+            line = getattr(op, "addition_id", None)
+            why = getattr(op, "reason", "")
+            print(f"  agreement {agreement.agreement_id}: {op.kind} addition {line} ({why})")
+    for note in changes.notes:
+        print(f"  ! {note}")
+    print(f"Review it, then: connectwise-billing apply {args.out} --config ...")
+    return EXIT_OK
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    """`runs --audit-log FILE`: the runs an audit log holds."""
+    found = runs(args.audit_log)
+    if args.json:
+        print(json.dumps(to_json(found), indent=2))
+        return EXIT_OK
+    if not found:
+        print("No runs in the audit log.")
+        return EXIT_OK
+    rows = [
+        (
+            run.run_id,
+            f"{run.started:%Y-%m-%d %H:%M:%S}",
+            "dry run" if run.dry_run else "",
+            str(run.agreements),
+            ", ".join(f"{count} {status}" for status, count in sorted(run.counts.items())),
+        )
+        for run in found
+    ]
+    print(table(("run", "started (UTC)", "", "agreements", "writes"), rows))
+    return EXIT_OK
 
 
 def plan(args: argparse.Namespace) -> int:

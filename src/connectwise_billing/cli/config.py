@@ -27,6 +27,13 @@ api_member = "CloudPanelAPI"
 max_attempts = 5
 settle_timeout = 10
 
+[guardrails]                                # optional: what holds a change for a person
+max_mrr_drop_percent = 50                   # false turns a rule off
+max_price_change_percent = 50
+below_cost = "hold"                         # or "warn"
+max_zeroed_percent = 20
+unmapped_usage = "warn"                     # or "fail"
+
 [lock]                                      # optional: how `sync` keeps runs apart
 dir = "locks"                               # lock files (relative to this file); default:
                                             # connectwise-billing-locks beside this file
@@ -59,6 +66,7 @@ from connectwise_billing.defaults import (
 )
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
+from connectwise_billing.reconcile.guardrails import Guardrails
 from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.values import shown
 
@@ -211,18 +219,41 @@ def _mapping(path: Path, table: Any, retired: Any, plans: tuple[Plan, ...]) -> P
         raise _fail(path, "mapping", str(error)) from None
 
 
-def _policy(path: Path, table: Any, api_member: str | None) -> tuple[SyncPolicy, str | None]:
+def _guardrails(path: Path, table: Any) -> Guardrails:
+    """The `[guardrails]` rules: the defaults, each changed or turned off (`false`)."""
+    if table is None:
+        return Guardrails()
+    if not isinstance(table, Mapping):
+        raise _fail(path, "guardrails", "must be a table of rules")
+    _check_keys(path, "guardrails", table, Guardrails._fields)
+    rules: dict[str, Any] = {}
+    for rule, value in table.items():
+        if value is False:
+            rules[rule] = None
+            continue
+        if rule in ("below_cost", "unmapped_usage"):
+            rules[rule] = value
+            continue
+        rules[rule] = _money(path, value, f"guardrails.{rule}")
+    return Guardrails(**rules)
+
+
+def _policy(
+    path: Path, table: Any, api_member: str | None, guardrails: Any
+) -> tuple[SyncPolicy, str | None]:
     """The policy, and the `bill_customer` an older file sets in it (a ConnectWise setting,
     now `[connectwise] bill_customer`)."""
     settings = dict(table or {})
-    _check_keys(path, "policy", settings, _POLICY_FIELDS)
+    _check_keys(path, "policy", settings, _POLICY_FIELDS - {"guardrails"})
+    settings["guardrails"] = _guardrails(path, guardrails)
     bill_customer = settings.pop("bill_customer", None)
     if api_member and "api_member" not in settings:
         settings["api_member"] = api_member
     try:
         return SyncPolicy(**settings), bill_customer
     except (InputError, TypeError) as error:
-        raise _fail(path, "policy", str(error)) from None
+        where = "guardrails" if "Guardrails" in str(error) else "policy"
+        raise _fail(path, where, str(error)) from None
 
 
 def _bill_customer(path: Path, *given: tuple[str, Any]) -> str:
@@ -296,7 +327,16 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(read_text(path, "the configuration file"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: not valid TOML: {error}") from None
-    sections = ("connectwise", "plans", "mapping", "retired", "policy", "retry", "lock")
+    sections = (
+        "connectwise",
+        "plans",
+        "mapping",
+        "retired",
+        "policy",
+        "guardrails",
+        "retry",
+        "lock",
+    )
     _check_keys(path, "", data, sections)
     cw = data.get("connectwise")
     if not isinstance(cw, Mapping):
@@ -320,7 +360,9 @@ def load_config(path: str | Path) -> Config:
     client_id = _text(path, cw, "client_id", "connectwise") or ""
     plans = _plans(path, data.get("plans"))
     api_member = _text(path, cw, "api_member", "connectwise", required=False)
-    policy, old_bill_customer = _policy(path, data.get("policy"), api_member)
+    policy, old_bill_customer = _policy(
+        path, data.get("policy"), api_member, data.get("guardrails")
+    )
     bill_customer = _bill_customer(
         path,
         ("connectwise.bill_customer", cw.get("bill_customer")),

@@ -32,11 +32,15 @@ from connectwise_billing.errors import (
 )
 
 EXIT_CODES: Final = """exit status:
-  0    every agreement bills what the usage says (sync), or would once the preview is
-       applied (plan)
+  0    every agreement bills what the usage says (sync, apply), or would once the preview
+       is applied (plan)
   1    some agreements failed or are not billed right (plan too)
-  2    the command line, configuration, usage file or mapping is wrong: nothing written
+  2    the command line, configuration, usage file, mapping or change set is wrong (or
+       expired): nothing written
   3    the run was stopped: ConnectWise refused the credentials, or could not be reached
+  4    a person should look: guardrails held changes, or a change set's agreements changed
+       since it was planned (stale), and nothing else failed; plan --detailed-exitcode:
+       changes pending
   130  interrupted (Ctrl-C, SIGTERM): the agreement in flight was finished, and the report
        of what was done so far printed"""
 """The exit statuses, as `--help` shows them (the values are `commands.EXIT_*`)."""
@@ -53,38 +57,54 @@ def _verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="connectwise-billing",
-        description="Keep ConnectWise Manage agreement additions in step with your control panel.",
+Commands = argparse._SubParsersAction  # the subparsers of a parser
+
+
+def _command(
+    into: Commands[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    sub = into.add_parser(
+        name,
+        help=text,
+        description=text,
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    _verbosity(parser, top=True)
-    commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _verbosity(sub, top=False)
+    return sub
 
-    def command(
-        into: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
-    ) -> argparse.ArgumentParser:
-        sub = into.add_parser(
-            name,
-            help=text,
-            description=text,
-            epilog=EXIT_CODES,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        _verbosity(sub, top=False)
-        return sub
 
-    command(
-        commands_, "demo", "plan and run a sync against the bundled simulator (no network, no keys)"
-    ).set_defaults(run=demo.run)
+def _with_config(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--config", required=True, help="the TOML configuration file")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
-    def with_config(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--config", required=True, help="the TOML configuration file")
-        sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
+def _locking(sub: argparse.ArgumentParser) -> None:
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument(
+        "--lock-dir",
+        help="directory of the lock files that keep two syncs on this host off one "
+        "agreement (default: [lock] dir, else connectwise-billing-locks beside the "
+        "configuration file)",
+    )
+    where.add_argument(
+        "--redis-url",
+        help="lock in this Redis instead (redis://host:6379/0), for syncs on several "
+        "hosts (default: [lock] redis_url)",
+    )
+
+
+def _approving(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--approve",
+        metavar="IDS|all",
+        help="write what the guardrails hold for these agreements (ids separated by commas), "
+        "or for all",
+    )
+
+
+def _billing_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
+    """plan, sync, apply, undo, runs."""
     for name, run, text in (
         (
             "plan",
@@ -93,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
         ),
         ("sync", commands.sync, "make ConnectWise match the usage file"),
     ):
-        sub = command(commands_, name, text)
-        with_config(sub)
+        sub = _command(commands_, name, text)
+        _with_config(sub)
         sub.add_argument("--usage", required=True, help="the usage file (.csv or .json)")
         sub.add_argument("--company", help="only this company (its name in the usage file)")
         sub.add_argument("--audit-log", help="append each settled write to this JSON Lines file")
@@ -112,49 +132,94 @@ def _parser() -> argparse.ArgumentParser:
             help="show only N agreements' diffs",
         )
         if name == "sync":
-            where = sub.add_mutually_exclusive_group()
-            where.add_argument(
-                "--lock-dir",
-                help="directory of the lock files that keep two syncs on this host off one "
-                "agreement (default: [lock] dir, else connectwise-billing-locks beside the "
-                "configuration file)",
+            _locking(sub)
+            _approving(sub)
+        else:
+            sub.add_argument(
+                "--out",
+                metavar="FILE",
+                help="save the planned changes as a change set to review, then `apply`",
             )
-            where.add_argument(
-                "--redis-url",
-                help="lock in this Redis instead (redis://host:6379/0), for syncs on several "
-                "hosts (default: [lock] redis_url)",
+            sub.add_argument(
+                "--detailed-exitcode",
+                action="store_true",
+                help="exit 4 when there are changes pending (0: nothing to change)",
             )
-        sub.set_defaults(run=run)
+        sub.set_defaults(handler=run)
 
+    apply = _command(
+        commands_, "apply", "write exactly the operations of a saved change set (plan --out)"
+    )
+    apply.add_argument("changes", metavar="FILE", help="the change set (from plan --out or undo)")
+    _with_config(apply)
+    apply.add_argument("--audit-log", help="append each settled write to this JSON Lines file")
+    _locking(apply)
+    _approving(apply)
+    apply.set_defaults(handler=commands.apply)
+
+    undo = _command(
+        commands_, "undo", "a change set that undoes a run, from its audit log (apply it after)"
+    )
+    undo.add_argument("--audit-log", required=True, help="the run's audit log")
+    undo.add_argument("--run", required=True, metavar="ID", help="the run's id (see `runs`)")
+    undo.add_argument("--out", required=True, metavar="FILE", help="where to save the change set")
+    undo.add_argument("--json", action="store_true", help="print the change set as JSON")
+    undo.set_defaults(handler=commands.undo)
+
+    runs = _command(commands_, "runs", "the runs an audit log holds, with their outcomes")
+    runs.add_argument("--audit-log", required=True, help="the audit log")
+    runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    runs.set_defaults(handler=commands.list_runs)
+
+
+def _lookup_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
+    """products, companies, agreements, plans."""
     lookups = (
         ("products", commands.products, "catalog items whose identifier or description has TEXT"),
         ("companies", commands.companies, "companies whose name contains TEXT"),
     )  # fmt: skip
     for noun, run, what in lookups:
-        lookup = command(commands_, noun, f"look up {noun}")
-        search = command(lookup.add_subparsers(dest="action", required=True), "search", what)
+        lookup = _command(commands_, noun, f"look up {noun}")
+        search = _command(lookup.add_subparsers(dest="action", required=True), "search", what)
         search.add_argument("text")
-        with_config(search)
-        search.set_defaults(run=run)
+        _with_config(search)
+        search.set_defaults(handler=run)
 
-    agreements = command(commands_, "agreements", "look up agreements")
-    listing = command(
+    agreements = _command(commands_, "agreements", "look up agreements")
+    listing = _command(
         agreements.add_subparsers(dest="action", required=True), "list", "a company's agreements"
     )
     which = listing.add_mutually_exclusive_group(required=True)
     which.add_argument("--company", help="the company's name in ConnectWise")
     which.add_argument("--company-id", type=int, help="the company's id in ConnectWise")
-    with_config(listing)
-    listing.set_defaults(run=commands.agreements)
+    _with_config(listing)
+    listing.set_defaults(handler=commands.agreements)
 
-    plans = command(commands_, "plans", "check the configured plans")
-    refresh = command(
+    plans = _command(commands_, "plans", "check the configured plans")
+    refresh = _command(
         plans.add_subparsers(dest="action", required=True),
         "refresh-prices",
         "compare plan costs and prices with the mapped catalog items",
     )
-    with_config(refresh)
-    refresh.set_defaults(run=commands.refresh)
+    _with_config(refresh)
+    refresh.set_defaults(handler=commands.refresh)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="connectwise-billing",
+        description="Keep ConnectWise Manage agreement additions in step with your control panel.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _verbosity(parser, top=True)
+    commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(
+        commands_, "demo", "plan and run a sync against the bundled simulator (no network, no keys)"
+    ).set_defaults(handler=demo.run)
+    _billing_commands(commands_)
+    _lookup_commands(commands_)
     return parser
 
 
@@ -163,7 +228,9 @@ def _logging(args: argparse.Namespace) -> Iterator[None]:
     """The command line's own logging, on stderr. A run's report shows its warnings and errors,
     so `plan` and `sync` log only with -v; lookups warn of records they had to leave out."""
     verbose = getattr(args, "verbose", 0) or 0
-    quiet = logging.CRITICAL if args.command in ("plan", "sync", "demo") else logging.WARNING
+    quiet = (
+        logging.CRITICAL if args.command in ("plan", "sync", "apply", "demo") else logging.WARNING
+    )
     level = {0: quiet, 1: logging.INFO}.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -223,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         with _logging(args), _stop_on_signals():
-            status: int = args.run(args)
+            status: int = args.handler(args)
         sys.stdout.flush()
     except InputError as error:
         return _fail(str(error), EXIT_USAGE)

@@ -297,12 +297,18 @@ class AgreementDiff(NamedTuple):
     """The agreement bills seats today, and the usage gives none for any plan it is billed for
     (what `max_zeroed_percent` counts)."""
 
+    def holds_of(self, index: int) -> tuple[Hold, ...]:
+        """The guardrails holding operation number `index`."""
+        return tuple(hold for hold in self.holds if not hold.operations or index in hold.operations)
+
     def hold_of(self, index: int) -> Hold | None:
-        """The first guardrail holding operation number `index`, if one does."""
-        for hold in self.holds:
-            if not hold.operations or index in hold.operations:
-                return hold
-        return None
+        """The guardrails holding operation number `index` as one hold (their rules and their
+        messages joined), or `None`."""
+        holds = self.holds_of(index)
+        if len(holds) < 2:
+            return holds[0] if holds else None
+        rules = ", ".join(hold.rule for hold in holds)
+        return Hold(rules, "; ".join(hold.message for hold in holds), (index,))
 
     @property
     def held(self) -> tuple[Operation, ...]:

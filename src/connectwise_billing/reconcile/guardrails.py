@@ -15,7 +15,7 @@ operations. Per run ([`zeroed_hold`][connectwise_billing.reconcile.guardrails.ze
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 from connectwise_billing.reconcile.diff import (
@@ -85,7 +85,7 @@ class Guardrails(NamedTuple):
 
 
 def _percent(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.1')):f}%"
+    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):f}%"
 
 
 def _money(value: Decimal | None) -> str:

@@ -110,6 +110,8 @@ class RunState:
         replan: When an agreement changed between its plan and its write: plan it again (a
             sync), or report it stale (a change set).
         checks: Per agreement, how its billing is checked (default: against its usage).
+        reread: Read every agreement again before writing it, also one with nothing to write
+            (a change set: its plan holds no lines, only their fingerprint).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class RunState:
         approve: Approval = (),
         replan: bool = True,
         checks: Mapping[int, BillingChecker] | None = None,
+        reread: bool = False,
     ) -> None:
         if lock is not None and not isinstance(lock, Lock):
             raise InputError(f"lock must be a Lock (InProcessLock, FileLock, ...), got {lock!r}")
@@ -143,13 +146,22 @@ class RunState:
         self.approve = approval(approve)
         self.replan = replan
         self.checks = checks or {}
+        self.reread = reread
         self.settings = ApplySettings(
             retry=backend.retry,
             dry_run=dry_run,
             verify_before_write=reconciler.policy.verify_before_write,
             today=reconciler.today,
             audit=(
-                AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None
+                AuditLog(
+                    audit_log,
+                    run_id=uuid.uuid4().hex,
+                    dry_run=dry_run,
+                    psa=backend.name,
+                    scope=backend.scope,
+                )
+                if audit_log
+                else None
             ),
             name=backend.name,
         )
@@ -245,6 +257,20 @@ class RunState:
             diff = planned.diff._replace(holds=(*planned.diff.holds, hold))
             self.planned[agreement_id] = attrs.evolve(planned, diff=diff)
 
+    def drop_closed(self) -> None:
+        """Report the planned agreements that are no longer open (closed, gone, no access, of
+        another company) instead of writing them: a change set's, planned earlier."""
+        for agreement_id, planned in list(self.planned.items()):
+            state = self._state(planned.usage)
+            if state.status == "open":
+                continue
+            del self.planned[agreement_id]
+            report = drive(
+                plan_flow(self.reconciler, planned.usage, state, self.backend.name), _no_steps
+            )
+            assert isinstance(report, AgreementReport)  # noqa: S101 - not open: never planned
+            self.record(attrs.evolve(report, diff=planned.diff), 0)
+
     # --- writing ---------------------------------------------------------------------------
 
     def approved(self, agreement_id: int) -> bool:
@@ -284,6 +310,7 @@ class RunState:
         settings = attrs.evolve(
             self.settings,
             company=usage.company,
+            company_id=planned.company_id,
             lease=lease,
             approved=self.approved(usage.agreement_id),
         )
@@ -297,7 +324,7 @@ class RunState:
             settings,
             self.backend.name,
             self._check(usage),
-            reread=lease is not None,
+            reread=lease is not None or self.reread,
             replan=replan if self.replan else None,
         )
 

@@ -94,6 +94,7 @@ class ApplySettings:
         verify_before_write: Re-read each addition before updating it (see `SyncPolicy`).
         audit: Where settled outcomes are logged.
         company: The company named in the audit log.
+        company_id: The company's id in the PSA, for the audit log.
         today: The day the diff was computed for: a create is confirmed only by an addition
             active after it (default: the day the operation is applied).
         name: How messages name the PSA (the backend's `name`).
@@ -107,6 +108,7 @@ class ApplySettings:
     verify_before_write: bool = False
     audit: AuditLog | None = None
     company: str | None = None
+    company_id: int | None = None
     today: date | None = None
     name: str = "the PSA"
     lease: Lease | None = None
@@ -317,7 +319,8 @@ def _patch(
 
 def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[None]:
     if settings.audit is not None:
-        yield from perform(WriteAudit(settings.audit, result, settings.company))
+        audit = WriteAudit(settings.audit, result, settings.company, settings.company_id)
+        yield from perform(audit)
 
 
 def _resettle(
@@ -463,7 +466,17 @@ def _settings(
         known_ids=frozenset(known_ids),
         dry_run=dry_run,
         verify_before_write=policy is not None and policy.verify_before_write,
-        audit=AuditLog(audit_log, run_id=uuid.uuid4().hex, dry_run=dry_run) if audit_log else None,
+        audit=(
+            AuditLog(
+                audit_log,
+                run_id=uuid.uuid4().hex,
+                dry_run=dry_run,
+                psa=backend.name,
+                scope=backend.scope,
+            )
+            if audit_log
+            else None
+        ),
         company=diff.company,
         today=today,
         name=backend.name,

@@ -11,9 +11,10 @@ here knows which PSA is behind the backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Final, NamedTuple
 
 import attrs
 
@@ -40,9 +41,12 @@ from connectwise_billing.sync.results import OperationResult
 from connectwise_billing.sync.steps import ReadCatalog, ReadLines, SyncFlow, perform
 
 __all__ = [
+    "FINGERPRINT_FIELDS",
     "BillingChecker",
+    "LineFingerprint",
     "Planned",
     "Replanner",
+    "fingerprint",
     "line_changes",
     "mapping_problem",
     "plan_flow",
@@ -101,17 +105,25 @@ class Planned:
     Attributes:
         usage: Its usage.
         diff: What reconciliation decided, with the guardrails' holds.
-        lines: Its lines as read: the writes happen only while the agreement still shows them.
-        complete: Whether `lines` are all of the agreement's lines (a plan) or only the ones
-            the operations touch (an undo): a line added since makes only a complete plan stale.
+        lines: Its lines as read (none for a change set loaded from a file).
         company_id: The PSA's id of the company the agreement belongs to, when known.
+        given: The fingerprint a change set was planned on (default: that of `lines`).
+        complete: Whether the fingerprint covers all of the agreement's lines (a plan) or only
+            the ones the operations touch (an undo): a line added since makes only a complete
+            plan stale.
     """
 
     usage: CompanyUsage
     diff: AgreementDiff
     lines: tuple[AdditionLike, ...]
-    complete: bool = True
     company_id: int | None = None
+    given: tuple[LineFingerprint, ...] | None = None
+    complete: bool = True
+
+    @property
+    def fingerprint(self) -> tuple[LineFingerprint, ...]:
+        """The lines the writes depend on: they happen only while the agreement shows them."""
+        return self.given if self.given is not None else fingerprint(self.lines)
 
 
 def _read_failed(
@@ -158,26 +170,54 @@ def plan_flow(
     if isinstance(lines, AgreementReport):
         return lines
     diff = reconciler.agreement(usage, lines)
-    return Planned(usage, diff, tuple(lines), company_id=usage.company_id or state.company_id)
+    return Planned(usage, diff, tuple(lines), usage.company_id or state.company_id)
 
 
 def _day(value: date | datetime | None) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _owned(line: AdditionLike) -> tuple[object, ...]:
+FINGERPRINT_FIELDS: Final = (
+    "product_id",
+    "quantity",
+    "unit_price",
+    "unit_cost",
+    "cancelled_date",
+    "bill_customer",
+    "less_included",
+)
+"""A line's owned fields, as a fingerprint compares them."""
+
+
+class LineFingerprint(NamedTuple):
+    """One line as a plan was made on it: its id, and the owned fields to compare (a field
+    left out is not compared: an undo knows only what the run wrote).
+
+    Attributes:
+        id: The line's id.
+        values: Field (one of `FINGERPRINT_FIELDS`) -> the value it showed.
+    """
+
+    id: int
+    values: Mapping[str, object]
+
+
+def _owned(line: AdditionLike) -> dict[str, object]:
     product = line.product
-    return (
-        None if product is None else product.id,
-        line.quantity,
-        line.unit_price,
-        line.unit_cost,
-        _day(line.cancelled_date),
-        getattr(line, "bill_customer", None),
-    )
+    return {
+        "product_id": None if product is None else product.id,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "unit_cost": line.unit_cost,
+        "cancelled_date": _day(line.cancelled_date),
+        "bill_customer": getattr(line, "bill_customer", None),
+        "less_included": getattr(line, "less_included", None) or Decimal(0),
+    }
 
 
-_OWNED_NAMES = ("product", "quantity", "unit_price", "unit_cost", "cancelled_date", "bill_customer")
+def fingerprint(lines: Iterable[AdditionLike]) -> tuple[LineFingerprint, ...]:
+    """The fingerprint of lines as read: every owned field of every line."""
+    return tuple(LineFingerprint(line.id, _owned(line)) for line in lines)
 
 
 def _shown(value: object) -> str:
@@ -187,11 +227,11 @@ def _shown(value: object) -> str:
 
 
 def line_changes(
-    planned: Sequence[AdditionLike], current: Sequence[AdditionLike], *, complete: bool
+    planned: Sequence[LineFingerprint], current: Sequence[AdditionLike], *, complete: bool
 ) -> list[str]:
     """How an agreement's lines differ from the lines a plan was made on: each planned line
     gone or showing other owned fields (product, quantity, prices, cancelled date, whether it
-    bills), and, when `complete`, each line that was not there."""
+    bills, units less included), and, when `complete`, each line that was not there."""
     now = {line.id: line for line in current}
     changes = []
     for line in planned:
@@ -199,9 +239,10 @@ def line_changes(
         if found is None:
             changes.append(f"addition {line.id} is gone")
             continue
-        for name, was, shows in zip(_OWNED_NAMES, _owned(line), _owned(found), strict=True):
-            if was != shows:
-                changes.append(f"addition {line.id}: {name} {_shown(was)} -> {_shown(shows)}")
+        shows = _owned(found)
+        for name, was in line.values.items():
+            if was != shows[name]:
+                changes.append(f"addition {line.id}: {name} {_shown(was)} -> {_shown(shows[name])}")
     if complete:
         known = {line.id for line in planned}
         changes += [f"addition {line.id} is new" for line in current if line.id not in known]
@@ -248,7 +289,7 @@ def write_flow(
         current = yield from _read(usage, name)
         if isinstance(current, AgreementReport):
             return attrs.evolve(current, company_id=planned.company_id)
-        changes = line_changes(lines, current, complete=planned.complete)
+        changes = line_changes(planned.fingerprint, current, complete=planned.complete)
         if changes:
             if replan is None:
                 return _stale(planned, changes)

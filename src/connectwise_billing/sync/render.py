@@ -87,8 +87,9 @@ def _changes(totals: CompanyReport | SyncReport, agreements: int) -> str | None:
 def render_summary(
     title: str, totals: CompanyReport | SyncReport, reports: Iterable[AgreementReport]
 ) -> str:
-    """Totals, what changed (or would), then errors, skipped and stopped agreements, failed
-    operations, billing that is not right, and the verdict."""
+    """Totals, what changed (or would), what waits for a person (held operations), then
+    errors, skipped, stale and stopped agreements, failed operations, billing that is not
+    right, and the verdict."""
     reports = list(reports)
     verb = "Dry run for" if totals.dry_run else "Sync of"
     changing = sum(1 for r in reports if any(x.status in ("planned", "applied") for x in r.results))
@@ -98,9 +99,12 @@ def render_summary(
         f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s{calls}"
     ]
     lines.append(_changes(totals, changing) or "  nothing to change")
+    held = f", {totals.held} held" if totals.held else ""
+    stale = f", {plural(totals.stale, 'agreement')} stale" if totals.stale else ""
     lines += [
         f"  operations: {totals.applied} applied, {totals.planned} planned, "
-        f"{totals.failed} failed, {totals.conflicts} conflicts, {totals.unknown} unknown",
+        f"{totals.failed} failed, {totals.conflicts} conflicts, {totals.unknown} unknown"
+        f"{held}{stale}",
         f"  MRR {money(totals.mrr_before)} -> {money(totals.mrr_after)} "
         f"({totals.mrr_after - totals.mrr_before:+,.2f})   "
         f"cost {money(totals.cost_before)} -> {money(totals.cost_after)}",
@@ -112,6 +116,10 @@ def render_summary(
             f"{money(totals.mrr_after + totals.mrr_unmanaged)}, "
             f"{money(totals.mrr_unmanaged)} of it from products the sync leaves alone"
         )
+    held_all = getattr(totals, "held_all", None)
+    if held_all:
+        lines += wrap(f"HELD, ALL OF IT: {held_all}")
+    lines += _held(reports)
     if totals.stopped:
         lines += wrap(f"STOPPED: {totals.stopped}")
     for report in reports:
@@ -120,12 +128,14 @@ def render_summary(
             lines += wrap(f"BUSY {name}: {report.error}")
         elif report.status == "stopped":
             continue
+        elif report.status == "stale":
+            lines += wrap(f"STALE {name}: {report.error}")
         elif report.error:
             lines += wrap(f"ERROR {name}: {report.error}")
         elif report.status == "skipped":
             lines += wrap(f"skipped {name}: {'; '.join(report.warnings)}")
         for result in report.results:
-            if not result.ok:
+            if not result.ok and result.status not in ("held", "stale"):
                 op = result.operation
                 lines += wrap(
                     f"{result.status.upper()} {name} {op.kind} {op.plan_id}: {result.error}"
@@ -142,6 +152,22 @@ def render_summary(
         lines.append(f"  {plural(warning_count, 'warning')}")
     lines.append("  OK" if totals.ok else "  NOT OK: see above")
     return "\n".join(lines)
+
+
+def _held(reports: Iterable[AgreementReport]) -> list[str]:
+    """What waits for a person, first: each rule that held operations, once per agreement
+    (a rule over the whole run is said once, above)."""
+    lines: list[str] = []
+    for report in reports:
+        seen: set[tuple[str | None, str | None]] = set()
+        for result in report.results:
+            if result.status != "held" or result.rule == "max_zeroed_percent":
+                continue
+            if (result.rule, result.error) in seen:
+                continue
+            seen.add((result.rule, result.error))
+            lines += wrap(f"HELD {_name(report)} by {result.rule}: {result.error}")
+    return lines
 
 
 def render_agreement(report: AgreementReport) -> str:

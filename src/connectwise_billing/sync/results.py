@@ -28,7 +28,8 @@ class OperationResult:
         error: Why it failed, conflicted or is unknown.
         note: How the outcome was established when it was not plain (a create confirmed by
             re-reading after its answer was lost).
-        rule: For a held operation, the guardrail that held it (`max_mrr_drop_percent`, ...).
+        rule: For a held operation, the guardrails that held it (`max_mrr_drop_percent`, ...;
+            several are separated by commas).
     """
 
     operation: Operation

@@ -148,6 +148,8 @@ def sync_run(
         if plan:
             run(backend, state.preflight(), state.guard)
         run(backend, state.lookup(), state.guard)
+        if not plan:
+            state.drop_closed()
         if plan:
             for usage in state.usages:
                 if state.should_stop():
@@ -273,6 +275,8 @@ async def async_sync_run(
         if plan:
             await arun(backend, state.preflight(), state.guard)
         await arun(backend, state.lookup(), state.guard)
+        if not plan:
+            state.drop_closed()
 
         async def plan_one(usage: CompanyUsage) -> None:
             with count_requests() as calls:

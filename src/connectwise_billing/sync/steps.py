@@ -232,14 +232,16 @@ class WriteAudit(Step[None]):
     """The settled operation."""
     company: str | None
     """The company, for the line."""
+    company_id: int | None = None
+    """The company's id in the PSA, for the line."""
 
     def run(self, backend: BillingBackend) -> None:
-        self.log.write(self.result, self.company)
+        self.log.write(self.result, self.company, self.company_id)
 
     async def arun(self, backend: AsyncBillingBackend) -> None:
         import asyncio
 
-        await asyncio.to_thread(self.log.write, self.result, self.company)
+        await asyncio.to_thread(self.log.write, self.result, self.company, self.company_id)
 
 
 class RunGuard:

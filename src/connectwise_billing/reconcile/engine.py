@@ -37,7 +37,6 @@ __all__ = [
     "AdditionLike",
     "ProductRefLike",
     "Reconciler",
-    "billed_quantity",
     "bills",
     "is_active",
     "reconcile",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
 
 __all__ = [
+    "MIN_AGREEMENTS_FOR_ZEROED",
     "BelowCost",
     "GuardrailRule",
     "Guardrails",

@@ -45,10 +45,8 @@ __all__ = [
     "Progress",
     "async_sync_all",
     "async_sync_company",
-    "async_sync_run",
     "sync_all",
     "sync_company",
-    "sync_run",
 ]
 
 T = TypeVar("T")
@@ -267,8 +265,8 @@ async def async_sync_run(
     one_company: bool = False,
     plan: bool = True,
 ) -> SyncReport:
-    """The async twin of [`sync_run`][connectwise_billing.sync.run.sync_run]: agreements are
-    planned, then written, up to `concurrency` at a time."""
+    """The async twin of `sync_run`: agreements are planned, then written, up to
+    `concurrency` at a time."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency must be a positive integer, got {concurrency!r}")
     with count_requests() as total:

@@ -33,7 +33,8 @@ def main(runs: int = 3, interval: float = 0.5) -> None:
         applied = run_every(interval, sync_once, max_runs=runs)
 
     print(f"applied per run: {applied}")
-    first = json.loads(audit.read_text().splitlines()[0])
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    first = next(record for record in records if record["event"] == "outcome")
     count = len(audit.read_text().splitlines())
     print(f"audit log {audit}: {count} lines; the first:")
     print(f"  {first['operation']} on agreement {first['agreement_id']}: {first['after']}")

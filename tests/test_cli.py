@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from connectwise_billing.cli.output import Progress
+from connectwise_billing.sync.audit import read_audit_log, unsettled
 from connectwise_billing.testing import ExampleMSP, Fault, Outcome, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ex
         monkeypatch.setenv("CW_PUBLIC_KEY", example.credentials.public_key)
         monkeypatch.setenv("CW_PRIVATE_KEY", example.credentials.private_key)
         yield example, config
+
+
+def outcomes(audit: Path) -> list[dict[str, Any]]:
+    """The audit log's outcome lines (each write also has an intent line before it)."""
+    return [line for line in read_audit_log(audit) if line["event"] == "outcome"]
 
 
 def run(_capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -98,7 +104,8 @@ def test_sync_applies_and_a_second_sync_has_nothing_to_do(
     )
     assert status == 0, out + err
     assert "operations: 4 applied" in out
-    assert len(audit.read_text().splitlines()) == 4
+    assert len(outcomes(audit)) == 4
+    assert not unsettled(read_audit_log(audit))
     status, out, _ = run(capsys, "sync", "--config", str(config), "--usage", usage, "--json")
     data = json.loads(out)
     assert (data["applied"], data["ok"]) == (0, True)
@@ -694,7 +701,8 @@ def test_interrupted_runs_finish_the_agreement_in_flight_and_report(
     assert 0 < report["applied"] < 40
     statuses = [a["status"] for c in report["companies"] for a in c["agreements"]]
     assert "stopped" in statuses
-    assert len(audit.read_text().splitlines()) == report["applied"]  # the audit log is complete
+    assert len(outcomes(audit)) == report["applied"]  # the audit log is complete
+    assert not unsettled(read_audit_log(audit))  # every intent has its outcome
     assert len(example.fake.writes()) == report["applied"]
 
 
@@ -837,6 +845,7 @@ def test_an_expired_or_malformed_change_set_exits_2_naming_the_problem(
     changes = tmp_path / "changes.json"
     plan(config, USAGE_CSV, "--out", str(changes))
     data = json.loads(changes.read_text())
+    data["planned_at"] = "2019-12-31T00:00:00Z"
     data["expires_at"] = "2020-01-01T00:00:00Z"
     changes.write_text(json.dumps(data))
     status, out, err = run(None, "apply", str(changes), "--config", str(config))  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Count the HTTP requests made inside a block of code, in threads and asyncio tasks alike.
+"""Count the HTTP requests made inside a block of code, and the time it spent throttled, in
+threads and asyncio tasks alike.
 
 ```python
 with count_requests() as counter:
@@ -14,6 +15,7 @@ share one client.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -55,3 +57,66 @@ def record_request() -> None:
     while counter is not None:
         counter.count += 1
         counter = counter.parent
+
+
+class ThrottleMeter:
+    """The seconds a run waited out 429s, against its budget (`RetryPolicy.throttle_budget`).
+
+    Attributes:
+        budget: Seconds of 429 waits the run may spend (`None`: no limit).
+        spent: Seconds waited so far.
+        exhausted: Why the budget ran out, once it did: the run stops with its report.
+    """
+
+    def __init__(self, budget: float | None) -> None:
+        self.budget = budget
+        self.spent = 0.0
+        self.exhausted: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ThrottleMeter(budget={self.budget!r}, spent={self.spent:g})"
+
+    def spend(self, seconds: float) -> bool:
+        """Book a wait for a 429; `False` (and `exhausted` set) when the budget does not cover
+        it."""
+        with self._lock:
+            if self.budget is None:
+                self.spent += seconds
+                return True
+            if self.exhausted is None and self.spent + seconds <= self.budget:
+                self.spent += seconds
+                return True
+            self.exhausted = self.exhausted or (
+                f"ConnectWise kept throttling: {self.spent:g} s of its {self.budget:g} s budget of "
+                f"429 waits spent, and it asked for {seconds:g} s more"
+            )
+            return False
+
+
+_meter: ContextVar[ThrottleMeter | None] = ContextVar(
+    "connectwise_billing_throttle_meter", default=None
+)
+
+
+@contextlib.contextmanager
+def throttle_budget(seconds: float | None) -> Iterator[ThrottleMeter]:
+    """Meter the 429 waits of the requests sent in this block (and in tasks it starts)."""
+    meter = ThrottleMeter(seconds)
+    token = _meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _meter.reset(token)
+
+
+def current_meter() -> ThrottleMeter | None:
+    """The meter of the block the caller runs in, if any."""
+    return _meter.get()
+
+
+def spend_throttle(seconds: float) -> bool:
+    """Book a 429 wait on the open meter; `False` when its budget does not cover it (always
+    `True` outside a metered block)."""
+    meter = _meter.get()
+    return meter is None or meter.spend(seconds)

@@ -46,7 +46,15 @@ def redact_value(value: Any, secrets: Sequence[str]) -> Any:
 
 
 class ConnectWiseBillingError(Exception):
-    """Base class of every error this SDK raises on purpose."""
+    """Base class of every error this SDK raises on purpose.
+
+    Attributes:
+        report: When the error stopped a sync run, the report of what the run did until then
+            (a `SyncReport`; empty when it stopped before its first write): nothing it wrote
+            is lost with the error.
+    """
+
+    report: Any = None
 
     def redact(self, secrets: Sequence[str]) -> None:
         """Replace each of `secrets` with `***` in the message and every text attribute.
@@ -60,6 +68,16 @@ class ConnectWiseBillingError(Exception):
             self.args = tuple(redact_value(arg, secrets) for arg in self.args)
             for name, value in list(vars(self).items()):
                 setattr(self, name, redact_value(value, secrets))
+
+
+class AuditLogError(ConnectWiseBillingError):
+    """The audit log could not be written (a full disk, a removed directory): the run sends no
+    further write, and its report says why it stopped."""
+
+
+class LockError(ConnectWiseBillingError):
+    """A lock could not be used: its Redis failed or went away, its directory refused a file.
+    The agreement is reported (not ok), and its lock is let go as far as it can be."""
 
 
 class InputError(ConnectWiseBillingError, ValueError):
@@ -176,6 +194,11 @@ class RateLimitError(ConnectWiseAPIError):
 
 class ServerError(ConnectWiseAPIError):
     """5xx: ConnectWise (or a proxy in front of it) failed."""
+
+
+class ThrottleBudgetSpent(RateLimitError):
+    """A 429 whose wait the run's throttle budget (`RetryPolicy.throttle_budget`) no longer
+    covers: a run ends with its report (`stopped` says `throttled`) instead of waiting on."""
 
 
 STATUS_ERRORS: Mapping[int, type[ConnectWiseAPIError]] = {

@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
 
-from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.errors import ConfigurationError, LockError
 
 DEFAULT_TTL: Final = 300.0
 """Seconds a lock lives unless renewed: how long a crashed or hung worker keeps an agreement."""
@@ -126,9 +126,11 @@ class Lease:
 
     Use it as a context manager: `with Lease(lock, key, token):` renews from a thread (for the
     sync functions), `async with` from a task. While held, it renews every third of the lock's
-    `ttl` (a lock without one needs no renewal). [`check`][connectwise_billing.locks.Lease.check]
-    renews at once and says whether the lock is still held; once it is not (it expired, another
-    run took it, renewing failed), `lost` says why and stays set.
+    `ttl` (a lock without one needs no renewal). Giving the lock back at the end never raises
+    over what happened inside: a failure is kept in `release_failed`.
+    [`check`][connectwise_billing.locks.Lease.check] renews at once and says whether the lock
+    is still held; once it is not (it expired, another run took it, renewing failed), `lost`
+    says why and stays set.
 
     Args:
         lock: The lock that was acquired.
@@ -145,6 +147,9 @@ class Lease:
         """The token that holds it."""
         self.lost: str | None = None
         """Why the lock is no longer held, once a renewal or check found so."""
+        self.release_failed: str | None = None
+        """Why giving the lock back failed, if it did (a lock with a lifetime then frees itself
+        when its `ttl` runs out)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: Any = None
@@ -213,7 +218,10 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.lock.release(self.key, self.token)
+        try:
+            self.lock.release(self.key, self.token)
+        except Exception as failure:  # never over the agreement's outcome
+            self.release_failed = str(failure)
 
     async def _arenew_in_background(self, interval: float) -> None:
         import asyncio
@@ -246,7 +254,10 @@ class Lease:
                 # caller cancelled meanwhile is still cancelled.
                 await asyncio.wait([self._task])
         finally:
-            await self.lock.release_async(self.key, self.token)
+            try:
+                await self.lock.release_async(self.key, self.token)
+            except Exception as failure:
+                self.release_failed = str(failure)
 
 
 def _seconds(value: float, what: str, *, allow_zero: bool) -> float:
@@ -459,7 +470,7 @@ class FileLock:
             except PermissionError:
                 descriptor = os.open(path, os.O_RDONLY)
         except OSError as error:
-            raise ConfigurationError(
+            raise LockError(
                 f"cannot use the lock directory {str(self.directory)!r}: {error.strerror}"
             ) from None
         try:
@@ -491,14 +502,17 @@ class FileLock:
         return _poll(lambda: self._try_take(key), wait)
 
     def release(self, key: str, token: str) -> None:
-        """Unlock and close the lock file (it stays in the directory)."""
+        """Unlock and close the lock file (it stays in the directory); closing it lets the
+        lock go whatever else fails."""
         import fcntl
 
         with self._guard:
             descriptor = self._held.pop(token, None)
         if descriptor is not None:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
-            os.close(descriptor)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            finally:
+                os.close(descriptor)
 
     def renew(self, key: str, token: str, *, ttl: float | None = None) -> bool:
         """Whether `token` still holds the lock (its file is open: nothing to extend)."""
@@ -614,19 +628,28 @@ class RedisLock:
             )
         return self.redis
 
+    def _call(self, name: str, *arguments: Any, **options: Any) -> Any:
+        """A command on the sync client; Redis failing (down, gone, timing out) is a
+        `LockError`."""
+        method = getattr(self._sync_client(), name)
+        try:
+            return method(*arguments, **options)
+        except Exception as error:
+            raise LockError(f"Redis failed: {error}") from error
+
     def acquire(
         self, key: str, *, ttl: float | None = None, wait: float | None = None
     ) -> str | None:
         """Take the lock for `key`, waiting up to `wait` seconds; the token, or `None`."""
         ttl, wait = self._timing.resolve(ttl, wait)
-        client = self._sync_client()
+        self._sync_client()
         token = uuid.uuid4().hex
 
         def try_once() -> str | None:
             try:
-                taken = client.set(self.prefix + key, token, nx=True, px=_milliseconds(ttl))
+                taken = self._call("set", self.prefix + key, token, nx=True, px=_milliseconds(ttl))
             except BaseException:
-                # Interrupted with the command sent: it may have set the key; take it back.
+                # Failed or interrupted with the command sent: it may have set the key.
                 with contextlib.suppress(Exception):
                     self.release(key, token)
                 raise
@@ -635,19 +658,28 @@ class RedisLock:
         return _poll(try_once, wait)
 
     def release(self, key: str, token: str) -> None:
-        """Delete the key if `token` still holds it."""
-        self._sync_client().eval(_RELEASE_SCRIPT, 1, self.prefix + key, token)
+        """Delete the key if `token` still holds it.
+
+        Raises:
+            LockError: Redis failed.
+        """
+        self._call("eval", _RELEASE_SCRIPT, 1, self.prefix + key, token)
 
     def renew(self, key: str, token: str, *, ttl: float | None = None) -> bool:
-        """Extend the key's expiry by `ttl` if `token` still holds it; whether it does."""
+        """Extend the key's expiry by `ttl` if `token` still holds it; whether it does.
+
+        Raises:
+            LockError: Redis failed.
+        """
         ttl = self._timing.resolve(ttl, None)[0]
-        script = (_RENEW_SCRIPT, 1, self.prefix + key, token, _milliseconds(ttl))
-        return bool(self._sync_client().eval(*script))
+        return bool(
+            self._call("eval", _RENEW_SCRIPT, 1, self.prefix + key, token, _milliseconds(ttl))
+        )
 
     async def _command(self, name: str, *arguments: Any, **options: Any) -> Any:
         """Run a command with either kind of client without blocking the event loop; when the
         caller is cancelled, the command still completes before the cancellation goes on, so
-        its effect is known."""
+        its effect is known. Redis failing is a `LockError`."""
         import asyncio
 
         method = getattr(self.redis, name)
@@ -662,6 +694,8 @@ class RedisLock:
             with contextlib.suppress(Exception):
                 await command
             raise
+        except Exception as error:
+            raise LockError(f"Redis failed: {error}") from error
 
     async def acquire_async(
         self, key: str, *, ttl: float | None = None, wait: float | None = None

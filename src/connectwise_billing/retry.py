@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 import attrs
 
 from connectwise_billing import waits
+from connectwise_billing.accounting import current_meter, spend_throttle
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -46,6 +47,7 @@ from connectwise_billing.errors import (
     InputError,
     RateLimitError,
     ServerError,
+    ThrottleBudgetSpent,
 )
 from connectwise_billing.log import logger
 
@@ -95,6 +97,9 @@ class RetryPolicy:
         first_contact_attempts: Attempts at a connection while the server has never answered
             this client (default 2): a host that refuses every connection is most likely the
             wrong one, and a run should say so at once.
+        throttle_budget: Seconds of 429 waits a whole sync run may spend (default 600): a
+            run whose 429s would make it wait longer stops with its report (`stopped` says
+            `throttled`) instead of waiting on, possibly for hours. `None`: no limit.
         on: Decides which failures are retried, as stamina's `on=`: called with the HTTP method
             and the error, it returns `False` (do not retry), `True` (retry after the usual
             backoff) or a number of seconds to wait before retrying. Default (`None`): the
@@ -113,6 +118,7 @@ class RetryPolicy:
     settle_timeout: float = attrs.field(default=10.0, validator=_positive("settle_timeout"))
     settle_interval: float = attrs.field(default=2.0)
     first_contact_attempts: int = attrs.field(default=2)
+    throttle_budget: float | None = attrs.field(default=600.0)
     on: RetryHook | None = attrs.field(default=None, eq=False)
 
     @max_attempts.validator
@@ -126,6 +132,11 @@ class RetryPolicy:
             raise ValueError(
                 f"RetryPolicy.first_contact_attempts must be at least 1, got {value!r}"
             )
+
+    @throttle_budget.validator
+    def _check_throttle_budget(self, _attribute: Any, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not value >= 0):
+            raise ValueError(f"RetryPolicy.throttle_budget must be >= 0 or None, got {value!r}")
 
     @settle_interval.validator
     def _check_settle_interval(self, _attribute: Any, value: float) -> None:
@@ -236,11 +247,13 @@ def compute_wait(
 ) -> float:
     """Seconds to wait after failed attempt number `attempt` (1-based).
 
-    The server's `Retry-After` wins when it gave one (capped at `max_retry_after`); otherwise
-    exponential backoff from `initial_backoff`, capped at `max_backoff`, with jitter.
+    The server's `Retry-After` wins when it gave one (capped at `max_retry_after`, and never
+    below `initial_backoff`: a `Retry-After: 0` must not make a throttled client hammer the
+    server); otherwise exponential backoff from `initial_backoff`, capped at `max_backoff`,
+    with jitter.
     """
     if isinstance(error, RateLimitError) and error.retry_after is not None:
-        return min(error.retry_after, policy.max_retry_after)
+        return max(min(error.retry_after, policy.max_retry_after), policy.initial_backoff)
     backoff = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempt - 1))
     return rng(backoff / 2, backoff) if policy.jitter else backoff
 
@@ -291,6 +304,8 @@ def _tenacity_arguments(
         wait = policy.decide(method, error, state.attempt_number)
         if wait is None:
             return False
+        if isinstance(error, RateLimitError) and not spend_throttle(wait):
+            return False  # the run's throttle budget is spent: `call_with_retries` says so
         decided[0] = wait
         return True
 
@@ -347,9 +362,15 @@ def call_with_retries(
     arguments["sleep"] = policy.sleep
     # The iterator form keeps the result out of tenacity's state: a returned page would
     # otherwise live on in a reference cycle until the garbage collector ran.
-    for attempt in tenacity.Retrying(**arguments):
-        with attempt:
-            result = fn(*args)
+    try:
+        for attempt in tenacity.Retrying(**arguments):
+            with attempt:
+                result = fn(*args)
+    except RateLimitError as error:
+        spent = _spent(error)
+        if spent is error:
+            raise
+        raise spent from error
     return result
 
 
@@ -367,10 +388,35 @@ async def async_call_with_retries(
 
     arguments = _tenacity_arguments(policy, method, path, answered)
     arguments["sleep"] = policy.asleep
-    async for attempt in tenacity.AsyncRetrying(**arguments):
-        with attempt:
-            result = await fn(*args)
+    try:
+        async for attempt in tenacity.AsyncRetrying(**arguments):
+            with attempt:
+                result = await fn(*args)
+    except RateLimitError as error:
+        spent = _spent(error)
+        if spent is error:
+            raise
+        raise spent from error
     return result
+
+
+def _spent(error: RateLimitError) -> RateLimitError:
+    """The error a throttled request ends with: `ThrottleBudgetSpent` when the run's budget
+    is what stopped the retries."""
+    meter = current_meter()
+    if meter is None or meter.exhausted is None or isinstance(error, ThrottleBudgetSpent):
+        return error
+    return ThrottleBudgetSpent(
+        meter.exhausted,
+        retry_after=error.retry_after,
+        status_code=error.status_code,
+        method=error.method,
+        url=error.url,
+        code=error.code,
+        errors=error.errors,
+        request_id=error.request_id,
+        has_error_body=error.has_error_body,
+    )
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from connectwise_billing import (
     ChangeSetError,
     CompanyUsage,
     Guardrails,
+    InputError,
     Plan,
     PlanMapping,
     SyncPolicy,
@@ -414,7 +415,7 @@ def test_run_then_undo_restores_every_lines_owned_fields(
     usages = [shop.usage(number, **counts) for number, counts in enumerate(seats)]
     policy = SyncPolicy(on_zero=on_zero, on_duplicates=on_duplicates, guardrails=None)  # type: ignore[arg-type]
     sync("sync", shop, usages, policy, audit_log=log)
-    if not log.exists():
+    if not runs(log):
         return  # nothing was written
     [run] = runs(log)
     report = apply("sync", shop, undo_changes(log, run.run_id))
@@ -434,3 +435,174 @@ def test_the_example_msp_round_trips(tmp_path: Path) -> None:
     assert {a.agreement_id for a in report.agreement_reports} == {
         a.agreement_id for a in changes.agreements
     }
+
+
+# --- what an adversarial review found -------------------------------------------------------
+
+
+def test_holding_a_price_fix_does_not_let_the_rest_cut_the_bill_alone(kind: str) -> None:
+    """Gold 10 at 1.00 (a price to fix: held, +700%) and Basic 10 at 4.00 whose row the export
+    lost: the plan as a whole raises MRR 50 -> 80, but what it would write cuts it to 10."""
+    shop = Shop()
+    shop.bill(0, "gold", 10, price="1.00")
+    shop.bill(0, "basic", 10)
+    report = sync(kind, shop, [shop.usage(0, gold_50=10)])
+    assert {r.status for r in report.agreement_reports[0].results} == {"held"}
+    assert shop.fake.writes() == []
+    assert any(
+        "max_mrr_drop_percent" in (r.rule or "") for r in report.agreement_reports[0].results
+    )
+
+
+def test_an_undo_that_gives_a_line_its_later_cancel_date_back_applies(tmp_path: Path) -> None:
+    shop = Shop()
+    line = shop.fake.add_addition(
+        shop.companies[0][2], shop.gold, 3, cancelled_date=date(2030, 6, 30)
+    )
+    log = tmp_path / "audit.jsonl"
+    policy = SyncPolicy(on_zero="cancel", guardrails=None)
+    sync("sync", shop, [shop.usage(0)], policy, audit_log=log)
+    assert shop.fake.get_addition(line).cancelled_date.date() < date(2030, 6, 30)  # type: ignore[union-attr]
+    undo = undo_changes(log, runs(log)[0].run_id)
+    assert undo.agreements[0].mrr_after == D(24)  # it bills again: 3 x 8.00
+    undo.save(tmp_path / "undo.json")
+    report = apply("sync", shop, ChangeSet.load(tmp_path / "undo.json"))
+    assert report.ok
+    assert shop.fake.get_addition(line).cancelled_date.date() == date(2030, 6, 30)  # type: ignore[union-attr]
+
+
+def edited(shop: Shop, tmp_path: Path, usages: list[CompanyUsage], edit: Any) -> Path:
+    data = plan("sync", shop, usages).to_json()
+    edit(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(scope=None), "scope: must be text"),
+        (lambda d: d.pop("scope"), "scope: is missing"),
+        (lambda d: d["agreements"][0].update(lines_complete="true"), "lines_complete: must be"),
+        (
+            lambda d: d["agreements"][0].update(company=None, company_id=None),
+            "nothing would check whose agreement it is",
+        ),
+        (
+            lambda d: d["agreements"][0]["operations"][0].update(product_id=999),
+            r"product 999 is not the product of plan 'gold-50'",
+        ),
+        (
+            lambda d: d["agreements"][0]["operations"][0].update(plan_id="archive"),
+            "'archive' is not a mapped plan",
+        ),
+        (
+            lambda d: d["agreements"][0]["operations"][0].update(quantity="-0"),
+            "is negative",
+        ),
+        (
+            lambda d: d["agreements"][0]["operations"][0].update(quantity="1_0"),
+            "must be a number, got '1_0'",
+        ),
+        (
+            lambda d: d["agreements"][0]["operations"][0].update(quantity="\u0661\u0662"),
+            "must be a number",
+        ),
+        (lambda d: d.update(expires_at=d["planned_at"]), "must be later than planned_at"),
+        (lambda d: d.update(format_version=True), "this SDK reads format 1"),
+        (lambda d: d.update(expires_at="9999-12-31T23:59:59-14:00"), "must be an ISO 8601"),
+    ],
+)
+def test_a_change_set_edited_beyond_deleting_is_refused(
+    tmp_path: Path, edit: Any, message: str
+) -> None:
+    shop = Shop()
+    path = edited(shop, tmp_path, [shop.usage(0, gold_50=5)], edit)
+    with pytest.raises(ChangeSetError, match=message):
+        ChangeSet.load(path)
+
+
+def test_a_held_mark_deleted_from_the_file_is_held_again(tmp_path: Path) -> None:
+    shop = Shop()
+    shop.bill(0, "gold", 12)
+
+    def unhold(data: dict[str, Any]) -> None:
+        data["agreements"][0]["operations"][0]["held"] = None
+
+    path = edited(shop, tmp_path, [shop.usage(0, gold_50=1)], unhold)
+    report = apply("sync", shop, ChangeSet.load(path))
+    [result] = report.agreement_reports[0].results
+    assert result.status == "held" and "max_mrr_drop_percent" in (result.rule or "")
+    assert shop.fake.writes() == []
+
+
+def test_a_line_of_another_product_is_never_written_through_a_plans_operation(
+    tmp_path: Path,
+) -> None:
+    shop = Shop()
+    backup = shop.fake.add_product("BACKUP", price="900", cost="100")
+    support = shop.fake.add_addition(shop.companies[0][2], backup, 1)
+    shop.bill(0, "gold", 2)
+
+    def retarget(data: dict[str, Any]) -> None:
+        data["agreements"][0]["operations"][0]["line_id"] = support
+
+    path = edited(shop, tmp_path, [shop.usage(0, gold_50=3)], retarget)
+    with pytest.raises(ChangeSetError, match=f"addition {support} is of product {backup}"):
+        ChangeSet.load(path)
+
+
+def test_unmapped_usage_fail_makes_the_agreement_not_ok_with_nothing_else_to_do() -> None:
+    shop = Shop()
+    shop.bill(0, "gold", 2)
+    archive = Plan("archive", "Archive", cost="1.00", price="3.00")
+    policy = SyncPolicy(guardrails=Guardrails(unmapped_usage="fail"))
+    name, _company, agreement = shop.companies[0]
+    usage = CompanyUsage(agreement, {"gold-50": 2, "archive": 9}, company=name)
+    with session("sync", shop) as call:
+        report = call(lambda c: sync_all(c, (*PLANS, archive), shop.mapping, [usage], policy))
+    assert not report.ok
+    [problem] = report.agreement_reports[0].billing_problems
+    assert (problem.kind, problem.monthly) == ("unmapped_usage", D("27.00"))
+
+
+def test_an_undo_leaves_a_line_cancelled_since_the_run_alone(tmp_path: Path) -> None:
+    shop = Shop()
+    line = shop.bill(0, "gold", 10)
+    log = tmp_path / "audit.jsonl"
+    sync("sync", shop, [shop.usage(0, gold_50=12)], audit_log=log)
+    shop.fake.edit_addition(line, cancelled_date=date(2026, 12, 31))
+    report = apply("sync", shop, undo_changes(log, runs(log)[0].run_id))
+    assert report.agreement_reports[0].status == "stale"
+    assert shop.fake.get_addition(line).quantity == 12
+
+
+def test_odd_arguments_and_damaged_logs_are_named_not_raw(tmp_path: Path) -> None:
+    shop = Shop()
+    changes = plan("sync", shop, [shop.usage(0, gold_50=1)])
+    with pytest.raises(InputError, match="now must be a timezone-aware datetime"):
+        apply("sync", shop, changes, now=datetime(2026, 12, 7))
+    with pytest.raises(InputError, match="lifetime must be a positive timedelta"):
+        plan("sync", shop, [shop.usage(0, gold_50=1)], lifetime=timedelta(hours=-1))
+    with pytest.raises(InputError, match="lifetime is too long"):
+        plan("sync", shop, [shop.usage(0, gold_50=1)], lifetime=timedelta.max)
+    log = tmp_path / "audit.jsonl"
+    sync("sync", shop, [shop.usage(0, gold_50=1)], audit_log=log)
+    with log.open("a") as handle:
+        handle.write('{"run_id": "x", "time": "yesterday"}\n{"event": "outc')  # died mid-line
+    [run] = runs(log)
+    assert run.counts == {"applied": 1}
+    assert undo_changes(log, run.run_id).operations == 1
+
+
+def test_a_run_held_as_a_whole_says_so_only_while_something_is_held(kind: str) -> None:
+    shop = Shop(4)
+    for number in range(4):
+        shop.bill(number, "gold", 5)
+    usages = [shop.usage(n, gold_50=0 if n < 2 else 5) for n in range(4)]
+    one = sync(kind, shop, usages, approve=[shop.companies[0][2]])
+    assert (one.applied, one.held) == (1, 1)
+    assert "HELD, ALL OF IT" in one.summary() and "written" not in one.held_all  # type: ignore[operator]
+    rest = sync(kind, shop, usages, approve="all")
+    assert rest.applied == 1 and "HELD, ALL OF IT" not in rest.summary()

@@ -195,8 +195,11 @@ def test_audit_log_records_every_operation_and_no_secret(
 ) -> None:
     log = tmp_path / "audit.jsonl"
     report = quick_syncer.sync_all(example, example.usages, POLICY, today=TODAY, audit_log=log)
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(lines) == report.applied
+    everything = [json.loads(line) for line in log.read_text().splitlines()]
+    intents = [line for line in everything if line["event"] == "intent"]
+    lines = [line for line in everything if line["event"] == "outcome"]
+    assert len(lines) == len(intents) == report.applied  # each write: before it, and after
+    assert {line["write_id"] for line in lines} == {line["write_id"] for line in intents}
     assert {line["status"] for line in lines} == {"applied"}
     update = next(line for line in lines if line["operation"] == "update")
     assert set(update) >= {
@@ -215,7 +218,7 @@ def test_audit_log_records_every_operation_and_no_secret(
     assert example.credentials.private_key not in text
     assert example.credentials.public_key not in text
     quick_syncer.sync_all(example, example.usages, POLICY, today=TODAY, audit_log=log)
-    assert len(log.read_text().splitlines()) == len(lines)  # nothing to do: nothing appended
+    assert len(log.read_text().splitlines()) == len(everything)  # nothing to do: nothing added
 
 
 def test_logging_levels(

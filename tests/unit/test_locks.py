@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from connectwise_billing import ConfigurationError
+from connectwise_billing.errors import LockError
 from connectwise_billing.locks import REDIS_PREFIX, FileLock, InProcessLock, Lease, Lock, RedisLock
 
 
@@ -160,7 +161,7 @@ def test_file_lock_names_are_readable_and_distinct(tmp_path: Path) -> None:
 def test_a_file_lock_directory_that_cannot_be_made_is_named(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(ConfigurationError, match="a-file"):
+    with pytest.raises(LockError, match="a-file"):
         FileLock(blocker / "locks").acquire(key())
 
 

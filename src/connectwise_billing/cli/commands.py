@@ -104,13 +104,16 @@ def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyU
 
 
 def _for_a_person(agreement: AgreementReport) -> bool:
-    """Not ok only because operations wait for a person: held by a guardrail, or stale."""
+    """Not ok only because operations wait for a person: held by a guardrail, or stale. Any
+    other reason the money is wrong (a billing problem of a plan with nothing held) is not."""
     if agreement.status == "stale":
         return True
+    held = {result.operation.plan_id for result in agreement.results if result.status == "held"}
     return (
         agreement.status in ("synced", "planned")
-        and any(result.status == "held" for result in agreement.results)
+        and bool(held)
         and all(result.status in ("held", "applied", "planned") for result in agreement.results)
+        and all(problem.plan_id in held for problem in agreement.billing_problems)
     )
 
 

@@ -22,13 +22,13 @@ from connectwise_billing.reconcile.diff import (
 from connectwise_billing.reconcile.engine import (
     AdditionLike,
     Reconciler,
-    billed_quantity,
     bills,
     is_active,
     reconcile,
     reconcile_agreement,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile.lines import billed_quantity
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
 

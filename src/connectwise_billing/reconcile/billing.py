@@ -42,7 +42,12 @@ __all__ = [
 ZERO = Decimal(0)
 
 BillingProblemKind = Literal[
-    "not_billed", "duplicate_lines", "wrong_values", "billed_twice", "retired_billed"
+    "not_billed",
+    "duplicate_lines",
+    "wrong_values",
+    "billed_twice",
+    "retired_billed",
+    "unmapped_usage",
 ]
 """What is wrong with a plan's billing: `not_billed` (the plan has seats but no active line of
 its product bills them: none at all, or only lines marked `DoNotBill`/`NoCharge`),
@@ -50,7 +55,8 @@ its product bills them: none at all, or only lines marked `DoNotBill`/`NoCharge`
 `wrong_values` (its one billing line shows another quantity, unit price or unit cost than the
 usage gives), `billed_twice` (a line of a retired product still bills seats while the plan's
 product bills them too), `retired_billed` (a line of a retired product bills seats the plan
-does not bill through its product)."""
+does not bill through its product), `unmapped_usage` (seats on a plan mapped to no product, when
+the guardrail `unmapped_usage` is `"fail"`)."""
 
 
 class BillingProblem(NamedTuple):
@@ -338,6 +344,20 @@ def check_billing(
         problems.append(
             BillingProblem(kind, plan_id, retired_from.name, product_id, line_ids, text, monthly)
         )
+    guardrails = context.policy.guardrails
+    if guardrails is not None and guardrails.unmapped_usage == "fail":
+        for plan_id, seats in sorted(usage.seats.items()):
+            unmapped = context.plans.get(plan_id)
+            if unmapped is None or not seats or plan_id in context.mapping:
+                continue
+            missed = seats * context.unit_price(unmapped, usage)
+            text = (
+                f"plan {unmapped.name}: {_seats(Decimal(seats))} in use ({_money(missed)} a "
+                "month) on a plan mapped to no product: not billed (unmapped_usage='fail')"
+            )
+            problems.append(
+                BillingProblem("unmapped_usage", plan_id, unmapped.name, 0, (), text, missed)
+            )
     billed = [line for line in counted if bills(line)]
     mrr = sum((_line_total(line) for line in billed), ZERO)
     cost = sum((billed_quantity(line) * (line.unit_cost or ZERO) for line in billed), ZERO)

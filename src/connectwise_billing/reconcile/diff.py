@@ -116,6 +116,15 @@ class CancelAddition(NamedTuple):
     kind: Literal["cancel"] = "cancel"
     previous_cancelled_date: date | None = None
 
+    @property
+    def restores(self) -> bool:
+        """Whether it gives a cancelled line its billing back (an undo): it clears the
+        cancelled date, or moves it later than the one the line has."""
+        previous = self.previous_cancelled_date
+        return self.cancelled_date is None or (
+            previous is not None and self.cancelled_date > previous
+        )
+
 
 Operation = CreateAddition | UpdateAddition | CancelAddition
 """One write the diff asks for."""
@@ -239,7 +248,7 @@ def operation_delta(op: Operation) -> tuple[Decimal, Decimal]:
     new: Mapping[Field, Decimal | None] = {}
     if isinstance(op, UpdateAddition):
         new = {**old, **{field: value for field, (_, value) in op.changes.items()}}
-    elif op.cancelled_date is None:  # restored: it bills again, and did not before
+    elif op.restores:  # it bills again, and did not before
         new, old = old, {}
     revenue = _line(new.get("quantity"), new.get("unit_price"))
     revenue -= _line(old.get("quantity"), old.get("unit_price"))
@@ -304,11 +313,12 @@ class AgreementDiff(NamedTuple):
     def hold_of(self, index: int) -> Hold | None:
         """The guardrails holding operation number `index` as one hold (their rules and their
         messages joined), or `None`."""
-        holds = self.holds_of(index)
-        if len(holds) < 2:
-            return holds[0] if holds else None
-        rules = ", ".join(hold.rule for hold in holds)
-        return Hold(rules, "; ".join(hold.message for hold in holds), (index,))
+        by_rule: dict[str, str] = {}
+        for hold in self.holds_of(index):  # a rule judged twice (plan, then apply) says it once
+            by_rule.setdefault(hold.rule, hold.message)
+        if not by_rule:
+            return None
+        return Hold(", ".join(by_rule), "; ".join(by_rule.values()), (index,))
 
     @property
     def held(self) -> tuple[Operation, ...]:
@@ -390,7 +400,7 @@ def _columns(op: Operation) -> tuple[str, str, str]:
             else:
                 cells.append(_show(field, op.expected.get(field)))
         return cells[0], cells[1], cells[2]
-    change = "cancel" if op.cancelled_date is not None else "restore"
+    change = "restore" if op.restores else "cancel"
     quantity = f"{_quantity(op.expected.get('quantity'))} -> {change}"
     return quantity, _money(op.expected.get("unit_price")), _money(op.expected.get("unit_cost"))
 

@@ -24,6 +24,7 @@ from connectwise_billing.reconcile.diff import (
     Hold,
     Operation,
     UpdateAddition,
+    operation_delta,
 )
 
 if TYPE_CHECKING:
@@ -151,6 +152,18 @@ def _unmapped(usage: CompanyUsage, plans: Mapping[str, Plan], mapping: PlanMappi
     )
 
 
+def _drop(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
+    if before <= 0 or after >= before:
+        return None
+    dropped = (before - after) / before * HUNDRED
+    if dropped <= limit:
+        return None
+    return (
+        f"MRR would drop from {_money(before)} to {_money(after)} (-{_percent(dropped)}), more "
+        f"than max_mrr_drop_percent={limit}"
+    )
+
+
 def hold_operations(
     guardrails: Guardrails,
     diff: AgreementDiff,
@@ -158,7 +171,11 @@ def hold_operations(
     plans: Mapping[str, Plan],
     mapping: PlanMapping,
 ) -> tuple[Hold, ...]:
-    """The per-agreement holds the guardrails put on `diff`'s operations (see the module)."""
+    """The per-agreement holds the guardrails put on `diff`'s operations (see the module).
+
+    The MRR rule is judged on the whole plan, and again on the operations the other rules leave
+    to be written: holding a price fix must not let the rest of the plan cut the bill alone.
+    """
     operations = diff.operations
     everything = tuple(range(len(operations)))
     holds: list[Hold] = []
@@ -168,15 +185,6 @@ def hold_operations(
             holds.append(Hold("unmapped_usage", problem, everything))
     if not operations:
         return tuple(holds)
-    limit = guardrails.max_mrr_drop_percent
-    if limit is not None and diff.mrr_before > 0 and diff.mrr_after < diff.mrr_before:
-        dropped = (diff.mrr_before - diff.mrr_after) / diff.mrr_before * HUNDRED
-        if dropped > limit:
-            message = (
-                f"MRR would drop from {_money(diff.mrr_before)} to {_money(diff.mrr_after)} "
-                f"(-{_percent(dropped)}), more than max_mrr_drop_percent={limit}"
-            )
-            holds.append(Hold("max_mrr_drop_percent", message, everything))
     limit = guardrails.max_price_change_percent
     for index, op in enumerate(operations):
         moved = _price_moves(op, Decimal(limit)) if limit is not None else None
@@ -185,6 +193,18 @@ def hold_operations(
         below = _below_cost(op) if guardrails.below_cost == "hold" else None
         if below:
             holds.append(Hold("below_cost", below, (index,)))
+    limit = guardrails.max_mrr_drop_percent
+    if limit is not None:
+        held = {index for hold in holds for index in hold.operations}
+        written = diff.mrr_before + sum(
+            (operation_delta(op)[0] for i, op in enumerate(operations) if i not in held),
+            Decimal(0),
+        )
+        dropped = _drop(diff.mrr_before, diff.mrr_after, limit) or _drop(
+            diff.mrr_before, written, limit
+        )
+        if dropped:
+            holds.insert(0, Hold("max_mrr_drop_percent", dropped, everything))
     return tuple(holds)
 
 
@@ -206,7 +226,7 @@ def zeroed_hold(guardrails: Guardrails, diffs: Sequence[AgreementDiff]) -> Hold 
         "max_zeroed_percent",
         f"{len(zeroed)} of {len(billing)} agreements that bill today ({_percent(share)}) would "
         f"drop to zero seats on every plan they are billed for, more than "
-        f"max_zeroed_percent={limit}: a broken usage export? Nothing was written; check the "
-        "usage, or approve",
+        f"max_zeroed_percent={limit}: a broken usage export? Held: check the usage, or "
+        "approve",
         (),
     )

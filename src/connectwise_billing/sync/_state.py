@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
+from connectwise_billing.accounting import ThrottleMeter
 from connectwise_billing.backend import AgreementState
-from connectwise_billing.errors import InputError
+from connectwise_billing.errors import (
+    AuditLogError,
+    ConnectWiseBillingError,
+    InputError,
+    LockError,
+)
 from connectwise_billing.flow import drive
 from connectwise_billing.locks import InProcessLock, Lease, Lock, lock_key
 from connectwise_billing.log import logger
@@ -34,8 +40,8 @@ from connectwise_billing.reconcile import (
 )
 from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.reconcile.lines import BILLABLE
-from connectwise_billing.sync.apply import ApplySettings
-from connectwise_billing.sync.audit import AuditLog
+from connectwise_billing.sync.apply import ApplySettings, additions_problem
+from connectwise_billing.sync.audit import AuditLog, Intent, read_audit_log, unsettled
 from connectwise_billing.sync.flows import (
     BillingChecker,
     Planned,
@@ -45,7 +51,14 @@ from connectwise_billing.sync.flows import (
 )
 from connectwise_billing.sync.links import company_mismatch
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
-from connectwise_billing.sync.steps import DescribeAgreements, RunGuard, SyncFlow, perform
+from connectwise_billing.sync.steps import (
+    DescribeAgreements,
+    ReadLines,
+    RunGuard,
+    SettleIntents,
+    SyncFlow,
+    perform,
+)
 
 if TYPE_CHECKING:
     from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
@@ -172,6 +185,8 @@ class RunState:
         self.states: Mapping[int, AgreementState] = {}
         self.stopped: str | None = None
         self.held_all: str | None = None
+        self.intents_settled = 0
+        self.meter: ThrottleMeter | None = None  # the run's 429 waits, once it runs
         self._diffs: list[AgreementDiff] = []  # every plan's, for the guardrail over the run
         self._failing: tuple[str | None, int] = (None, 0)
 
@@ -191,6 +206,11 @@ class RunState:
         reconciler = Reconciler(plans, mapping, policy, today=today or datetime.now(UTC).date())
         checked = reconciler.check(usages)
         return cls(backend, reconciler, checked, **options)  # type: ignore[arg-type]
+
+    @property
+    def throttle_budget(self) -> float | None:
+        """Seconds of 429 waits the run may spend (the backend's `RetryPolicy`)."""
+        return getattr(self.backend.retry, "throttle_budget", None)
 
     @property
     def agreement_ids(self) -> list[int]:
@@ -336,6 +356,65 @@ class RunState:
             self.stopped = "the run was asked to stop"
         return self.stopped is not None
 
+    # --- what a run must not lose ------------------------------------------------------------
+
+    def open_audit(self) -> None:
+        """Before anything is sent: the audit log of a run that writes can be written.
+
+        Raises:
+            ConfigurationError: naming the log and why it cannot be written.
+        """
+        audit = self.settings.audit
+        if audit is not None and not self.dry_run:
+            audit.open()
+
+    def unsettled(self) -> list[tuple[int, list[Intent]]]:
+        """Writes earlier runs with this audit log recorded as about to be sent, and never
+        settled (they died meanwhile), of this tenant, by agreement."""
+        audit = self.settings.audit
+        if audit is None or self.dry_run:
+            return []
+        by_agreement: dict[int, list[Intent]] = {}
+        for intent in unsettled(read_audit_log(audit.path)):
+            if intent.record.get("scope") == self.backend.scope:
+                by_agreement.setdefault(intent.agreement_id, []).append(intent)
+        return sorted(by_agreement.items())
+
+    def settle(self, agreement_id: int, intents: list[Intent]) -> SyncFlow[None]:
+        """Read the agreement and record whether each intent landed (under its lock)."""
+        audit = self.settings.audit
+        assert audit is not None  # noqa: S101 - there are intents only with an audit log
+        try:
+            lines = yield from perform(ReadLines(agreement_id))
+        except ConnectWiseBillingError as error:
+            logger.warning("agreement %s: its unsettled writes stay so: %s", agreement_id, error)
+            return
+        if additions_problem(lines, self.backend.name):
+            return
+        step = SettleIntents(audit, tuple(intents), tuple(lines), self.reconciler.today)
+        try:
+            self.intents_settled += yield from perform(step)
+        except AuditLogError:
+            self.stopped = f"{audit.broken}: the run stopped, and sent no write"
+
+    def lock_failed(self, usage: CompanyUsage, error: LockError) -> AgreementReport:
+        """The report of an agreement whose lock could not be used: nothing written."""
+        return AgreementReport(
+            usage.agreement_id,
+            usage.company,
+            "error",
+            error=f"not synced: its lock could not be taken: {error}",
+            failure="the lock could not be used",
+        )
+
+    def let_go(self, report: AgreementReport, lease: Lease) -> AgreementReport:
+        """The report of an agreement once its lock was let go: a release that failed is said
+        (a lock with a lifetime frees itself when it runs out)."""
+        if lease.release_failed is None:
+            return report
+        said = f"its lock could not be released ({lease.release_failed}); it frees itself"
+        return attrs.evolve(report, warnings=(*report.warnings, said))
+
     def busy(self, usage: CompanyUsage) -> AgreementReport:
         return AgreementReport(
             usage.agreement_id,
@@ -365,6 +444,13 @@ class RunState:
         self.reports[agreement_id] = report
         _log(report)
         self._note(report.failure)
+        audit = self.settings.audit
+        if audit is not None and audit.broken and self.stopped is None:
+            self.stopped = f"{audit.broken}: the run stopped, and sent no further write"
+            logger.error("%s", self.stopped)
+        if self.meter is not None and self.meter.exhausted and self.stopped is None:
+            self.stopped = f"throttled: {self.meter.exhausted}; the run stopped"
+            logger.error("%s", self.stopped)
         if self.progress is not None:
             failures = sum(1 for r in self.reports.values() if not r.ok)
             self.progress(len(self.reports), len(self.usages), failures)
@@ -412,4 +498,5 @@ class RunState:
             duration=time.perf_counter() - self.started,
             stopped=self.stopped,
             held_all=self.held_all,
+            intents_settled=self.intents_settled,
         )

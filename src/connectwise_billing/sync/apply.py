@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from connectwise_billing.errors import ConnectWiseBillingError, NotFoundError
+from connectwise_billing.errors import AuditLogError, ConnectWiseBillingError, NotFoundError
 from connectwise_billing.reconcile import (
     AdditionLike,
     AgreementDiff,
@@ -60,6 +60,7 @@ from connectwise_billing.sync.steps import (
     SyncFlow,
     UpdateLine,
     WriteAudit,
+    WriteIntent,
     arun,
     perform,
     run,
@@ -123,11 +124,14 @@ class Applied(NamedTuple):
         lines: The agreement's lines as read back after the writes (`None` when nothing was
             written, or no read back succeeded).
         lost: Why the run stopped writing: it lost the agreement's lock (`None`: it did not).
+        stopped: Why the run must send no further write at all (the audit log cannot be
+            written), if it must.
     """
 
     results: list[OperationResult]
     lines: Sequence[AdditionLike] | None
     lost: str | None = None
+    stopped: str | None = None
 
 
 def _day(value: date | datetime | None) -> date | None:
@@ -317,10 +321,38 @@ def _patch(
     return OperationResult(op, "applied", addition_id=op.addition_id)
 
 
-def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[None]:
-    if settings.audit is not None:
-        audit = WriteAudit(settings.audit, result, settings.company, settings.company_id)
+def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[bool]:
+    """Record a settled outcome; whether the audit log took it."""
+    if settings.audit is None:
+        return True
+    audit = WriteAudit(settings.audit, result, settings.company, settings.company_id)
+    try:
         yield from perform(audit)
+    except AuditLogError:
+        return False
+    return True
+
+
+def _intent(settings: ApplySettings, op: Operation, write_id: str) -> SyncFlow[bool]:
+    """Record a write about to be sent, durably; whether the audit log took it (if not, the
+    write must not be sent)."""
+    if settings.audit is None:
+        return True
+    intent = WriteIntent(
+        settings.audit, write_id, op, settings.company, settings.company_id, settings.known_ids
+    )
+    try:
+        yield from perform(intent)
+    except AuditLogError:
+        return False
+    return True
+
+
+def _not_sent(ops: Iterable[Operation], why: str) -> list[OperationResult]:
+    return [
+        OperationResult(op, "failed", addition_id=getattr(op, "addition_id", None), error=why)
+        for op in ops
+    ]
 
 
 def _resettle(
@@ -425,16 +457,23 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
         lease = settings.lease
         if lease is not None and not (yield from perform(HoldLock(lease))):
             why = f"not written: this run lost the agreement's lock ({lease.lost})"
-            for rest in diff.operations[index:]:
-                line = getattr(rest, "addition_id", None)
-                results.append(OperationResult(rest, "failed", addition_id=line, error=why))
+            results += _not_sent(diff.operations[index:], why)
             return Applied(results, None, lease.lost)
+        write_id = uuid.uuid4().hex
+        if not (yield from _intent(settings, op, write_id)):
+            broken = settings.audit.broken if settings.audit else None
+            results += _not_sent(diff.operations[index:], f"not sent: {broken}")
+            return Applied(results, None, stopped=broken)
         if isinstance(op, CreateAddition):
             result = yield from _create(op, settings, today)
         else:
             result = yield from _patch(op, settings)
-        yield from _audit(settings, result)
+        result = attrs.evolve(result, write_id=write_id)
         results.append(result)
+        if not (yield from _audit(settings, result)):
+            broken = settings.audit.broken if settings.audit else None
+            results += _not_sent(diff.operations[index + 1 :], f"not sent: {broken}")
+            return Applied(results, None, stopped=broken)
     if settings.dry_run or all(result.status == "held" for result in results):
         return Applied(results, None)
     results, lines = yield from _read_back(diff, results, settings, today)

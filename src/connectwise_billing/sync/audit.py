@@ -1,34 +1,56 @@
-"""An append-only JSON Lines audit log: one line per settled write, with before and after values.
+"""A write-ahead, append-only JSON Lines audit log: every write recorded before it is sent.
 
-Each line records when, which run, which PSA tenant, agreement and addition, what was done and
-its settled outcome (`applied`, `failed`, `conflict` or `unknown`). A line is written as soon as
-the write's outcome is known; when a later re-read changes it (an `unknown` create found after
-all), another line with the new outcome is appended. It never holds credentials: nothing about
-the connection is written. [`runs`][connectwise_billing.sync.audit.runs] lists the runs in a
-log; [`undo_changes`][connectwise_billing.undo_changes] turns one into a change set that undoes
-it.
+A run that writes first checks that the log can be appended to (a log in a missing directory,
+or that it may not write, is a `ConfigurationError` before anything is sent). Before each write
+it appends an *intent* line (`"event": "intent"`: a `write_id`, the run, tenant, agreement,
+operation and the values before and after), and flushes and fsyncs the file; once the write's
+outcome is settled, an *outcome* line (`"event": "outcome"`, the same `write_id`, and the
+`status`: `applied`, `failed`, `conflict`, `unknown`, ...). When a later read changes an
+outcome (an `unknown` create found after all), another outcome line is appended.
+
+A run that dies (SIGKILL, Ctrl-C, a cancelled task) leaves intents without outcomes. The next run
+given the same log settles each by reading its agreement (landed or not) and appends the outcome
+([`settle`][connectwise_billing.sync.audit.settle]). [`runs`][connectwise_billing.sync.audit.runs]
+lists a log's runs with their unsettled intents; [`undo_changes`][connectwise_billing.undo_changes]
+undoes one. The log never holds credentials: nothing about the connection is written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from connectwise_billing.errors import InputError
-from connectwise_billing.sync.results import OperationResult
+from connectwise_billing.errors import AuditLogError, ConfigurationError, InputError
+from connectwise_billing.log import logger
+from connectwise_billing.reconcile import (
+    AdditionLike,
+    CreateAddition,
+    Operation,
+    is_active,
+)
+from connectwise_billing.sync.results import OperationResult, operation_values
 
-__all__ = ["AuditLog", "AuditRun", "read_audit_log", "runs"]
+__all__ = [
+    "AuditLog",
+    "AuditRun",
+    "Intent",
+    "read_audit_log",
+    "runs",
+    "settle",
+    "unsettled",
+]
 
 
 class AuditLog:
-    """Appends one JSON line per settled operation to `path`.
+    """Appends a run's lines to `path`: the run, each write's intent, each outcome.
 
     Args:
         path: The JSON Lines file.
@@ -52,12 +74,93 @@ class AuditLog:
         self.run_id = run_id
         """The run's id, on every line."""
         self.dry_run = dry_run
-        """Whether the run writes nothing to the PSA (its lines say `planned`)."""
+        """Whether the run writes nothing to the PSA."""
         self.psa = psa
         """The PSA's name."""
         self.scope = scope
         """The PSA tenant."""
+        self.broken: str | None = None
+        """Why the log could not be written, once it could not: nothing more is sent."""
         self._lock = threading.Lock()
+
+    def _common(self, when: datetime) -> dict[str, Any]:
+        return {
+            "time": when.isoformat(),
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "psa": self.psa,
+            "scope": self.scope,
+        }
+
+    def _append(self, record: Mapping[str, Any]) -> None:
+        """Append one line and make it durable (flushed and fsynced) before returning.
+
+        Raises:
+            AuditLogError: the file cannot be written; the log is broken from then on.
+        """
+        text = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock:
+            if self.broken is not None:
+                raise AuditLogError(self.broken)
+            try:
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as error:
+                self.broken = (
+                    f"the audit log {str(self.path)!r} cannot be written: {error.strerror}"
+                )
+                raise AuditLogError(self.broken) from None
+
+    def open(self) -> None:
+        """Check, before anything is sent, that the log can be appended to (it is created if
+        missing; nothing is written to it).
+
+        Raises:
+            ConfigurationError: naming the file and why (a missing directory, no permission).
+        """
+        try:
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except OSError as error:
+            raise ConfigurationError(
+                f"the audit log {str(self.path)!r} cannot be written: {error.strerror}; "
+                "nothing was sent"
+            ) from None
+
+    def intent(
+        self,
+        write_id: str,
+        operation: Operation,
+        company: str | None,
+        company_id: int | None,
+        known_ids: Iterable[int],
+    ) -> None:
+        """Record a write about to be sent, durably (blocking file I/O).
+
+        Raises:
+            AuditLogError: the file cannot be written: the write must not be sent.
+        """
+        before, after = operation_values(operation)
+        record = {
+            **self._common(datetime.now(UTC)),
+            "event": "intent",
+            "write_id": write_id,
+            "agreement_id": operation.agreement_id,
+            "company": company,
+            "company_id": company_id,
+            "operation": operation.kind,
+            "plan_id": operation.plan_id,
+            "plan_name": operation.plan_name,
+            "product_id": operation.product_id,
+            "addition_id": getattr(operation, "addition_id", None),
+            "before": before,
+            "after": after,
+            # A create is found, when its answer was lost, as a line that was not there.
+            "lines_before": sorted(known_ids) if isinstance(operation, CreateAddition) else None,
+        }
+        self._append(_json(record))
 
     def line(
         self,
@@ -66,16 +169,13 @@ class AuditLog:
         when: datetime,
         company_id: int | None = None,
     ) -> dict[str, Any]:
-        """The audit record of one operation's outcome: the result's own JSON form
+        """The outcome line of one operation: the result's own JSON form
         ([`OperationResult.to_dict`][connectwise_billing.OperationResult.to_dict]), with when,
-        which run, tenant and agreement, and the kind named `operation`."""
+        which run, tenant and agreement, the kind named `operation`, and its `write_id`."""
         data = result.to_dict()
         return {
-            "time": when.isoformat(),
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "psa": self.psa,
-            "scope": self.scope,
+            **self._common(when),
+            "event": "outcome",
             "agreement_id": result.operation.agreement_id,
             "company": company,
             "company_id": company_id,
@@ -88,21 +188,54 @@ class AuditLog:
     def write(
         self, result: OperationResult, company: str | None, company_id: int | None = None
     ) -> None:
-        """Append the line of one operation's outcome (blocking file I/O)."""
-        record = self.line(result, company, datetime.now(UTC), company_id)
-        text = json.dumps(record, sort_keys=True) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        """Record one operation's settled outcome, durably (blocking file I/O).
+
+        Raises:
+            AuditLogError: the file cannot be written.
+        """
+        self._append(self.line(result, company, datetime.now(UTC), company_id))
+
+    def settled(self, intent: Intent, status: str, line_id: int | None, note: str) -> None:
+        """Record the outcome of an earlier run's intent, as this run settled it."""
+        record = {
+            **intent.record,
+            "time": datetime.now(UTC).isoformat(),
+            "event": "outcome",
+            "status": status,
+            "addition_id": line_id if line_id is not None else intent.record.get("addition_id"),
+            "note": note,
+            "error": None,
+            "settled_by": self.run_id,
+        }
+        record.pop("lines_before", None)
+        self._append(record)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    return value
 
 
 def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
-    """Every line of an audit log, parsed (amounts stay exact strings).
+    """Every line of an audit log, parsed (amounts stay exact strings); none when the file does
+    not exist yet. A line that cannot be read (cut short when a run died mid-append, damaged)
+    is left out, with a warning in the log: one bad line must not make every run of the log
+    impossible to list or undo.
 
     Raises:
-        InputError: the file cannot be read, or a line is not a JSON object (named by number).
+        InputError: the file cannot be read.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
     except OSError as error:
         raise InputError(f"{path}: cannot read the audit log: {error.strerror}") from None
     except UnicodeDecodeError:
@@ -113,12 +246,109 @@ def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(raw, parse_float=Decimal)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}: line {number}: not JSON: {error.msg}") from None
-        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
-            raise InputError(f"{path}: line {number}: not an audit line (no run_id)")
+            when = datetime.fromisoformat(record["time"])
+            if not isinstance(record.get("run_id"), str) or when.utcoffset() is None:
+                raise ValueError("no run_id, or a time without its zone")
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
+            logger.warning("%s: line %d is not an audit line, left out: %s", path, number, error)
+            continue
         lines.append(record)
     return lines
+
+
+@attrs.frozen(slots=False)
+class Intent:
+    """A write an earlier run recorded as about to be sent, with no outcome recorded.
+
+    Attributes:
+        write_id: The write's id.
+        agreement_id: The agreement written to.
+        record: The intent line as written.
+    """
+
+    write_id: str
+    agreement_id: int
+    record: Mapping[str, Any]
+
+    def outcome(self, lines: Sequence[AdditionLike], today: date) -> tuple[str, int | None, str]:
+        """Whether the write landed, judged by the agreement's lines now: its status (applied,
+        failed, or unknown when the line shows neither), the line, and how it was judged."""
+        kind = self.record.get("operation")
+        after = self.record.get("after") or {}
+        before = self.record.get("before") or {}
+        if kind == "create":
+            known = set(self.record.get("lines_before") or ())
+            product = self.record.get("product_id")
+            found = [
+                line
+                for line in lines
+                if line.id not in known
+                and line.product is not None
+                and line.product.id == product
+                and is_active(line.cancelled_date, today)
+                and _shows(line, after)
+            ]
+            if found:
+                line = min(found, key=lambda line: line.id)
+                return "applied", line.id, "a line it created is there"
+            return "failed", None, "no line it could have created is there"
+        line_id = self.record.get("addition_id")
+        current = next((line for line in lines if line.id == line_id), None)
+        if current is None:
+            return "unknown", line_id, "the line is gone"
+        if _shows(current, after):
+            return "applied", line_id, "the line shows the values written"
+        if _shows(current, before):
+            return "failed", line_id, "the line shows the values before"
+        return "unknown", line_id, "the line shows other values: it changed since"
+
+
+def _shows(line: AdditionLike, values: Mapping[str, Any]) -> bool:
+    for field, value in values.items():
+        shown = getattr(line, field, None)
+        if field == "cancelled_date":
+            shown = shown.date() if isinstance(shown, datetime) else shown
+            wanted = date.fromisoformat(value) if isinstance(value, str) else value
+        else:
+            wanted = None if value is None else Decimal(str(value))
+        if shown != wanted:
+            return False
+    return True
+
+
+def unsettled(records: Iterable[Mapping[str, Any]]) -> list[Intent]:
+    """The intents no outcome line answers, oldest first."""
+    intents: dict[str, Mapping[str, Any]] = {}
+    answered: set[str] = set()
+    for record in records:
+        write_id = record.get("write_id")
+        if not isinstance(write_id, str):
+            continue
+        if record.get("event") == "intent":
+            intents[write_id] = record
+        elif record.get("event") == "outcome":
+            answered.add(write_id)
+    return [
+        Intent(write_id, int(record["agreement_id"]), record)
+        for write_id, record in intents.items()
+        if write_id not in answered
+    ]
+
+
+def settle(
+    log: AuditLog, intents: Sequence[Intent], lines: Sequence[AdditionLike], today: date
+) -> int:
+    """Append the outcome of each intent of one agreement, judged by its `lines` as read now;
+    how many were settled.
+
+    Raises:
+        AuditLogError: the log cannot be written.
+    """
+    for intent in intents:
+        status, line_id, how = intent.outcome(lines, today)
+        note = f"settled by run {log.run_id}: {how}"
+        log.settled(intent, status, line_id, note)
+    return len(intents)
 
 
 @attrs.frozen(slots=False)
@@ -133,6 +363,8 @@ class AuditRun:
         agreements: How many agreements it wrote to.
         counts: Settled outcome -> how many writes ended so (a write whose outcome a later
             line changed counts by its last line).
+        unsettled: Writes it recorded as about to be sent and no outcome answers: the run died
+            while they were in flight (the next run with this log settles them).
     """
 
     run_id: str
@@ -141,42 +373,54 @@ class AuditRun:
     dry_run: bool
     agreements: int
     counts: Mapping[str, int]
+    unsettled: int = 0
 
 
-def _write_key(record: Mapping[str, Any]) -> tuple[object, ...]:
-    """Which write a line is about: a create by its plan (its line's id is unknown until it is
-    settled), an update or a cancel by its line."""
+def write_key(record: Mapping[str, Any]) -> tuple[object, ...]:
+    """Which write a line is about: its `write_id`; in logs written before intents, a create by
+    its plan (its line's id is unknown until settled), an update or a cancel by its line."""
+    write_id = record.get("write_id")
+    if isinstance(write_id, str):
+        return (write_id,)
     kind = record.get("operation")
     which = record.get("plan_id") if kind == "create" else record.get("addition_id")
     return (record.get("agreement_id"), kind, which)
 
 
 def runs(audit_log: str | Path) -> list[AuditRun]:
-    """The runs in an audit log, oldest first, each with its outcomes counted.
+    """The runs in an audit log, oldest first, each with its outcomes counted and its unsettled
+    intents.
 
     Raises:
         InputError: the log cannot be read (see `read_audit_log`).
     """
+    records = read_audit_log(audit_log)
     by_run: dict[str, list[dict[str, Any]]] = {}
-    for record in read_audit_log(audit_log):
+    for record in records:
         by_run.setdefault(record["run_id"], []).append(record)
+    open_intents: dict[str, int] = {}
+    for intent in unsettled(records):
+        run_id = str(intent.record["run_id"])
+        open_intents[run_id] = open_intents.get(run_id, 0) + 1
     found = []
-    for run_id, records in by_run.items():
+    for run_id, lines in by_run.items():
         last: dict[tuple[object, ...], str] = {}
-        for record in records:
-            last[_write_key(record)] = str(record.get("status"))
+        for record in lines:
+            if record.get("event", "outcome") == "outcome":
+                last[write_key(record)] = str(record.get("status"))
         counts: dict[str, int] = {}
         for status in last.values():
             counts[status] = counts.get(status, 0) + 1
-        times = [datetime.fromisoformat(record["time"]) for record in records]
+        times = [datetime.fromisoformat(record["time"]) for record in lines]
         found.append(
             AuditRun(
                 run_id=run_id,
                 started=min(times),
                 ended=max(times),
-                dry_run=bool(records[0].get("dry_run")),
-                agreements=len({record.get("agreement_id") for record in records}),
+                dry_run=bool(lines[0].get("dry_run")),
+                agreements=len({record.get("agreement_id") for record in lines}),
                 counts=counts,
+                unsettled=open_intents.get(run_id, 0),
             )
         )
     return sorted(found, key=lambda run: run.started)

@@ -19,6 +19,7 @@ and the expiry (24 hours by default) against an old plan.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -49,10 +50,11 @@ from connectwise_billing.reconcile import (
     bills,
     is_active,
 )
+from connectwise_billing.reconcile.billing import PlannedLine, PlannedProduct
 from connectwise_billing.reconcile.diff import Field, Hold, operation_delta
-from connectwise_billing.reconcile.guardrails import Guardrails
+from connectwise_billing.reconcile.guardrails import Guardrails, hold_operations
 from connectwise_billing.sync._state import Approval, RunState
-from connectwise_billing.sync.audit import read_audit_log, runs
+from connectwise_billing.sync.audit import read_audit_log, runs, write_key
 from connectwise_billing.sync.backends import async_backend_for, backend_for
 from connectwise_billing.sync.flows import (
     FINGERPRINT_FIELDS,
@@ -259,12 +261,25 @@ class ChangeSet:
         except UnicodeDecodeError:
             raise ChangeSetError(f"{path}: not UTF-8 text") from None
         try:
-            data = json.loads(text, parse_float=Decimal)
+            data = json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as error:
             raise ChangeSetError(
                 f"{path}: line {error.lineno}: not valid JSON: {error.msg}"
             ) from None
+        except (ValueError, RecursionError) as error:  # a duplicate key, a number too long
+            raise ChangeSetError(f"{path}: not a change set: {error}") from None
         return cls.from_json(data, source=str(path))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of the file: a key given twice is refused (a reviewer would read one value
+    and the loader apply the other)."""
+    table: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in table:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        table[key] = value
+    return table
 
 
 # --- writing the file ---------------------------------------------------------------------------
@@ -364,6 +379,7 @@ def _agreement_json(agreement: AgreementChanges) -> dict[str, Any]:
 # --- reading the file ---------------------------------------------------------------------------
 
 _MONEY_FIELDS: Final = frozenset({"quantity", "unit_price", "unit_cost", "less_included"})
+_PLAIN_NUMBER: Final = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
 _UPDATE_FIELDS: Final[tuple[Field, ...]] = ("quantity", "unit_price", "unit_cost")
 
 
@@ -402,18 +418,29 @@ class _Reader:
             raise self.fail(where, f"must be text, got {_kind(value)}")
         return value
 
-    def number(self, value: object, where: str) -> Decimal:
+    def number(self, value: object, where: str, *, signed: bool = False) -> Decimal:
+        """An amount: plain ASCII digits, finite, one ConnectWise can keep, and not negative
+        (unless `signed`: a change in money)."""
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
             raise self.fail(where, f"must be a number, got {_kind(value)}")
+        text = str(value)
+        if not _PLAIN_NUMBER.fullmatch(text):
+            raise self.fail(where, f"must be a number, got {value!r}")
         try:
-            number = Decimal(str(value))
+            number = Decimal(text)
         except InvalidOperation:
             raise self.fail(where, f"must be a number, got {value!r}") from None
         problem = None if number.is_finite() else "is not finite"
-        problem = problem or ("is negative" if number < 0 else unwritable(number))
+        if not signed and (number < 0 or number.is_signed()):
+            problem = problem or "is negative"
+        problem = problem or unwritable(number)
         if problem:
             raise self.fail(where, f"{problem}: {value!r}")
-        return number
+        return number if number else Decimal(0)
+
+    def money(self, table: Mapping[str, Any], key: str, where: str) -> Decimal:
+        """An informational amount (the plan's MRR): apply recomputes what it decides by."""
+        return self.number(table.get(key, "0"), f"{where}.{key}", signed=True)
 
     def identifier(self, value: object, where: str, *, optional: bool = False) -> Any:
         if value is None and optional:
@@ -433,16 +460,16 @@ class _Reader:
     def moment(self, value: object, where: str) -> datetime:
         try:
             moment = datetime.fromisoformat(self.text(value, where))
-        except ValueError:
+            if moment.tzinfo is None:
+                raise self.fail(where, f"must say its time zone (Z for UTC), got {value!r}")
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise self.fail(where, f"must be an ISO 8601 time, got {value!r}") from None
-        if moment.tzinfo is None:
-            raise self.fail(where, f"must say its time zone (Z for UTC), got {value!r}")
-        return moment.astimezone(UTC)
 
     def change_set(self, data: object) -> ChangeSet:
         top = self.table(data, "the file")
         version = top.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:
             raise self.fail(
                 "format_version",
                 f"this SDK reads format {FORMAT_VERSION}, the file is {version!r}: plan again",
@@ -467,12 +494,19 @@ class _Reader:
                     f"agreements[{i}].agreement_id", f"{agreement.agreement_id} appears twice"
                 )
             seen.add(agreement.agreement_id)
+            if kind == "plan":
+                self.products(agreement, f"agreements[{i}]", plans, mapping)
+        planned_at = self.moment(self.need(top, "planned_at", ""), "planned_at")
+        expires_at = self.moment(self.need(top, "expires_at", ""), "expires_at")
+        if expires_at <= planned_at:
+            raise self.fail("expires_at", "must be later than planned_at")
         return ChangeSet(
             kind=kind,
-            planned_at=self.moment(self.need(top, "planned_at", ""), "planned_at"),
-            expires_at=self.moment(self.need(top, "expires_at", ""), "expires_at"),
+            planned_at=planned_at,
+            expires_at=expires_at,
             psa=self.text(self.need(top, "psa", ""), "psa"),
-            scope=self.text(top.get("scope"), "scope", optional=True),
+            # The tenant it applies to: without it, any ConnectWise would take it.
+            scope=self.text(self.need(top, "scope", ""), "scope"),
             plans=plans,
             mapping=mapping,
             policy=policy,
@@ -484,6 +518,27 @@ class _Reader:
                 for i, note in enumerate(self.items(top.get("notes", []), "notes"))
             ),
         )
+
+    def products(
+        self,
+        agreement: AgreementChanges,
+        where: str,
+        plans: tuple[Plan, ...],
+        mapping: PlanMapping,
+    ) -> None:
+        """A plan's operations write its own product's lines only (or, for a retired product,
+        the lines of the plan it was retired from)."""
+        known = {plan.id for plan in plans}
+        for i, op in enumerate(agreement.operations):
+            place = f"{where}.operations[{i}]"
+            if op.plan_id not in known or op.plan_id not in mapping:
+                raise self.fail(f"{place}.plan_id", f"{op.plan_id!r} is not a mapped plan")
+            retired = mapping.retired.get(op.product_id)
+            if op.product_id != mapping[op.plan_id] and retired != op.plan_id:
+                raise self.fail(
+                    f"{place}.product_id",
+                    f"product {op.product_id} is not the product of plan {op.plan_id!r}",
+                )
 
     def plan(self, value: object, where: str) -> Plan:
         table = self.table(value, where)
@@ -611,6 +666,11 @@ class _Reader:
         if line_id not in lines:
             raise self.fail(f"{where}.line_id", f"addition {line_id} is not among the lines")
         known = lines[line_id].values
+        if known.get("product_id") not in (None, product):
+            raise self.fail(
+                f"{where}.product_id",
+                f"addition {line_id} is of product {known.get('product_id')}, not {product}",
+            )
         expected: dict[Field, Decimal | None] = {
             field: _amount(known.get(field)) for field in _UPDATE_FIELDS
         }
@@ -625,7 +685,11 @@ class _Reader:
                 cast("Field", field): Change(
                     _amount(known.get(field)),
                     self.number(
-                        self.need(self.table(change, f"{where}.changes.{field}"), "new", ""),
+                        self.need(
+                            self.table(change, f"{where}.changes.{field}"),
+                            "new",
+                            f"{where}.changes.{field}",
+                        ),
                         f"{where}.changes.{field}.new",
                     ),
                 )
@@ -672,6 +736,12 @@ class _Reader:
             for i, line in enumerate(self.items(table.get("lines", []), f"{where}.lines"))
         )
         by_id = {line.id: line for line in lines}
+        if len(by_id) != len(lines):
+            raise self.fail(f"{where}.lines", "lists a line twice")
+        complete = table.get("lines_complete")
+        if complete is not (kind == "plan"):
+            wanted = "true for a plan" if kind == "plan" else "false for an undo"
+            raise self.fail(f"{where}.lines_complete", f"must be {wanted}, got {complete!r}")
         operations: list[Operation] = []
         holds: list[Hold] = []
         for i, op in enumerate(
@@ -682,23 +752,30 @@ class _Reader:
                 holds.append(hold._replace(operations=(len(operations),)))
             operations.append(operation)
         usage = self.usage(table.get("usage"), f"{where}.usage", agreement_id, company)
-        if kind == "plan" and usage is None:
-            raise self.fail(f"{where}.usage", "is missing")
+        company_id = self.identifier(table.get("company_id"), f"{where}.company_id", optional=True)
+        if kind == "plan":
+            if usage is None:
+                raise self.fail(f"{where}.usage", "is missing")
+            if company is None and company_id is None:
+                raise self.fail(
+                    f"{where}.company_id",
+                    "is missing, and so is company: nothing would check whose agreement it is",
+                )
+        if kind == "undo" and any(isinstance(op, CreateAddition) for op in operations):
+            raise self.fail(f"{where}.operations", "an undo creates nothing")
         return AgreementChanges(
             agreement_id=agreement_id,
             company=company,
-            company_id=self.identifier(
-                table.get("company_id"), f"{where}.company_id", optional=True
-            ),
+            company_id=company_id,
             usage=usage,
             lines=lines,
-            complete=table.get("lines_complete", True) is True,
+            complete=complete,
             operations=tuple(operations),
             holds=tuple(holds),
-            mrr_before=self.number(table.get("mrr_before", "0"), f"{where}.mrr_before"),
-            mrr_after=self.number(table.get("mrr_after", "0"), f"{where}.mrr_after"),
-            cost_before=self.number(table.get("cost_before", "0"), f"{where}.cost_before"),
-            cost_after=self.number(table.get("cost_after", "0"), f"{where}.cost_after"),
+            mrr_before=self.money(table, "mrr_before", where),
+            mrr_after=self.money(table, "mrr_after", where),
+            cost_before=self.money(table, "cost_before", where),
+            cost_after=self.money(table, "cost_after", where),
         )
 
 
@@ -735,19 +812,31 @@ def _changes_of(planned: Planned) -> AgreementChanges:
     )
 
 
+def _expiry(start: datetime, lifetime: object) -> datetime:
+    """When a change set made at `start` expires.
+
+    Raises:
+        InputError: `lifetime` is not a positive `timedelta` (naming it).
+    """
+    if not isinstance(lifetime, timedelta) or lifetime <= timedelta(0):
+        raise InputError(f"lifetime must be a positive timedelta, got {lifetime!r}")
+    try:
+        return start + lifetime
+    except OverflowError:
+        raise InputError(f"lifetime is too long, got {lifetime!r}") from None
+
+
 def _change_set(
     state: RunState,
     backend: BillingBackend | AsyncBillingBackend,
     report: SyncReport,
     lifetime: timedelta,
 ) -> ChangeSet:
-    if not isinstance(lifetime, timedelta) or lifetime <= timedelta(0):
-        raise InputError(f"lifetime must be a positive timedelta, got {lifetime!r}")
     reconciler = state.reconciler
     return ChangeSet(
         kind="plan",
         planned_at=state.started_at,
-        expires_at=state.started_at + lifetime,
+        expires_at=_expiry(state.started_at, lifetime),
         psa=backend.name,
         scope=backend.scope,
         plans=tuple(reconciler.plans.values()),
@@ -786,6 +875,7 @@ def plan_changes(
         InputError: invalid input, before any request (as `sync_all`).
     """
     backend = backend_for(client, policy)
+    _expiry(datetime.now(UTC), lifetime)  # before anything is sent
     state = RunState.for_usages(
         backend, plans, mapping, usages, policy,
         today=today, dry_run=True, audit_log=None, lock=None, stop=None,
@@ -807,6 +897,7 @@ async def async_plan_changes(
 ) -> ChangeSet:
     """The async twin of [`plan_changes`][connectwise_billing.plan_changes]."""
     backend = async_backend_for(client, policy)
+    _expiry(datetime.now(UTC), lifetime)
     state = RunState.for_usages(
         backend, plans, mapping, usages, policy,
         today=today, dry_run=True, audit_log=None, lock=None, stop=None,
@@ -877,13 +968,15 @@ def _state_for(
 ) -> RunState:
     if not isinstance(changes, ChangeSet):
         raise InputError(f"changes must be a ChangeSet, got {type(changes).__name__}")
+    if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+        raise InputError(f"now must be a timezone-aware datetime, got {now!r}")
     moment = now or datetime.now(UTC)
     if moment > changes.expires_at:
         raise ChangeSetError(
             f"the change set planned at {_moment(changes.planned_at)} expired at "
             f"{_moment(changes.expires_at)}: plan again"
         )
-    if changes.scope is not None and changes.scope != backend.scope:
+    if changes.scope != backend.scope:
         raise ChangeSetError(
             f"the change set was planned against {changes.scope}, not {backend.scope}: apply "
             "it with the configuration it was planned with"
@@ -913,15 +1006,65 @@ def _state_for(
     by_id = {usage.agreement_id: usage for usage in checked}
     for agreement in changes.agreements:
         usage = by_id[agreement.agreement_id]
+        diff = agreement.diff()
+        if agreement.usage is not None:
+            diff = _guarded(reconciler, usage, agreement, diff)
         state.planned[agreement.agreement_id] = Planned(
             usage,
-            agreement.diff(),
+            diff,
             (),
             agreement.company_id,
             given=agreement.lines,
             complete=agreement.complete,
         )
     return state
+
+
+def _planned_lines(lines: Sequence[LineFingerprint]) -> list[PlannedLine]:
+    return [
+        PlannedLine(
+            line.id,
+            PlannedProduct(_whole(line.values.get("product_id"))),
+            _amount(line.values.get("quantity")),
+            _amount(line.values.get("unit_price")),
+            _amount(line.values.get("unit_cost")),
+            _day_of(line.values.get("cancelled_date")),
+            _text_of(line.values.get("bill_customer")),
+            _amount(line.values.get("less_included")),
+        )
+        for line in lines
+    ]
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _day_of(value: object) -> date | None:
+    return value if isinstance(value, date) else None
+
+
+def _text_of(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _guarded(
+    reconciler: Reconciler, usage: CompanyUsage, agreement: AgreementChanges, diff: AgreementDiff
+) -> AgreementDiff:
+    """A plan's diff with the guardrails judged again, on the money the fingerprint and the
+    operations give (not on the file's own figures): the holds of the file stay, and an edit
+    that would cut a bill without a hold is held all the same."""
+    guardrails = reconciler.policy.guardrails
+    lines = _planned_lines(agreement.lines)
+    before = reconciler.billing(usage, lines)
+    after = reconciler.billing(usage, lines, diff.operations)
+    diff = diff._replace(
+        mrr_before=before.mrr, mrr_after=after.mrr, cost_before=before.cost, cost_after=after.cost
+    )
+    if guardrails is None:
+        return diff
+    again = hold_operations(guardrails, diff, usage, reconciler.plans, reconciler.mapping)
+    return diff._replace(holds=(*diff.holds, *again))
 
 
 def apply_changes(
@@ -986,18 +1129,34 @@ async def async_apply_changes(
 
 def _money_of(values: Mapping[str, Any], field: str) -> Decimal | None:
     value = values.get(field)
-    return None if value is None else Decimal(str(value))
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{field} {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"{field} {value!r}")
+    return amount
 
 
 def _undo_line(record: Mapping[str, Any], today: date) -> tuple[Operation, LineFingerprint] | None:
-    """The operation that undoes one applied write, and the fingerprint of what it wrote."""
+    """The operation that undoes one applied write, and the fingerprint of what it wrote;
+    `None` for a write with nothing to undo.
+
+    Raises:
+        ValueError: the line does not say what the write was (a damaged log).
+    """
     kind = record.get("operation")
     line_id = record.get("addition_id")
+    agreement_id = record.get("agreement_id")
     before, after = record.get("before") or {}, record.get("after") or {}
-    if not isinstance(line_id, int):
-        return None
-    common = {
-        "agreement_id": record["agreement_id"],
+    if not isinstance(line_id, int) or not isinstance(agreement_id, int):
+        raise ValueError("no line or agreement")
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        raise ValueError("no values before and after")
+    common: dict[str, Any] = {
+        "agreement_id": agreement_id,
         "addition_id": line_id,
         "plan_id": str(record.get("plan_id")),
         "plan_name": str(record.get("plan_name") or record.get("plan_id")),
@@ -1008,8 +1167,9 @@ def _undo_line(record: Mapping[str, Any], today: date) -> tuple[Operation, LineF
     }
     values: dict[str, object] = {"product_id": record.get("product_id")}
     values.update((str(field), value) for field, value in written.items())
+    # The run wrote only active lines: one cancelled since is not the line it left.
+    values["cancelled_date"] = None
     if kind == "create":
-        values["cancelled_date"] = None
         undo: Operation = CancelAddition(
             **common,
             cancelled_date=today,
@@ -1031,19 +1191,27 @@ def _undo_line(record: Mapping[str, Any], today: date) -> tuple[Operation, LineF
             expected=written,
         )
     elif kind == "cancel":
-        cancelled = after.get("cancelled_date")
-        previous = before.get("cancelled_date")
-        values["cancelled_date"] = date.fromisoformat(cancelled) if cancelled else None
+        cancelled = _day_value(after.get("cancelled_date"))
+        values["cancelled_date"] = cancelled
         undo = CancelAddition(
             **common,
-            cancelled_date=date.fromisoformat(previous) if previous else None,
+            cancelled_date=_day_value(before.get("cancelled_date")),
             reason=f"undo: restore the line run {record['run_id']} cancelled",
             expected=written,
-            previous_cancelled_date=values["cancelled_date"],  # type: ignore[arg-type]
+            previous_cancelled_date=cancelled,
         )
     else:
-        return None
+        raise ValueError(f"an operation {kind!r}")
     return undo, LineFingerprint(line_id, values)
+
+
+def _day_value(value: object) -> date | None:
+    """A date as an audit line writes it (`2026-12-07`, or a datetime's ISO form)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"a date {value!r}")
+    return datetime.fromisoformat(value).date() if "T" in value else date.fromisoformat(value)
 
 
 def _undo_agreement(
@@ -1101,6 +1269,7 @@ def undo_changes(
         ChangeSetError: the log holds no such run, or only its dry run.
     """
     now = datetime.now(UTC)
+    expires = _expiry(now, lifetime)
     day = today or now.date()
     records = [record for record in read_audit_log(audit_log) if record["run_id"] == run_id]
     if not records:
@@ -1108,38 +1277,51 @@ def undo_changes(
         raise ChangeSetError(f"{audit_log}: no run {run_id!r} (the last runs: {known})")
     if all(record.get("dry_run") for record in records):
         raise ChangeSetError(f"{audit_log}: run {run_id!r} was a dry run: it wrote nothing")
+    scope = records[0].get("scope")
+    if not isinstance(scope, str):
+        raise ChangeSetError(
+            f"{audit_log}: run {run_id!r} does not say which tenant it wrote to (an audit log "
+            "older than this SDK): undo it by hand"
+        )
     last: dict[tuple[object, ...], dict[str, Any]] = {}
     for record in records:
-        kind = record.get("operation")
-        which = record.get("plan_id") if kind == "create" else record.get("addition_id")
-        last[(record.get("agreement_id"), kind, which)] = record
+        if record.get("event", "outcome") == "outcome":
+            last[write_key(record)] = record
     by_agreement: dict[int, list[tuple[Operation, LineFingerprint]]] = {}
     companies: dict[int, Mapping[str, Any]] = {}
-    not_applied = 0
+    not_applied = unreadable = 0
     for record in last.values():
-        undone = _undo_line(record, day) if record.get("status") == "applied" else None
-        if undone is None:
-            not_applied += record.get("status") != "applied"
+        if record.get("status") != "applied":
+            not_applied += 1
             continue
-        agreement_id = int(record["agreement_id"])
+        try:
+            undone = _undo_line(record, day)
+        except (ValueError, TypeError):
+            unreadable += 1
+            continue
+        if undone is None:
+            continue
+        agreement_id = undone[0].agreement_id
         by_agreement.setdefault(agreement_id, []).append(undone)
         companies[agreement_id] = record
     agreements = tuple(
         _undo_agreement(agreement_id, companies[agreement_id], undone, day)
         for agreement_id, undone in sorted(by_agreement.items())
     )
-    notes = (
-        (f"{not_applied} write(s) of the run were not applied (failed, unknown): not undone",)
-        if not_applied
-        else ()
+    notes = tuple(
+        note
+        for count, note in (
+            (not_applied, f"{not_applied} write(s) of the run were not applied: not undone"),
+            (unreadable, f"{unreadable} line(s) of the run could not be read: not undone"),
+        )
+        if count
     )
-    first = records[0]
     return ChangeSet(
         kind="undo",
         planned_at=now,
-        expires_at=now + lifetime,
-        psa=str(first.get("psa") or "the PSA"),
-        scope=first.get("scope"),
+        expires_at=expires,
+        psa=str(records[0].get("psa") or "the PSA"),
+        scope=scope,
         plans=(),
         mapping=PlanMapping(),
         policy=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectwise_billing.errors import (
     APIConnectionError,
     ConnectWiseBillingError,
+    RateLimitError,
     ServerError,
     UnexpectedResponseError,
 )
@@ -22,6 +23,8 @@ def failure_kind(error: ConnectWiseBillingError, name: str) -> str | None:
     than about the agreement (a 404, a 403 or one bad record are the agreement's own)."""
     if isinstance(error, APIConnectionError):
         return unreachable(name)
+    if isinstance(error, RateLimitError):
+        return f"{name} throttled it"
     if isinstance(error, ServerError):
         return f"{name} answered {error.status_code}"
     if isinstance(error, UnexpectedResponseError) and error.record is None:

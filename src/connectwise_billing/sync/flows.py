@@ -307,6 +307,10 @@ def write_flow(
             "another run has it (the next sync settles the rest)"
         )
         return attrs.evolve(report, error=lost)
+    if applied.stopped is not None:  # the audit log broke: nothing more is sent, anywhere
+        stopped = f"{applied.stopped}; nothing more was sent"
+        settled = AgreementReport.settled(usage, diff, results, dry_run=False, billing=None)
+        return attrs.evolve(settled, error=stopped, company_id=planned.company_id)
     written = [r for r in results if r.status not in ("held", "planned")]
     if settings.dry_run:  # the lines as read, with the plan applied: what the plan promises
         billing = check(lines, [r.operation for r in results if r.status == "planned"])

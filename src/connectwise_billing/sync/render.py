@@ -98,7 +98,8 @@ def render_summary(
     lines = [
         f"{verb} {title} ({plural(len(reports), 'agreement')}) in {totals.duration:.1f} s{calls}"
     ]
-    lines.append(_changes(totals, changing) or "  nothing to change")
+    nothing = "  nothing written" if totals.held or totals.stale else "  nothing to change"
+    lines.append(_changes(totals, changing) or nothing)
     held = f", {totals.held} held" if totals.held else ""
     stale = f", {plural(totals.stale, 'agreement')} stale" if totals.stale else ""
     lines += [
@@ -117,7 +118,7 @@ def render_summary(
             f"{money(totals.mrr_unmanaged)} of it from products the sync leaves alone"
         )
     held_all = getattr(totals, "held_all", None)
-    if held_all:
+    if held_all and totals.held:
         lines += wrap(f"HELD, ALL OF IT: {held_all}")
     lines += _held(reports)
     if totals.stopped:

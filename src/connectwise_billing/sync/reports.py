@@ -312,6 +312,9 @@ class SyncReport(Totals):
             breaker), if it did; the agreements it did not reach are `stopped`.
         held_all: Why a guardrail over the whole run (`max_zeroed_percent`) held every
             operation: nothing was written.
+        intents_settled: Writes an earlier run recorded in the audit log as about to be sent,
+            and died before settling, that this run settled by reading their agreements (the
+            outcomes are in the audit log).
     """
 
     companies: tuple[CompanyReport, ...]
@@ -321,6 +324,7 @@ class SyncReport(Totals):
     duration: float = 0.0
     stopped: str | None = None
     held_all: str | None = None
+    intents_settled: int = 0
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -333,6 +337,7 @@ class SyncReport(Totals):
             "started_at": self.started_at.isoformat(),
             "dry_run": self.dry_run,
             "held_all": self.held_all,
+            "intents_settled": self.intents_settled,
             **self._totals_dict(),
             "api_calls": self.api_calls,
             "duration_seconds": round(self.duration, 3),

@@ -30,6 +30,7 @@ class OperationResult:
             re-reading after its answer was lost).
         rule: For a held operation, the guardrails that held it (`max_mrr_drop_percent`, ...;
             several are separated by commas).
+        write_id: The id the audit log records the write under (its intent and outcome lines).
     """
 
     operation: Operation
@@ -38,6 +39,7 @@ class OperationResult:
     error: str | None = None
     note: str | None = None
     rule: str | None = None
+    write_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,7 +50,7 @@ class OperationResult:
         """JSON-ready data: the operation's kind, plan, product and addition, the status, the
         error and note when there is one, and the owned fields `before` and `after` it."""
         op = self.operation
-        before, after = _values(op)
+        before, after = operation_values(op)
         data = {
             "kind": op.kind,
             "status": self.status,
@@ -59,13 +61,14 @@ class OperationResult:
             **({"error": self.error} if self.error else {}),
             **({"note": self.note} if self.note else {}),
             **({"rule": self.rule} if self.rule else {}),
+            **({"write_id": self.write_id} if self.write_id else {}),
             "before": before,
             "after": after,
         }
         return to_json(data)  # type: ignore[no-any-return]
 
 
-def _values(op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
+def operation_values(op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
     """The addition's owned fields before and after an operation (before is empty for a
     create)."""
     if op.kind == "create":

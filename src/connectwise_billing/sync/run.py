@@ -14,17 +14,18 @@ they differ only in how they wait.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from connectwise_billing.accounting import count_requests
-from connectwise_billing.errors import InputError
-from connectwise_billing.locks import Lease, Lock
+from connectwise_billing.accounting import count_requests, throttle_budget
+from connectwise_billing.errors import InputError, LockError
+from connectwise_billing.locks import Lease, Lock, lock_key
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, SyncPolicy
 from connectwise_billing.sync._state import CIRCUIT_BREAKER, Approval, Progress, RunState
 from connectwise_billing.sync.backends import async_backend_for, backend_for
@@ -130,39 +131,73 @@ def _write_one(backend: BillingBackend, state: RunState, planned: Planned) -> Ag
     key = state.lock_key(planned)
     if key is None:
         return run(backend, state.write(planned, None), state.guard)
-    token = state.lock.acquire(key)
+    try:
+        token = state.lock.acquire(key)
+    except LockError as error:
+        return state.lock_failed(planned.usage, error)
     if token is None:
         return state.busy(planned.usage)
-    with Lease(state.lock, key, token) as lease:
-        return run(backend, state.write(planned, lease), state.guard)
+    lease = Lease(state.lock, key, token)
+    with lease:
+        report = run(backend, state.write(planned, lease), state.guard)
+    return state.let_go(report, lease)
+
+
+def _settle_one(backend: BillingBackend, state: RunState, agreement_id: int, intents: Any) -> None:
+    key = lock_key(backend.scope, agreement_id)
+    try:
+        token = state.lock.acquire(key)
+    except LockError:
+        return  # the next run settles them
+    if token is None:
+        return  # a live run holds the agreement: its intents may be its own, in flight
+    with Lease(state.lock, key, token):
+        run(backend, state.settle(agreement_id, intents), state.guard)
 
 
 def sync_run(
     backend: BillingBackend, state: RunState, *, one_company: bool = False, plan: bool = True
 ) -> SyncReport:
-    """Run `state` with a sync backend: check, plan each agreement (unless `plan` is false:
-    the plans are given), guard the run, write, report."""
-    with count_requests() as total:
-        if plan:
-            run(backend, state.preflight(), state.guard)
-        run(backend, state.lookup(), state.guard)
-        if not plan:
-            state.drop_closed()
-        if plan:
-            for usage in state.usages:
+    """Run `state` with a sync backend: check, settle what an earlier run left in flight,
+    plan each agreement (unless `plan` is false: the plans are given), guard the run, write,
+    report. An exception that ends the run carries the report so far (`error.report`)."""
+    with count_requests() as total, throttle_budget(state.throttle_budget) as meter:
+        state.meter = meter
+        try:
+            state.open_audit()
+            if plan:
+                run(backend, state.preflight(), state.guard)
+            run(backend, state.lookup(), state.guard)
+            for agreement_id, intents in state.unsettled():
+                _settle_one(backend, state, agreement_id, intents)
+            if not plan:
+                state.drop_closed()
+            if plan:
+                for usage in state.usages:
+                    if state.should_stop():
+                        break
+                    with count_requests() as calls:
+                        outcome = run(backend, state.plan(usage), state.guard)
+                    state.add(outcome, calls.count)
+                state.hold_run()
+            for planned in state.to_write():
                 if state.should_stop():
                     break
                 with count_requests() as calls:
-                    outcome = run(backend, state.plan(usage), state.guard)
-                state.add(outcome, calls.count)
-            state.hold_run()
-        for planned in state.to_write():
-            if state.should_stop():
-                break
-            with count_requests() as calls:
-                report = _write_one(backend, state, planned)
-            state.record(report, calls.count)
+                    report = _write_one(backend, state, planned)
+                state.record(report, calls.count)
+        except BaseException as error:
+            keep_report(error, state.report(total.count, one_company=one_company))
+            raise
     return state.report(total.count, one_company=one_company)
+
+
+def keep_report(error: BaseException, report: SyncReport) -> None:
+    """Attach the report of what a run did to the exception that ends it (`error.report`), so
+    that nothing it wrote is lost with it."""
+    if getattr(error, "report", None) is None:
+        with contextlib.suppress(AttributeError):
+            error.report = report  # type: ignore[attr-defined]
 
 
 def sync_company(
@@ -227,11 +262,30 @@ async def _async_write_one(
     key = state.lock_key(planned)
     if key is None:
         return await arun(backend, state.write(planned, None), state.guard)
-    token = await state.lock.acquire_async(key)
+    try:
+        token = await state.lock.acquire_async(key)
+    except LockError as error:
+        return state.lock_failed(planned.usage, error)
     if token is None:
         return state.busy(planned.usage)
-    async with Lease(state.lock, key, token) as lease:
-        return await arun(backend, state.write(planned, lease), state.guard)
+    lease = Lease(state.lock, key, token)
+    async with lease:
+        report = await arun(backend, state.write(planned, lease), state.guard)
+    return state.let_go(report, lease)
+
+
+async def _async_settle_one(
+    backend: AsyncBillingBackend, state: RunState, agreement_id: int, intents: Any
+) -> None:
+    key = lock_key(backend.scope, agreement_id)
+    try:
+        token = await state.lock.acquire_async(key)
+    except LockError:
+        return
+    if token is None:
+        return
+    async with Lease(state.lock, key, token):
+        await arun(backend, state.settle(agreement_id, intents), state.guard)
 
 
 async def _each(
@@ -267,30 +321,44 @@ async def async_sync_run(
 ) -> SyncReport:
     """The async twin of `sync_run`: agreements are planned, then written, up to
     `concurrency` at a time."""
+    import asyncio
+
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency must be a positive integer, got {concurrency!r}")
-    with count_requests() as total:
-        if plan:
-            await arun(backend, state.preflight(), state.guard)
-        await arun(backend, state.lookup(), state.guard)
-        if not plan:
-            state.drop_closed()
 
-        async def plan_one(usage: CompanyUsage) -> None:
-            with count_requests() as calls:
-                outcome = await arun(backend, state.plan(usage), state.guard)
-            state.add(outcome, calls.count)
+    async def plan_one(usage: CompanyUsage) -> None:
+        with count_requests() as calls:
+            outcome = await arun(backend, state.plan(usage), state.guard)
+        state.add(outcome, calls.count)
 
-        async def write_one(planned: Planned) -> None:
-            with count_requests() as calls:
-                report = await _async_write_one(backend, state, planned)
-            state.record(report, calls.count)
+    async def write_one(planned: Planned) -> None:
+        with count_requests() as calls:
+            report = await _async_write_one(backend, state, planned)
+        state.record(report, calls.count)
 
-        if plan:
-            await _each(state.usages, concurrency, state, plan_one)
-            state.hold_run()
-        if not state.should_stop():
-            await _each(state.to_write(), concurrency, state, write_one)
+    with count_requests() as total, throttle_budget(state.throttle_budget) as meter:
+        state.meter = meter
+        try:
+            writes_audit = state.settings.audit is not None and not state.dry_run
+            if writes_audit:  # file I/O, off the event loop
+                await asyncio.to_thread(state.open_audit)
+            if plan:
+                await arun(backend, state.preflight(), state.guard)
+            await arun(backend, state.lookup(), state.guard)
+            for agreement_id, intents in (
+                await asyncio.to_thread(state.unsettled) if writes_audit else []
+            ):
+                await _async_settle_one(backend, state, agreement_id, intents)
+            if not plan:
+                state.drop_closed()
+            if plan:
+                await _each(state.usages, concurrency, state, plan_one)
+                state.hold_run()
+            if not state.should_stop():
+                await _each(state.to_write(), concurrency, state, write_one)
+        except BaseException as error:
+            keep_report(error, state.report(total.count, one_company=one_company))
+            raise
     return state.report(total.count, one_company=one_company)
 
 

@@ -29,6 +29,7 @@ from connectwise_billing.reconcile import (
     AdditionLike,
     CancelAddition,
     CreateAddition,
+    Operation,
     UpdateAddition,
 )
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
         CatalogItem,
     )
     from connectwise_billing.locks import Lease
-    from connectwise_billing.sync.audit import AuditLog
+    from connectwise_billing.sync.audit import AuditLog, Intent
     from connectwise_billing.sync.results import OperationResult
 
 __all__ = [
@@ -52,11 +53,13 @@ __all__ = [
     "ReadLine",
     "ReadLines",
     "RunGuard",
+    "SettleIntents",
     "Sleep",
     "Step",
     "SyncFlow",
     "UpdateLine",
     "WriteAudit",
+    "WriteIntent",
     "arun",
     "perform",
     "run",
@@ -219,6 +222,66 @@ class HoldLock(Step[bool]):
 
     async def arun(self, backend: AsyncBillingBackend) -> bool:
         return await self.lease.acheck()
+
+
+@attrs.frozen(slots=False)
+class WriteIntent(Step[None]):
+    """Record a write about to be sent in the audit log, durably, before it is sent (in a
+    worker thread under asyncio)."""
+
+    log: AuditLog
+    """The audit log."""
+    write_id: str
+    """The write's id, which its outcome line repeats."""
+    operation: Operation
+    """The write."""
+    company: str | None
+    """The company, for the line."""
+    company_id: int | None
+    """The company's id in the PSA, for the line."""
+    known_ids: frozenset[int]
+    """The lines the agreement had: a lost create is found as a line that was not there."""
+
+    def _write(self) -> None:
+        self.log.intent(
+            self.write_id, self.operation, self.company, self.company_id, self.known_ids
+        )
+
+    def run(self, backend: BillingBackend) -> None:
+        self._write()
+
+    async def arun(self, backend: AsyncBillingBackend) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self._write)
+
+
+@attrs.frozen(slots=False)
+class SettleIntents(Step[int]):
+    """Record in the audit log whether each of an earlier run's intents landed, judged by the
+    agreement's lines (in a worker thread under asyncio); how many were settled."""
+
+    log: AuditLog
+    """The audit log."""
+    intents: tuple[Intent, ...]
+    """The intents of one agreement."""
+    lines: tuple[AdditionLike, ...]
+    """The agreement's lines, as read now."""
+    today: date
+    """The day lines are judged active by."""
+
+    def _settle(self) -> int:
+        from connectwise_billing.sync.audit import settle
+
+        return settle(self.log, self.intents, self.lines, self.today)
+
+    def run(self, backend: BillingBackend) -> int:
+        return self._settle()
+
+    async def arun(self, backend: AsyncBillingBackend) -> int:
+        import asyncio
+
+        return await asyncio.to_thread(self._settle)
 
 
 @attrs.frozen(slots=False)

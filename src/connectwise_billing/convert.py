@@ -30,7 +30,7 @@ import attrs
 if TYPE_CHECKING:
     from cattrs import Converter
 
-__all__ = ["base_converter", "dumps", "json_converter", "loads", "to_json"]
+__all__ = ["base_converter", "dumps", "json_converter", "loads", "to_json", "unique_keys"]
 
 _dump_scalar = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
@@ -39,6 +39,19 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON, keeping every non-integer number as an exact `Decimal` (the non-standard
     `NaN` and `Infinity` too, so that checks see them as numbers that are not finite)."""
     return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(..., object_pairs_hook=unique_keys)`: an object that gives a key twice is
+    refused (`ValueError`) instead of keeping the last value. In a file a person edits, a
+    reviewer reads one value and the loader would apply the other.
+    """
+    table: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in table:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        table[key] = value
+    return table
 
 
 def dumps(value: Any) -> bytes:

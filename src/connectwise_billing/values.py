@@ -7,6 +7,7 @@ instead of a bare `decimal.InvalidOperation` from deep inside.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -49,6 +50,27 @@ def shown(value: Any, limit: int = 60) -> str:
     plain = isinstance(value, int | Decimal | float) and not isinstance(value, bool)
     text = str(value) if plain else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_text(value: Any, limit: int = 60) -> str:
+    """Text as a message shows it where lookalikes matter (plan ids, seat counts): as `shown`,
+    followed by its spelling in escapes when it holds anything but ASCII. A plan id `gold`
+    typed with a Cyrillic o is shown followed by `('g\\u043eld')`, a full-width 3 by
+    `('\\uff13')`: two names that look the same on screen can be told apart. Anything but text
+    is shown as `shown` shows it."""
+    text = shown(value, limit)
+    if not isinstance(value, str) or value.isascii():
+        return text
+    escaped = ascii(value)
+    if escaped == repr(value):  # `repr` escaped it already (a line separator, say)
+        return text
+    return f"{text} ({escaped if len(escaped) <= limit else escaped[: limit - 3] + '...'})"
+
+
+def normalize_text(text: str) -> str:
+    """`text` in Unicode NFC, the one form plan ids and names are kept and compared in: `café`
+    typed as one code point and as `e` followed by a combining accent name the same plan."""
+    return unicodedata.normalize("NFC", text)
 
 
 def shown_json(value: Any, limit: int = 60) -> str:

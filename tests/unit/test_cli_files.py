@@ -1,4 +1,5 @@
-"""The command line's files read directly: the configuration's [lock] and the usage's links."""
+"""The command line's files read directly: the configuration's [lock] and [retry], what it
+shows of itself, and the usage's links."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connectwise_billing.cli.commands import _client
 from connectwise_billing.cli.config import LOCK_DIR_NAME, ConfigFileError, load_config
 from connectwise_billing.cli.usage import load_usage
 from connectwise_billing.reconcile import Plan
@@ -92,3 +94,65 @@ def test_links_and_seats_that_are_not_plain_digits_are_named(
     path = usage(tmp_path, "company,company_id,agreement_id,plan,seats\n" + rows)
     with pytest.raises(ConfigFileError, match=message):
         load_usage(path, PLANS)
+
+
+def test_a_json_usage_file_that_gives_a_plan_twice_is_refused(tmp_path: Path) -> None:
+    """`json.loads` would keep the last value; a reviewer may have read the first."""
+    path = usage(
+        tmp_path,
+        '[{"company": "Contoso Ltd", "agreement_id": 1056, "seats": {"gold-50": 3, "gold-50": 5}}]',
+        ".json",
+    )
+    with pytest.raises(ConfigFileError, match="the key 'gold-50' appears twice in one object"):
+        load_usage(path, PLANS)
+
+
+CLIENT_ID = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
+
+
+def test_the_configuration_shows_no_client_id_and_no_redis_password(tmp_path: Path) -> None:
+    loaded = load_config(
+        config(tmp_path, '[lock]\nredis_url = "redis://worker:s3cret@redis.internal:6379/0"\n')
+    )
+    assert loaded.client_id == CLIENT_ID
+    assert loaded.lock.redis_url == "redis://worker:s3cret@redis.internal:6379/0"
+    for shown in (repr(loaded), str(loaded)):
+        assert CLIENT_ID not in shown and "s3cret" not in shown
+        assert "client_id='***'" in shown and "company_id='mymsp'" in shown
+        assert "redis_url='redis://worker:***@redis.internal:6379/0'" in shown
+
+
+@pytest.mark.parametrize(
+    ("setting", "budget"),
+    [("", 600.0), ("throttle_budget = 120\n", 120.0), ("throttle_budget = 90.5\n", 90.5)],
+)
+def test_the_throttle_budget_is_a_retry_setting(
+    tmp_path: Path, setting: str, budget: float
+) -> None:
+    assert load_config(config(tmp_path, f"[retry]\n{setting}")).retry.throttle_budget == budget
+
+
+def test_a_throttle_budget_of_false_turns_it_off_for_the_client_the_cli_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CW_PUBLIC_KEY", "public")
+    monkeypatch.setenv("CW_PRIVATE_KEY", "private")
+    loaded = load_config(config(tmp_path, "[retry]\nthrottle_budget = false\n"))
+    assert loaded.retry.throttle_budget is None
+    with _client(loaded) as client:
+        assert client.retry.throttle_budget is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "true", "'soon'", "[600]"])
+def test_a_throttle_budget_that_is_not_seconds_is_named(tmp_path: Path, value: str) -> None:
+    with pytest.raises(
+        ConfigFileError,
+        match=r"billing\.toml: retry\.throttle_budget: must be seconds > 0, or false for no limit",
+    ):
+        load_config(config(tmp_path, f"[retry]\nthrottle_budget = {value}\n"))
+
+
+@pytest.mark.parametrize(("key", "value"), [("settle_timeout", "inf"), ("total_timeout", "nan")])
+def test_retry_seconds_must_be_finite(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ConfigFileError, match=rf"retry\.{key}: must be a finite number, got"):
+        load_config(config(tmp_path, f"[retry]\n{key} = {value}\n"))

@@ -211,3 +211,32 @@ def test_policy_errors(kwargs: dict[str, Any], message: str) -> None:
 def test_today_must_be_a_date() -> None:
     with pytest.raises(InputError, match="today must be a date"):
         reconcile_agreement([GOLD], MAPPING, CompanyUsage(1, {}), [], today="2026-11-28")  # type: ignore[arg-type]
+
+
+def test_a_lookalike_plan_id_is_unknown_and_spelled_out_beside_the_plan_it_looks_like() -> None:
+    cyrillic = "g\u043eld"  # a Cyrillic o: on screen, the same as "gold"
+    with pytest.raises(UnknownPlanError) as unknown:
+        check(CompanyUsage(1, {cyrillic: 3}))
+    assert str(unknown.value) == (
+        f"seats on agreement 1 name unknown plan {cyrillic!r} ('g\\u043eld'); did you mean 'gold'?"
+    )
+    with pytest.raises(UnknownPlanError) as unknown:
+        check(CompanyUsage(1, {}, custom_prices={cyrillic: 5}))
+    assert str(unknown.value).endswith(" ('g\\u043eld'); did you mean 'gold'?")
+    with pytest.raises(MappingError) as unmapped:
+        reconcile_agreement([GOLD], {cyrillic: 102}, CompanyUsage(1, {}), [], today=TODAY)
+    assert str(unmapped.value).startswith(
+        f"the mapping names plan {cyrillic!r} ('g\\u043eld'), which is not in the plan list "
+        "(it has: 'gold')"
+    )
+
+
+def test_a_plan_id_in_another_unicode_form_is_the_same_plan() -> None:
+    cafe, cafe_nfd = "caf\u00e9", "cafe\u0301"
+    plan = Plan(cafe, "Caf\u00e9", cost=D(1), price=D(2))
+    diff = reconcile_agreement(
+        [plan], {cafe_nfd: 103}, CompanyUsage(1, {cafe_nfd: 3}), [], today=TODAY
+    )
+    assert [(op.plan_id, op.product_id) for op in diff.operations] == [(cafe, 103)]
+    with pytest.raises(DuplicatePlanError, match="appears twice in the plan list"):
+        check(CompanyUsage(1, {}), [plan, Plan(cafe_nfd, "Caf\u00e9", cost=D(1), price=D(3))])

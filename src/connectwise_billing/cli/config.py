@@ -26,6 +26,7 @@ api_member = "CloudPanelAPI"
 [retry]                                     # optional; any RetryPolicy setting
 max_attempts = 5
 settle_timeout = 10
+throttle_budget = 600                       # seconds of 429 waits a run may spend; false: no limit
 
 [guardrails]                                # optional: what holds a change for a person
 max_mrr_drop_percent = 50                   # false turns a rule off
@@ -43,7 +44,8 @@ ttl = 300                                   # Redis only: a dead worker's lock f
 ```
 
 Numbers are read exactly (TOML floats become `Decimal`). Every problem is reported as a
-`ConfigFileError` naming the file and the setting.
+`ConfigFileError` naming the file and the setting. Plan ids, in `[plans]`, `[mapping]` and
+`[retired]`, are compared in Unicode NFC, as [`Plan`][connectwise_billing.Plan] keeps them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -68,7 +71,7 @@ from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 from connectwise_billing.reconcile.guardrails import Guardrails
 from connectwise_billing.retry import RetryPolicy
-from connectwise_billing.values import shown
+from connectwise_billing.values import normalize_text, shown, shown_text
 
 _POLICY_FIELDS: Final = frozenset(SyncPolicy._fields)
 _RETRY_SETTINGS: Final = frozenset(
@@ -90,9 +93,19 @@ class ConfigFileError(ConfigurationError):
     """A configuration or usage file is wrong; the message names the file, line and field."""
 
 
+def _without_password(url: str | None) -> str:
+    # A Redis URL may carry the server's password: redis://:secret@host:6379/0.
+    parts = urlsplit(url) if url is not None else None
+    if parts is None or parts.password is None:
+        return repr(url)
+    host = parts.netloc.rpartition("@")[2]
+    return repr(parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl())
+
+
 @attrs.frozen(slots=False)
 class LockSettings:
-    """The `[lock]` section: where `sync` keeps its locks.
+    """The `[lock]` section: where `sync` keeps its locks. Its `repr()` shows no password a
+    `redis_url` holds.
 
     Attributes:
         dir: The lock files' directory (default: `connectwise-billing-locks` beside the
@@ -103,20 +116,29 @@ class LockSettings:
     """
 
     dir: Path
-    redis_url: str | None = None
+    redis_url: str | None = attrs.field(default=None, repr=_without_password)
     wait: float | None = None
     ttl: float | None = None
 
 
+def _hidden(_value: object) -> str:
+    return "'***'"
+
+
 @attrs.frozen(slots=False)
 class Config:
-    """What the configuration file says (the keys are read separately, never stored here)."""
+    """What the configuration file says (the keys are read separately, never stored here).
+
+    Its `repr()` and `str()` show `client_id` as `'***'`, as
+    [`Credentials`][connectwise_billing.Credentials] does: a configuration printed into a log
+    or a bug report does not give the integration's clientId away.
+    """
 
     path: Path
     site_url: str | None
     base_url: str | None
     company_id: str
-    client_id: str
+    client_id: str = attrs.field(repr=_hidden)
     api_version: str
     rate_limit_per_minute: float | None
     keys_file: Path | None
@@ -132,10 +154,11 @@ def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
     return ConfigFileError(f"{path}: {setting}: {problem}")
 
 
-def read_text(path: Path, what: str, *, encoding: str = "utf-8") -> str:
-    """A file's text, or one line saying why it cannot be read."""
+def read_text(path: Path, what: str, *, encoding: str = "utf-8", newline: str | None = None) -> str:
+    """A file's text, or one line saying why it cannot be read (`newline` as `open` takes it)."""
     try:
-        return path.read_text(encoding=encoding)
+        with path.open(encoding=encoding, newline=newline) as file:
+            return file.read()
     except FileNotFoundError:
         raise ConfigFileError(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
@@ -185,7 +208,7 @@ def _money(path: Path, value: Any, setting: str) -> Decimal:
 def _plans(path: Path, table: Any) -> tuple[Plan, ...]:
     if not isinstance(table, Mapping) or not table:
         raise _fail(path, "plans", "needs at least one plan: [plans] id = { name, cost, price }")
-    plans = []
+    plans: dict[str, Plan] = {}
     for plan_id, spec in table.items():
         where = f"plans.{plan_id}"
         if not isinstance(spec, Mapping):
@@ -197,8 +220,16 @@ def _plans(path: Path, table: Any) -> tuple[Plan, ...]:
         name = _text(path, spec, "name", where, required=False) or plan_id
         cost = _money(path, spec["cost"], f"{where}.cost")
         price = _money(path, spec["price"], f"{where}.price")
-        plans.append(Plan(plan_id, name, cost=cost, price=price))
-    return tuple(plans)
+        plan = Plan(plan_id, name, cost=cost, price=price)
+        if plan.id in plans:
+            raise _fail(
+                path,
+                where,
+                f"{shown_text(plan_id)} is plan {shown_text(plans[plan.id].id)} again, in "
+                "another Unicode form",
+            )
+        plans[plan.id] = plan
+    return tuple(plans.values())
 
 
 def _mapping(path: Path, table: Any, retired: Any, plans: tuple[Plan, ...]) -> PlanMapping:
@@ -209,10 +240,14 @@ def _mapping(path: Path, table: Any, retired: Any, plans: tuple[Plan, ...]) -> P
             raise _fail(path, section, "must be a table of plan id = product id")
     known = {plan.id for plan in plans}
     for plan_id in table:
-        if plan_id not in known:
+        if normalize_text(plan_id) not in known:
             close = difflib.get_close_matches(plan_id, sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _fail(path, f"mapping.{plan_id}", f"names a plan that is not in [plans]{hint}")
+            hint = f"; did you mean {shown_text(close[0])}?" if close else ""
+            raise _fail(
+                path,
+                f"mapping.{plan_id}",
+                f"names a plan that is not in [plans]: {shown_text(plan_id)}{hint}",
+            )
     try:
         return PlanMapping(dict(table), retired=dict(retired or {}))
     except InputError as error:
@@ -267,6 +302,24 @@ def _bill_customer(path: Path, *given: tuple[str, Any]) -> str:
     return "Billable"
 
 
+def _throttle_budget(path: Path, value: Any) -> float | None:
+    """`retry.throttle_budget`: seconds, or `false` for no limit (`RetryPolicy`'s `None`)."""
+    if value is False:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | Decimal)
+        or not Decimal(value).is_finite()
+        or value <= 0
+    ):
+        raise _fail(
+            path,
+            "retry.throttle_budget",
+            f"must be seconds > 0, or false for no limit, got {shown(value)}",
+        )
+    return float(value)
+
+
 def _retry(path: Path, table: Any) -> RetryPolicy:
     if table is None:
         return RetryPolicy()
@@ -275,12 +328,18 @@ def _retry(path: Path, table: Any) -> RetryPolicy:
     _check_keys(path, "retry", table, _RETRY_SETTINGS)
     settings: dict[str, Any] = {}
     for key, given in table.items():
+        if key == "throttle_budget":
+            settings[key] = _throttle_budget(path, given)
+            continue
         wanted = bool if key == "jitter" else int if key.endswith("attempts") else Decimal
         whole = isinstance(given, int) and not isinstance(given, bool)
         value = Decimal(given) if wanted is Decimal and whole else given
         if isinstance(value, bool) is not (wanted is bool) or not isinstance(value, wanted):
             kind = {bool: "true or false", int: "a whole number", Decimal: "a number"}[wanted]
             raise _fail(path, f"retry.{key}", f"must be {kind}, got {shown(value)}")
+        if isinstance(value, Decimal) and not value.is_finite():
+            # An infinite settle_timeout would re-read forever, a NaN compares false to all.
+            raise _fail(path, f"retry.{key}", f"must be a finite number, got {shown(value)}")
         settings[key] = float(value) if wanted is Decimal else value
     try:
         return RetryPolicy(**settings)

@@ -20,23 +20,33 @@ JSON, one object per linked agreement:
 `company_id` is the ConnectWise company the agreement must belong to: a sync writes nothing to
 an agreement of another company (without it, the company's name is compared instead).
 
+Seat counts and ids are ASCII digits: `"²".isdigit()` is true, and `int()` reads full-width
+and Arabic-Indic digits, none of which anyone types into a seat count on purpose. Plan ids are
+compared in Unicode NFC, as [`Plan`][connectwise_billing.Plan] keeps them. A quoted CSV field
+keeps every character, line separators such as U+2028 included.
+
 Problems are reported as `ConfigFileError` naming the file, the line (CSV) or entry (JSON),
-and the field.
+and the field; a value that is not ASCII is also shown in escapes, so that a lookalike can be
+told apart.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from connectwise_billing.cli.config import ConfigFileError, read_text
+from connectwise_billing.convert import unique_keys
 from connectwise_billing.reconcile import CompanyUsage, Plan
-from connectwise_billing.values import shown
+from connectwise_billing.values import normalize_text, shown, shown_text
+
+_Value = TypeVar("_Value")
 
 _DECIMAL_COMMA: Final = re.compile(r"^\s*-?\d+,\d+\s*$")
 
@@ -62,14 +72,15 @@ class _Where:
 
 
 def _digits(text: str) -> bool:
-    # ASCII only: "²".isdigit() is True, and int() refuses it.
+    # ASCII only: "²".isdigit() is true and int() refuses it; int() reads full-width and
+    # Arabic-Indic digits, which no one types into a usage file on purpose.
     return text.isascii() and text.isdigit()
 
 
 def _record_id(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not _digits(text) or int(text) <= 0:
-        raise where.fail(field, f"must be a positive whole number, got {shown(value)}")
+        raise where.fail(field, f"must be a positive whole number, got {shown_text(value)}")
     return int(text)
 
 
@@ -86,7 +97,7 @@ def _company_id(where: _Where, value: Any) -> int | None:
 def _seats(where: _Where, field: str, value: Any) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not _digits(text):
-        raise where.fail(field, f"must be a whole number >= 0, got {shown(value)}")
+        raise where.fail(field, f"must be a whole number >= 0, got {shown_text(value)}")
     return int(text)
 
 
@@ -121,42 +132,75 @@ def _discount(where: _Where, value: Any) -> Decimal:
     return discount
 
 
-def _plan(where: _Where, field: str, plan_id: Any, plans: Mapping[str, Plan]) -> str:
+def _plan(where: _Where, field: str, given: str, plans: Mapping[str, Plan]) -> str:
+    plan_id = normalize_text(given)
     if plan_id not in plans:
+        known = ", ".join(shown_text(known_id) for known_id in sorted(plans))
         raise where.fail(
-            field, f"unknown plan {plan_id!r}; the config's [plans] has {', '.join(sorted(plans))}"
+            field, f"unknown plan {shown_text(given)}; the config's [plans] has {known}"
         )
-    return str(plan_id)
+    return plan_id
+
+
+def _by_plan(
+    where: _Where,
+    field: str,
+    given: Mapping[str, Any],
+    plans: Mapping[str, Plan],
+    read: Callable[[_Where, str, Any], _Value],
+) -> dict[str, _Value]:
+    by_plan: dict[str, _Value] = {}
+    for key, value in given.items():
+        plan_id = _plan(where, f"{field}.{key}", key, plans)
+        if plan_id in by_plan:
+            raise where.fail(
+                f"{field}.{key}",
+                f"{shown_text(key)} is plan {shown_text(plan_id)} again, in another Unicode form",
+            )
+        by_plan[plan_id] = read(where, f"{field}.{key}", value)
+    return by_plan
+
+
+def _rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each record with the line it starts on, by the header's columns."""
+    # Not text.splitlines(): it also splits at U+2028, U+0085 and other separators a quoted
+    # field (a company name pasted from a document) may hold, which would cut the record.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, [])
+        missing = [c for c in ("company", "agreement_id", "plan", "seats") if c not in header]
+        if missing:
+            expected = ",".join(c for c in CSV_COLUMNS if c != "company_id")
+            raise ConfigFileError(
+                f"{path}: line 1: the header lacks column {missing[0]!r}; expected {expected}"
+            )
+        read = reader.line_num
+        for fields in reader:
+            # A quoted field may span lines: the record starts after the one before it ends.
+            line, read = read + 1, reader.line_num
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                hint = (
+                    " (a decimal comma in a number? write 11.50)"
+                    if len(fields) > len(header)
+                    else ""
+                )
+                raise ConfigFileError(
+                    f"{path}: line {line}: has {len(fields)} fields, the header has "
+                    f"{len(header)}{hint}"
+                )
+            yield line, dict(zip(header, fields, strict=True))
+    except csv.Error as error:
+        raise ConfigFileError(f"{path}: line {reader.line_num}: not valid CSV: {error}") from None
 
 
 def _from_csv(
     path: Path, text: str, plans: Mapping[str, Plan], allow_small_discounts: bool
 ) -> list[CompanyUsage]:
-    reader = csv.DictReader(text.splitlines())
-    missing = [
-        c
-        for c in ("company", "agreement_id", "plan", "seats")
-        if c not in (reader.fieldnames or [])
-    ]
-    if missing:
-        expected = ",".join(c for c in CSV_COLUMNS if c != "company_id")
-        raise ConfigFileError(
-            f"{path}: line 1: the header lacks column {missing[0]!r}; expected {expected}"
-        )
     usages: dict[int, dict[str, Any]] = {}
-    for line, row in enumerate(reader, start=2):
+    for line, row in _rows(path, text):
         where = _Where(path, f"line {line}", allow_small_discounts=allow_small_discounts)
-        fields = len(reader.fieldnames or ())
-        if None in row or None in row.values():
-            count = (
-                fields + len(row.get(None) or ())
-                if None in row
-                else sum(1 for value in row.values() if value is not None)
-            )
-            hint = " (a decimal comma in a number? write 11.50)" if count > fields else ""
-            raise ConfigFileError(
-                f"{path}: line {line}: has {count} fields, the header has {fields}{hint}"
-            )
         agreement = _agreement_id(where, row.get("agreement_id") or "")
         company = (row.get("company") or "").strip()
         if not company:
@@ -173,7 +217,7 @@ def _from_csv(
                 "line": line,
             },
         )
-        if entry["company"] != company:
+        if normalize_text(entry["company"]) != normalize_text(company):
             raise where.fail(
                 "company",
                 f"agreement {agreement} belongs to {entry['company']!r} on line {entry['line']}",
@@ -182,9 +226,10 @@ def _from_csv(
             raise where.fail(
                 "company_id", f"differs from line {entry['line']} for agreement {agreement}"
             )
-        plan = _plan(where, "plan", (row.get("plan") or "").strip(), plans)
+        given = (row.get("plan") or "").strip()
+        plan = _plan(where, "plan", given, plans)
         if plan in entry["seats"]:
-            raise where.fail("plan", f"{plan!r} appears twice for agreement {agreement}")
+            raise where.fail("plan", f"{shown_text(given)} appears twice for agreement {agreement}")
         entry["seats"][plan] = _seats(where, "seats", row.get("seats") or "")
         if (row.get("custom_price") or "").strip():
             entry["prices"][plan] = _decimal(where, "custom_price", row["custom_price"])
@@ -212,9 +257,11 @@ def _from_json(
     path: Path, text: str, plans: Mapping[str, Plan], allow_small_discounts: bool
 ) -> list[CompanyUsage]:
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
         raise ConfigFileError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+    except (ValueError, RecursionError) as error:  # a key given twice, nesting too deep
+        raise ConfigFileError(f"{path}: not a usage file: {error}") from None
     if not isinstance(data, list):
         raise ConfigFileError(f"{path}: expected a JSON list of usages")
     usages: list[CompanyUsage] = []
@@ -251,16 +298,8 @@ def _from_json(
         usages.append(
             CompanyUsage(
                 agreement,
-                {
-                    _plan(where, f"seats.{p}", p, plans): _seats(where, f"seats.{p}", n)
-                    for p, n in seats.items()
-                },
-                {
-                    _plan(where, f"custom_prices.{p}", p, plans): _decimal(
-                        where, f"custom_prices.{p}", v
-                    )
-                    for p, v in prices.items()
-                },
+                _by_plan(where, "seats", seats, plans, _seats),
+                _by_plan(where, "custom_prices", prices, plans, _decimal),
                 _discount(where, entry.get("discount_percent", 0)),
                 company.strip() if company else None,
                 _company_id(where, entry.get("company_id")),
@@ -285,8 +324,10 @@ def load_usage(
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".json"):
         raise ConfigFileError(f"{path}: the usage file must be .csv or .json")
-    text = read_text(path, "the usage file", encoding="utf-8-sig")
     by_id = {plan.id: plan for plan in plans}
     if path.suffix.lower() == ".json":
+        text = read_text(path, "the usage file", encoding="utf-8-sig")
         return _from_json(path, text, by_id, allow_small_discounts)
+    # newline="": the csv module tells line ends from line breaks inside quoted fields.
+    text = read_text(path, "the usage file", encoding="utf-8-sig", newline="")
     return _from_csv(path, text, by_id, allow_small_discounts)

@@ -28,6 +28,7 @@ from connectwise_billing.reconcile.lines import BILLABLE, AdditionLike, billed_q
 from connectwise_billing.reconcile.policy import SyncPolicy
 from connectwise_billing.reconcile.pricing import discounted_price
 from connectwise_billing.reconcile.validation import check_plans, check_today
+from connectwise_billing.values import shown_text
 
 ZERO = Decimal(0)
 
@@ -94,10 +95,10 @@ def build_context(
     by_id = check_plans(plans)
     unknown = sorted(plan for plan in mapping if plan not in by_id)
     if unknown:
-        known = ", ".join(sorted(by_id)) or "none"
+        known = ", ".join(shown_text(plan_id) for plan_id in sorted(by_id)) or "none"
         raise MappingError(
-            f"the mapping names plan {unknown[0]!r}, which is not in the plan list (it has: "
-            f"{known}); a plan meant to be billed would otherwise go unbilled"
+            f"the mapping names plan {shown_text(unknown[0])}, which is not in the plan list "
+            f"(it has: {known}); a plan meant to be billed would otherwise go unbilled"
         )
     managed = {product: by_id[plan] for plan, product in mapping.items()}
     return Context(by_id, mapping, managed, policy, check_today(today))

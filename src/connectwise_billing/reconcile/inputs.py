@@ -1,8 +1,14 @@
 """What the control panel knows: plans, the plan -> product mapping, and each company's usage.
 
 Constructing these objects converts values (`"8.00"` -> `Decimal("8.00")`) but checks ranges
-only when reconciling, where every problem is reported before anything is produced. The one
-exception is `PlanMapping`, which refuses a product mapped to two plans as soon as it is built.
+only when reconciling, where every problem is reported before anything is produced. The
+exceptions: `PlanMapping` refuses a product mapped to two plans as soon as it is built, and
+`CompanyUsage` refuses a plan named twice (see below).
+
+Plan ids and plan names are kept in Unicode NFC, whichever form they were given in: `café`
+typed as one code point (as most keyboards do) and as `e` plus a combining accent (as some
+systems export it) look the same and name the same plan, so every comparison downstream sees one
+form. Two spellings of one plan among a usage's seats or custom prices are refused.
 
 `Plan` and `CompanyUsage` are named tuples (immutable; `plan._replace(price=...)` makes a
 changed copy): the reconciler is built on the standard library alone, so importing it stays
@@ -15,8 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Self
 
-from connectwise_billing.errors import MappingError
-from connectwise_billing.values import shown
+from connectwise_billing.errors import InputError, MappingError
+from connectwise_billing.values import normalize_text, shown, shown_text
 
 
 def _lenient_decimal(value: Any) -> Any:
@@ -29,8 +35,28 @@ def _lenient_decimal(value: Any) -> Any:
         return value
 
 
+def _normal_id(value: Any) -> Any:
+    # Anything but text is left for validation to name.
+    return normalize_text(value) if isinstance(value, str) else value
+
+
+def _by_plan(values: Mapping[str, Any], what: str) -> dict[str, Any]:
+    by_plan: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for plan_id, value in dict(values).items():
+        key = _normal_id(plan_id)
+        if key in by_plan:
+            raise InputError(
+                f"{what} name plan {shown_text(given[key])} twice: {shown_text(plan_id)} is "
+                "the same plan id in another Unicode form"
+            )
+        by_plan[key] = value
+        given[key] = plan_id
+    return by_plan
+
+
 def _decimal_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _lenient_decimal(value) for key, value in dict(values).items()}
+    return {key: _lenient_decimal(value) for key, value in values.items()}
 
 
 class Rebuilt:
@@ -55,8 +81,8 @@ class Plan(Rebuilt, _PlanFields):
     """A plan the control panel sells (a mailbox plan, or any sellable plan).
 
     Attributes:
-        id: The control panel's plan id.
-        name: A readable name, used in diffs and reports.
+        id: The control panel's plan id (kept in Unicode NFC).
+        name: A readable name, used in diffs and reports (kept in Unicode NFC).
         cost: What one seat costs the MSP per month (the addition's unit cost).
         price: What one seat costs the customer per month before discounts.
     """
@@ -66,7 +92,9 @@ class Plan(Rebuilt, _PlanFields):
     def __new__(
         cls, id: str, name: str, cost: Decimal | int | str, price: Decimal | int | str
     ) -> Plan:
-        return super().__new__(cls, id, name, _lenient_decimal(cost), _lenient_decimal(price))
+        return super().__new__(
+            cls, _normal_id(id), _normal_id(name), _lenient_decimal(cost), _lenient_decimal(price)
+        )
 
 
 class _UsageFields(NamedTuple):
@@ -90,11 +118,14 @@ class CompanyUsage(Rebuilt, _UsageFields):
 
     Attributes:
         agreement_id: The linked ConnectWise agreement.
-        seats: Seats in use per plan id.
+        seats: Seats in use per plan id (ids kept in Unicode NFC).
         custom_prices: Per plan id, a price that replaces the plan price for this company.
         discount_percent: A percentage taken off the resulting price (0 to 100).
         company: The company's name, for reports (and the check above, without `company_id`).
         company_id: The ConnectWise company the agreement must belong to (recommended).
+
+    Raises:
+        InputError: `seats` or `custom_prices` name one plan twice, in two Unicode forms.
     """
 
     __slots__ = ()
@@ -111,8 +142,8 @@ class CompanyUsage(Rebuilt, _UsageFields):
         return super().__new__(
             cls,
             agreement_id,
-            dict(seats),
-            _decimal_mapping(custom_prices or {}),
+            _by_plan(seats, "the seats"),
+            _decimal_mapping(_by_plan(custom_prices or {}, "the custom prices")),
             _lenient_decimal(discount_percent),
             company,
             company_id,
@@ -122,7 +153,8 @@ class CompanyUsage(Rebuilt, _UsageFields):
 class PlanMapping(Mapping[str, int]):
     """Plan id -> ConnectWise catalog item (product) id.
 
-    Only mapped plans are synced; mapping only some plans is fine.
+    Only mapped plans are synced; mapping only some plans is fine. Plan ids are kept, and
+    looked up, in Unicode NFC (as `Plan` keeps them).
 
     ```python
     mapping = PlanMapping({"gold-50": 1043, "basic-10": 1042})
@@ -150,50 +182,52 @@ class PlanMapping(Mapping[str, int]):
         items = mapping.items() if isinstance(mapping, Mapping) else mapping
         products: dict[str, int] = {}
         plans: dict[int, str] = {}
-        for plan_id, product_id in items:
-            if not isinstance(plan_id, str) or not plan_id:
-                raise MappingError(f"plan ids must be non-empty strings, got {plan_id!r}")
+        for given_id, product_id in items:
+            if not isinstance(given_id, str) or not given_id:
+                raise MappingError(f"plan ids must be non-empty strings, got {given_id!r}")
+            plan_id = normalize_text(given_id)
             if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
                 raise MappingError(
-                    f"plan {plan_id!r} must map to a positive product id, got {shown(product_id)}"
+                    f"plan {shown_text(given_id)} must map to a positive product id, got "
+                    f"{shown(product_id)}"
                 )
             if product_id in plans and plans[product_id] != plan_id:
                 raise MappingError(
-                    f"product {product_id} is mapped to both plan {plans[product_id]!r} and plan "
-                    f"{plan_id!r}; each plan needs its own ConnectWise product, or the synced "
-                    "quantities are wrong"
+                    f"product {product_id} is mapped to both plan {shown_text(plans[product_id])} "
+                    f"and plan {shown_text(plan_id)}; each plan needs its own ConnectWise "
+                    "product, or the synced quantities are wrong"
                 )
             if plan_id in products and products[plan_id] != product_id:
                 raise MappingError(
-                    f"plan {plan_id!r} is mapped to two products: {products[plan_id]} and "
-                    f"{product_id}"
+                    f"plan {shown_text(given_id)} is mapped to two products: "
+                    f"{products[plan_id]} and {product_id}"
                 )
             products[plan_id] = product_id
             plans[product_id] = plan_id
         self._products = products
         self._plans = plans
         self._retired: dict[int, str] = {}
-        for plan_id, product_id in (retired or {}).items():
+        for given_id, product_id in (retired or {}).items():
             if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:
                 raise MappingError(
-                    f"retired product of plan {plan_id!r} must be a positive product id, "
-                    f"got {shown(product_id)}"
+                    f"retired product of plan {shown_text(given_id)} must be a positive product "
+                    f"id, got {shown(product_id)}"
                 )
             if product_id in plans:
                 raise MappingError(
-                    f"product {product_id} is mapped to plan {plans[product_id]!r}, so it "
-                    f"cannot be retired from plan {plan_id!r}"
+                    f"product {product_id} is mapped to plan {shown_text(plans[product_id])}, so "
+                    f"it cannot be retired from plan {shown_text(given_id)}"
                 )
-            self._retired[product_id] = plan_id
+            self._retired[product_id] = _normal_id(given_id)
 
     def __getitem__(self, plan_id: str) -> int:
-        return self._products[plan_id]
+        return self._products[_normal_id(plan_id)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._products)
 
     def __contains__(self, plan_id: object) -> bool:
-        return plan_id in self._products
+        return _normal_id(plan_id) in self._products
 
     def __len__(self) -> int:
         return len(self._products)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from connectwise_billing.errors import (
     UnknownPlanError,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan
-from connectwise_billing.values import shown, unwritable
+from connectwise_billing.values import shown, shown_text, unwritable
 
 
 def check_money(value: object, what: str) -> Decimal:
@@ -40,11 +41,22 @@ def check_plans(plans: Iterable[Plan]) -> dict[str, Plan]:
         if not isinstance(plan, Plan):
             raise InputError(f"plans must be Plan objects, got {type(plan).__name__} {plan!r}")
         if plan.id in by_id:
-            raise DuplicatePlanError(f"plan id {plan.id!r} appears twice in the plan list")
+            raise DuplicatePlanError(
+                f"plan id {shown_text(plan.id)} appears twice in the plan list"
+            )
         check_money(plan.price, f"price of plan {plan.id!r}")
         check_money(plan.cost, f"cost of plan {plan.id!r}")
         by_id[plan.id] = plan
     return by_id
+
+
+def _close(plan_id: object, plans: Mapping[str, Plan]) -> str:
+    """A known plan id like an unknown one, as a hint: spelled out, a lookalike (a Cyrillic
+    letter in place of a Latin one) shows where the two differ."""
+    if not isinstance(plan_id, str):
+        return ""
+    close = difflib.get_close_matches(plan_id, sorted(plans), n=1)
+    return f"; did you mean {shown_text(close[0])}?" if close else ""
 
 
 def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
@@ -67,7 +79,9 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
         )
     for plan_id, seats in usage.seats.items():
         if plan_id not in plans:
-            raise UnknownPlanError(f"seats on {where} name unknown plan {plan_id!r}")
+            raise UnknownPlanError(
+                f"seats on {where} name unknown plan {shown_text(plan_id)}{_close(plan_id, plans)}"
+            )
         if isinstance(seats, bool) or not isinstance(seats, int):
             raise InvalidSeatsError(
                 f"seats for plan {plan_id!r} on {where} must be a whole number, got {shown(seats)}"
@@ -83,7 +97,10 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
             )
     for plan_id, price in usage.custom_prices.items():
         if plan_id not in plans:
-            raise UnknownPlanError(f"a custom price on {where} names unknown plan {plan_id!r}")
+            raise UnknownPlanError(
+                f"a custom price on {where} names unknown plan {shown_text(plan_id)}"
+                f"{_close(plan_id, plans)}"
+            )
         check_money(price, f"custom price for plan {plan_id!r} on {where}")
     discount = usage.discount_percent
     if isinstance(discount, bool) or not isinstance(discount, Decimal | int):

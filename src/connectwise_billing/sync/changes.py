@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import attrs
 
+from connectwise_billing.convert import unique_keys
 from connectwise_billing.errors import ChangeSetError, InputError
 from connectwise_billing.locks import Lock
 from connectwise_billing.reconcile import (
@@ -261,7 +262,7 @@ class ChangeSet:
         except UnicodeDecodeError:
             raise ChangeSetError(f"{path}: not UTF-8 text") from None
         try:
-            data = json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys)
+            data = json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as error:
             raise ChangeSetError(
                 f"{path}: line {error.lineno}: not valid JSON: {error.msg}"
@@ -269,17 +270,6 @@ class ChangeSet:
         except (ValueError, RecursionError) as error:  # a duplicate key, a number too long
             raise ChangeSetError(f"{path}: not a change set: {error}") from None
         return cls.from_json(data, source=str(path))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object of the file: a key given twice is refused (a reviewer would read one value
-    and the loader apply the other)."""
-    table: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in table:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        table[key] = value
-    return table
 
 
 # --- writing the file ---------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Billing syncs on an RQ job queue: one job per company, `RedisLock` against overlapping jobs.
+"""Billing syncs on an RQ job queue: one job per company, `RedisLock` against overlapping jobs,
+`RedisRateLimiter` for one rate limit across the workers.
 
 This is how a control panel with many companies (or many MSP tenants) runs the sync: its
 scheduler enqueues one job per company every interval, the "Update Now" button enqueues one more
 for its company, and any number of workers run them. Two jobs for one company can run at the
 same time (the button pressed while the scheduled run is going): `RedisLock` makes the second
-wait for the first, which it then finds in step. Nothing is billed twice.
+wait for the first, which it then finds in step. Nothing is billed twice. The workers send under
+one API member, and ConnectWise counts their requests together: `RedisRateLimiter` keeps them
+under one limit together, where a limiter per worker would let three workers send three times
+the rate.
 
 Deployment, with the command line's configuration and usage files:
 
@@ -30,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,30 +42,38 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from connectwise_billing import ConnectWiseClient, RedisLock, sync_company
+from connectwise_billing import ConnectWiseClient, RedisLock, RedisRateLimiter, sync_company
 from connectwise_billing.cli.config import load_config, load_credentials
 from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.defaults import DEFAULT_RATE_LIMIT_PER_MINUTE
 
 # --8<-- [start:jobs]
 QUEUE = "billing"
+FINAL = ("finished", "failed", "canceled", "stopped")
+"""Job statuses that do not change any more."""
 JOB = "rq_jobs.sync_company_job"
 """The job by import path: workers import this file as `rq_jobs` (`rq worker --path`)."""
 
 
 def sync_company_job(config_path: str, usage_path: str, company: str) -> dict[str, Any]:
-    """What a worker runs: one company's sync, locked in the Redis at `BILLING_REDIS_URL`.
+    """What a worker runs: one company's sync, locked and rate limited in the Redis at
+    `BILLING_REDIS_URL`.
 
     The API keys come from `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` (or the config's `keys_file`);
     the result is the company's report as JSON-ready data.
     """
     config = load_config(config_path)
     usages = [u for u in load_usage(usage_path, config.plans) if u.company == company]
-    lock = RedisLock.from_url(os.environ["BILLING_REDIS_URL"])
+    redis = Redis.from_url(os.environ["BILLING_REDIS_URL"])
+    lock = RedisLock(redis)
+    # Keyed by the client with its tenant and API member: every worker shares one limit.
+    rate = config.rate_limit_per_minute or DEFAULT_RATE_LIMIT_PER_MINUTE
+    limiter = RedisRateLimiter(redis, per_minute=rate)
     credentials = load_credentials(config)
     client = (
-        ConnectWiseClient(config.base_url, credentials)
+        ConnectWiseClient(config.base_url, credentials, rate_limiter=limiter)
         if config.base_url
-        else ConnectWiseClient.from_site(config.site_url or "", credentials)
+        else ConnectWiseClient.from_site(config.site_url or "", credentials, rate_limiter=limiter)
     )
     with client:
         report = sync_company(
@@ -119,14 +132,26 @@ def demo_files(directory: Path, api_url: str) -> tuple[str, str]:
     return str(config), str(usage)
 
 
-def run_workers(redis_url: str, count: int, environment: dict[str, str]) -> None:
-    """Start `count` burst-mode workers on the queue and wait until they have run every job."""
+def run_workers(redis_url: str, count: int, environment: dict[str, str], jobs: list[Job]) -> None:
+    """Start `count` burst-mode workers on the queue and wait until they have run `jobs`."""
     rq = Path(sys.executable).parent / "rq"
     command = [str(rq), "worker", "--burst", "--quiet", "--url", redis_url]
     command += ["--path", str(Path(__file__).parent), QUEUE]
     workers = [subprocess.Popen(command, env=environment) for _ in range(count)]  # noqa: S603 - our own worker command
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and any(worker.poll() is None for worker in workers):
+        if all(job.get_status(refresh=True) in FINAL for job in jobs):
+            break
+        time.sleep(0.1)  # the workers are working: real time
     for worker in workers:
-        worker.wait(timeout=300)
+        # rq 3 on redis-py 8 may keep a burst worker whose work is done waiting up to a minute
+        # for its pubsub thread. Once every job is done, one still there is killed: it has
+        # nothing left to do (a SIGTERM would print a traceback from that same wait).
+        try:
+            worker.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=30)
 
 
 def main(redis_url: str) -> None:
@@ -151,7 +176,7 @@ def main(redis_url: str) -> None:
             "CW_PRIVATE_KEY": example.credentials.private_key,
             "BILLING_REDIS_URL": redis_url,
         }
-        run_workers(redis_url, 3, environment)
+        run_workers(redis_url, 3, environment, jobs)
     reports = [job.return_value() for job in jobs]
     finished = sum(1 for job in jobs if job.get_status() == "finished")
     applied = sum(report["applied"] for report in reports if report)

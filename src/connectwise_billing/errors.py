@@ -325,3 +325,9 @@ class ChangeSetError(InputError):
 class DuplicateAgreementError(InputError):
     """Two usages name the same agreement: a company linked to two agreements is two usages,
     but one agreement cannot be billed for two usages."""
+
+
+class RateLimiterError(ConnectWiseBillingError):
+    """The client's rate limiter could not be used: the Redis of a
+    [`RedisRateLimiter`][connectwise_billing.client.ratelimit.RedisRateLimiter] failed, timed
+    out or went away. Raised before the request was sent: nothing reached ConnectWise."""

@@ -35,6 +35,7 @@ from connectwise_billing import (
     ServerError,
     UnexpectedResponseError,
 )
+from tests.client import streamed
 from tests.conftest import BASE_URL, CREDENTIALS, PRIVATE_KEY, Api
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -157,7 +158,7 @@ def test_iter_streams_2500_items_over_three_pages_keeping_parameters(api: Api, l
     recorder = Recorder(paged_catalog(2500, link=link))
     fields = ["identifier", "price"]
     products = api.run(
-        lambda c: c.products.iter(Field("price") > 1, fields=fields), handler=recorder
+        lambda c: streamed(c.products.iter(Field("price") > 1, fields=fields)), handler=recorder
     )
     assert [p.id for p in products] == list(range(1, 2501))
     assert products[0].price == Decimal("1.5")
@@ -179,7 +180,9 @@ def test_order_by_uses_numbered_pages(api: Api) -> None:
         return answer(200, data)
 
     recorder = Recorder(handle)
-    companies = api.run(lambda c: c.companies.iter(order_by="name", page_size=2), handler=recorder)
+    companies = api.run(
+        lambda c: streamed(c.companies.iter(order_by="name", page_size=2)), handler=recorder
+    )
     assert [c.id for c in companies] == [1, 2, 3, 4, 5]
     assert [params(r)["page"] for r in recorder.requests] == ["1", "2", "3"]
     assert all(params(r)["orderBy"] == "name" for r in recorder.requests)

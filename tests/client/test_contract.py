@@ -13,13 +13,17 @@ import pytest
 
 from connectwise_billing import Field, NewAddition, convert
 from tests import contract_check
+from tests.client import streamed
 from tests.conftest import BASE_URL, Api
 
 API_PREFIX = httpx.URL(BASE_URL).path
 
 EVERY_CALL: list[tuple[str, Any]] = [
     ("products.get", lambda c: c.products.get(1, fields="identifier,price")),
-    ("products.iter", lambda c: c.products.iter(Field("inactiveFlag") == False, fields=["price"])),  # noqa: E712
+    (
+        "products.iter",
+        lambda c: streamed(c.products.iter(Field("inactiveFlag") == False, fields=["price"])),  # noqa: E712
+    ),
     ("products.list ordered", lambda c: c.products.list(order_by="identifier desc", page_size=50)),
     ("products.count", lambda c: c.products.count('productClass="Agreement"')),
     ("products.search", lambda c: c.products.search("gold")),

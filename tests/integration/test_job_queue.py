@@ -50,7 +50,7 @@ def test_overlapping_jobs_on_three_workers_never_bill_twice(
             "CW_PRIVATE_KEY": example.credentials.private_key,
             "BILLING_REDIS_URL": redis_url,
         }
-        rq_jobs.run_workers(redis_url, 3, environment)
+        rq_jobs.run_workers(redis_url, 3, environment, scheduled + pressed)
     jobs = scheduled + pressed
     for job in jobs:
         job.refresh()

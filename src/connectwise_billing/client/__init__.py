@@ -16,8 +16,8 @@ from connectwise_billing.client.models import (
     Product,
     Reference,
 )
-from connectwise_billing.client.paging import Page
-from connectwise_billing.client.ratelimit import RateLimiter
+from connectwise_billing.client.paging import AsyncListingIterator, Listing, ListingIterator, Page
+from connectwise_billing.client.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from connectwise_billing.retry import RetryPolicy
 
 __all__ = [
@@ -26,16 +26,21 @@ __all__ = [
     "Agreement",
     "ApiRequest",
     "AsyncConnectWiseClient",
+    "AsyncListingIterator",
     "Company",
     "Condition",
     "ConnectWiseClient",
     "Credentials",
     "Field",
+    "Limiter",
     "ListQuery",
+    "Listing",
+    "ListingIterator",
     "NewAddition",
     "Page",
     "Product",
     "RateLimiter",
+    "RedisRateLimiter",
     "Reference",
     "RequestOptions",
     "RetryPolicy",

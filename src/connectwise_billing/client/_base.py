@@ -40,7 +40,7 @@ from connectwise_billing.client.models import (
     Product,
 )
 from connectwise_billing.client.paging import M, PageWalk
-from connectwise_billing.client.ratelimit import RateLimiter
+from connectwise_billing.client.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from connectwise_billing.client.resource import ChildResourceSpec, ResourceSpec
 from connectwise_billing.client.wire import RecordError, get_converter
 from connectwise_billing.client.writable import ADDITION_WRITABLE
@@ -67,6 +67,28 @@ TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport
 USER_AGENT = f"connectwise-billing/{__version__} python-httpx/{httpx.__version__}"
 
 
+def _limiter(
+    credentials: Credentials, per_minute: float | None, given: Limiter | None
+) -> Limiter | None:
+    """The limiter a client sends through: the one given (keyed by the client's tenant and
+    API member when it is a `RedisRateLimiter` without a key), or its own at `per_minute`."""
+    if given is None:
+        return RateLimiter(per_minute) if per_minute is not None else None
+    if not isinstance(given, Limiter):
+        raise ConfigurationError(
+            "rate_limiter must have acquire() and acquire_async() (a RateLimiter, a "
+            f"RedisRateLimiter), got {type(given).__name__}"
+        )
+    if per_minute != DEFAULT_RATE_LIMIT_PER_MINUTE:
+        raise ConfigurationError(
+            f"pass either rate_limiter or rate_limit_per_minute (got {per_minute!r}), not "
+            "both: the limiter given sets the rate"
+        )
+    if isinstance(given, RedisRateLimiter):
+        return given.for_credentials(credentials)
+    return given
+
+
 class BaseClient(Generic[HttpT, TransportT]):
     """Configuration, resources and answer reading shared by both clients (see
     [`ConnectWiseClient`][connectwise_billing.ConnectWiseClient] for the arguments)."""
@@ -88,10 +110,12 @@ class BaseClient(Generic[HttpT, TransportT]):
         parent="agreement_id",
         new=NewAddition,
         writable=ADDITION_WRITABLE,
+        strict=True,
     )
     """Additions of an agreement (`/finance/agreements/{agreement_id}/additions`): created with
     a [`NewAddition`][connectwise_billing.NewAddition], updated by the fields of
-    [`ADDITION_WRITABLE`][connectwise_billing.client.writable.ADDITION_WRITABLE]."""
+    [`ADDITION_WRITABLE`][connectwise_billing.client.writable.ADDITION_WRITABLE]. Listings are
+    strict unless `strict=False`: an addition that cannot be read fails them."""
 
     def __init__(
         self,
@@ -102,6 +126,7 @@ class BaseClient(Generic[HttpT, TransportT]):
         timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         rate_limit_per_minute: float | None = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        rate_limiter: Limiter | None = None,
         transport: TransportT | None = None,
         http_client: HttpT | None = None,
     ) -> None:
@@ -111,6 +136,7 @@ class BaseClient(Generic[HttpT, TransportT]):
             )
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass either transport or http_client, not both")
+        limiter = _limiter(credentials, rate_limit_per_minute, rate_limiter)
         url = checked_url(base_url, "base_url")
         self.base_url = str(url).rstrip("/")
         """The API's base URL, without a trailing slash."""
@@ -122,11 +148,10 @@ class BaseClient(Generic[HttpT, TransportT]):
         """The timeout of each request."""
         self.retry = retry if retry is not None else RetryPolicy()
         """The retry policy of each request."""
-        self.rate_limiter = (
-            RateLimiter(rate_limit_per_minute) if rate_limit_per_minute is not None else None
-        )
+        self.rate_limiter = limiter
         """The client-side rate limiter, shared by clients made with `with_options` (`None`:
-        off)."""
+        off): the `rate_limiter` given (a `RedisRateLimiter` without a key: its copy keyed by
+        these credentials), or a `RateLimiter` at `rate_limit_per_minute`."""
         self._owns_http = http_client is None
         self._http: HttpT = http_client or self._new_http(transport, timeout)
         self._secrets = credentials.secrets()
@@ -292,14 +317,16 @@ class BaseClient(Generic[HttpT, TransportT]):
     ) -> tuple[Page[M], ApiRequest | None]:
         """One page's records, and the request for the next page (`None` after the last).
 
-        A record that cannot be used fails the listing when `strict`; otherwise it is left out
-        and named in a WARNING log record, and the others are returned.
+        A record that cannot be used fails the listing when `strict`; otherwise it is left out,
+        its error kept on the page (`left_out`) and named in a WARNING log record, and the
+        others are returned.
         """
         from connectwise_billing.client.paging import Page
 
         records = page_items(request, response, data, model, self._secrets)
         read = get_converter().get_structure_hook(model)
         items: list[M] = []
+        left_out: list[UnexpectedResponseError] = []
         for record in records:
             try:
                 items.append(read(record, model))
@@ -309,6 +336,7 @@ class BaseClient(Generic[HttpT, TransportT]):
                     raise problem from None
                 problem.redact(self._secrets)
                 logger.warning("left out of the listing: %s", problem.message)
+                left_out.append(problem)
         number = walk.pages
         following = walk.next_request(request, response.headers.get("link"), records)
-        return Page(number, items), following
+        return Page(number, items, left_out), following

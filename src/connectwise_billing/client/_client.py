@@ -16,7 +16,13 @@ import httpx
 from connectwise_billing.client._base import USER_AGENT, BaseClient
 from connectwise_billing.client.api import ApiRequest, ListQuery, Timeout, read_count, read_json
 from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.paging import M, Page, PageWalk
+from connectwise_billing.client.paging import (
+    AsyncListingIterator,
+    ListingIterator,
+    M,
+    Page,
+    PageWalk,
+)
 from connectwise_billing.errors import APIConnectionError, APITimeoutError
 from connectwise_billing.retry import async_call_with_retries, call_with_retries
 
@@ -39,6 +45,14 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
             (a method's own `retry=` wins).
         rate_limit_per_minute: Client-side ceiling shared by all requests of this client;
             `None` turns it off.
+        rate_limiter: A limiter to send through instead of the client's own
+            ([`Limiter`][connectwise_billing.client.ratelimit.Limiter]): a
+            [`RedisRateLimiter`][connectwise_billing.client.ratelimit.RedisRateLimiter] shares
+            one limit between the workers of a job queue (without a `key`, keyed by this
+            client's tenant and API member), a
+            [`RateLimiter`][connectwise_billing.client.ratelimit.RateLimiter] between the
+            clients of one process. It sets the rate: passing `rate_limit_per_minute` too is a
+            `ConfigurationError`.
         transport: An `httpx` transport (for example `httpx.MockTransport` or the simulator's).
         http_client: An `httpx.Client` to use instead of creating one; it is not closed by
             `close()`.
@@ -133,7 +147,7 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
     def pages(self, query: ListQuery, model: type[M], *, strict: bool = False) -> Iterator[Page[M]]:
         """Stream the pages of a list read (lazily: nothing is sent until the first page is
         asked for). With `strict`, a record that cannot be used fails the listing; otherwise it
-        is left out with a warning."""
+        is left out, its error on the page's `left_out`, with a warning."""
         walk = PageWalk(query)
         request: ApiRequest | None = query.first
         while request is not None:
@@ -149,10 +163,12 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
             yield page
             del page
 
-    def paginate(self, query: ListQuery, model: type[M], *, strict: bool = False) -> Iterator[M]:
-        """Stream the records of a list read, page by page (see `pages`)."""
-        for page in self.pages(query, model, strict=strict):
-            yield from page.items
+    def paginate(
+        self, query: ListQuery, model: type[M], *, strict: bool = False
+    ) -> ListingIterator[M]:
+        """Stream the records of a list read, page by page (see `pages`); the records left out
+        gather in its `left_out`."""
+        return ListingIterator(self.pages(query, model, strict=strict))
 
 
 class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransport]):
@@ -254,13 +270,12 @@ class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransp
             yield page
             del page
 
-    async def paginate(
+    def paginate(
         self, query: ListQuery, model: type[M], *, strict: bool = False
-    ) -> AsyncIterator[M]:
-        """Stream the records of a list read, page by page (see `pages`)."""
-        async for page in self.pages(query, model, strict=strict):
-            for item in page.items:
-                yield item
+    ) -> AsyncListingIterator[M]:
+        """Stream the records of a list read, page by page (see `pages`); the records left out
+        gather in its `left_out`."""
+        return AsyncListingIterator(self.pages(query, model, strict=strict))
 
 
 _READ: Final = httpx.ByteStream(b"")

@@ -4,13 +4,12 @@ builds its request with the declaration and hands it to the client."""
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic
 
 from connectwise_billing.client.api import RequestOptions, Timeout
 from connectwise_billing.client.calls import run
-from connectwise_billing.client.paging import M, N, Page
+from connectwise_billing.client.paging import Listing, ListingIterator, M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.retry import RetryPolicy
 
@@ -61,18 +60,22 @@ class Resource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> Iterator[Page[M]]:
         """Stream the matching records a page at a time (lazily: nothing is sent until the first
-        page is asked for). With `strict`, a record that cannot be used fails the listing;
-        otherwise it is left out, with a warning."""
+        page is asked for).
+
+        With `strict`, a record that cannot be used fails the listing with an
+        `UnexpectedResponseError` naming it; otherwise it is left out, with its error on the
+        page's `left_out` and a warning in the log. `None`: the resource's own (strict for
+        additions, lenient for the others)."""
         query = self._spec.query(
             (), conditions, filters, fields, order_by, page_size, options(timeout, retry)
         )
-        return self._client.pages(query, self._spec.model, strict=strict)
+        return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
     def iter(
         self,
@@ -81,17 +84,18 @@ class Resource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> Iterator[M]:
-        """Stream every matching record (forward-only paging unless `order_by`)."""
+    ) -> ListingIterator[M]:
+        """Stream every matching record (forward-only paging unless `order_by`); the records
+        left out gather in its `left_out` as it goes (see `iter_pages` for `strict`)."""
         pages = self.iter_pages(
             conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
             timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        return (item for page in pages for item in page.items)
+        return ListingIterator(pages)
 
     def list(
         self,
@@ -100,18 +104,18 @@ class Resource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> builtins.list[M]:
-        """Every matching record, as a list."""
-        return builtins.list(
-            self.iter(
-                conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
-                timeout=timeout, retry=retry, **filters,
-            )
+    ) -> Listing[M]:
+        """Every matching record, as a list, with the records left out in its `left_out`
+        (see `iter_pages` for `strict`)."""
+        records = self.iter(
+            conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
+            timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
+        return records.collect()
 
     def count(
         self,
@@ -129,12 +133,12 @@ class Resource(Generic[M]):
         self,
         text: str,
         *,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
-    ) -> builtins.list[M]:
+    ) -> Listing[M]:
         """Records whose searched fields contain `text` (case-insensitive), in the order of the
-        first of them."""
+        first of them (see `iter_pages` for `strict`)."""
         condition = self._spec.search_condition(text)
         order = self._spec.search[0]
         return self.list(condition, order_by=order, strict=strict, timeout=timeout, retry=retry)
@@ -170,17 +174,18 @@ class ChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> Iterator[Page[M]]:
-        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`)."""
+        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`;
+        additions are strict unless `strict=False`)."""
         query = self._spec.query(
             self._spec.parents(parent_id), conditions, filters, fields, order_by, page_size,
             options(timeout, retry),
         )  # fmt: skip
-        return self._client.pages(query, self._spec.model, strict=strict)
+        return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
     def iter(
         self,
@@ -190,17 +195,18 @@ class ChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> Iterator[M]:
-        """Stream the parent's matching records."""
+    ) -> ListingIterator[M]:
+        """Stream the parent's matching records; with `strict=False`, the records left out
+        gather in its `left_out` as it goes."""
         pages = self.iter_pages(
             parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
             strict=strict, timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        return (item for page in pages for item in page.items)
+        return ListingIterator(pages)
 
     def list(
         self,
@@ -210,18 +216,18 @@ class ChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> builtins.list[M]:
-        """The parent's matching records, as a list."""
-        return builtins.list(
-            self.iter(
-                parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
-                strict=strict, timeout=timeout, retry=retry, **filters,
-            )
+    ) -> Listing[M]:
+        """The parent's matching records, as a list; with `strict=False`, the records left out
+        are in its `left_out`."""
+        records = self.iter(
+            parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
+            strict=strict, timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
+        return records.collect()
 
     def count(
         self,

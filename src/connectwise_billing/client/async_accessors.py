@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic
 
 from connectwise_billing.client.accessors import options
 from connectwise_billing.client.api import Timeout
 from connectwise_billing.client.calls import arun
-from connectwise_billing.client.paging import M, N, Page
+from connectwise_billing.client.paging import AsyncListingIterator, Listing, M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.retry import RetryPolicy
 
@@ -54,37 +53,38 @@ class AsyncResource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncIterator[Page[M]]:
-        """Stream the matching records a page at a time (`async for`)."""
+        """Stream the matching records a page at a time (`async for`; see
+        [`Resource.iter_pages`][connectwise_billing.client.accessors.Resource.iter_pages] for
+        `strict`)."""
         query = self._spec.query(
             (), conditions, filters, fields, order_by, page_size, options(timeout, retry)
         )
-        return self._client.pages(query, self._spec.model, strict=strict)
+        return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
-    async def iter(
+    def iter(
         self,
         conditions: Conditions = None,
         *,
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> AsyncIterator[M]:
-        """Stream every matching record (`async for`)."""
+    ) -> AsyncListingIterator[M]:
+        """Stream every matching record (`async for`); the records left out gather in its
+        `left_out` as it goes."""
         pages = self.iter_pages(
             conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
             timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        async for page in pages:
-            for item in page.items:
-                yield item
+        return AsyncListingIterator(pages)
 
     async def list(
         self,
@@ -93,17 +93,17 @@ class AsyncResource(Generic[M]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> builtins.list[M]:
-        """Every matching record, as a list."""
-        items = self.iter(
+    ) -> Listing[M]:
+        """Every matching record, as a list, with the records left out in its `left_out`."""
+        records = self.iter(
             conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
             timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        return [item async for item in items]
+        return await records.collect()
 
     async def count(
         self,
@@ -121,10 +121,10 @@ class AsyncResource(Generic[M]):
         self,
         text: str,
         *,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
-    ) -> builtins.list[M]:
+    ) -> Listing[M]:
         """Records whose searched fields contain `text` (case-insensitive)."""
         condition = self._spec.search_condition(text)
         order = self._spec.search[0]
@@ -163,19 +163,20 @@ class AsyncChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncIterator[Page[M]]:
-        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`)."""
+        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`;
+        additions are strict unless `strict=False`)."""
         query = self._spec.query(
             self._spec.parents(parent_id), conditions, filters, fields, order_by, page_size,
             options(timeout, retry),
         )  # fmt: skip
-        return self._client.pages(query, self._spec.model, strict=strict)
+        return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
-    async def iter(
+    def iter(
         self,
         parent_id: int,
         conditions: Conditions = None,
@@ -183,19 +184,18 @@ class AsyncChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> AsyncIterator[M]:
-        """Stream the parent's matching records (`async for`)."""
+    ) -> AsyncListingIterator[M]:
+        """Stream the parent's matching records (`async for`); with `strict=False`, the
+        records left out gather in its `left_out` as it goes."""
         pages = self.iter_pages(
             parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
             strict=strict, timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        async for page in pages:
-            for item in page.items:
-                yield item
+        return AsyncListingIterator(pages)
 
     async def list(
         self,
@@ -205,17 +205,18 @@ class AsyncChildResource(Generic[M, N]):
         fields: Fields = None,
         order_by: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         **filters: Any,
-    ) -> builtins.list[M]:
-        """The parent's matching records, as a list."""
-        items = self.iter(
+    ) -> Listing[M]:
+        """The parent's matching records, as a list; with `strict=False`, the records left out
+        are in its `left_out`."""
+        records = self.iter(
             parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
             strict=strict, timeout=timeout, retry=retry, **filters,
         )  # fmt: skip
-        return [item async for item in items]
+        return await records.collect()
 
     async def count(
         self,

@@ -78,13 +78,14 @@ class Collect(Call[list[M]]):
     model: type[M]
     """The model the answer is read into."""
     strict: bool = False
-    """Whether a record that cannot be used fails the call (else it is left out, with a warning)."""
+    """Whether a record that cannot be used fails the call (else it is left out, with a warning,
+    and the list returned is a `Listing` whose `left_out` names it)."""
 
     def run(self, client: ConnectWiseClient) -> list[M]:
-        return list(client.paginate(self.query, self.model, strict=self.strict))
+        return client.paginate(self.query, self.model, strict=self.strict).collect()
 
     async def arun(self, client: AsyncConnectWiseClient) -> list[M]:
-        return [item async for item in client.paginate(self.query, self.model, strict=self.strict)]
+        return await client.paginate(self.query, self.model, strict=self.strict).collect()
 
 
 @attrs.frozen(slots=False)

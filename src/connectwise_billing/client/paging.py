@@ -9,8 +9,16 @@ endless loop, never a record counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, Final, Generic, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -18,7 +26,17 @@ import attrs
 from connectwise_billing.client.api import ApiRequest, ListQuery, parse_link_header
 from connectwise_billing.errors import UnexpectedResponseError
 
-__all__ = ["COUNT_CHECK_PAGES", "MAX_PAGES", "M", "N", "Page", "PageWalk"]
+__all__ = [
+    "COUNT_CHECK_PAGES",
+    "MAX_PAGES",
+    "AsyncListingIterator",
+    "Listing",
+    "ListingIterator",
+    "M",
+    "N",
+    "Page",
+    "PageWalk",
+]
 
 M = TypeVar("M")
 """The model a resource's records are read into: [`Product`][connectwise_billing.Product] for
@@ -35,10 +53,131 @@ class Page(Generic[M]):
     Attributes:
         number: 1 for the first page.
         items: The page's records (those that could be used; see `strict`).
+        left_out: Why each record of the page that could not be used was left out of `items`
+            (a lenient listing; a strict one raises instead): an
+            [`UnexpectedResponseError`][connectwise_billing.UnexpectedResponseError] naming the
+            record, the field and the value.
     """
 
     number: int
     items: list[M]
+    left_out: list[UnexpectedResponseError] = attrs.field(factory=list)
+
+
+class Listing(list[M]):
+    """The records of a listing (what `list()` and `search()` return): a list, with the
+    records that could not be used beside it.
+
+    Args:
+        items: The records.
+        left_out: The errors of the records left out.
+
+    Attributes:
+        left_out: Why each record that could not be used was left out (a lenient listing; a
+            strict one raises instead): an
+            [`UnexpectedResponseError`][connectwise_billing.UnexpectedResponseError] naming the
+            record, the field and the value. Empty when every record was read.
+    """
+
+    def __init__(
+        self, items: Iterable[M] = (), left_out: Iterable[UnexpectedResponseError] = ()
+    ) -> None:
+        super().__init__(items)
+        self.left_out = list(left_out)
+
+
+class ListingIterator(Iterator[M]):
+    """The records of a listing streamed page by page (what `iter()` returns): nothing is sent
+    until the first record is asked for, and memory holds about one page.
+
+    Args:
+        pages: The listing's pages.
+
+    Attributes:
+        left_out: Why each record that could not be used was left out, as far as the listing
+            has been read (see [`Listing`][connectwise_billing.client.paging.Listing]).
+    """
+
+    def __init__(self, pages: Iterator[Page[M]]) -> None:
+        self.left_out: list[UnexpectedResponseError] = []
+        self._pages = pages
+        self._items: Iterator[M] = iter(())
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> M:
+        while True:
+            try:
+                return next(self._items)
+            except StopIteration:
+                pass
+            # The page read is let go before the next one is asked for: one page in memory.
+            self._items = iter(())
+            page = next(self._pages)
+            self.left_out += page.left_out
+            self._items = iter(page.items)
+
+    def collect(self) -> Listing[M]:
+        """Read the listing to its end: the records not read yet, as a
+        [`Listing`][connectwise_billing.client.paging.Listing] whose `left_out` holds every
+        record the listing left out."""
+        listing = Listing(self)
+        listing.left_out += self.left_out  # complete only once the listing is read
+        return listing
+
+    def close(self) -> None:
+        """Stop the listing: no further page is asked for."""
+        self._items = iter(())
+        if isinstance(self._pages, Generator):
+            self._pages.close()
+
+
+class AsyncListingIterator(AsyncIterator[M]):
+    """The asyncio twin of [`ListingIterator`][connectwise_billing.client.paging.ListingIterator]
+    (what the async client's `iter()` returns), read with `async for`.
+
+    Args:
+        pages: The listing's pages.
+
+    Attributes:
+        left_out: Why each record that could not be used was left out, as far as the listing
+            has been read.
+    """
+
+    def __init__(self, pages: AsyncIterator[Page[M]]) -> None:
+        self.left_out: list[UnexpectedResponseError] = []
+        self._pages = pages
+        self._items: Iterator[M] = iter(())
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> M:
+        while True:
+            try:
+                return next(self._items)
+            except StopIteration:
+                pass
+            self._items = iter(())
+            page = await anext(self._pages)
+            self.left_out += page.left_out
+            self._items = iter(page.items)
+
+    async def collect(self) -> Listing[M]:
+        """Read the listing to its end (see
+        [`ListingIterator.collect`][connectwise_billing.client.paging.ListingIterator.collect])."""
+        listing: Listing[M] = Listing()
+        async for record in self:
+            listing.append(record)
+        listing.left_out += self.left_out
+        return listing
+
+    async def aclose(self) -> None:
+        """Stop the listing: no further page is asked for."""
+        self._items = iter(())
+        if isinstance(self._pages, AsyncGenerator):
+            await self._pages.aclose()
 
 
 MAX_PAGES: Final = 10_000

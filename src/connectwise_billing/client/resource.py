@@ -5,14 +5,16 @@ class _Client:  # the shared base of ConnectWiseClient and AsyncConnectWiseClien
     products = ResourceSpec("/procurement/catalog", Product, search=("identifier",
                             "description"))
     additions = ChildResourceSpec("/finance/agreements/{agreement_id}/additions", Addition,
-                                  new=NewAddition, writable=ADDITION_WRITABLE)
+                                  new=NewAddition, writable=ADDITION_WRITABLE, strict=True)
 ```
 
 `client.products` is then a [`Resource`][connectwise_billing.client.accessors.Resource] on a
 `ConnectWiseClient` and an
 [`AsyncResource`][connectwise_billing.client.async_accessors.AsyncResource] on an
 `AsyncConnectWiseClient`; mypy knows which. A read-only resource (invoices, contacts) is
-one declaration plus its model; a writable one adds its writable fields.
+one declaration plus its model; a writable one adds its writable fields. A resource whose
+records are summed (additions) declares its listings strict: a record that cannot be read fails
+them, unless a call passes `strict=False`.
 
 Every request is built by the declaration (pure, shared); the accessors only hand it to their
 client. Every method takes per-call `timeout=` and `retry=`, as in anthropic's SDK.
@@ -72,11 +74,18 @@ class _Declaration(Generic[M]):
     filters: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
     """Keyword filters of listings: argument name -> ConnectWise field (`company_id` ->
     `company/id`)."""
+    strict: bool = attrs.field(default=False, kw_only=True)
+    """Whether a record that cannot be used fails a listing unless the call says otherwise
+    (`strict=`). Additions are strict: a script that sums them never gets a wrong total."""
     name: str = attrs.field(default="", kw_only=True)
     """The attribute it is declared as on the client (`products`), set by Python."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         object.__setattr__(self, "name", name)
+
+    def is_strict(self, strict: bool | None) -> bool:
+        """A listing's strictness: the call's `strict=`, else the resource's."""
+        return self.strict if strict is None else strict
 
     def where(self, parents: tuple[int, ...]) -> str:
         return self.path.format(*parents) if parents else self.path

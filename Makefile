@@ -30,7 +30,7 @@ typecheck: install
 	$(BIN)/mypy --strict src
 
 unit: install redis-server
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

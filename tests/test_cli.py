@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -947,3 +948,21 @@ def test_runs_and_undo_through_the_command_line(
     assert {line: after[line] for line in before} == before
     status, out, _ = run(None, "runs", "--audit-log", str(log))  # type: ignore[arg-type]
     assert listed["run_id"] in out
+
+
+def test_a_dead_redis_url_fails_the_run_cleanly_and_writes_nothing(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    example, config = served
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status, out, err = run(
+        None,  # type: ignore[arg-type]
+        "sync", "--config", str(config), "--usage", str(USAGE_CSV),
+        "--redis-url", f"redis://127.0.0.1:{port}/0",
+    )  # fmt: skip
+    assert (status, err) == (1, "")
+    said = " ".join(out.split())
+    assert said.count("not synced: its lock could not be taken: Redis failed: Error 111") == 3
+    assert example.fake.writes() == []

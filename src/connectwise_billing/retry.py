@@ -45,6 +45,7 @@ from connectwise_billing.errors import (
     APITimeoutError,
     ConnectWiseAPIError,
     InputError,
+    RateLimiterError,
     RateLimitError,
     ServerError,
     ThrottleBudgetSpent,
@@ -143,10 +144,11 @@ class RetryPolicy:
         if not value > 0:
             raise ValueError(f"RetryPolicy.settle_interval must be positive, got {value!r}")
 
-    def settle_waits(self) -> list[float]:
-        """The waits between the re-reads that settle a write: they add up to `settle_timeout`."""
+    def settle_waits(self, within: float | None = None) -> list[float]:
+        """The waits between the re-reads that settle a write: one every `settle_interval`,
+        adding up to `settle_timeout` (or to `within` seconds, what is left of it)."""
         waits: list[float] = []
-        left = self.settle_timeout
+        left = self.settle_timeout if within is None else within
         while left > 1e-9:
             waits.append(min(self.settle_interval, left))
             left -= waits[-1]
@@ -200,13 +202,14 @@ def write_outcome(error: BaseException) -> WriteOutcome:
     """Classify the error a write ended with.
 
     - `not_sent`: a connection never established, a 429, a value refused before sending
-      (`InputError`).
+      (`InputError`), a rate limiter that could not be used (`RateLimiterError`).
     - `unknown`: a timeout or dropped connection after sending; a 502 or 504; any 5xx without
       ConnectWise's JSON error body (a gateway's page); a redirect, or a 2xx that is not
       ConnectWise's JSON (a proxy answered: the write may well have gone through).
     - `refused`: ConnectWise's own error answer (a 4xx, or a 500/503 with its error body).
     """
-    if isinstance(error, RateLimitError | InputError):  # an InputError is raised before sending
+    # An InputError, and a rate limiter that failed, are raised before sending.
+    if isinstance(error, RateLimitError | InputError | RateLimiterError):
         return "not_sent"
     if isinstance(error, APIConnectionError):
         return "unknown" if error.request_sent else "not_sent"

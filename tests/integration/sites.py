@@ -89,7 +89,7 @@ class ConnectWiseSite(Site):
         "answer_lost": lambda _: Fault.drop_before_commit(),
         "commit_later": Fault.commit_later,
         "visible_later": Fault.slow_visibility,
-        "refused": lambda _: Fault.server_error(500),
+        "refused": lambda _: Fault.invalid(),
     }
 
     def __init__(self, clock: VirtualClock, kind: str) -> None:

@@ -1,8 +1,9 @@
 """One sync of the example MSP against a served simulator, in a process of its own.
 
-    python -m tests.integration.sync_process URL COMPANIES SEED LOCK
+    python -m tests.integration.sync_process URL COMPANIES SEED LOCK [AUDIT_LOG]
 
-`LOCK` is `file:<directory>`, `redis:<url>` or `none` (a lock that excludes nobody). The example
+`LOCK` is `file:<directory>`, `redis:<url>` or `none` (a lock that excludes nobody); the run
+appends to `AUDIT_LOG` when given. The example
 is rebuilt from its seed, which gives the same plans, usages and API keys as the simulator the
 URL serves. It prints `ready`, starts when a line arrives on its standard input (so that several
 processes start together), and prints the report's totals as JSON.
@@ -38,7 +39,7 @@ def lock_from(spec: str) -> Lock:
     return NoLock()
 
 
-def main(url: str, companies: str, seed: str, lock: str) -> None:
+def main(url: str, companies: str, seed: str, lock: str, audit_log: str = "") -> None:
     set_testing(True)
     example = build_example(int(companies), seed=int(seed))
     with ConnectWiseClient(url, example.credentials, rate_limit_per_minute=None) as client:
@@ -53,6 +54,7 @@ def main(url: str, companies: str, seed: str, lock: str) -> None:
                 SyncPolicy(),
                 today=TODAY,
                 lock=lock_from(lock),
+                audit_log=audit_log or None,
             )
         except ConnectWiseBillingError as error:  # its first reads failed: nothing written
             print(json.dumps({"error": str(error)}))

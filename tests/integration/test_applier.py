@@ -1,8 +1,9 @@
 """The applier's contract, against every billing backend: ConnectWise (through its simulator)
 and an in-memory ledger that is not ConnectWise, each sync and async.
 
-Every write is sent once; a write whose answer was lost is settled by reading; what the reads
-do not show is `unknown` and left to the next sync; a report never claims a write that is not
+A create is sent once; a write whose answer was lost is settled by reading; an update or a
+cancel the reads show did not land is sent again; what the reads do not show is `unknown` and
+left to the next sync; a report never claims a write that is not
 there. The PSAs share a virtual clock with the SDK's waits: "commits 1 s later" and "re-read
 every 2 s for 10 s" take no real time.
 """
@@ -204,12 +205,27 @@ def test_a_cancel_that_landed_before_its_answer_was_lost_is_applied(
     assert shop.site.get(line).cancelled_date is not None
 
 
-def test_an_update_whose_outcome_cannot_be_learned_is_unknown(stale: tuple[Shop, int]) -> None:
+def test_an_update_whose_answer_was_lost_before_it_landed_is_sent_again(
+    stale: tuple[Shop, int],
+) -> None:
+    """An update replaces fields: re-reads that show it did not land make a second copy safe,
+    and the update heals in the run."""
     shop, line = stale
     shop.site.fail("answer_lost", "update")
     [result] = shop.site.apply(shop.diff({"gold": 12}))
+    assert result.status == "applied"
+    assert shop.site.writes("update") == 2
+    assert shop.site.get(line).quantity == 12
+
+
+def test_an_update_lost_every_time_ends_unknown_after_max_attempts(
+    stale: tuple[Shop, int],
+) -> None:
+    shop, line = stale
+    shop.site.fail("answer_lost", "update", times=10)
+    [result] = shop.site.apply(shop.diff({"gold": 12}), retry=RetryPolicy(max_attempts=3))
     assert result.status == "unknown"
-    assert shop.site.writes("update") == 1
+    assert shop.site.writes("update") == 3
     assert shop.site.get(line).quantity == 3
 
 

@@ -216,23 +216,72 @@ def test_a_cancel_that_landed_before_its_answer_was_lost_is_applied(
     assert example.fake.get_addition(addition).cancelled_date is not None
 
 
-def test_an_update_whose_outcome_cannot_be_learned_is_unknown(
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.drop_before_commit(), Fault.html_page(503), Fault.server_error(503)],
+    ids=lambda f: f"{f.kind}-{f.status}",
+)
+def test_an_update_that_did_not_land_is_sent_again_and_heals_in_the_run(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff], fault: Fault
+) -> None:
+    """An update replaces fields: once a read shows it did not land, a second copy is safe."""
+    example, diff = stale
+    [update] = diff.updates
+    example.fake.faults.add(fault, method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "applied"
+    assert example.fake.count_requests("PATCH") == 2
+    assert example.fake.get_addition(update.addition_id).quantity == 12
+    assert diff_now(example).is_empty
+
+
+def test_a_cancel_that_did_not_land_is_sent_again(
+    quick_syncer: Syncer, site: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, _ = site
+    usage = CompanyUsage(example.usages[0].agreement_id, {"gold": 0}, company="Contoso Ltd")
+    addition = example.fake.add_addition(usage.agreement_id, example.mapping["gold"], 3)
+    diff = diff_now(example, usage, on_zero="cancel", guardrails=None)
+    example.fake.faults.add(Fault.gateway_error(502, after_commit=False), method="PATCH")
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "applied"
+    assert example.fake.count_requests("PATCH") == 2
+    assert example.fake.get_addition(addition).cancelled_date is not None
+
+
+def test_an_update_is_sent_again_at_most_max_attempts_times(
+    quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
+) -> None:
+    example, diff = stale
+    [update] = diff.updates
+    example.fake.faults.add(Fault.server_error(503), method="PATCH", times=None)
+    [result] = quick_syncer.apply(example, diff)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "a re-read shows it did not land (sent 5 times)" in result.error
+    assert example.fake.count_requests("PATCH") == 5  # RetryPolicy.max_attempts
+    assert example.fake.get_addition(update.addition_id).quantity == 3
+
+
+def test_an_update_whose_outcome_cannot_be_learned_is_unknown_and_not_sent_again(
     quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, diff = stale
     example.fake.faults.add(Fault.drop_before_commit(), method="PATCH")
+    example.fake.faults.add(Fault.server_error(503), method="GET", times=None)
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "unknown"
     assert example.fake.count_requests("PATCH") == 1
 
 
-def test_an_update_connectwise_refused_is_failed(
+def test_an_update_connectwise_refused_is_failed_and_not_sent_again(
     quick_syncer: Syncer, stale: tuple[ExampleMSP, AgreementDiff]
 ) -> None:
     example, diff = stale
-    example.fake.faults.add(Fault.server_error(500), method="PATCH")
+    example.fake.cancel_agreement(diff.agreement_id)  # writes now answer 400
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "failed"
+    assert result.error is not None and "is cancelled" in result.error
     assert example.fake.count_requests("PATCH") == 1
 
 

@@ -14,6 +14,7 @@ from connectwise_billing import (
     APITimeoutError,
     BadRequestError,
     NotFoundError,
+    RateLimiterError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -89,6 +90,7 @@ def test_what_is_retried(method: str, error: Exception, retried: bool) -> None:
     [
         (RATE_LIMITED, "not_sent"),
         (REFUSED, "not_sent"),
+        (RateLimiterError("the limiter's Redis went away"), "not_sent"),
         (TIMEOUT, "unknown"),
         (DROPPED, "unknown"),
         (BAD_GATEWAY, "unknown"),
@@ -118,6 +120,18 @@ def test_retry_after_wins_and_is_capped() -> None:
     policy = RetryPolicy(max_retry_after=2.0)
     assert compute_wait(RetryPolicy(), 1, RATE_LIMITED) == 3.0
     assert compute_wait(policy, 1, RATE_LIMITED) == 2.0
+
+
+def test_a_retry_after_of_zero_still_waits_the_minimum_backoff() -> None:
+    """Five back-to-back attempts would hammer a server that is already throttling."""
+    now = api_error(RateLimitError, 429, retry_after=0.0)
+    assert compute_wait(RetryPolicy(initial_backoff=0.5), 1, now) == 0.5
+    assert RetryPolicy(initial_backoff=1.0).decide("PATCH", now, 3) == 1.0
+
+
+def test_settle_waits_within_what_is_left_of_the_window() -> None:
+    assert RetryPolicy().settle_waits(within=5) == [2.0, 2.0, 1.0]
+    assert RetryPolicy().settle_waits(within=-3) == []
 
 
 def test_exponential_backoff_without_jitter() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, Final
 
@@ -157,6 +159,23 @@ def _print(args: argparse.Namespace, report: SyncReport) -> None:
         print(report.render(show_diffs=getattr(args, "show_diffs", None)))
 
 
+@contextlib.contextmanager
+def _report_kept(args: argparse.Namespace) -> Iterator[None]:
+    """An error that ends a run which wrote something: its report is printed before the
+    error's one line, so that what was written is not lost with it."""
+    try:
+        yield
+    except BaseException as error:
+        report = getattr(error, "report", None)
+        if (
+            isinstance(report, SyncReport)
+            and report.agreement_reports
+            and (report.applied or report.unknown)
+        ):
+            _print(args, report)
+        raise
+
+
 def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     """`plan` and `sync`: check everything, then run, print the report, and exit by it."""
     if args.allow_small_discounts:  # asked for: no warning about them either
@@ -172,7 +191,7 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
         raise ConfigFileError(f"{args.usage}: {error}") from None
     progress = Progress() if not args.json else None
     out = getattr(args, "out", None)
-    with _client(config) as client:
+    with _client(config) as client, _report_kept(args):
         backend = ConnectWiseBackend(client, bill_customer=config.bill_customer)
         try:
             if out:
@@ -199,6 +218,8 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     if out:
         changes.save(out)
     _print(args, report)
+    if report.stopped and not STOP.is_set():
+        print(f"connectwise-billing: the run stopped: {report.stopped}", file=sys.stderr)
     if out and not args.json:
         print(
             f"\nChange set: {out} ({changes.operations} operations, {changes.held} held, on "
@@ -263,7 +284,10 @@ def list_runs(args: argparse.Namespace) -> int:
             f"{run.started:%Y-%m-%d %H:%M:%S}",
             "dry run" if run.dry_run else "",
             str(run.agreements),
-            ", ".join(f"{count} {status}" for status, count in sorted(run.counts.items())),
+            ", ".join(
+                [f"{count} {status}" for status, count in sorted(run.counts.items())]
+                + ([f"{run.unsettled} UNSETTLED"] if run.unsettled else [])
+            ),
         )
         for run in found
     ]

@@ -40,7 +40,7 @@ from connectwise_billing.reconcile import (
 )
 from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.reconcile.lines import BILLABLE
-from connectwise_billing.sync.apply import ApplySettings, additions_problem
+from connectwise_billing.sync.apply import ApplySettings, Written, additions_problem
 from connectwise_billing.sync.audit import AuditLog, Intent, read_audit_log, unsettled
 from connectwise_billing.sync.flows import (
     BillingChecker,
@@ -51,11 +51,13 @@ from connectwise_billing.sync.flows import (
 )
 from connectwise_billing.sync.links import company_mismatch
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
+from connectwise_billing.sync.results import OperationResult
 from connectwise_billing.sync.steps import (
     DescribeAgreements,
     ReadLines,
     RunGuard,
     SettleIntents,
+    Sleep,
     SyncFlow,
     perform,
 )
@@ -186,6 +188,7 @@ class RunState:
         self.stopped: str | None = None
         self.held_all: str | None = None
         self.intents_settled = 0
+        self.writing: dict[int, tuple[CompanyUsage, Written]] = {}  # agreements being written
         self.meter: ThrottleMeter | None = None  # the run's 429 waits, once it runs
         self._diffs: list[AgreementDiff] = []  # every plan's, for the guardrail over the run
         self._failing: tuple[str | None, int] = (None, 0)
@@ -327,12 +330,16 @@ class RunState:
         """Write a planned agreement (with its lock's `lease`), or, without a lease, report
         what its plan leaves (nothing to write, or a dry run)."""
         usage = planned.usage
+        written = Written()
+        if lease is not None:
+            self.writing[usage.agreement_id] = (usage, written)
         settings = attrs.evolve(
             self.settings,
             company=usage.company,
             company_id=planned.company_id,
             lease=lease,
             approved=self.approved(usage.agreement_id),
+            written=written,
         )
         reconciler = self.reconciler
 
@@ -351,9 +358,17 @@ class RunState:
     # --- the run -----------------------------------------------------------------------------
 
     def should_stop(self) -> bool:
-        """Whether the run stops before the next agreement (its breaker or its `stop` event)."""
+        """Whether the run stops before the next agreement: its breaker, its `stop` event, a
+        broken audit log, or its throttle budget spent."""
         if self.stopped is None and self.stop is not None and self.stop.is_set():
             self.stopped = "the run was asked to stop"
+        audit = self.settings.audit
+        if audit is not None and audit.broken and self.stopped is None:
+            self.stopped = f"{audit.broken}: the run stopped, and sent no further write"
+            logger.error("%s", self.stopped)
+        if self.meter is not None and self.meter.exhausted and self.stopped is None:
+            self.stopped = "throttled"
+            logger.error("the run stopped: %s", self.meter.exhausted)
         return self.stopped is not None
 
     # --- what a run must not lose ------------------------------------------------------------
@@ -381,21 +396,83 @@ class RunState:
         return sorted(by_agreement.items())
 
     def settle(self, agreement_id: int, intents: list[Intent]) -> SyncFlow[None]:
-        """Read the agreement and record whether each intent landed (under its lock)."""
+        """Read the agreement and record whether each intent landed (under its lock).
+
+        A write sent less than `settle_timeout` ago may still be committing (its run was
+        killed while waiting for the answer): until that long after the youngest intent, the
+        agreement is read again every `settle_interval` while any of them does not show.
+        """
         audit = self.settings.audit
         assert audit is not None  # noqa: S101 - there are intents only with an audit log
-        try:
-            lines = yield from perform(ReadLines(agreement_id))
-        except ConnectWiseBillingError as error:
-            logger.warning("agreement %s: its unsettled writes stay so: %s", agreement_id, error)
+        retry = self.backend.retry
+        youngest = max(intent.sent_at for intent in intents)
+        window = retry.settle_timeout - (datetime.now(UTC) - youngest).total_seconds()
+        waiting = list(intents)
+        lines: Sequence[AdditionLike] | None = None
+        for wait in (0.0, *retry.settle_waits(within=window)):
+            if wait and retry.wait:
+                yield from perform(Sleep(wait))
+            try:
+                read = yield from perform(ReadLines(agreement_id))
+            except ConnectWiseBillingError as error:
+                logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
+                continue
+            if additions_problem(read, self.backend.name):
+                continue
+            lines = read
+            today = self.reconciler.today
+            landed = [i for i in waiting if i.outcome(lines, today)[0] == "applied"]
+            waiting = [i for i in waiting if i not in landed]
+            yield from self._settled(audit, landed, lines)
+            if not waiting:
+                return
+        if lines is None:
+            logger.warning("agreement %s: its unsettled writes stay so", agreement_id)
             return
-        if additions_problem(lines, self.backend.name):
+        yield from self._settled(audit, waiting, lines)
+
+    def _settled(
+        self, audit: AuditLog, intents: list[Intent], lines: Sequence[AdditionLike]
+    ) -> SyncFlow[None]:
+        if not intents or audit.broken:
             return
         step = SettleIntents(audit, tuple(intents), tuple(lines), self.reconciler.today)
         try:
             self.intents_settled += yield from perform(step)
         except AuditLogError:
             self.stopped = f"{audit.broken}: the run stopped, and sent no write"
+
+    def interrupted(self, error: BaseException) -> None:
+        """Report the agreements being written when `error` ended the run: what their writes
+        came to so far, and the write in flight as `unknown` (its intent is in the audit log,
+        when there is one: the next run with it settles it)."""
+        why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        for agreement_id, (usage, written) in list(self.writing.items()):
+            results = list(written.results)
+            if written.in_flight is not None:
+                op = written.in_flight
+                note = (
+                    "recorded as an intent in the audit log: the next run with it settles it"
+                    if self.settings.audit is not None
+                    else "the next sync reads whether it landed"
+                )
+                results.append(
+                    OperationResult(
+                        op,
+                        "unknown",
+                        addition_id=getattr(op, "addition_id", None),
+                        error=f"the run ended while it was in flight ({why})",
+                        note=note,
+                    )
+                )
+            self.reports[agreement_id] = AgreementReport(
+                agreement_id,
+                usage.company,
+                "error",
+                results=tuple(results),
+                error=f"the run ended while writing this agreement ({why})",
+            )
+        self.writing.clear()
 
     def lock_failed(self, usage: CompanyUsage, error: LockError) -> AgreementReport:
         """The report of an agreement whose lock could not be used: nothing written."""
@@ -439,18 +516,13 @@ class RunState:
     def record(self, report: AgreementReport, api_calls: int) -> None:
         """An agreement's final report."""
         agreement_id = report.agreement_id
+        self.writing.pop(agreement_id, None)
         calls = self.calls.pop(agreement_id, 0) + api_calls
         report = attrs.evolve(report, api_calls=calls)
         self.reports[agreement_id] = report
         _log(report)
         self._note(report.failure)
-        audit = self.settings.audit
-        if audit is not None and audit.broken and self.stopped is None:
-            self.stopped = f"{audit.broken}: the run stopped, and sent no further write"
-            logger.error("%s", self.stopped)
-        if self.meter is not None and self.meter.exhausted and self.stopped is None:
-            self.stopped = f"throttled: {self.meter.exhausted}; the run stopped"
-            logger.error("%s", self.stopped)
+        self.should_stop()
         if self.progress is not None:
             failures = sum(1 for r in self.reports.values() if not r.ok)
             self.progress(len(self.reports), len(self.usages), failures)

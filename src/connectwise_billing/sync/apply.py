@@ -1,16 +1,19 @@
 """Execute an `AgreementDiff` through a billing backend: every write once, every outcome settled.
 
-- Each write is sent once. The ConnectWise client repeats it only when ConnectWise provably did
-  not get it (the connection was never made, or a 429); see
+- A create is sent once. The ConnectWise client repeats a write only when ConnectWise provably
+  did not get it (the connection was never made, or a 429); see
   [`write_outcome`][connectwise_billing.retry.write_outcome].
 - A write whose answer was lost (a timeout or dropped connection after sending, a 502/504, a
   gateway's page instead of the PSA's answer) is *settled* by reading: right away, then every
   `settle_interval` seconds until `settle_timeout` (the backend's
   [`RetryPolicy`][connectwise_billing.RetryPolicy]). A create counts as landed only when a
   line that did not exist before shows the product, quantity, price and cost that were
-  written; an update or cancel when the line shows the values written. What the re-reads do
-  not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
+  written; an update or cancel when the line shows the values written. A create the re-reads
+  do not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
   reads the truth.
+- An update or a cancel replaces fields, so a second copy changes nothing more: one whose
+  answer was lost or a 5xx, and whose line still shows the values before, is sent again (up to
+  `max_attempts` in all, the lock checked first), so that one bad answer heals in the run.
 - Before each write, the agreement's lock is checked (renewed) when the applier holds one: a
   run that lost it writes nothing more there.
 - An answer that contradicts what was written (a create or an update answered with other
@@ -31,11 +34,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import attrs
 
-from connectwise_billing.errors import AuditLogError, ConnectWiseBillingError, NotFoundError
+from connectwise_billing.errors import (
+    AuditLogError,
+    ConnectWiseBillingError,
+    NotFoundError,
+    ServerError,
+)
 from connectwise_billing.reconcile import (
     AdditionLike,
     AgreementDiff,
@@ -46,9 +54,10 @@ from connectwise_billing.reconcile import (
     UpdateAddition,
     is_active,
 )
-from connectwise_billing.retry import RetryPolicy, write_outcome
+from connectwise_billing.retry import RetryPolicy, compute_wait, write_outcome
 from connectwise_billing.sync.audit import AuditLog
 from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.failures import failure_kind
 from connectwise_billing.sync.results import OperationResult, Status
 from connectwise_billing.sync.steps import (
     CancelLine,
@@ -76,6 +85,7 @@ __all__ = [
     "ApplySettings",
     "OperationResult",
     "Status",
+    "Written",
     "additions_problem",
     "apply_and_read_back",
     "apply_diff",
@@ -101,6 +111,8 @@ class ApplySettings:
         name: How messages name the PSA (the backend's `name`).
         lease: The agreement's lock, when the applier holds one: checked before every write.
         approved: Write the operations a guardrail holds too (a person approved them).
+        written: Where the applier keeps its results as it goes, and the write in flight: what
+            a run that ends before the applier returns reports.
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -114,6 +126,22 @@ class ApplySettings:
     name: str = "the PSA"
     lease: Lease | None = None
     approved: bool = False
+    written: Written | None = None
+
+
+@attrs.define(slots=False)
+class Written:
+    """What an applier has done so far: kept where the run can see it, because an exception
+    (`KeyboardInterrupt`, a cancellation, a refused credential) can end the run before the
+    applier returns.
+
+    Attributes:
+        results: The results so far, in order.
+        in_flight: The write sent (or about to be) whose result is not in yet.
+    """
+
+    results: list[OperationResult] = attrs.Factory(list)
+    in_flight: Operation | None = None
 
 
 class Applied(NamedTuple):
@@ -197,7 +225,9 @@ def _landed_create(
     return min(found, key=lambda a: a.id) if found else None
 
 
-def _unknown(op: Operation, error: ConnectWiseBillingError, reads: list[str]) -> OperationResult:
+def _unknown(
+    op: Operation, error: ConnectWiseBillingError, reads: list[str], settings: ApplySettings
+) -> OperationResult:
     failed = [read for read in reads if read]
     seen = f"{len(reads) - len(failed)} re-read(s) did not show it"
     if failed:
@@ -208,6 +238,7 @@ def _unknown(op: Operation, error: ConnectWiseBillingError, reads: list[str]) ->
         addition_id=getattr(op, "addition_id", None),
         error=f"outcome unknown: {error}; {seen}",
         note="not sent again; the next sync reads whether it landed",
+        failure=_failure(error, settings),
     )
 
 
@@ -216,7 +247,9 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
         created = yield from perform(CreateLine(op))
     except ConnectWiseBillingError as error:
         if write_outcome(error) != "unknown":
-            return OperationResult(op, "failed", error=str(error))
+            return OperationResult(
+                op, "failed", error=str(error), failure=_failure(error, settings)
+            )
         reads: list[str] = []  # one entry per re-read: "" when it succeeded, else its error
         for wait in (0.0, *settings.retry.settle_waits()):
             if wait and settings.retry.wait:
@@ -231,7 +264,7 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
             if landed is not None:
                 note = f"confirmed by re-reading after: {error}"
                 return OperationResult(op, "applied", addition_id=landed.id, note=note)
-        return _unknown(op, error, reads)
+        return _unknown(op, error, reads, settings)
     written = {
         "product": op.product_id,
         "quantity": op.quantity,
@@ -251,6 +284,10 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
             ),
         )
     return OperationResult(op, "applied", addition_id=created.id)
+
+
+def _failure(error: ConnectWiseBillingError, settings: ApplySettings) -> str | None:
+    return failure_kind(error, settings.name)
 
 
 def _conflict(op: UpdateAddition | CancelAddition, current: AdditionLike) -> OperationResult | None:
@@ -273,38 +310,120 @@ def _conflict(op: UpdateAddition | CancelAddition, current: AdditionLike) -> Ope
 _GONE = "the addition no longer exists"
 
 
+def _before(op: UpdateAddition | CancelAddition) -> dict[str, Any]:
+    """The values the written fields had when the diff was computed."""
+    if isinstance(op, CancelAddition):
+        return {"cancelled_date": op.previous_cancelled_date}
+    return {field: old for field, (old, _new) in op.changes.items()}
+
+
+def _shows_before(op: UpdateAddition | CancelAddition, line: AdditionLike) -> bool:
+    for field, before in _before(op).items():
+        shown, wanted = getattr(line, field), before
+        if field == "cancelled_date":
+            shown, wanted = _day(shown), _day(before)
+        if shown != wanted:
+            return False
+    return True
+
+
+def _may_send_again(error: ConnectWiseBillingError) -> bool:
+    """Whether an update or cancel that failed so may be sent again once a read shows it did
+    not land: it replaces fields, so a second copy changes nothing more. The answer was lost, or
+    the server failed (a 5xx); a 4xx refuses the content, and sending it again would not help."""
+    return write_outcome(error) == "unknown" or isinstance(error, ServerError)
+
+
+class _Settled(NamedTuple):
+    state: Literal["landed", "not_landed", "gone", "unknown"]
+    reads: list[str]  # one entry per re-read: "" when it succeeded, else its error
+
+
+def _settle_patch(
+    op: UpdateAddition | CancelAddition, settings: ApplySettings, error: ConnectWiseBillingError
+) -> SyncFlow[_Settled]:
+    """Read the line until it shows the write landed (or `settle_timeout`). A write the PSA
+    refused with a 5xx did not land when one read shows the values before; one whose answer
+    was lost may still be committing, so it did not land only when the last read of the whole
+    window still shows them."""
+    reads: list[str] = []
+    before = False
+    for wait in (0.0, *settings.retry.settle_waits()):
+        if wait and settings.retry.wait:
+            yield from perform(Sleep(wait))
+        try:
+            current = yield from perform(ReadLine(op.agreement_id, op.addition_id))
+        except NotFoundError:
+            return _Settled("gone", reads)
+        except ConnectWiseBillingError as reread:
+            reads.append(str(reread))
+            before = False
+            continue
+        reads.append("")
+        if not _differences(op, current):
+            return _Settled("landed", reads)
+        before = _shows_before(op, current)
+        if before and write_outcome(error) == "refused":
+            break
+    return _Settled("not_landed" if before else "unknown", reads)
+
+
 def _patch(
     op: UpdateAddition | CancelAddition, settings: ApplySettings
 ) -> SyncFlow[OperationResult]:
+    """Send an update or a cancel; when its answer is lost or a 5xx, read the line (see
+    `_settle_patch`), and send it again (up to the retry policy's `max_attempts`, the lease
+    checked first) while the line shows it did not land."""
     target = (op.agreement_id, op.addition_id)
+    write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
     try:
         if settings.verify_before_write:
             conflict = _conflict(op, (yield from perform(ReadLine(*target))))
             if conflict is not None:
                 return conflict
-        write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
-        answer = yield from perform(write)
     except NotFoundError:
         return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
-    except ConnectWiseBillingError as error:
-        if write_outcome(error) != "unknown":
-            return OperationResult(op, "failed", addition_id=op.addition_id, error=str(error))
-        reads: list[str] = []
-        for wait in (0.0, *settings.retry.settle_waits()):
-            if wait and settings.retry.wait:
-                yield from perform(Sleep(wait))
-            try:
-                current = yield from perform(ReadLine(*target))
-            except NotFoundError:
-                return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
-            except ConnectWiseBillingError as reread:
-                reads.append(str(reread))
-                continue
-            reads.append("")
-            if not _differences(op, current):
-                note = f"confirmed by re-reading after: {error}"
+    sent = 0
+    while True:
+        sent += 1
+        try:
+            answer = yield from perform(write)
+            break
+        except NotFoundError:
+            return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
+        except ConnectWiseBillingError as error:
+            if not _may_send_again(error):
+                return OperationResult(
+                    op,
+                    "failed",
+                    addition_id=op.addition_id,
+                    error=str(error),
+                    failure=_failure(error, settings),
+                )
+            settled = yield from _settle_patch(op, settings, error)
+            times = f" (sent {sent} times)" if sent > 1 else ""
+            if settled.state == "landed":
+                note = f"confirmed by re-reading after: {error}{times}"
                 return OperationResult(op, "applied", addition_id=op.addition_id, note=note)
-        return _unknown(op, error, reads)
+            if settled.state == "gone":
+                return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
+            if settled.state == "not_landed" and sent < settings.retry.max_attempts:
+                wait = compute_wait(settings.retry, sent, error)
+                if wait and settings.retry.wait:
+                    yield from perform(Sleep(wait))
+                lease = settings.lease
+                if lease is None or (yield from perform(HoldLock(lease))):
+                    continue
+            if write_outcome(error) == "refused" and settled.state != "unknown":
+                why = f"{error}; a re-read shows it did not land{times}"
+                return OperationResult(
+                    op,
+                    "failed",
+                    addition_id=op.addition_id,
+                    error=why,
+                    failure=_failure(error, settings),
+                )
+            return _unknown(op, error, settled.reads, settings)
     contradicted = {
         field: shown for field, shown in _differences(op, answer).items() if shown is not None
     }
@@ -318,7 +437,8 @@ def _patch(
                 f"{settings.name} answered the update, but the addition it returned shows {shows}"
             ),
         )
-    return OperationResult(op, "applied", addition_id=op.addition_id)
+    resent = f"sent {sent} times: the first copies did not land" if sent > 1 else None
+    return OperationResult(op, "applied", addition_id=op.addition_id, note=resent)
 
 
 def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[bool]:
@@ -443,7 +563,8 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
     and reads the agreement back once anything was written. An operation a guardrail holds is
     not written (`held`) unless `settings.approved`. With a lease, the lock is checked before
     each write; once it is lost, the remaining operations are not written."""
-    results: list[OperationResult] = []
+    written = settings.written if settings.written is not None else Written()
+    results = written.results
     today = settings.today or date.today()
     for index, op in enumerate(diff.operations):
         hold = None if settings.approved else diff.hold_of(index)
@@ -464,12 +585,14 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
             broken = settings.audit.broken if settings.audit else None
             results += _not_sent(diff.operations[index:], f"not sent: {broken}")
             return Applied(results, None, stopped=broken)
+        written.in_flight = op
         if isinstance(op, CreateAddition):
             result = yield from _create(op, settings, today)
         else:
             result = yield from _patch(op, settings)
         result = attrs.evolve(result, write_id=write_id)
         results.append(result)
+        written.in_flight = None
         if not (yield from _audit(settings, result)):
             broken = settings.audit.broken if settings.audit else None
             results += _not_sent(diff.operations[index + 1 :], f"not sent: {broken}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -225,35 +226,44 @@ def _json(value: Any) -> Any:
 
 def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
     """Every line of an audit log, parsed (amounts stay exact strings); none when the file does
-    not exist yet. A line that cannot be read (cut short when a run died mid-append, damaged)
-    is left out, with a warning in the log: one bad line must not make every run of the log
-    impossible to list or undo.
+    not exist yet, or is not a regular file (a device such as `/dev/null` keeps no lines). A
+    line that cannot be read (cut short when a run died mid-append, damaged) is left out, with
+    a warning in the log: one bad line must not make every run of the log impossible to list
+    or undo.
 
     Raises:
         InputError: the file cannot be read.
     """
+    lines = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return []
+            for number, raw in enumerate(handle, start=1):
+                record = _audit_line(raw.decode("utf-8"), path, number)
+                if record is not None:
+                    lines.append(record)
     except FileNotFoundError:
         return []
     except OSError as error:
         raise InputError(f"{path}: cannot read the audit log: {error.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
-    lines = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw, parse_float=Decimal)
-            when = datetime.fromisoformat(record["time"])
-            if not isinstance(record.get("run_id"), str) or when.utcoffset() is None:
-                raise ValueError("no run_id, or a time without its zone")
-        except (ValueError, TypeError, KeyError, RecursionError) as error:
-            logger.warning("%s: line %d is not an audit line, left out: %s", path, number, error)
-            continue
-        lines.append(record)
     return lines
+
+
+def _audit_line(raw: str, path: str | Path, number: int) -> dict[str, Any] | None:
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw, parse_float=Decimal)
+        when = datetime.fromisoformat(record["time"])
+        if not isinstance(record.get("run_id"), str) or when.utcoffset() is None:
+            raise ValueError("no run_id, or a time without its zone")
+    except (ValueError, TypeError, KeyError, RecursionError) as error:
+        logger.warning("%s: line %d is not an audit line, left out: %s", path, number, error)
+        return None
+    return record  # type: ignore[no-any-return]
 
 
 @attrs.frozen(slots=False)
@@ -269,6 +279,11 @@ class Intent:
     write_id: str
     agreement_id: int
     record: Mapping[str, Any]
+
+    @property
+    def sent_at(self) -> datetime:
+        """When the intent was recorded: just before the write was sent."""
+        return datetime.fromisoformat(self.record["time"])
 
     def outcome(self, lines: Sequence[AdditionLike], today: date) -> tuple[str, int | None, str]:
         """Whether the write landed, judged by the agreement's lines now: its status (applied,

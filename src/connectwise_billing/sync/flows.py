@@ -323,4 +323,11 @@ def write_flow(
     settled = AgreementReport.settled(
         usage, diff, results, dry_run=settings.dry_run, billing=billing
     )
-    return attrs.evolve(settled, company_id=planned.company_id)
+    return attrs.evolve(settled, company_id=planned.company_id, failure=_write_failure(results))
+
+
+def _write_failure(results: Sequence[OperationResult]) -> str | None:
+    """The way the agreement's writes failed, when every write that failed failed that way."""
+    failed = [r for r in results if r.status in ("failed", "unknown")]
+    kinds = {r.failure for r in failed}
+    return kinds.pop() if len(kinds) == 1 else None

@@ -308,8 +308,10 @@ class SyncReport(Totals):
         dry_run: Whether nothing was written.
         api_calls: HTTP requests made by the whole run, retries included.
         duration: Seconds the run took.
-        stopped: Why the run stopped before its end (its `stop` event, or the circuit
-            breaker), if it did; the agreements it did not reach are `stopped`.
+        stopped: Why the run stopped before its end, if it did: its `stop` event, the
+            circuit breaker, an audit log that could not be written, or `"throttled"` (its
+            `RetryPolicy.throttle_budget` of 429 waits spent); the agreements it did not reach
+            are `stopped`.
         held_all: Why a guardrail over the whole run (`max_zeroed_percent`) held every
             operation: nothing was written.
         intents_settled: Writes an earlier run recorded in the audit log as about to be sent,

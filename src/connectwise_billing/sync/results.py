@@ -31,6 +31,9 @@ class OperationResult:
         rule: For a held operation, the guardrails that held it (`max_mrr_drop_percent`, ...;
             several are separated by commas).
         write_id: The id the audit log records the write under (its intent and outcome lines).
+        failure: When the write failed in a way that says something about the PSA (it
+            throttled the write, could not be reached, answered 5xx), what way: the run's
+            circuit breaker counts agreements in a row that failed the same way.
     """
 
     operation: Operation
@@ -40,6 +43,7 @@ class OperationResult:
     note: str | None = None
     rule: str | None = None
     write_id: str | None = None
+    failure: str | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -187,6 +187,7 @@ def sync_run(
                     report = _write_one(backend, state, planned)
                 state.record(report, calls.count)
         except BaseException as error:
+            state.interrupted(error)
             keep_report(error, state.report(total.count, one_company=one_company))
             raise
     return state.report(total.count, one_company=one_company)
@@ -357,6 +358,7 @@ async def async_sync_run(
             if not state.should_stop():
                 await _each(state.to_write(), concurrency, state, write_one)
         except BaseException as error:
+            state.interrupted(error)
             keep_report(error, state.report(total.count, one_company=one_company))
             raise
     return state.report(total.count, one_company=one_company)

@@ -222,6 +222,14 @@ def _fault_response(
     if fault.kind == "server_error":
         body = {"code": "UnexpectedServerError", "message": "An unexpected server error occurred"}
         return _response(fake, fault.status, body, version)
+    if fault.kind == "invalid":
+        error = {"code": "InvalidField", "message": "The value is not valid", "field": "quantity"}
+        invalid: dict[str, Any] = {
+            "code": "InvalidObject",
+            "message": "addition object is invalid",
+            "errors": [{**error, "resource": "addition"}],
+        }
+        return _response(fake, fault.status, invalid, version)
     if fault.kind == "html_page" or (fault.kind == "gateway_error" and not fault.after_commit):
         return _gateway_page(fault.status)
     if fault.kind == "redirect":

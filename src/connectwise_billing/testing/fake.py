@@ -146,6 +146,12 @@ class FakeConnectWise(Store):
         self._credentials.append(credentials)
         return credentials
 
+    def revoke_api_member(self, public_key: str) -> None:
+        """Delete an API member, as an administrator does: its keys are answered 401 from the
+        next request on (`add_api_member` with the same keys brings it back)."""
+        with self._lock:
+            self._members.pop(public_key, None)
+
     @property
     def credentials(self) -> Credentials:
         """The first API member's credentials (one is created on first use if there is none)."""

@@ -26,6 +26,7 @@ fake.faults.randomly(probability=0.2, seed=7)
 | `echo_headers` | a debugging gateway's 502 that echoes the request's headers, keys included | no |
 | `latency` | the answer arrives `seconds` late | n/a |
 | `altered_write` | a normal answer, showing what was stored | yes, `field` set to `value` |
+| `invalid` | 400 with ConnectWise's `InvalidObject` body (the content refused) | no |
 
 Time (`seconds`) is the simulator's `time_source`: real time by default, or a
 [`VirtualClock`][connectwise_billing.testing.VirtualClock] that tests move forward.
@@ -61,6 +62,7 @@ FaultKind = Literal[
     "echo_headers",
     "latency",
     "altered_write",
+    "invalid",
 ]
 """What a `Fault` does; each kind has a class method that builds it."""
 Answer = Literal["timeout", "drop", "late"]
@@ -70,10 +72,11 @@ LOGIN_PAGE: Final = "https://login.example.net/login"
 """Where a `redirect` fault points by default: another host's login page."""
 
 ALL_FAULT_KINDS: Final[tuple[FaultKind, ...]] = tuple(
-    kind for kind in get_args(FaultKind) if kind not in ("latency", "altered_write")
+    kind for kind in get_args(FaultKind) if kind not in ("latency", "altered_write", "invalid")
 )
 """Every kind that makes a request fail or misbehave (latency only slows it down; an altered
-write is a PSA that stores other values, scripted by a test, never random)."""
+write is a PSA that stores other values, and an invalid one a refusal of what was sent: both
+scripted by a test, never random)."""
 
 
 @attrs.frozen(slots=False)
@@ -112,6 +115,11 @@ class Fault:
     def server_error(cls, status: int = 503) -> Fault:
         """A 5xx answer with a ConnectWise error body."""
         return cls("server_error", status=status)
+
+    @classmethod
+    def invalid(cls) -> Fault:
+        """A 400 with ConnectWise's `InvalidObject` body: the content refused, nothing applied."""
+        return cls("invalid", status=400)
 
     @classmethod
     def html_page(cls, status: int = 502) -> Fault:

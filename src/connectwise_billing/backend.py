@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from connectwise_billing.retry import RetryPolicy
 
 __all__ = [
+    "AgreementCandidate",
     "AgreementState",
     "AgreementStatus",
     "AsyncBillingBackend",
@@ -81,6 +82,28 @@ class AgreementState:
     company_id: int | None = None
     company_name: str | None = None
     company_identifier: str | None = None
+
+
+@attrs.frozen(slots=False)
+class AgreementCandidate:
+    """An active agreement of a customer: what a person may link in place of one that is gone,
+    closed, or another customer's.
+
+    Attributes:
+        id: The agreement's id in the PSA.
+        name: Its name.
+        type: Its type (ConnectWise: the agreement type's name), if the PSA has types.
+        start_date: When it starts.
+        company_id: The customer it bills.
+        company_name: That customer's name.
+    """
+
+    id: int
+    name: str | None
+    type: str | None = None
+    start_date: date | None = None
+    company_id: int | None = None
+    company_name: str | None = None
 
 
 @attrs.frozen(slots=False)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from connectwise_billing.backend import AgreementCandidate
 from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.billing import BillingCheck, BillingProblem
 from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
@@ -65,6 +66,8 @@ class AgreementReport:
             be read back.
         company_id: The PSA's id of the company the agreement belongs to (the usage's
             `company_id`, or what the PSA said).
+        candidates: When the agreement is gone, cancelled, ended, or another company's: the
+            usage's company's active agreements, one of which a person may link instead.
     """
 
     agreement_id: int
@@ -78,6 +81,7 @@ class AgreementReport:
     failure: str | None = attrs.field(default=None, eq=False, repr=False)
     billing: BillingCheck | None = None
     company_id: int | None = None
+    candidates: tuple[AgreementCandidate, ...] = ()
 
     @classmethod
     def settled(
@@ -238,6 +242,7 @@ class AgreementReport:
             "cost_before": str(self.cost_before),
             "cost_after": str(self.cost_after),
             "api_calls": self.api_calls,
+            "candidates": to_json(self.candidates),
         }
 
     def render(self) -> str:

@@ -493,7 +493,9 @@ def test_wrong_keys_stop_the_run_at_once_with_one_line(
     assert out == ""
     [line] = err.strip().splitlines()
     assert line.startswith("connectwise-billing: ConnectWise refused the credentials: ")
-    assert len(example.fake.request_log) <= 2  # the codebase look-up, and one refused request
+    # The codebase look-up, one refused request, and the look-up that tells wrong keys from a
+    # wrong company id.
+    assert len(example.fake.request_log) <= 3
 
 
 def test_a_mapped_product_that_is_missing_or_inactive_stops_before_any_write(

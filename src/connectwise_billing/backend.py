@@ -23,6 +23,11 @@ What a backend raises, the applier understands through the SDK's errors:
 | the integration may not see it | `PermissionDeniedError` |
 | the credentials are refused | `AuthenticationError` (ends the run) |
 
+A backend may also offer `find_agreements(company_id, company_name, today)`, a customer's
+active agreements as [`AgreementCandidate`][connectwise_billing.backend.AgreementCandidate]s (by
+its id, or else by its name): reports then name them as what to link in place of an agreement
+that is gone or closed. It is optional; without it, reports name none.
+
 Imports no HTTP library.
 """
 
@@ -73,6 +78,9 @@ class AgreementState:
             refuses to write to an agreement of another customer than the usage names.
         company_name: That customer's name.
         company_identifier: That customer's short identifier, if the PSA has one.
+        gone: The agreement is not the customer's to bill: the PSA says it does not exist
+            (deleted, or replaced), or it belongs to another customer. A report offers the
+            customer's active agreements to link instead (as for a closed one).
     """
 
     agreement_id: int
@@ -82,6 +90,7 @@ class AgreementState:
     company_id: int | None = None
     company_name: str | None = None
     company_identifier: str | None = None
+    gone: bool = False
 
 
 @attrs.frozen(slots=False)

@@ -88,6 +88,19 @@ class ConfigurationError(InputError):
     """A client or CLI setting is invalid (a non-HTTPS URL, malformed credentials, ...)."""
 
 
+class UnknownCompanyError(ConfigurationError):
+    """The ConnectWise site does not know the login company id (`Credentials.company_id`): its
+    `/login/companyinfo/<company id>` answered 404 or named no codebase.
+
+    Attributes:
+        company_id: The company id it does not know.
+    """
+
+    def __init__(self, message: str, *, company_id: str) -> None:
+        super().__init__(message)
+        self.company_id = company_id
+
+
 class FieldError(NamedTuple):
     """One entry of a ConnectWise error body's `errors` list.
 

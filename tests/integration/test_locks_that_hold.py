@@ -43,9 +43,11 @@ from connectwise_billing.testing import FakeConnectWise, Fault, set_testing
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = Plan("gold-50", "Gold 50 GB", cost="3.25", price="8.00")
-TTL = 0.6  # the lock's lifetime: shorter than the first worker's agreement
-SLOW = 1.5  # how long the first worker's agreement takes, once it holds the lock
-LATE = 0.9  # when the second worker starts, after the first took the lock: after TTL, before
+# Margins of a second or more: on a loaded machine (the suite runs on every core) a renewal
+# thread or a process may be late by a few hundred milliseconds.
+TTL = 1.0  # the lock's lifetime: shorter than the first worker's agreement
+SLOW = 3.5  # how long the first worker's agreement takes, once it holds the lock
+LATE = 1.5  # when the second worker starts, after the first took the lock: after TTL, before
 # the first one writes
 
 

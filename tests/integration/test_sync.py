@@ -116,7 +116,9 @@ def test_reads_are_batched_and_requests_stay_at_the_minimum(
     ) - example.fake.count_requests("GET", "/additions")
     readable = len(example.usages) - 2  # the deleted and the hidden agreement are read one by one
     additions_reads = example.fake.count_requests("GET", "/additions")
-    assert agreement_reads == 1 + 2  # one batch, then the two that it did not return
+    # One batch, then the two that it did not return; then, for the deleted and the cancelled
+    # agreement, their company's active agreements (what to link instead).
+    assert agreement_reads == 1 + 2 + 2
     writing = sum(1 for r in report.agreement_reports if any(x.status != "held" for x in r.results))
     # One read per agreement (not the cancelled one) to plan it; where anything is written, one
     # more under its lock (is it still what was planned on?) and one after (the lines read
@@ -320,8 +322,9 @@ def test_count_requests_is_per_agreement_even_when_concurrent(example: ExampleMS
         example, example.usages, POLICY, today=TODAY, concurrency=6
     )
     per_agreement = sum(r.api_calls for r in report.agreement_reports)
-    # Plus the mapped products' check, the batched and the two single agreement look-ups.
-    assert report.api_calls == per_agreement + 4
+    # Plus the mapped products' check, the batched and the two single agreement look-ups, and
+    # the re-link candidates of the deleted and the cancelled agreement.
+    assert report.api_calls == per_agreement + 4 + 2
     with count_requests() as counter:
         Syncer("sync", False).sync_all(example, example.usages, POLICY, today=TODAY)
     writing = sum(1 for r in report.agreement_reports if any(x.status != "held" for x in r.results))

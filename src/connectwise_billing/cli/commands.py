@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, Final
 
+import httpx
+
 from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
 from connectwise_billing.cli.output import (
     Progress,
@@ -21,9 +23,16 @@ from connectwise_billing.cli.output import (
     refresh_text,
 )
 from connectwise_billing.cli.usage import load_usage
-from connectwise_billing.client import ConnectWiseClient
+from connectwise_billing.client import ConnectWiseClient, Credentials, RetryPolicy
 from connectwise_billing.convert import to_json
-from connectwise_billing.errors import InputError, SmallDiscountWarning
+from connectwise_billing.errors import (
+    AuthenticationError,
+    ConnectWiseBillingError,
+    InputError,
+    NotFoundError,
+    SmallDiscountWarning,
+    UnknownCompanyError,
+)
 from connectwise_billing.locks import FileLock, Lock, RedisLock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
 from connectwise_billing.sync import (
@@ -61,17 +70,50 @@ STOP: Final = threading.Event()
 """Set by the signal handlers: the run stops after the agreement in flight."""
 
 
-def _client(config: Config) -> ConnectWiseClient:
+@contextlib.contextmanager
+def _client(config: Config) -> Iterator[ConnectWiseClient]:
+    """The configuration's client. A login company id ConnectWise does not know is named as
+    the setting to fix (exit 2): found by the site's discovery, or, when ConnectWise refuses a
+    request (a 401, or a 404 as cloud sites answer for bad credentials), by asking the site."""
     credentials = load_credentials(config)
     options: dict[str, Any] = {
         "api_version": config.api_version,
         "rate_limit_per_minute": config.rate_limit_per_minute,
         "retry": config.retry,
     }
-    if config.base_url:
-        return ConnectWiseClient(config.base_url, credentials, **options)
-    assert config.site_url is not None  # noqa: S101 - load_config requires one of the two
-    return ConnectWiseClient.from_site(config.site_url, credentials, **options)
+    try:
+        if config.base_url:
+            client = ConnectWiseClient(config.base_url, credentials, **options)
+        else:
+            assert config.site_url is not None  # noqa: S101 - load_config requires one of two
+            client = ConnectWiseClient.from_site(config.site_url, credentials, **options)
+    except UnknownCompanyError as error:
+        raise _company_id_error(config, error) from None
+    with client:
+        try:
+            yield client
+        except (AuthenticationError, NotFoundError) as error:
+            unknown = _unknown_company(config, credentials)
+            if unknown is None:
+                raise
+            raise _company_id_error(config, unknown) from error
+
+
+def _unknown_company(config: Config, credentials: Credentials) -> UnknownCompanyError | None:
+    """Whether the site says it does not know the login company id (`None`: it knows it, or
+    cannot say)."""
+    site = config.site_url or str(httpx.URL(config.base_url or "").copy_with(path="/"))
+    try:
+        with ConnectWiseClient.from_site(site, credentials, retry=RetryPolicy.never()):
+            return None
+    except UnknownCompanyError as error:
+        return error
+    except ConnectWiseBillingError:
+        return None
+
+
+def _company_id_error(config: Config, error: UnknownCompanyError) -> ConfigFileError:
+    return ConfigFileError(f"{config.path}: [connectwise].company_id: {error}")
 
 
 def _lock(args: argparse.Namespace, config: Config) -> Lock | None:
@@ -162,16 +204,13 @@ def _print(args: argparse.Namespace, report: SyncReport) -> None:
 @contextlib.contextmanager
 def _report_kept(args: argparse.Namespace) -> Iterator[None]:
     """An error that ends a run which wrote something: its report is printed before the
-    error's one line, so that what was written is not lost with it."""
+    error's one line, so that what was written is not lost with it (with `--json`, the error
+    object holds it)."""
     try:
         yield
     except BaseException as error:
         report = getattr(error, "report", None)
-        if (
-            isinstance(report, SyncReport)
-            and report.agreement_reports
-            and (report.applied or report.unknown)
-        ):
+        if not args.json and isinstance(report, SyncReport) and (report.applied or report.unknown):
             _print(args, report)
         raise
 

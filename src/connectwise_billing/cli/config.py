@@ -41,17 +41,26 @@ dir = "locks"                               # lock files (relative to this file)
 redis_url = "redis://127.0.0.1:6379/0"      # or lock in Redis (syncs on several hosts)
 wait = 30                                   # seconds to wait for an agreement another run has
 ttl = 300                                   # Redis only: a dead worker's lock frees itself
+
+[notify]                                    # optional: after `plan` or `sync`, one POST
+url_env = "BILLING_WEBHOOK_URL"             # the variable holding the webhook's URL (a secret),
+                                            # or url = "https://hooks.slack.com/services/..."
+format = "slack"                            # "teams" (a workflow's Adaptive Card) or "json"
+when = "problems"                           # or "changes", "always"
+timeout = 10                                # seconds to connect, and to answer
 ```
 
 Numbers are read exactly (TOML floats become `Decimal`). Every problem is reported as a
 `ConfigFileError` naming the file and the setting. Plan ids, in `[plans]`, `[mapping]` and
 `[retired]`, are compared in Unicode NFC, as [`Plan`][connectwise_billing.Plan] keeps them.
+The webhook's URL is shown nowhere: not in errors, not in the loaded configuration's `repr()`.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -67,10 +76,21 @@ from connectwise_billing.defaults import (
     DEFAULT_API_VERSION,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
 )
-from connectwise_billing.errors import ConfigurationError, InputError
+from connectwise_billing.errors import ConfigurationError, InputError, redact
+from connectwise_billing.notify import (
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    WHENS,
+    NotifyFormat,
+    NotifyResult,
+    NotifyWhen,
+    check_webhook_url,
+    notify,
+)
 from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 from connectwise_billing.reconcile.guardrails import Guardrails
 from connectwise_billing.retry import RetryPolicy
+from connectwise_billing.sync import SyncReport
 from connectwise_billing.values import normalize_text, shown, shown_text
 
 _POLICY_FIELDS: Final = frozenset(SyncPolicy._fields)
@@ -84,6 +104,7 @@ _CONNECTWISE_SETTINGS: Final = frozenset(
     }
 )  # fmt: skip
 _LOCK_SETTINGS: Final = ("dir", "redis_url", "wait", "ttl")
+_NOTIFY_SETTINGS: Final = ("url", "url_env", "format", "when", "timeout")
 LOCK_DIR_NAME: Final = "connectwise-billing-locks"
 """The default lock directory's name, beside the configuration file: every run with the same
 configuration meets there, whoever runs it (cron's user, a person's), whatever its `HOME`."""
@@ -125,6 +146,31 @@ def _hidden(_value: object) -> str:
     return "'***'"
 
 
+def _hidden_url(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@attrs.frozen(slots=False)
+class NotifySettings:
+    """The `[notify]` section: whom to tell how a run went. Its `repr()` shows `url` as
+    `'***'`: whoever has a webhook's URL can post to its channel.
+
+    Attributes:
+        url: The webhook's URL, as the file gives it.
+        url_env: Instead of `url`: the environment variable that holds it, read when the run
+            is over (a missing variable is a warning then, not an error before the run).
+        format: `slack`, `teams` or `json` (see `connectwise_billing.notify.NotifyFormat`).
+        when: `problems`, `changes` or `always` (see `connectwise_billing.notify.NotifyWhen`).
+        timeout: Seconds to wait for the webhook to connect, and to answer.
+    """
+
+    url: str | None = attrs.field(default=None, repr=_hidden_url)
+    url_env: str | None = None
+    format: NotifyFormat = "json"
+    when: NotifyWhen = "problems"
+    timeout: float = DEFAULT_TIMEOUT
+
+
 @attrs.frozen(slots=False)
 class Config:
     """What the configuration file says (the keys are read separately, never stored here).
@@ -148,6 +194,7 @@ class Config:
     retry: RetryPolicy
     bill_customer: str
     lock: LockSettings
+    notify: NotifySettings | None = None
 
 
 def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
@@ -375,6 +422,50 @@ def _lock(path: Path, table: Any) -> LockSettings:
     )
 
 
+def _notify(path: Path, table: Any) -> NotifySettings | None:
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise _fail(path, "notify", "must be a table: url or url_env, format, when, timeout")
+    _check_keys(path, "notify", table, _NOTIFY_SETTINGS)
+    if ("url" in table) == ("url_env" in table):
+        raise _fail(
+            path,
+            "notify.url",
+            "set either url (the webhook's URL) or url_env (the environment variable that "
+            "holds it)",
+        )
+    url = table.get("url")
+    if url is not None:
+        try:
+            url = check_webhook_url(url)
+        except ConfigurationError as error:
+            raise _fail(path, "notify.url", str(error)) from None
+    choices: dict[str, Any] = {}
+    for key, allowed in (("format", FORMATS), ("when", WHENS)):
+        value = table.get(key, "json" if key == "format" else "problems")
+        if value not in allowed:
+            raise _fail(
+                path, f"notify.{key}", f"must be one of {', '.join(allowed)}, got {shown(value)}"
+            )
+        choices[key] = value
+    timeout = table.get("timeout", DEFAULT_TIMEOUT)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float | Decimal)
+        or not Decimal(timeout).is_finite()
+        or timeout <= 0
+    ):
+        raise _fail(path, "notify.timeout", f"must be seconds > 0, got {shown(timeout)}")
+    return NotifySettings(
+        url,
+        _text(path, table, "url_env", "notify", required=False),
+        format=choices["format"],
+        when=choices["when"],
+        timeout=float(timeout),
+    )
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a configuration file.
 
@@ -395,6 +486,7 @@ def load_config(path: str | Path) -> Config:
         "guardrails",
         "retry",
         "lock",
+        "notify",
     )
     _check_keys(path, "", data, sections)
     cw = data.get("connectwise")
@@ -443,6 +535,7 @@ def load_config(path: str | Path) -> Config:
         retry=_retry(path, data.get("retry")),
         bill_customer=bill_customer,
         lock=_lock(path, data.get("lock")),
+        notify=_notify(path, data.get("notify")),
     )
 
 
@@ -461,3 +554,45 @@ def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -
         if not isinstance(keys.get(key), str) or not keys[key]:
             raise ConfigFileError(f"{config.keys_file}: {key} is missing")
     return Credentials(config.company_id, keys["public_key"], keys["private_key"], config.client_id)
+
+
+def notify_after_run(
+    settings: NotifySettings | None,
+    report: SyncReport,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> NotifyResult | None:
+    """Tell `[notify]`'s webhook how the run went, if it is configured and `when` calls for
+    it. Nothing it meets changes the run's outcome: a webhook that fails, refuses or does not
+    answer, a `url_env` that is not set or holds no URL, is one warning on stderr. The URL is
+    never printed.
+
+    Returns:
+        What became of the notification; `None` without a `[notify]` section.
+    """
+    if settings is None:
+        return None
+    url = settings.url
+    if url is None:
+        url = (os.environ if environ is None else environ).get(settings.url_env or "", "")
+    if not url.strip():
+        result = NotifyResult(
+            "failed", f"the environment variable {settings.url_env} (notify.url_env) is not set"
+        )
+    else:
+        try:
+            result = notify(
+                report, url, format=settings.format, when=settings.when, timeout=settings.timeout
+            )
+        # Whatever it is (a URL that is no URL in the variable, a bug), the run's outcome
+        # stands; notify's own messages never hold the URL, anything else's is blanked.
+        except Exception as error:
+            said = redact(str(error), [url.strip(), url])
+            result = NotifyResult("failed", f"{type(error).__name__}: {said}")
+    if result.failed:
+        print(
+            f"connectwise-billing: warning: the notification was not sent: {result.reason} "
+            "(the run's outcome and exit status are unchanged)",
+            file=sys.stderr,
+        )
+    return result

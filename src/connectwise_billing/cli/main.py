@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 from connectwise_billing import __version__
 from connectwise_billing.cli import commands, demo
@@ -280,8 +281,18 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _fail(message: str, status: int) -> int:
+def _fail(args: argparse.Namespace, message: str, status: int, error: BaseException) -> int:
+    """One line on stderr; with `--json`, also an error object on stdout, so that a script
+    reading stdout always gets JSON."""
     print(f"connectwise-billing: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        said: dict[str, Any] = {
+            "error": {"kind": type(error).__name__, "message": message, "exit_status": status}
+        }
+        report = getattr(error, "report", None)
+        if report is not None and report.agreement_reports:  # what the run did before
+            said["report"] = report.to_dict()
+        print(json.dumps(said, indent=2))
     return status
 
 
@@ -293,17 +304,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             status: int = args.handler(args)
         sys.stdout.flush()
     except InputError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return _fail(args, str(error), EXIT_USAGE, error)
     except AuthenticationError as error:
-        return _fail(f"ConnectWise refused the credentials: {error}", EXIT_UNREACHABLE)
+        said = f"ConnectWise refused the credentials: {error}"
+        return _fail(args, said, EXIT_UNREACHABLE, error)
     except PermissionDeniedError as error:
-        return _fail(f"ConnectWise refused the API member: {error}", EXIT_UNREACHABLE)
+        return _fail(args, f"ConnectWise refused the API member: {error}", EXIT_UNREACHABLE, error)
     except APIConnectionError as error:
-        return _fail(f"ConnectWise could not be reached: {error}", EXIT_UNREACHABLE)
+        return _fail(args, f"ConnectWise could not be reached: {error}", EXIT_UNREACHABLE, error)
     except ConnectWiseBillingError as error:
-        return _fail(str(error), EXIT_FAILED)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail(args, str(error), EXIT_FAILED, error)
+    except KeyboardInterrupt as error:
+        return _fail(args, "interrupted", EXIT_INTERRUPTED, error)
     except BrokenPipeError:
         # The reader went away (`| head`): end quietly, and let nothing flush into the pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -16,6 +16,7 @@ import httpx
 from connectwise_billing.client._base import USER_AGENT, BaseClient
 from connectwise_billing.client.api import ApiRequest, ListQuery, Timeout, read_count, read_json
 from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.client.discovery import unknown_company
 from connectwise_billing.client.paging import (
     AsyncListingIterator,
     ListingIterator,
@@ -23,7 +24,7 @@ from connectwise_billing.client.paging import (
     Page,
     PageWalk,
 )
-from connectwise_billing.errors import APIConnectionError, APITimeoutError
+from connectwise_billing.errors import APIConnectionError, APITimeoutError, NotFoundError
 from connectwise_billing.retry import async_call_with_retries, call_with_retries
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -78,9 +79,12 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
         """
         url, http, retry = cls._discovery(site_url, credentials, kwargs)
         try:
-            info = call_with_retries(
-                retry, "GET", url.path, _get_companyinfo, http, url, answered=lambda: False
-            )
+            try:
+                info = call_with_retries(
+                    retry, "GET", url.path, _get_companyinfo, http, url, answered=lambda: False
+                )
+            except NotFoundError:
+                raise unknown_company(site_url, credentials.company_id) from None
             return cls._discovered(site_url, credentials, info, http, kwargs)
         except BaseException:
             if "http_client" not in kwargs:
@@ -190,9 +194,12 @@ class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransp
         [`ConnectWiseClient.from_site`][connectwise_billing.ConnectWiseClient.from_site])."""
         url, http, retry = cls._discovery(site_url, credentials, kwargs)
         try:
-            info = await async_call_with_retries(
-                retry, "GET", url.path, _aget_companyinfo, http, url, answered=lambda: False
-            )
+            try:
+                info = await async_call_with_retries(
+                    retry, "GET", url.path, _aget_companyinfo, http, url, answered=lambda: False
+                )
+            except NotFoundError:
+                raise unknown_company(site_url, credentials.company_id) from None
             return cls._discovered(site_url, credentials, info, http, kwargs)
         except BaseException:
             if "http_client" not in kwargs:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectwise_billing.errors import ConfigurationError
+from connectwise_billing.errors import ConfigurationError, UnknownCompanyError
 
 _CLOUD_SUFFIXES: Final = (".myconnectwise.net", ".connectwisedev.com")
 _CODEBASE: Final = re.compile(r"^[A-Za-z0-9_.\-]+/?$")
@@ -82,6 +82,16 @@ def api_host(site_host: str) -> str:
     return host
 
 
+def unknown_company(site_url: str | httpx.URL, company_id: str) -> UnknownCompanyError:
+    """The error of a site that answered 404 for the company id's `/login/companyinfo`."""
+    host = checked_url(site_url, "site_url").host
+    return UnknownCompanyError(
+        f"{host} does not know the company id {company_id!r} (its /login/companyinfo answered "
+        "404): use the company id you log in to ConnectWise with",
+        company_id=company_id,
+    )
+
+
 def companyinfo_url(site_url: str | httpx.URL, company_id: str) -> httpx.URL:
     """`<site>/login/companyinfo/<company_id>`."""
     site = checked_url(site_url, "site_url")
@@ -93,9 +103,10 @@ def base_url_from_companyinfo(site_url: str | httpx.URL, company_id: str, info: 
     site = checked_url(site_url, "site_url")
     codebase = info.get("Codebase") if isinstance(info, Mapping) else None
     if not isinstance(codebase, str) or not _CODEBASE.match(codebase):
-        raise ConfigurationError(
+        raise UnknownCompanyError(
             f"{site.host} did not return a codebase for company id {company_id!r} "
-            f"(got {codebase!r}); check the site URL and the company id"
+            f"(got {codebase!r}); check the site URL and the company id",
+            company_id=company_id,
         )
     codebase = codebase if codebase.endswith("/") else codebase + "/"
     return str(site.copy_with(host=api_host(site.host), path=f"/{codebase}apis/3.0", query=None))

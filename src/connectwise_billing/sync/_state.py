@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Final, Literal
 import attrs
 
 from connectwise_billing.accounting import ThrottleMeter
-from connectwise_billing.backend import AgreementState
+from connectwise_billing.backend import AgreementCandidate, AgreementState
 from connectwise_billing.errors import (
     AuditLogError,
     ConnectWiseBillingError,
     InputError,
     LockError,
+    NotFoundError,
 )
 from connectwise_billing.flow import drive
 from connectwise_billing.locks import InProcessLock, Lease, Lock, lock_key
@@ -41,7 +42,7 @@ from connectwise_billing.reconcile import (
 from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.reconcile.lines import BILLABLE
 from connectwise_billing.sync.apply import ApplySettings, Written, additions_problem
-from connectwise_billing.sync.audit import AuditLog, Intent, read_audit_log, unsettled
+from connectwise_billing.sync.audit import AuditLog, Intent, iter_audit_log, unsettled
 from connectwise_billing.sync.flows import (
     BillingChecker,
     Planned,
@@ -49,11 +50,13 @@ from connectwise_billing.sync.flows import (
     preflight_flow,
     write_flow,
 )
-from connectwise_billing.sync.links import company_mismatch
+from connectwise_billing.sync.links import company_mismatch, normalise_company_name
 from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
 from connectwise_billing.sync.results import OperationResult
 from connectwise_billing.sync.steps import (
+    AnsweredIntents,
     DescribeAgreements,
+    FindAgreements,
     ReadLines,
     RunGuard,
     SettleIntents,
@@ -188,6 +191,8 @@ class RunState:
         self.stopped: str | None = None
         self.held_all: str | None = None
         self.intents_settled = 0
+        self.intents_unsettled = 0  # what an earlier run left in flight, left so again
+        self.candidates: dict[int, tuple[AgreementCandidate, ...]] = {}  # to re-link instead
         self.writing: dict[int, tuple[CompanyUsage, Written]] = {}  # agreements being written
         self.meter: ThrottleMeter | None = None  # the run's 429 waits, once it runs
         self._diffs: list[AgreementDiff] = []  # every plan's, for the guardrail over the run
@@ -235,10 +240,39 @@ class RunState:
             if state is not None and mismatch:
                 # Reported under the usage's company, not the one the agreement belongs to.
                 states[usage.agreement_id] = AgreementState(
-                    usage.agreement_id, "unavailable", mismatch
+                    usage.agreement_id, "unavailable", mismatch, gone=True
                 )
         self.states = states
+        yield from self._find_candidates()
         return states
+
+    def _find_candidates(self) -> SyncFlow[None]:
+        """For each agreement that cannot be written (gone, closed, another company's), the
+        usage's company's active agreements: one request per company, whatever it costs the
+        run nothing more when it fails."""
+        found: dict[tuple[int | None, str | None], tuple[AgreementCandidate, ...]] = {}
+        for usage in self.usages:
+            state = self.states.get(usage.agreement_id)
+            if state is None or not (state.status == "closed" or state.gone):
+                continue
+            # A mismatch's state no longer says whose the agreement is: the usage does.
+            company_id = usage.company_id or state.company_id
+            name = None if company_id is not None else usage.company
+            key = (company_id, normalise_company_name(name) if name else None)
+            if key == (None, None):
+                continue
+            if key not in found:
+                step = FindAgreements(company_id, name, self.reconciler.today)
+                try:
+                    candidates = yield from perform(step)
+                except ConnectWiseBillingError as error:
+                    logger.warning(
+                        "agreement %s: no re-link candidates: %s", usage.agreement_id, error
+                    )
+                    candidates = ()
+                found[key] = tuple(c for c in candidates if c.id != usage.agreement_id)
+            if found[key]:
+                self.candidates[usage.agreement_id] = found[key]
 
     def _state(self, usage: CompanyUsage) -> AgreementState:
         return self.states.get(usage.agreement_id) or AgreementState(
@@ -390,7 +424,7 @@ class RunState:
         if audit is None or self.dry_run:
             return []
         by_agreement: dict[int, list[Intent]] = {}
-        for intent in unsettled(read_audit_log(audit.path)):
+        for intent in unsettled(iter_audit_log(audit.path)):
             if intent.record.get("scope") == self.backend.scope:
                 by_agreement.setdefault(intent.agreement_id, []).append(intent)
         return sorted(by_agreement.items())
@@ -400,20 +434,31 @@ class RunState:
 
         A write sent less than `settle_timeout` ago may still be committing (its run was
         killed while waiting for the answer): until that long after the youngest intent, the
-        agreement is read again every `settle_interval` while any of them does not show.
+        agreement is read again every `settle_interval` while any of them does not show. An
+        intent its own run answered meanwhile (it was alive, and held the lock) is left alone;
+        one of an agreement that is gone is settled `unknown`.
         """
         audit = self.settings.audit
         assert audit is not None  # noqa: S101 - there are intents only with an audit log
+        answered = yield from perform(AnsweredIntents(audit, tuple(i.write_id for i in intents)))
+        waiting = [intent for intent in intents if intent.write_id not in answered]
+        if not waiting:
+            return
         retry = self.backend.retry
-        youngest = max(intent.sent_at for intent in intents)
-        window = retry.settle_timeout - (datetime.now(UTC) - youngest).total_seconds()
-        waiting = list(intents)
+        youngest = max(intent.sent_at for intent in waiting)
+        age = (datetime.now(UTC) - youngest).total_seconds()
+        window = min(retry.settle_timeout, retry.settle_timeout - age)  # a clock ahead: no more
         lines: Sequence[AdditionLike] | None = None
         for wait in (0.0, *retry.settle_waits(within=window)):
+            if self.should_stop():
+                break
             if wait and retry.wait:
                 yield from perform(Sleep(wait))
             try:
                 read = yield from perform(ReadLines(agreement_id))
+            except NotFoundError:
+                yield from self._settled(audit, waiting, (), gone=True)
+                return
             except ConnectWiseBillingError as error:
                 logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
                 continue
@@ -426,17 +471,27 @@ class RunState:
             yield from self._settled(audit, landed, lines)
             if not waiting:
                 return
-        if lines is None:
+        if lines is None or self.stopped is not None:
             logger.warning("agreement %s: its unsettled writes stay so", agreement_id)
+            self.intents_unsettled += len(waiting)
             return
         yield from self._settled(audit, waiting, lines)
 
     def _settled(
-        self, audit: AuditLog, intents: list[Intent], lines: Sequence[AdditionLike]
+        self,
+        audit: AuditLog,
+        intents: list[Intent],
+        lines: Sequence[AdditionLike],
+        *,
+        gone: bool = False,
     ) -> SyncFlow[None]:
-        if not intents or audit.broken:
+        if not intents:
             return
-        step = SettleIntents(audit, tuple(intents), tuple(lines), self.reconciler.today)
+        if audit.broken:
+            self.intents_unsettled += len(intents)
+            return
+        today = self.reconciler.today
+        step = SettleIntents(audit, tuple(intents), tuple(lines), today, gone=gone)
         try:
             self.intents_settled += yield from perform(step)
         except AuditLogError:
@@ -547,7 +602,11 @@ class RunState:
                 "stopped",
                 error=f"not synced: {self.stopped or 'the run was stopped'}",
             )
-            report = attrs.evolve(report, company_id=self.company_id(usage))
+            report = attrs.evolve(
+                report,
+                company_id=self.company_id(usage),
+                candidates=self.candidates.get(usage.agreement_id, ()),
+            )
             group = ("agreement", owner.agreement_id) if company_id is None else company_id
             grouped.setdefault(group, (name, company_id, []))[2].append(report)
         return [
@@ -571,4 +630,5 @@ class RunState:
             stopped=self.stopped,
             held_all=self.held_all,
             intents_settled=self.intents_settled,
+            intents_unsettled=self.intents_unsettled,
         )

@@ -437,7 +437,11 @@ def _patch(
                 f"{settings.name} answered the update, but the addition it returned shows {shows}"
             ),
         )
-    resent = f"sent {sent} times: the first copies did not land" if sent > 1 else None
+    resent = (
+        f"sent {sent} times: reads showed the earlier copies had not landed (yet)"
+        if sent > 1
+        else None
+    )
     return OperationResult(op, "applied", addition_id=op.addition_id, note=resent)
 
 

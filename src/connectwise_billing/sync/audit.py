@@ -21,11 +21,11 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -43,6 +43,8 @@ __all__ = [
     "AuditLog",
     "AuditRun",
     "Intent",
+    "answered",
+    "iter_audit_log",
     "read_audit_log",
     "runs",
     "settle",
@@ -104,8 +106,14 @@ class AuditLog:
             if self.broken is not None:
                 raise AuditLogError(self.broken)
             try:
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write(text)
+                with self.path.open("a+b") as handle:
+                    # A run that died (or a disk that filled up) mid-append left a line without
+                    # its end: this line must not be glued to it, or both are lost.
+                    if handle.seek(0, os.SEEK_END) > 0:
+                        handle.seek(-1, os.SEEK_END)
+                        if handle.read(1) != b"\n":
+                            text = "\n" + text
+                    handle.write(text.encode("utf-8"))
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as error:
@@ -122,8 +130,9 @@ class AuditLog:
             ConfigurationError: naming the file and why (a missing directory, no permission).
         """
         try:
-            with self.path.open("a", encoding="utf-8"):
-                pass
+            # Non-blocking: a named pipe nobody reads is refused here instead of hanging.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+            os.close(os.open(self.path, flags, 0o644))
         except OSError as error:
             raise ConfigurationError(
                 f"the audit log {str(self.path)!r} cannot be written: {error.strerror}; "
@@ -227,43 +236,87 @@ def _json(value: Any) -> Any:
 def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
     """Every line of an audit log, parsed (amounts stay exact strings); none when the file does
     not exist yet, or is not a regular file (a device such as `/dev/null` keeps no lines). A
-    line that cannot be read (cut short when a run died mid-append, damaged) is left out, with
-    a warning in the log: one bad line must not make every run of the log impossible to list
-    or undo.
+    line that cannot be read (cut short when a run died mid-append, damaged, an intent or an
+    outcome without what it must say) is left out, with a warning in the log: one bad line must
+    not make every run of the log impossible to list or undo.
 
     Raises:
         InputError: the file cannot be read.
     """
-    lines = []
+    return list(iter_audit_log(path))
+
+
+def iter_audit_log(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The lines of `read_audit_log`, one at a time: a long log is never held in memory.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
     try:
         with Path(path).open("rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return []
+                return
             for number, raw in enumerate(handle, start=1):
-                record = _audit_line(raw.decode("utf-8"), path, number)
+                record = _audit_line(raw, path, number)
                 if record is not None:
-                    lines.append(record)
+                    yield record
     except FileNotFoundError:
-        return []
+        return
     except OSError as error:
         raise InputError(f"{path}: cannot read the audit log: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    return lines
 
 
-def _audit_line(raw: str, path: str | Path, number: int) -> dict[str, Any] | None:
+_OPERATIONS: Final = frozenset({"create", "update", "cancel"})
+
+
+def _audit_line(raw: bytes, path: str | Path, number: int) -> dict[str, Any] | None:
     if not raw.strip():
         return None
     try:
-        record = json.loads(raw, parse_float=Decimal)
+        record = json.loads(raw.decode("utf-8"), parse_float=Decimal)
         when = datetime.fromisoformat(record["time"])
         if not isinstance(record.get("run_id"), str) or when.utcoffset() is None:
             raise ValueError("no run_id, or a time without its zone")
-    except (ValueError, TypeError, KeyError, RecursionError) as error:
+        if record.get("event") in ("intent", "outcome"):
+            _check_write_line(record)
+    except (
+        ValueError,
+        ArithmeticError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+    ) as error:
         logger.warning("%s: line %d is not an audit line, left out: %s", path, number, error)
         return None
     return record  # type: ignore[no-any-return]
+
+
+def _check_write_line(record: Mapping[str, Any]) -> None:
+    """An intent or an outcome says which write, agreement and operation; an intent's values
+    are amounts or dates.
+
+    Raises:
+        ValueError: naming what is missing or wrong.
+    """
+    agreement = record.get("agreement_id")
+    if not isinstance(record.get("write_id"), str):
+        raise ValueError("no write_id")
+    if not isinstance(agreement, int) or isinstance(agreement, bool):
+        raise ValueError(f"agreement_id {agreement!r} is not an id")
+    if record.get("operation") not in _OPERATIONS:
+        raise ValueError(f"operation {record.get('operation')!r} is not one")
+    if record["event"] != "intent":
+        return
+    for side in ("before", "after"):
+        values = record.get(side) or {}
+        for field, value in values.items():
+            if value is None:
+                continue
+            if field == "cancelled_date":
+                date.fromisoformat(value)
+            elif not Decimal(str(value)).is_finite():
+                raise ValueError(f"{side}.{field} {value!r} is not an amount")
 
 
 @attrs.frozen(slots=False)
@@ -306,6 +359,14 @@ class Intent:
             if found:
                 line = min(found, key=lambda line: line.id)
                 return "applied", line.id, "a line it created is there"
+            new = [
+                line
+                for line in lines
+                if line.id not in known and line.product is not None and line.product.id == product
+            ]
+            if new:  # a line it may have made, changed since (or another's): not "not landed"
+                line = min(new, key=lambda line: line.id)
+                return "unknown", line.id, "a new line of the product shows other values"
             return "failed", None, "no line it could have created is there"
         line_id = self.record.get("addition_id")
         current = next((line for line in lines if line.id == line_id), None)
@@ -350,17 +411,40 @@ def unsettled(records: Iterable[Mapping[str, Any]]) -> list[Intent]:
     ]
 
 
+def answered(path: str | Path, write_ids: Iterable[str]) -> frozenset[str]:
+    """Which of `write_ids` an outcome line of the log at `path` answers.
+
+    Raises:
+        InputError: the log cannot be read.
+    """
+    asked = set(write_ids)
+    return frozenset(
+        record["write_id"]
+        for record in iter_audit_log(path)
+        if record.get("event") == "outcome" and record.get("write_id") in asked
+    )
+
+
 def settle(
-    log: AuditLog, intents: Sequence[Intent], lines: Sequence[AdditionLike], today: date
+    log: AuditLog,
+    intents: Sequence[Intent],
+    lines: Sequence[AdditionLike],
+    today: date,
+    *,
+    gone: bool = False,
 ) -> int:
-    """Append the outcome of each intent of one agreement, judged by its `lines` as read now;
-    how many were settled.
+    """Append the outcome of each intent of one agreement, judged by its `lines` as read now
+    (`unknown` for all when the agreement is `gone`); how many were settled.
 
     Raises:
         AuditLogError: the log cannot be written.
     """
     for intent in intents:
-        status, line_id, how = intent.outcome(lines, today)
+        status, line_id, how = (
+            ("unknown", intent.record.get("addition_id"), "the agreement is gone")
+            if gone
+            else intent.outcome(lines, today)
+        )
         note = f"settled by run {log.run_id}: {how}"
         log.settled(intent, status, line_id, note)
     return len(intents)
@@ -404,38 +488,58 @@ def write_key(record: Mapping[str, Any]) -> tuple[object, ...]:
 
 def runs(audit_log: str | Path) -> list[AuditRun]:
     """The runs in an audit log, oldest first, each with its outcomes counted and its unsettled
-    intents.
+    intents (the log is read line by line).
 
     Raises:
         InputError: the log cannot be read (see `read_audit_log`).
     """
-    records = read_audit_log(audit_log)
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_run.setdefault(record["run_id"], []).append(record)
+    seen: dict[str, _RunSeen] = {}
+    intents: dict[str, str] = {}  # write id -> run, until an outcome answers it
+    for record in iter_audit_log(audit_log):
+        when = datetime.fromisoformat(record["time"])
+        run = seen.get(record["run_id"])
+        if run is None:
+            run = seen[record["run_id"]] = _RunSeen(when, bool(record.get("dry_run")))
+        run.started, run.ended = min(run.started, when), max(run.ended, when)
+        run.agreements.add(record.get("agreement_id"))
+        event = record.get("event", "outcome")
+        if event == "intent":
+            intents[record["write_id"]] = record["run_id"]
+        elif event == "outcome":
+            run.last[write_key(record)] = str(record.get("status"))
+            intents.pop(record.get("write_id"), None)  # type: ignore[arg-type]
     open_intents: dict[str, int] = {}
-    for intent in unsettled(records):
-        run_id = str(intent.record["run_id"])
+    for run_id in intents.values():
         open_intents[run_id] = open_intents.get(run_id, 0) + 1
     found = []
-    for run_id, lines in by_run.items():
-        last: dict[tuple[object, ...], str] = {}
-        for record in lines:
-            if record.get("event", "outcome") == "outcome":
-                last[write_key(record)] = str(record.get("status"))
+    for run_id, run in seen.items():
         counts: dict[str, int] = {}
-        for status in last.values():
+        for status in run.last.values():
             counts[status] = counts.get(status, 0) + 1
-        times = [datetime.fromisoformat(record["time"]) for record in lines]
         found.append(
             AuditRun(
                 run_id=run_id,
-                started=min(times),
-                ended=max(times),
-                dry_run=bool(lines[0].get("dry_run")),
-                agreements=len({record.get("agreement_id") for record in lines}),
+                started=run.started,
+                ended=run.ended,
+                dry_run=run.dry_run,
+                agreements=len(run.agreements),
                 counts=counts,
                 unsettled=open_intents.get(run_id, 0),
             )
         )
     return sorted(found, key=lambda run: run.started)
+
+
+@attrs.define(slots=False)
+class _RunSeen:
+    """What `runs` keeps of a run while it reads the log."""
+
+    started: datetime
+    dry_run: bool
+    ended: datetime = attrs.field()
+    agreements: set[object] = attrs.Factory(set)
+    last: dict[tuple[object, ...], str] = attrs.Factory(dict)  # a write's last outcome
+
+    @ended.default
+    def _ended(self) -> datetime:
+        return self.started

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
-from connectwise_billing.backend import AgreementState, CatalogItem
+from connectwise_billing.backend import AgreementCandidate, AgreementState, CatalogItem
 from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 from connectwise_billing.client.api import NO_OPTIONS
 from connectwise_billing.client.calls import Call, Collect, Fetch, arun, call, run
@@ -32,6 +32,7 @@ from connectwise_billing.log import logger
 from connectwise_billing.reconcile import CancelAddition, CreateAddition, UpdateAddition
 from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.sync.failures import failure_kind
+from connectwise_billing.sync.links import normalise_company_name
 
 __all__ = [
     "NOT_FOUND",
@@ -73,6 +74,19 @@ AGREEMENT_FIELDS: Final = (
     "endDate",
     "noEndingDateFlag",
 )
+CANDIDATE_FIELDS: Final = (
+    "id",
+    "name",
+    "type/name",
+    "startDate",
+    "company/id",
+    "company/name",
+    "agreementStatus",
+    "cancelledFlag",
+    "endDate",
+    "noEndingDateFlag",
+)
+"""What a sync reads of a company's agreements to offer them for re-linking."""
 MAX_CONDITION_CHARS: Final = 1500
 """Longest URL-encoded `id in (...)` condition: keeps request URLs under ~2,000 characters."""
 NOT_FOUND: Final = (
@@ -130,6 +144,18 @@ def _state(agreement: Agreement, today: date) -> AgreementState:
         company_id=company.id if company else None,
         company_name=company.name if company else None,
         company_identifier=company.identifier if company else None,
+    )
+
+
+def _candidate(agreement: Agreement) -> AgreementCandidate:
+    company, kind, start = agreement.company, agreement.type, agreement.start_date
+    return AgreementCandidate(
+        agreement.id,
+        agreement.name,
+        kind.name if kind else None,
+        start.date() if start else None,
+        company.id if company else None,
+        company.name if company else None,
     )
 
 
@@ -221,6 +247,37 @@ class _ConnectWise:
             )
         return items
 
+    def _candidates(
+        self, company_id: int | None, company_name: str | None, today: date
+    ) -> Flow[Call[Any], list[AgreementCandidate]]:
+        """One read: the company's agreements (by id; or, without one, those whose company
+        name contains the name's longest word, kept when the whole name matches once
+        normalised), active on `today`."""
+        if company_id is not None:
+            where = Field("company/id") == company_id
+        elif company_name and normalise_company_name(company_name):
+            wanted = normalise_company_name(company_name)
+            where = Field("company/name").contains(max(wanted.split(), key=len))
+        else:
+            return []
+        where = where & (Field("cancelledFlag") == False)  # noqa: E712 - a condition, not a test
+        query = _AGREEMENTS.query(
+            (), where, {}, CANDIDATE_FIELDS, "id", DEFAULT_PAGE_SIZE, NO_OPTIONS
+        )
+        agreements: list[Agreement] = yield from call(Collect(query, Agreement))
+        return [
+            _candidate(agreement)
+            for agreement in agreements
+            if agreement_problem(agreement, today) is None
+            and (
+                company_id is not None
+                or (
+                    agreement.company is not None
+                    and normalise_company_name(agreement.company.name or "") == wanted
+                )
+            )
+        ]
+
     def _agreements(
         self, agreement_ids: Sequence[int], today: date
     ) -> Flow[Call[Any], dict[int, AgreementState]]:
@@ -247,7 +304,9 @@ class _ConnectWise:
             try:
                 agreement: Agreement = yield from call(Fetch(request, Agreement))
             except NotFoundError:
-                states[agreement_id] = AgreementState(agreement_id, "unavailable", NOT_FOUND)
+                states[agreement_id] = AgreementState(
+                    agreement_id, "unavailable", NOT_FOUND, gone=True
+                )
             except PermissionDeniedError:
                 states[agreement_id] = AgreementState(agreement_id, "unavailable", NO_ACCESS)
             except ConnectWiseBillingError as error:
@@ -292,6 +351,13 @@ class ConnectWiseBackend(_ConnectWise):
         """The agreement's additions, trimmed to what a sync needs; strict."""
         return run(self.client, self._lines(agreement_id))
 
+    def find_agreements(
+        self, company_id: int | None, company_name: str | None, today: date
+    ) -> list[AgreementCandidate]:
+        """A company's active agreements, by its id or else its name (one request): what a
+        person may link in place of an agreement that is gone."""
+        return run(self.client, self._candidates(company_id, company_name, today))
+
     def read_line(self, agreement_id: int, line_id: int) -> Addition:
         """One addition."""
         return run(self.client, self._line(agreement_id, line_id))
@@ -330,6 +396,12 @@ class AsyncConnectWiseBackend(_ConnectWise):
     async def read_lines(self, agreement_id: int) -> list[Addition]:
         """The agreement's additions."""
         return await arun(self.client, self._lines(agreement_id))
+
+    async def find_agreements(
+        self, company_id: int | None, company_name: str | None, today: date
+    ) -> list[AgreementCandidate]:
+        """A company's active agreements (see `ConnectWiseBackend.find_agreements`)."""
+        return await arun(self.client, self._candidates(company_id, company_name, today))
 
     async def read_line(self, agreement_id: int, line_id: int) -> Addition:
         """One addition."""

@@ -16,6 +16,8 @@ UNCONFIRMED: Final = "the additions could not be read back after writing"
 """Why an agreement's billing is not confirmed."""
 
 WIDTH: Final = 100
+SUMMARY_WARNINGS: Final = 5
+"""How many warnings a summary lists in full before it counts the rest."""
 _KINDS: Final = (("create", "created", "create"), ("update", "updated", "update"))
 _CANCEL: Final = ("cancel", "cancelled", "cancel")
 
@@ -117,6 +119,7 @@ def render_summary(
             f"{money(totals.mrr_after + totals.mrr_unmanaged)}, "
             f"{money(totals.mrr_unmanaged)} of it from products the sync leaves alone"
         )
+    lines += _intents(totals)
     held_all = getattr(totals, "held_all", None)
     if held_all and totals.held:
         lines += wrap(f"HELD, ALL OF IT: {held_all}")
@@ -135,6 +138,7 @@ def render_summary(
             lines += wrap(f"ERROR {name}: {report.error}")
         elif report.status == "skipped":
             lines += wrap(f"skipped {name}: {'; '.join(report.warnings)}")
+        lines += _candidates(report)
         for result in report.results:
             if not result.ok and result.status not in ("held", "stale"):
                 op = result.operation
@@ -148,11 +152,49 @@ def render_summary(
     not_reached = sum(1 for r in reports if r.status == "stopped")
     if not_reached:
         lines.append(f"  {plural(not_reached, 'agreement')} not synced: the run stopped first")
-    warning_count = sum(len(r.warnings) for r in reports if r.status != "skipped")
-    if warning_count:
-        lines.append(f"  {plural(warning_count, 'warning')}")
+    warned = [
+        f"{_name(report)}: {warning}"
+        for report in reports
+        if report.status != "skipped"
+        for warning in report.warnings
+    ]
+    for text in warned[:SUMMARY_WARNINGS]:
+        lines += wrap(f"warning {text}")
+    if len(warned) > SUMMARY_WARNINGS:
+        lines.append(f"  ... and {plural(len(warned) - SUMMARY_WARNINGS, 'more warning')}")
     lines.append("  OK" if totals.ok else "  NOT OK: see above")
     return "\n".join(lines)
+
+
+def _intents(totals: CompanyReport | SyncReport) -> list[str]:
+    """What became of the writes an earlier run left in flight (in the audit log)."""
+    lines: list[str] = []
+    settled = getattr(totals, "intents_settled", 0)
+    if settled:
+        lines += wrap(
+            f"settled {plural(settled, 'write')} an earlier run left in flight (the audit log "
+            "has their outcomes)"
+        )
+    unsettled = getattr(totals, "intents_unsettled", 0)
+    if unsettled:
+        lines += wrap(
+            f"UNSETTLED: {plural(unsettled, 'write')} an earlier run left in flight could not be "
+            "settled (their agreements could not be read or locked); the next run tries again"
+        )
+    return lines
+
+
+def _candidates(report: AgreementReport) -> list[str]:
+    """The agreements a person may link instead, one line each."""
+    lines: list[str] = []
+    for candidate in report.candidates:
+        kind = f"{candidate.type}, " if candidate.type else ""
+        start = f"from {candidate.start_date.isoformat()}" if candidate.start_date else "active"
+        name = f' "{candidate.name}"' if candidate.name else ""
+        lines += wrap(
+            f"link instead? agreement {candidate.id}{name} ({kind}{start})", indent="      "
+        )
+    return lines
 
 
 def _held(reports: Iterable[AgreementReport]) -> list[str]:
@@ -172,9 +214,11 @@ def _held(reports: Iterable[AgreementReport]) -> list[str]:
 
 
 def render_agreement(report: AgreementReport) -> str:
-    """An agreement's diff as a table, then what became of operations that did not apply."""
+    """An agreement's diff as a table, then what became of operations that did not apply;
+    for one that could not be synced, why, and the agreements to link instead."""
     if report.diff is None:
-        return f"{_name(report)}: {report.status}" + (f": {report.error}" if report.error else "")
+        said = f"{_name(report)}: {report.status}" + (f": {report.error}" if report.error else "")
+        return "\n".join([said, *_candidates(report)])
     lines = [render_diff(report.diff)]
     for result in report.results:
         if result.status not in ("applied", "planned"):

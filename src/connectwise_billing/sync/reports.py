@@ -18,6 +18,7 @@ from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.billing import BillingCheck, BillingProblem
 from connectwise_billing.reconcile.diff import AgreementDiff, DuplicateAdditions, operation_delta
 from connectwise_billing.sync._totals import Totals
+from connectwise_billing.sync.html import render_html
 from connectwise_billing.sync.render import (
     UNCONFIRMED,
     plural,
@@ -299,6 +300,12 @@ class CompanyReport(Totals):
         `show_diffs` of them), the warnings (the first `show_warnings`), then the summary."""
         return render_report(self, show_diffs=show_diffs, show_warnings=show_warnings)
 
+    def to_html(self, *, title: str | None = None, currency: str = "") -> str:
+        """The report as one self-contained HTML page (inline CSS and SVG, no script, nothing
+        fetched), to mail or open offline; `currency` goes before every amount. See
+        [`render_html`][connectwise_billing.sync.html.render_html]."""
+        return render_html(self, title=title, currency=currency)
+
     def __str__(self) -> str:
         return self.render()
 
@@ -322,6 +329,8 @@ class SyncReport(Totals):
         intents_settled: Writes an earlier run recorded in the audit log as about to be sent,
             and died before settling, that this run settled by reading their agreements (the
             outcomes are in the audit log).
+        intents_unsettled: Such writes this run could not settle (their agreement could not
+            be read or locked, or the run stopped first): the next run tries again.
     """
 
     companies: tuple[CompanyReport, ...]
@@ -332,6 +341,7 @@ class SyncReport(Totals):
     stopped: str | None = None
     held_all: str | None = None
     intents_settled: int = 0
+    intents_unsettled: int = 0
 
     @property
     def agreement_reports(self) -> Sequence[AgreementReport]:
@@ -345,6 +355,7 @@ class SyncReport(Totals):
             "dry_run": self.dry_run,
             "held_all": self.held_all,
             "intents_settled": self.intents_settled,
+            "intents_unsettled": self.intents_unsettled,
             **self._totals_dict(),
             "api_calls": self.api_calls,
             "duration_seconds": round(self.duration, 3),
@@ -360,6 +371,12 @@ class SyncReport(Totals):
         """The table the command line prints: each agreement's changes (the first
         `show_diffs` of them), the warnings (the first `show_warnings`), then the summary."""
         return render_report(self, show_diffs=show_diffs, show_warnings=show_warnings)
+
+    def to_html(self, *, title: str | None = None, currency: str = "") -> str:
+        """The report as one self-contained HTML page (inline CSS and SVG, no script, nothing
+        fetched), to mail or open offline; `currency` goes before every amount. See
+        [`render_html`][connectwise_billing.sync.html.render_html]."""
+        return render_html(self, title=title, currency=currency)
 
     def __str__(self) -> str:
         return self.render()

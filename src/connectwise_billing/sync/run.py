@@ -148,9 +148,10 @@ def _settle_one(backend: BillingBackend, state: RunState, agreement_id: int, int
     try:
         token = state.lock.acquire(key)
     except LockError:
-        return  # the next run settles them
-    if token is None:
-        return  # a live run holds the agreement: its intents may be its own, in flight
+        token = None  # the next run settles them
+    if token is None:  # or a live run holds the agreement: its intents may be in flight
+        state.intents_unsettled += len(intents)
+        return
     with Lease(state.lock, key, token):
         run(backend, state.settle(agreement_id, intents), state.guard)
 
@@ -169,6 +170,9 @@ def sync_run(
                 run(backend, state.preflight(), state.guard)
             run(backend, state.lookup(), state.guard)
             for agreement_id, intents in state.unsettled():
+                if state.should_stop():
+                    state.intents_unsettled += len(intents)
+                    continue
                 _settle_one(backend, state, agreement_id, intents)
             if not plan:
                 state.drop_closed()
@@ -282,8 +286,9 @@ async def _async_settle_one(
     try:
         token = await state.lock.acquire_async(key)
     except LockError:
-        return
+        token = None
     if token is None:
+        state.intents_unsettled += len(intents)
         return
     async with Lease(state.lock, key, token):
         await arun(backend, state.settle(agreement_id, intents), state.guard)
@@ -310,6 +315,8 @@ async def _each(
     finally:
         for task in workers:
             task.cancel()
+        # Until each worker has ended, its agreement's lock is held: they are let go first.
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def async_sync_run(
@@ -349,6 +356,9 @@ async def async_sync_run(
             for agreement_id, intents in (
                 await asyncio.to_thread(state.unsettled) if writes_audit else []
             ):
+                if state.should_stop():
+                    state.intents_unsettled += len(intents)
+                    continue
                 await _async_settle_one(backend, state, agreement_id, intents)
             if not plan:
                 state.drop_closed()

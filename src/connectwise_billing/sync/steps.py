@@ -35,6 +35,7 @@ from connectwise_billing.reconcile import (
 
 if TYPE_CHECKING:
     from connectwise_billing.backend import (
+        AgreementCandidate,
         AgreementState,
         AsyncBillingBackend,
         BillingBackend,
@@ -45,9 +46,11 @@ if TYPE_CHECKING:
     from connectwise_billing.sync.results import OperationResult
 
 __all__ = [
+    "AnsweredIntents",
     "CancelLine",
     "CreateLine",
     "DescribeAgreements",
+    "FindAgreements",
     "HoldLock",
     "ReadCatalog",
     "ReadLine",
@@ -196,6 +199,35 @@ class DescribeAgreements(Step[Mapping[int, "AgreementState"]]):
 
 
 @attrs.frozen(slots=False)
+class FindAgreements(Step[Sequence["AgreementCandidate"]]):
+    """A company's active agreements, by its id or else its name: candidates to re-link. A
+    backend without `find_agreements` (it is optional) names none."""
+
+    company_id: int | None
+    """The company's id in the PSA, when known."""
+    company_name: str | None
+    """Its name, matched once normalised when the id is not known."""
+    today: date
+    """The day an agreement must be active on."""
+
+    def run(self, backend: BillingBackend) -> Sequence[AgreementCandidate]:
+        find = getattr(backend, "find_agreements", None)
+        if find is None:
+            return ()
+        found: Sequence[AgreementCandidate] = find(self.company_id, self.company_name, self.today)
+        return found
+
+    async def arun(self, backend: AsyncBillingBackend) -> Sequence[AgreementCandidate]:
+        find = getattr(backend, "find_agreements", None)
+        if find is None:
+            return ()
+        found: Sequence[AgreementCandidate] = await find(
+            self.company_id, self.company_name, self.today
+        )
+        return found
+
+
+@attrs.frozen(slots=False)
 class Sleep(Step[None]):
     """Let time pass, by the backend's retry policy (zero in testing mode)."""
 
@@ -269,11 +301,13 @@ class SettleIntents(Step[int]):
     """The agreement's lines, as read now."""
     today: date
     """The day lines are judged active by."""
+    gone: bool = False
+    """The agreement is gone: each intent is settled `unknown`."""
 
     def _settle(self) -> int:
         from connectwise_billing.sync.audit import settle
 
-        return settle(self.log, self.intents, self.lines, self.today)
+        return settle(self.log, self.intents, self.lines, self.today, gone=self.gone)
 
     def run(self, backend: BillingBackend) -> int:
         return self._settle()
@@ -282,6 +316,30 @@ class SettleIntents(Step[int]):
         import asyncio
 
         return await asyncio.to_thread(self._settle)
+
+
+@attrs.frozen(slots=False)
+class AnsweredIntents(Step[frozenset[str]]):
+    """Which of these writes an outcome line of the audit log answers now (read in a worker
+    thread under asyncio): their own run may have settled them since they were listed."""
+
+    log: AuditLog
+    """The audit log."""
+    write_ids: tuple[str, ...]
+    """The writes asked about."""
+
+    def _answered(self) -> frozenset[str]:
+        from connectwise_billing.sync.audit import answered
+
+        return answered(self.log.path, self.write_ids)
+
+    def run(self, backend: BillingBackend) -> frozenset[str]:
+        return self._answered()
+
+    async def arun(self, backend: AsyncBillingBackend) -> frozenset[str]:
+        import asyncio
+
+        return await asyncio.to_thread(self._answered)
 
 
 @attrs.frozen(slots=False)

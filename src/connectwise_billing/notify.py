@@ -1,0 +1,664 @@
+"""Tell someone how a run went: one POST of a report's summary to a webhook.
+
+[`notify`][connectwise_billing.notify.notify] (and its twin
+[`async_notify`][connectwise_billing.notify.async_notify]) posts the verdict, the counts, the
+MRR change and the first items that need a person, shaped for a Slack incoming webhook, a
+Microsoft Teams workflow (an Adaptive Card) or plain JSON. A webhook that fails, refuses or
+does not answer in time makes no exception: the result says so, and a warning is logged on
+the package logger. The run's outcome is the report's, whatever the webhook did.
+
+The webhook's URL is a secret (whoever has it can post to the channel): it appears in no
+log record, result, message or exception, not even in the `httpx` logger's request line.
+
+The bodies follow what the services document:
+
+- Slack: <https://api.slack.com/messaging/webhooks> (a `text` fallback and `blocks`) and
+  <https://api.slack.com/reference/surfaces/formatting#escaping> (`&`, `<` and `>` escaped in
+  every text the report gives, so that a company called `<!channel>` pings no one).
+- Teams: <https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using>
+  (the `{"type": "message", "attachments": [...]}` envelope with an Adaptive Card, as the
+  Workflows template "Post to a channel when a webhook request is received" takes it) and
+  <https://learn.microsoft.com/en-us/adaptive-cards/authoring-cards/text-features>
+  (a `TextBlock` reads Markdown, a `RichTextBlock` does not: texts from the report go in
+  `TextRun`s, so a name like `[pay here](https://...)` stays text).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, Final, Literal, NamedTuple, get_args
+from urllib.parse import urlsplit
+
+import attrs
+import httpx
+
+from connectwise_billing.errors import ConfigurationError, InputError
+from connectwise_billing.log import logger
+from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
+from connectwise_billing.values import shown
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "FORMATS",
+    "WHENS",
+    "NotifyFormat",
+    "NotifyResult",
+    "NotifyStatus",
+    "NotifyWhen",
+    "async_notify",
+    "check_webhook_url",
+    "notification_body",
+    "notify",
+]
+
+NotifyFormat = Literal["slack", "teams", "json"]
+"""The body's shape: `slack` (a Slack incoming webhook's `text` and `blocks`), `teams` (a
+Microsoft Teams workflow's message with an Adaptive Card), `json` (the summary as plain JSON)."""
+NotifyWhen = Literal["problems", "changes", "always"]
+"""When to post: `problems` (the report is not ok), `changes` (the report is not ok, or an
+operation was applied, or planned in a dry run: each setting posts at least what the one before
+it posts), `always`."""
+NotifyStatus = Literal["sent", "skipped", "failed"]
+"""`sent` (the webhook answered 2xx), `skipped` (`when` did not call for it: nothing sent),
+`failed` (the webhook answered another status, could not be reached, or did not answer in
+time)."""
+
+DEFAULT_TIMEOUT: Final = 10.0
+"""Seconds to wait for the webhook to connect and to answer."""
+
+FORMATS: Final[tuple[str, ...]] = get_args(NotifyFormat)
+"""The formats, as `NotifyFormat` names them."""
+WHENS: Final[tuple[str, ...]] = get_args(NotifyWhen)
+"""The `when` settings, as `NotifyWhen` names them."""
+_SHOWN: Final = 5  # items that need a person, listed in full before "and N more"
+_CUT: Final = 300  # characters of one item's reason: a long ConnectWise message is cut there
+_ANSWER: Final = 200  # characters of a failing webhook's answer quoted in the reason
+_HIDDEN: Final = "<webhook>"
+
+
+@attrs.frozen
+class NotifyResult:
+    """What became of a notification. It holds no URL.
+
+    Attributes:
+        status: See `NotifyStatus`.
+        reason: Why, in words: the webhook's answer, the error, or what `when` asked for.
+        status_code: The webhook's HTTP status, when it answered.
+    """
+
+    status: NotifyStatus
+    reason: str
+    status_code: int | None = None
+
+    @property
+    def sent(self) -> bool:
+        """The webhook took the notification (answered 2xx)."""
+        return self.status == "sent"
+
+    @property
+    def failed(self) -> bool:
+        """It was due and did not get through."""
+        return self.status == "failed"
+
+
+def check_webhook_url(url: object) -> str:
+    """The webhook URL, checked: text starting with `https://` or `http://` and naming a host.
+
+    Raises:
+        ConfigurationError: it is not; the message says what is wrong, never the URL.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError("the webhook URL is empty or not text")
+    url = url.strip()
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise ConfigurationError(
+            "the webhook URL holds spaces or control characters (it is not shown: it is a secret)"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here, before anything is sent
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        raise ConfigurationError(
+            "the webhook URL is not a valid URL (it is not shown: it is a secret)"
+        ) from None
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            "the webhook URL must start with https:// or http:// and name a host "
+            "(it is not shown: it is a secret)"
+        )
+    return url
+
+
+class _Item(NamedTuple):
+    """One thing that needs a person."""
+
+    agreement_id: int
+    company: str | None
+    kind: str
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return self.kind.replace("_", " ").upper()
+
+    @property
+    def agreement(self) -> str:
+        return f"agreement {self.agreement_id}" + (f" ({self.company})" if self.company else "")
+
+
+@attrs.frozen
+class _Summary:
+    """What every format says, computed once."""
+
+    ok: bool
+    verdict: str
+    title: str
+    dry_run: bool
+    started_at: str | None
+    stopped: str | None
+    held_all: str | None
+    counts: dict[str, int]
+    mrr_before: Decimal
+    mrr_after: Decimal
+    items: list[_Item]
+
+    @property
+    def shown_items(self) -> list[_Item]:
+        return self.items[:_SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.items) - _SHOWN)
+
+    @property
+    def mrr_change(self) -> Decimal:
+        return self.mrr_after - self.mrr_before
+
+    @property
+    def heading(self) -> str:
+        kind = "dry run" if self.dry_run else "sync"
+        return f"Billing {kind}: {self.verdict}"
+
+    @property
+    def mrr_text(self) -> str:
+        return f"{self.mrr_before:,.2f} -> {self.mrr_after:,.2f} ({self.mrr_change:+,.2f})"
+
+    @property
+    def operations_text(self) -> str:
+        counts = self.counts
+        said = [
+            f"{counts[key]} {word}"
+            for key, word in (
+                ("applied", "applied"),
+                ("planned", "planned"),
+                ("failed", "failed"),
+                ("conflicts", "conflicts"),
+                ("unknown", "unknown"),
+                ("held", "held"),
+            )
+            if counts[key]
+        ]
+        return ", ".join(said) or "none"
+
+    @property
+    def agreements_text(self) -> str:
+        counts = self.counts
+        said = [
+            f"{counts[key]} {word}"
+            for key, word in (
+                ("errors", "error" if counts["errors"] == 1 else "errors"),
+                ("busy", "busy"),
+                ("stale", "stale"),
+                ("not_reached", "not reached"),
+                ("billing_problems", "billing problems"),
+            )
+            if counts[key]
+        ]
+        return ", ".join([str(counts["agreements"]), *said])
+
+
+def _plural(count: int, singular: str, many: str) -> str:
+    return f"{count} {singular if count == 1 else many}"
+
+
+def _cut(text: str, limit: int = _CUT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _needs_a_person(reports: Sequence[AgreementReport]) -> list[_Item]:
+    """In the order the command line's summary gives them: what guardrails held, then per
+    agreement why it was not synced, operations that did not land, billing that is wrong."""
+    items: list[_Item] = []
+    for report in reports:
+        seen: set[tuple[str | None, str | None]] = set()
+        for result in report.results:
+            # A hold over the whole run is the verdict's to say, once.
+            if result.status != "held" or result.rule == "max_zeroed_percent":
+                continue
+            if (result.rule, result.error) not in seen:
+                seen.add((result.rule, result.error))
+                reason = f"by {result.rule}: {result.error}" if result.rule else result.error
+                items.append(_Item(report.agreement_id, report.company, "held", reason or ""))
+    for report in reports:
+        items += [_Item(report.agreement_id, report.company, *said) for said in _said(report)]
+    return items
+
+
+def _said(report: AgreementReport) -> Iterator[tuple[str, str]]:
+    """(kind, reason) of each thing but holds that needs a person on one agreement."""
+    if report.status in ("busy", "stale"):
+        yield report.status, report.error or ""
+    elif report.status != "stopped" and report.error:
+        yield "error", report.error
+    for result in report.results:
+        if not result.ok and result.status not in ("held", "stale"):
+            op = result.operation
+            yield result.status, f"{op.kind} {op.plan_id}: {result.error or 'no reason given'}"
+    for problem in report.billing_problems:
+        yield problem.kind, problem.message
+    if report.status == "synced" and report.billing is None:
+        yield "unconfirmed", "the additions could not be read back after writing"
+
+
+def _summary(report: SyncReport | CompanyReport) -> _Summary:
+    reports = list(report.agreement_reports)
+    if isinstance(report, SyncReport):
+        what = _plural(len(report.companies), "company", "companies")
+        started_at: str | None = report.started_at.isoformat()
+        held_all = report.held_all if report.held else None
+    else:
+        what, started_at, held_all = report.company, None, None
+    verb = "Dry run of" if report.dry_run else "Sync of"
+    title = f"{verb} {what} ({_plural(len(reports), 'agreement', 'agreements')})"
+    verdict = "OK" if report.ok else "STOPPED" if report.stopped else "NOT OK"
+    counts = {
+        "agreements": len(reports),
+        "applied": report.applied,
+        "planned": report.planned,
+        "failed": report.failed,
+        "conflicts": report.conflicts,
+        "unknown": report.unknown,
+        "held": report.held,
+        "busy": report.busy,
+        "stale": report.stale,
+        "errors": sum(1 for r in reports if r.status == "error"),
+        "not_reached": sum(1 for r in reports if r.status == "stopped"),
+        "billing_problems": len(report.billing_problems),
+    }
+    return _Summary(
+        ok=report.ok,
+        verdict=verdict,
+        title=title,
+        dry_run=report.dry_run,
+        started_at=started_at,
+        stopped=report.stopped,
+        held_all=held_all,
+        counts=counts,
+        mrr_before=report.mrr_before,
+        mrr_after=report.mrr_after,
+        items=_needs_a_person(reports),
+    )
+
+
+def _json_body(summary: _Summary) -> dict[str, Any]:
+    return {
+        "source": "connectwise-billing",
+        "ok": summary.ok,
+        "verdict": summary.verdict.lower().replace(" ", "_"),
+        "title": summary.title,
+        "dry_run": summary.dry_run,
+        "started_at": summary.started_at,
+        "stopped": summary.stopped,
+        "held_all": summary.held_all,
+        "counts": dict(summary.counts),
+        "mrr_before": str(summary.mrr_before),
+        "mrr_after": str(summary.mrr_after),
+        "mrr_change": str(summary.mrr_change),
+        "needs_a_person": [
+            {
+                "agreement_id": item.agreement_id,
+                "company": item.company,
+                "kind": item.kind,
+                "reason": _cut(item.reason),
+            }
+            for item in summary.shown_items
+        ],
+        "needs_a_person_more": summary.more,
+    }
+
+
+def _slack_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_body(summary: _Summary) -> dict[str, Any]:
+    esc = _slack_escaped
+    icon = ":white_check_mark:" if summary.ok else ":x:"
+    facts = [
+        f"*{esc(summary.title)}*",
+        f"*Operations:* {summary.operations_text}",
+        f"*Agreements:* {summary.agreements_text}",
+        f"*MRR:* {summary.mrr_text}",
+    ]
+    if summary.stopped:
+        facts.append(f"*Stopped:* {esc(_cut(summary.stopped))}")
+    if summary.held_all:
+        facts.append(f"*Held, all of it:* {esc(_cut(summary.held_all))}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{icon} {summary.heading}"}},
+        # `verbatim`: no link, channel or mention is made out of what the report says.
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts), "verbatim": True}},
+    ]
+    if summary.items:
+        lines = ["*Needs a person*"]
+        lines += [
+            f"• *{item.label}* {esc(item.agreement)}: {esc(_cut(item.reason))}"
+            for item in summary.shown_items
+        ]
+        if summary.more:
+            lines.append(f"_and {summary.more} more_")
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "\n".join(lines), "verbatim": True},
+            }
+        )
+    fallback = f"{summary.heading}: {summary.title}; operations: {summary.operations_text}"
+    return {"text": esc(fallback), "blocks": blocks}
+
+
+def _runs(*runs: tuple[str, bool]) -> dict[str, Any]:
+    """A `RichTextBlock`: its texts are shown as written, Markdown and all."""
+    return {
+        "type": "RichTextBlock",
+        "inlines": [
+            {"type": "TextRun", "text": text, **({"weight": "Bolder"} if bold else {})}
+            for text, bold in runs
+        ],
+    }
+
+
+def _teams_body(summary: _Summary) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": summary.heading,
+            "size": "Large",
+            "weight": "Bolder",
+            "color": "Good" if summary.ok else "Attention",
+            "wrap": True,
+        },
+        _runs((summary.title, False)),
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Operations", "value": summary.operations_text},
+                {"title": "Agreements", "value": summary.agreements_text},
+                {"title": "MRR", "value": summary.mrr_text},
+            ],
+        },
+    ]
+    if summary.stopped:
+        body.append(_runs(("Stopped: ", True), (_cut(summary.stopped), False)))
+    if summary.held_all:
+        body.append(_runs(("Held, all of it: ", True), (_cut(summary.held_all), False)))
+    if summary.items:
+        body.append(
+            {"type": "TextBlock", "text": "Needs a person", "weight": "Bolder", "wrap": True}
+        )
+        body += [
+            _runs((f"{item.label} ", True), (f"{item.agreement}: {_cut(item.reason)}", False))
+            for item in summary.shown_items
+        ]
+        if summary.more:
+            body.append({"type": "TextBlock", "text": f"and {summary.more} more", "isSubtle": True})
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+_BODIES: Final = {"slack": _slack_body, "teams": _teams_body, "json": _json_body}
+
+
+def _checked_report(report: object) -> SyncReport | CompanyReport:
+    if not isinstance(report, SyncReport | CompanyReport):
+        raise InputError(
+            f"report must be a SyncReport or CompanyReport, got {type(report).__name__}"
+        )
+    return report
+
+
+def _checked_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {shown(value)}")
+
+
+def notification_body(
+    report: SyncReport | CompanyReport, format: NotifyFormat = "json"
+) -> dict[str, Any]:
+    """The body [`notify`][connectwise_billing.notify.notify] posts for `report`, as JSON-ready
+    data (amounts as exact strings in `json`): to look at, or to post by other means.
+
+    Raises:
+        InputError: `report` is not a report, or `format` is unknown.
+    """
+    _checked_choice("format", format, FORMATS)
+    return _BODIES[format](_summary(_checked_report(report)))
+
+
+def _skip_reason(report: SyncReport | CompanyReport, when: str) -> str | None:
+    """Why `when` does not call for a notification, or `None` when it does."""
+    if when == "always" or not report.ok:
+        return None
+    if when == "changes" and (report.applied or report.planned):
+        return None
+    if when == "changes":
+        return "the run is ok and wrote nothing, nor would it (when='changes')"
+    return "the run is ok (when='problems')"
+
+
+class _Post(NamedTuple):
+    """A notification that is due: where and what to post, and the texts to keep out of
+    messages."""
+
+    url: str
+    body: dict[str, Any]
+    secrets: tuple[str, ...]
+
+
+def _prepare(
+    report: object, url: object, format: object, when: object, timeout: object
+) -> _Post | NotifyResult:
+    """Check the arguments; the post to send, or the skipped result."""
+    checked = _checked_report(report)
+    _checked_choice("format", format, FORMATS)
+    _checked_choice("when", when, WHENS)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(f"timeout must be seconds > 0, got {shown(timeout)}")
+    url = check_webhook_url(url)
+    skipped = _skip_reason(checked, str(when))
+    if skipped is not None:
+        logger.debug("notification skipped: %s", skipped)
+        return NotifyResult("skipped", skipped)
+    return _Post(url, _BODIES[str(format)](_summary(checked)), _secrets(url))
+
+
+def _secrets(url: str) -> tuple[str, ...]:
+    """The URL and the parts of it that carry its secret (Slack's path, a Teams workflow's
+    `sig` query value), longest first, so that a message quoting any of them can be blanked:
+    as given, and as `httpx` writes them (percent-encoded) in its messages and log lines."""
+    sent = httpx.URL(url)
+    pieces = {url, str(sent), sent.password or ""}
+    for path, query in (
+        (urlsplit(url).path, urlsplit(url).query),
+        (sent.raw_path.decode("ascii").partition("?")[0], sent.query.decode("ascii")),
+    ):
+        pieces |= {path, query, *path.split("/")}
+        pieces |= {pair.partition("=")[2] for pair in query.split("&")}
+    # Short pieces (`/`, `services`, `1.0`) are no secret, and blanking them would garble text.
+    return tuple(sorted((p for p in pieces if len(p) >= 12 or p == url), key=len, reverse=True))
+
+
+def _blanked(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _HIDDEN)
+    return text
+
+
+class _HideWebhook(logging.Filter):
+    """Blanks the webhook's URL in the `httpx` logger's records (its request line)."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _blanked(str(arg), self.secrets) if isinstance(arg, str | httpx.URL) else arg
+                for arg in record.args
+            )
+        record.msg = _blanked(str(record.msg), self.secrets)
+        return True
+
+
+@contextmanager
+def _url_hidden(secrets: Sequence[str]) -> Iterator[None]:
+    hider = _HideWebhook(secrets)
+    httpx_logger = logging.getLogger("httpx")
+    httpx_logger.addFilter(hider)
+    try:
+        yield
+    finally:
+        httpx_logger.removeFilter(hider)
+
+
+def _answered(response: httpx.Response, secrets: Sequence[str]) -> NotifyResult:
+    said = f"the webhook answered {response.status_code} {response.reason_phrase}".rstrip()
+    if response.is_success:
+        logger.info("notification sent: %s", said)
+        return NotifyResult("sent", said, response.status_code)
+    answer = _cut(_blanked(response.text, secrets), _ANSWER)
+    return _failed(f"{said}: {answer}" if answer else said, secrets, response.status_code)
+
+
+def _not_answered(error: httpx.HTTPError, timeout: float, secrets: Sequence[str]) -> NotifyResult:
+    if isinstance(error, httpx.TimeoutException):
+        return _failed(f"the webhook did not answer within {timeout:g} s", secrets)
+    detail = _cut(_blanked(str(error), secrets), _ANSWER) or type(error).__name__
+    if isinstance(error, httpx.ConnectError):
+        return _failed(f"could not connect to the webhook: {detail}", secrets)
+    return _failed(f"could not post to the webhook: {type(error).__name__}: {detail}", secrets)
+
+
+def _failed(reason: str, secrets: Sequence[str], status_code: int | None = None) -> NotifyResult:
+    reason = _blanked(reason, secrets)
+    logger.warning("notification not sent: %s (the run's outcome is unchanged)", reason)
+    return NotifyResult("failed", reason, status_code)
+
+
+def notify(
+    report: SyncReport | CompanyReport,
+    url: str,
+    *,
+    format: NotifyFormat = "json",
+    when: NotifyWhen = "problems",
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+    http_client: httpx.Client | None = None,
+) -> NotifyResult:
+    """Post a summary of `report` to the webhook at `url`, if `when` calls for it.
+
+    One POST, not retried: the verdict, the counts, the MRR change and the first 5 items that
+    need a person (what guardrails held, agreements in error, busy or stale, operations that
+    failed or whose outcome is unknown, billing that is wrong), then how many more. A webhook
+    that answers an error status, cannot be reached or does not answer within `timeout` raises
+    nothing: the result says why, and a WARNING is logged.
+
+    Args:
+        report: A run's report (or one company's).
+        url: The webhook's URL, `https://` (or `http://`). A secret: it is never logged,
+            shown in the result or in an exception.
+        format: See `NotifyFormat`.
+        when: See `NotifyWhen`.
+        timeout: Seconds to wait for the webhook to connect, and again to answer.
+        transport: An `httpx` transport to send through (tests: `httpx.MockTransport`).
+        http_client: An `httpx.Client` to send with (not closed); `timeout` still applies.
+
+    Returns:
+        Whether it was sent, skipped or failed, and why.
+
+    Raises:
+        InputError: `report` is not a report, `format`, `when` or `timeout` is not one the
+            function takes, or `url` is not an http(s) URL (a `ConfigurationError`, which
+            does not show it).
+    """
+    post = _prepare(report, url, format, when, timeout)
+    if isinstance(post, NotifyResult):
+        return post
+    with _url_hidden(post.secrets):
+        try:
+            if http_client is not None:
+                response = http_client.post(post.url, json=post.body, timeout=timeout)
+            else:
+                with httpx.Client(transport=transport, timeout=timeout) as client:
+                    response = client.post(post.url, json=post.body)
+        except httpx.HTTPError as error:
+            return _not_answered(error, timeout, post.secrets)
+        return _answered(response, post.secrets)
+
+
+async def async_notify(
+    report: SyncReport | CompanyReport,
+    url: str,
+    *,
+    format: NotifyFormat = "json",
+    when: NotifyWhen = "problems",
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> NotifyResult:
+    """[`notify`][connectwise_billing.notify.notify] for asyncio: the same body, rules and
+    result; `transport` and `http_client` are the async ones.
+
+    Raises:
+        InputError: as `notify`.
+    """
+    post = _prepare(report, url, format, when, timeout)
+    if isinstance(post, NotifyResult):
+        return post
+    with _url_hidden(post.secrets):
+        try:
+            if http_client is not None:
+                response = await http_client.post(post.url, json=post.body, timeout=timeout)
+            else:
+                async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+                    response = await client.post(post.url, json=post.body)
+        except httpx.HTTPError as error:
+            return _not_answered(error, timeout, post.secrets)
+        return _answered(response, post.secrets)

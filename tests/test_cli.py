@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -968,3 +969,149 @@ def test_a_dead_redis_url_fails_the_run_cleanly_and_writes_nothing(
     said = " ".join(out.split())
     assert said.count("not synced: its lock could not be taken: Redis failed: Error 111") == 3
     assert example.fake.writes() == []
+
+
+def test_products_list_shows_the_whole_catalog_and_an_empty_search_is_refused(
+    served: tuple[ExampleMSP, Path],
+) -> None:
+    example, config = served
+    retired = example.fake.add_product("MBX-OLD", price="2.00", cost="1.00", inactive=True)
+    status, out, err = run(None, "products", "list", "--config", str(config), "--json")  # type: ignore[arg-type]
+    assert status == 0, err
+    listed = json.loads(out)
+    catalog = example.fake.list_products()
+    assert sorted(p["id"] for p in listed) == sorted(p.id for p in catalog)
+    assert retired in [p["id"] for p in listed]  # inactive items are listed too
+    status, out, _ = run(None, "products", "list", "--config", str(config))  # type: ignore[arg-type]
+    assert status == 0 and "1002  MBX-GOLD-50" in out
+    status, out, err = run(None, "products", "search", "  ", "--config", str(config))  # type: ignore[arg-type]
+    assert status == 2 and out == ""
+    assert "products list" in err
+
+
+def test_additions_list_shows_an_agreements_lines_as_connectwise_holds_them(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    sync(
+        config,
+        usage_json(tmp_path / "one.json", [u for u in example.usages if u.agreement_id == 1056]),
+    )
+    status, out, err = run(
+        None,  # type: ignore[arg-type]
+        "additions", "list", "--agreement", "1056", "--config", str(config), "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    lines = json.loads(out)
+    assert lines and all(line["agreement_id"] == 1056 for line in lines)
+    gold = [line for line in lines if line["product"]["id"] == example.mapping["gold-50"]]
+    assert gold and Decimal(str(gold[0]["quantity"])) == 35
+    assert sorted(line["id"] for line in lines) == sorted(
+        a.id for a in example.fake.list_additions(1056)
+    )
+    status, out, err = run(
+        None,  # type: ignore[arg-type]
+        "additions", "list", "--agreement", "1056", "--config", str(config),
+    )  # fmt: skip
+    header = out.splitlines()[0].split()
+    assert header[:6] == ["id", "product", "quantity", "price", "cost", "billCustomer"]
+    assert header[6:] == ["effective", "cancelled", "last", "updated", "by"]
+    [row] = [r for r in out.splitlines() if "MBX-GOLD-50" in r]
+    assert row.split()[2:7] == ["35", "8.00", "3.25", "Billable", f"{date.today():%Y-%m-%d}"]
+    assert row.split()[-1] == "CloudPanelAPI"
+    status, out, err = run(
+        None,  # type: ignore[arg-type]
+        "additions", "list", "--agreement", "999999", "--config", str(config),
+    )  # fmt: skip
+    assert status == 2 and "999999" in err and out == ""
+    status, _, err = run(
+        None,  # type: ignore[arg-type]
+        "additions", "list", "--agreement", "-3", "--config", str(config),
+    )  # fmt: skip
+    assert status == 2 and "'-3'" in err
+
+
+def test_options_that_do_nothing_are_refused(served: tuple[ExampleMSP, Path]) -> None:
+    example, config = served
+    audit = config.parent / "audit.jsonl"
+    status, out, err = plan(config, USAGE_CSV, "--audit-log", str(audit))
+    assert status == 2 and "--audit-log" in err and not audit.exists()
+    status, out, err = plan(config, USAGE_CSV, "--json", "--show-diffs", "3")
+    assert status == 2 and "--show-diffs" in err
+    assert json.loads(out)["error"]["exit_status"] == 2
+    status, _, err = plan(config, USAGE_CSV, "--show-diffs", "-1")
+    assert status == 2 and "'-1'" in err
+    assert example.fake.request_log == []
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_with_another_delimiter_gets_a_hint(
+    served: tuple[ExampleMSP, Path], tmp_path: Path, delimiter: str, named: str
+) -> None:
+    example, config = served
+    usage = tmp_path / "usage.csv"
+    usage.write_text(USAGE_CSV.read_text().replace(",", delimiter))
+    status, out, err = plan(config, usage)
+    assert status == 2 and out == ""
+    assert f"separated by {named}" in err and "lacks column 'company'" in err
+    assert example.fake.request_log == []
+
+
+def test_json_runs_that_stop_print_an_error_object_on_stdout(
+    served: tuple[ExampleMSP, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, config = served
+    bad = tmp_path / "bad.csv"
+    bad.write_text("company,agreement_id,plan,seats\nContoso Ltd,1056,gold-50,many\n")
+    status, out, err = plan(config, bad, "--json")
+    assert status == 2
+    said = json.loads(out)["error"]
+    assert said["exit_status"] == 2 and said["kind"] == "ConfigFileError"
+    assert "many" in said["message"] and said["message"] in err
+    monkeypatch.setenv("CW_PRIVATE_KEY", "not-the-key")
+    status, out, err = sync(config, USAGE_CSV, "--json")
+    assert status == 3
+    said = json.loads(out)["error"]
+    assert said["exit_status"] == 3 and said["kind"] == "AuthenticationError"
+    assert "not-the-key" not in out + err
+
+
+@pytest.mark.parametrize("setting", ["site_url", "base_url"])
+def test_a_login_company_id_connectwise_does_not_know_names_the_setting(
+    served: tuple[ExampleMSP, Path], setting: str
+) -> None:
+    _example, config = served
+    text = config.read_text().replace('company_id = "fakemsp"', 'company_id = "fakemps"')
+    if setting == "base_url":
+        site = text.split('site_url = "')[1].split('"')[0]
+        text = text.replace(f'site_url = "{site}"', f'base_url = "{site}/v2025_1/apis/3.0"')
+    config.write_text(text)
+    status, _out, err = plan(config, USAGE_CSV)
+    assert status == 2, err
+    [line] = err.strip().splitlines()
+    assert "[connectwise].company_id" in line and "'fakemps'" in line
+    assert str(config) in line and "404" not in line.split("company_id:")[0]
+    status, _, err = run(None, "products", "list", "--config", str(config))  # type: ignore[arg-type]
+    assert status == 2 and "[connectwise].company_id" in err
+
+
+def test_html_report_of_plan_sync_and_apply(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    _example, config = served
+    page = tmp_path / "plan.html"
+    status, _out, _ = plan(
+        config, USAGE_CSV, "--html", str(page), "--out", str(tmp_path / "c.json")
+    )
+    assert status in (0, 1, 4)
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "Contoso Ltd" in text and "<script" not in text
+    status, _, _ = run(
+        None,  # type: ignore[arg-type]
+        "apply", str(tmp_path / "c.json"), "--config", str(config), "--approve", "all",
+        "--html", str(tmp_path / "apply.html"),
+    )  # fmt: skip
+    assert "Contoso Ltd" in (tmp_path / "apply.html").read_text(encoding="utf-8")
+    status, _, err = sync(config, USAGE_CSV, "--html", str(tmp_path / "no-such-dir" / "s.html"))
+    assert "the HTML report was not written" in err
+    assert status == 0, err

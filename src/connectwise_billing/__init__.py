@@ -10,6 +10,7 @@ The public API, importable from the package root:
   `CancelAddition`);
 - sync: `apply_diff`, `sync_company`, `sync_all`, their async twins, `refresh_plan_prices`,
   `run_every` and the reports (`CompanyReport`, `SyncReport`);
+- notifications: `notify`, `async_notify` (one POST of a report's summary to a webhook);
 - the PSA-neutral billing backend the sync writes through (`BillingBackend`,
   `AsyncBillingBackend`, `AgreementState`, `CatalogItem`) and ConnectWise's
   (`ConnectWiseBackend`, `AsyncConnectWiseBackend`);
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
         ServerError,
         ThrottleBudgetSpent,
         UnexpectedResponseError,
+        UnknownCompanyError,
         UnknownPlanError,
     )
     from connectwise_billing.locks import (
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
         InProcessLock,
         RedisLock,
     )
+    from connectwise_billing.notifications import async_notify, notify
     from connectwise_billing.reconcile import (
         AgreementDiff,
         CancelAddition,
@@ -180,7 +183,10 @@ _EXPORTS: Final = {
     "RateLimiterError": "connectwise_billing.errors",
     "ServerError": "connectwise_billing.errors",
     "UnexpectedResponseError": "connectwise_billing.errors",
+    "UnknownCompanyError": "connectwise_billing.errors",
     "UnknownPlanError": "connectwise_billing.errors",
+    "notify": "connectwise_billing.notifications",
+    "async_notify": "connectwise_billing.notifications",
     "FileLock": "connectwise_billing.locks",
     "InProcessLock": "connectwise_billing.locks",
     "RedisLock": "connectwise_billing.locks",
@@ -304,6 +310,7 @@ __all__ = [
     "ThrottleBudgetSpent",
     "UnchangedAddition",
     "UnexpectedResponseError",
+    "UnknownCompanyError",
     "UnknownPlanError",
     "UpdateAddition",
     "__version__",
@@ -311,11 +318,13 @@ __all__ = [
     "apply_diff",
     "async_apply_changes",
     "async_apply_diff",
+    "async_notify",
     "async_plan_changes",
     "async_refresh_plan_prices",
     "async_sync_all",
     "async_sync_company",
     "count_requests",
+    "notify",
     "plan_changes",
     "reconcile",
     "reconcile_agreement",

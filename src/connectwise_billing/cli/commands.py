@@ -10,13 +10,21 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
 
-from connectwise_billing.cli.config import Config, ConfigFileError, load_config, load_credentials
+from connectwise_billing.cli.config import (
+    Config,
+    ConfigFileError,
+    load_config,
+    load_credentials,
+    notify_after_run,
+)
 from connectwise_billing.cli.output import (
     Progress,
+    additions_table,
     agreements_table,
     companies_table,
     products_table,
@@ -33,7 +41,7 @@ from connectwise_billing.errors import (
     SmallDiscountWarning,
     UnknownCompanyError,
 )
-from connectwise_billing.locks import FileLock, Lock, RedisLock
+from connectwise_billing.locks import Lock
 from connectwise_billing.reconcile import CompanyUsage, Reconciler
 from connectwise_billing.sync import (
     AgreementReport,
@@ -75,25 +83,15 @@ def _client(config: Config) -> Iterator[ConnectWiseClient]:
     """The configuration's client. A login company id ConnectWise does not know is named as
     the setting to fix (exit 2): found by the site's discovery, or, when ConnectWise refuses a
     request (a 401, or a 404 as cloud sites answer for bad credentials), by asking the site."""
-    credentials = load_credentials(config)
-    options: dict[str, Any] = {
-        "api_version": config.api_version,
-        "rate_limit_per_minute": config.rate_limit_per_minute,
-        "retry": config.retry,
-    }
     try:
-        if config.base_url:
-            client = ConnectWiseClient(config.base_url, credentials, **options)
-        else:
-            assert config.site_url is not None  # noqa: S101 - load_config requires one of two
-            client = ConnectWiseClient.from_site(config.site_url, credentials, **options)
+        client = config.client()
     except UnknownCompanyError as error:
         raise _company_id_error(config, error) from None
     with client:
         try:
             yield client
         except (AuthenticationError, NotFoundError) as error:
-            unknown = _unknown_company(config, credentials)
+            unknown = _unknown_company(config, load_credentials(config))
             if unknown is None:
                 raise
             raise _company_id_error(config, unknown) from error
@@ -122,17 +120,7 @@ def _lock(args: argparse.Namespace, config: Config) -> Lock | None:
     run of that configuration, whoever runs it)."""
     if not hasattr(args, "lock_dir"):
         return None
-    settings = config.lock
-    timing = {
-        name: value
-        for name, value in (("wait", settings.wait), ("ttl", settings.ttl))
-        if value is not None
-    }
-    redis_url = args.redis_url or (None if args.lock_dir else settings.redis_url)
-    if redis_url:
-        return RedisLock.from_url(redis_url, **timing)
-    timing.pop("ttl", None)  # a file lock lives as long as its process
-    return FileLock(args.lock_dir or settings.dir, **timing)
+    return config.make_lock(redis_url=args.redis_url, lock_dir=args.lock_dir)
 
 
 def _only_company(usages: list[CompanyUsage], name: str | None) -> list[CompanyUsage]:
@@ -201,22 +189,48 @@ def _print(args: argparse.Namespace, report: SyncReport) -> None:
         print(report.render(show_diffs=getattr(args, "show_diffs", None)))
 
 
+def _write_html(args: argparse.Namespace, report: SyncReport) -> None:
+    """`--html FILE`: the report as a page for finance. A file that cannot be written is a
+    warning: the run has happened, and its outcome and exit status stand."""
+    path = getattr(args, "html", None)
+    if not path:
+        return
+    try:
+        Path(path).write_text(report.to_html(), encoding="utf-8")
+    except OSError as error:
+        print(
+            f"connectwise-billing: warning: the HTML report was not written to {path}: "
+            f"{error.strerror or error}",
+            file=sys.stderr,
+        )
+
+
+def _after_run(args: argparse.Namespace, config: Config, report: SyncReport) -> None:
+    """What follows every run, whatever its outcome: the HTML page, and `[notify]`."""
+    _write_html(args, report)
+    notify_after_run(config.notify, report)
+
+
 @contextlib.contextmanager
-def _report_kept(args: argparse.Namespace) -> Iterator[None]:
-    """An error that ends a run which wrote something: its report is printed before the
-    error's one line, so that what was written is not lost with it (with `--json`, the error
-    object holds it)."""
+def _report_kept(args: argparse.Namespace, config: Config) -> Iterator[None]:
+    """An error that ends a run: its report is printed before the error's one line, so that
+    what was written is not lost with it (with `--json`, the error object holds it), and is
+    written as HTML and notified as a finished run's would be."""
     try:
         yield
     except BaseException as error:
         report = getattr(error, "report", None)
-        if not args.json and isinstance(report, SyncReport) and (report.applied or report.unknown):
-            _print(args, report)
+        if isinstance(report, SyncReport):
+            if not args.json and (report.applied or report.unknown):
+                _print(args, report)
+            _after_run(args, config, report)
         raise
 
 
 def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     """`plan` and `sync`: check everything, then run, print the report, and exit by it."""
+    if args.json and args.show_diffs is not None:
+        raise InputError("--show-diffs shortens the text report; --json prints every diff")
     if args.allow_small_discounts:  # asked for: no warning about them either
         warnings.simplefilter("ignore", SmallDiscountWarning)
     config = load_config(args.config)
@@ -230,8 +244,8 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
         raise ConfigFileError(f"{args.usage}: {error}") from None
     progress = Progress() if not args.json else None
     out = getattr(args, "out", None)
-    with _client(config) as client, _report_kept(args):
-        backend = ConnectWiseBackend(client, bill_customer=config.bill_customer)
+    with _client(config) as client, _report_kept(args, config):
+        backend = config.backend(client)
         try:
             if out:
                 changes = plan_changes(backend, config.plans, config.mapping, usages, config.policy)
@@ -245,7 +259,7 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
                     usages,
                     config.policy,
                     dry_run=dry_run,
-                    audit_log=args.audit_log,
+                    audit_log=getattr(args, "audit_log", None),
                     progress=progress,
                     lock=_lock(args, config),
                     stop=STOP,
@@ -257,6 +271,7 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     if out:
         changes.save(out)
     _print(args, report)
+    _after_run(args, config, report)
     if report.stopped and not STOP.is_set():
         print(f"connectwise-billing: the run stopped: {report.stopped}", file=sys.stderr)
     if out and not args.json:
@@ -273,9 +288,9 @@ def apply(args: argparse.Namespace) -> int:
     """`apply FILE`: write exactly the change set's operations."""
     config = load_config(args.config)
     changes = ChangeSet.load(args.changes)
-    with _client(config) as client:
+    with _client(config) as client, _report_kept(args, config):
         report = apply_changes(
-            ConnectWiseBackend(client, bill_customer=config.bill_customer),
+            config.backend(client),
             changes,
             approve=_approval(args),
             lock=_lock(args, config),
@@ -283,6 +298,7 @@ def apply(args: argparse.Namespace) -> int:
             stop=STOP,
         )
     _print(args, report)
+    _after_run(args, config, report)
     return report_status(report)
 
 
@@ -354,10 +370,26 @@ def _show(args: argparse.Namespace, records: Sequence[Any], render: Callable[[An
 
 
 def products(args: argparse.Namespace) -> int:
-    """`products search TEXT`."""
+    """`products search TEXT` and `products list` (the whole catalog)."""
     with _client(load_config(args.config)) as client:
-        found = client.products.search(args.text)
+        if args.action == "list":
+            found = client.products.list(order_by="identifier", strict=False)
+        else:
+            found = client.products.search(args.text, strict=False)
+    # Records that could not be read are left out with a warning on stderr (the log).
     _show(args, found, products_table)
+    return EXIT_OK
+
+
+def additions(args: argparse.Namespace) -> int:
+    """`additions list --agreement ID`: the agreement's additions, as ConnectWise holds them."""
+    with _client(load_config(args.config)) as client:
+        try:  # a wrong id is "not found", not "nothing"
+            client.agreements.get(args.agreement)
+        except NotFoundError:
+            raise InputError(f"ConnectWise has no agreement {args.agreement}") from None
+        found = client.additions.list(args.agreement, order_by="id", strict=False)
+    _show(args, found, additions_table)
     return EXIT_OK
 
 

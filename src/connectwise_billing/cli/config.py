@@ -42,7 +42,7 @@ redis_url = "redis://127.0.0.1:6379/0"      # or lock in Redis (syncs on several
 wait = 30                                   # seconds to wait for an agreement another run has
 ttl = 300                                   # Redis only: a dead worker's lock frees itself
 
-[notify]                                    # optional: after `plan` or `sync`, one POST
+[notify]                                    # optional: after plan, sync, apply: one POST
 url_env = "BILLING_WEBHOOK_URL"             # the variable holding the webhook's URL (a secret),
                                             # or url = "https://hooks.slack.com/services/..."
 format = "slack"                            # "teams" (a workflow's Adaptive Card) or "json"
@@ -70,6 +70,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from connectwise_billing.client import ConnectWiseClient, RateLimiter
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.defaults import (
     BILL_CUSTOMER_VALUES,
@@ -77,7 +78,8 @@ from connectwise_billing.defaults import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
 )
 from connectwise_billing.errors import ConfigurationError, InputError, redact
-from connectwise_billing.notify import (
+from connectwise_billing.locks import FileLock, Lock, RedisLock
+from connectwise_billing.notifications import (
     DEFAULT_TIMEOUT,
     FORMATS,
     WHENS,
@@ -91,6 +93,7 @@ from connectwise_billing.reconcile import Plan, PlanMapping, SyncPolicy
 from connectwise_billing.reconcile.guardrails import Guardrails
 from connectwise_billing.retry import RetryPolicy
 from connectwise_billing.sync import SyncReport
+from connectwise_billing.sync.connectwise import ConnectWiseBackend
 from connectwise_billing.values import normalize_text, shown, shown_text
 
 _POLICY_FIELDS: Final = frozenset(SyncPolicy._fields)
@@ -159,8 +162,10 @@ class NotifySettings:
         url: The webhook's URL, as the file gives it.
         url_env: Instead of `url`: the environment variable that holds it, read when the run
             is over (a missing variable is a warning then, not an error before the run).
-        format: `slack`, `teams` or `json` (see `connectwise_billing.notify.NotifyFormat`).
-        when: `problems`, `changes` or `always` (see `connectwise_billing.notify.NotifyWhen`).
+        format: `slack`, `teams` or `json` (see
+            `connectwise_billing.notifications.NotifyFormat`).
+        when: `problems`, `changes` or `always` (see
+            `connectwise_billing.notifications.NotifyWhen`).
         timeout: Seconds to wait for the webhook to connect, and to answer.
     """
 
@@ -178,6 +183,24 @@ class Config:
     Its `repr()` and `str()` show `client_id` as `'***'`, as
     [`Credentials`][connectwise_billing.Credentials] does: a configuration printed into a log
     or a bug report does not give the integration's clientId away.
+
+    Attributes:
+        path: The file it was read from (relative paths in it are relative to its directory).
+        site_url: `[connectwise] site_url`: the site whose codebase is looked up.
+        base_url: `[connectwise] base_url`: the API's URL, instead of `site_url`.
+        company_id: The login company id.
+        client_id: The integration's clientId.
+        api_version: The API version asked for in `Accept`.
+        rate_limit_per_minute: Requests per minute (`None`: the client's default).
+        keys_file: The file of the API member's keys (`None`: `CW_PUBLIC_KEY` and
+            `CW_PRIVATE_KEY`).
+        plans: `[plans]`.
+        mapping: `[mapping]` and `[retired]`.
+        policy: `[policy]` with `[guardrails]`.
+        retry: `[retry]`.
+        bill_customer: `billCustomer` of the additions a sync creates.
+        lock: `[lock]`.
+        notify: `[notify]` (`None`: no notification).
     """
 
     path: Path
@@ -195,6 +218,58 @@ class Config:
     bill_customer: str
     lock: LockSettings
     notify: NotifySettings | None = None
+
+    def client(
+        self,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ConnectWiseClient:
+        """The client this configuration describes, as `sync` builds it: its `site_url`
+        (whose codebase is looked up) or `base_url`, `api_version`, `rate_limit_per_minute`
+        and `[retry]`, with the keys of
+        [`load_credentials`][connectwise_billing.cli.config.load_credentials].
+
+        Args:
+            rate_limiter: A limiter shared with other processes (a job queue's workers:
+                [`RedisRateLimiter`][connectwise_billing.RedisRateLimiter]) instead of the
+                client's own at `rate_limit_per_minute`.
+            environ: Where `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` are read (default:
+                `os.environ`).
+
+        Raises:
+            ConfigFileError: the keys are missing.
+            UnknownCompanyError: the site does not know the login company id.
+        """
+        credentials = load_credentials(self, environ)
+        options: dict[str, Any] = {"api_version": self.api_version, "retry": self.retry}
+        if rate_limiter is not None:
+            options["rate_limiter"] = rate_limiter
+        else:
+            options["rate_limit_per_minute"] = self.rate_limit_per_minute
+        if self.base_url:
+            return ConnectWiseClient(self.base_url, credentials, **options)
+        return ConnectWiseClient.from_site(self.site_url or "", credentials, **options)
+
+    def backend(self, client: ConnectWiseClient) -> ConnectWiseBackend:
+        """The billing backend a sync writes through, with this configuration's
+        `bill_customer` for the lines it creates."""
+        return ConnectWiseBackend(client, bill_customer=self.bill_customer)
+
+    def make_lock(
+        self, *, redis_url: str | None = None, lock_dir: str | Path | None = None
+    ) -> Lock:
+        """The lock `sync` takes per agreement: in Redis when `redis_url` (or `[lock]
+        redis_url`) is set, else files in `lock_dir` (or `[lock] dir`); `[lock]`'s `wait`
+        and `ttl` apply."""
+        settings = self.lock
+        redis_url = redis_url or (None if lock_dir else settings.redis_url)
+        wait = {} if settings.wait is None else {"wait": settings.wait}
+        if redis_url:
+            ttl = {} if settings.ttl is None else {"ttl": settings.ttl}
+            return RedisLock.from_url(redis_url, **wait, **ttl)
+        # A file lock lives as long as its process: no ttl.
+        return FileLock(lock_dir or settings.dir, **wait)
 
 
 def _fail(path: Path, setting: str, problem: str) -> ConfigFileError:
@@ -560,6 +635,7 @@ def notify_after_run(
     settings: NotifySettings | None,
     report: SyncReport,
     *,
+    error: BaseException | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> NotifyResult | None:
     """Tell `[notify]`'s webhook how the run went, if it is configured and `when` calls for
@@ -567,17 +643,29 @@ def notify_after_run(
     answer, a `url_env` that is not set or holds no URL, is one warning on stderr. The URL is
     never printed.
 
+    Args:
+        settings: The `[notify]` section, if there is one.
+        report: The run's report (an error that ended the run carries it as `error.report`).
+        error: The error that ended the run, if one did: the notification says the run
+            stopped, and why.
+        environ: Where `url_env` is read (default: `os.environ`).
+
     Returns:
         What became of the notification; `None` without a `[notify]` section.
     """
     if settings is None:
         return None
+    if error is not None and report.stopped is None:
+        # The report of a run an error ended holds only what the run did: it may even be ok.
+        said = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        report = attrs.evolve(report, stopped=f"the run ended with an error: {said}")
     url = settings.url
     if url is None:
         url = (os.environ if environ is None else environ).get(settings.url_env or "", "")
     if not url.strip():
         result = NotifyResult(
-            "failed", f"the environment variable {settings.url_env} (notify.url_env) is not set"
+            "failed",
+            f"the environment variable {settings.url_env} (notify.url_env) is not set or empty",
         )
     else:
         try:
@@ -586,9 +674,9 @@ def notify_after_run(
             )
         # Whatever it is (a URL that is no URL in the variable, a bug), the run's outcome
         # stands; notify's own messages never hold the URL, anything else's is blanked.
-        except Exception as error:
-            said = redact(str(error), [url.strip(), url])
-            result = NotifyResult("failed", f"{type(error).__name__}: {said}")
+        except Exception as unexpected:
+            said = redact(str(unexpected), [url.strip(), url])
+            result = NotifyResult("failed", f"{type(unexpected).__name__}: {said}")
     if result.failed:
         print(
             f"connectwise-billing: warning: the notification was not sent: {result.reason} "

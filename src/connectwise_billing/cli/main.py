@@ -95,6 +95,14 @@ def _locking(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _html(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page (for finance; opens offline)",
+    )
+
+
 def _approving(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--approve",
@@ -118,7 +126,12 @@ def _billing_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
         _with_config(sub)
         sub.add_argument("--usage", required=True, help="the usage file (.csv or .json)")
         sub.add_argument("--company", help="only this company (its name in the usage file)")
-        sub.add_argument("--audit-log", help="append each settled write to this JSON Lines file")
+        if name == "sync":  # a plan writes nothing to audit
+            sub.add_argument(
+                "--audit-log",
+                help="append each write, before and after it, to this JSON Lines file",
+            )
+        _html(sub)
         sub.add_argument(
             "--allow-small-discounts",
             action="store_true",
@@ -127,7 +140,7 @@ def _billing_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
         )
         sub.add_argument(
             "--show-diffs",
-            type=int,
+            type=_count,
             default=None,
             metavar="N",
             help="show only N agreements' diffs",
@@ -153,7 +166,10 @@ def _billing_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
     )
     apply.add_argument("changes", metavar="FILE", help="the change set (from plan --out or undo)")
     _with_config(apply)
-    apply.add_argument("--audit-log", help="append each settled write to this JSON Lines file")
+    apply.add_argument(
+        "--audit-log", help="append each write, before and after it, to this JSON Lines file"
+    )
+    _html(apply)
     _locking(apply)
     _approving(apply)
     apply.set_defaults(handler=commands.apply)
@@ -173,18 +189,51 @@ def _billing_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
     runs.set_defaults(handler=commands.list_runs)
 
 
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a count is a whole number, 0 or more, got {text!r}")
+    return int(text)
+
+
+def _search_text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give some text to search for (or `products list`)")
+    return text
+
+
+def _positive_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"an id is a positive whole number, got {text!r}")
+    return int(text)
+
+
 def _lookup_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
-    """products, companies, agreements, plans."""
+    """products, companies, agreements, additions, plans."""
     lookups = (
         ("products", commands.products, "catalog items whose identifier or description has TEXT"),
         ("companies", commands.companies, "companies whose name contains TEXT"),
     )  # fmt: skip
     for noun, run, what in lookups:
         lookup = _command(commands_, noun, f"look up {noun}")
-        search = _command(lookup.add_subparsers(dest="action", required=True), "search", what)
-        search.add_argument("text")
+        actions = lookup.add_subparsers(dest="action", required=True)
+        search = _command(actions, "search", what)
+        search.add_argument("text", type=_search_text)
         _with_config(search)
         search.set_defaults(handler=run)
+        if noun == "products":
+            catalog = _command(actions, "list", "the whole catalog, inactive items included")
+            _with_config(catalog)
+            catalog.set_defaults(handler=run)
+
+    additions = _command(commands_, "additions", "look up an agreement's additions")
+    listing = _command(
+        additions.add_subparsers(dest="action", required=True),
+        "list",
+        "an agreement's additions as ConnectWise holds them (cancelled ones too)",
+    )
+    listing.add_argument("--agreement", required=True, type=_positive_id, metavar="ID")
+    _with_config(listing)
+    listing.set_defaults(handler=commands.additions)
 
     agreements = _command(commands_, "agreements", "look up agreements")
     listing = _command(
@@ -192,7 +241,7 @@ def _lookup_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
     )
     which = listing.add_mutually_exclusive_group(required=True)
     which.add_argument("--company", help="the company's name in ConnectWise")
-    which.add_argument("--company-id", type=int, help="the company's id in ConnectWise")
+    which.add_argument("--company-id", type=_positive_id, help="the company's id in ConnectWise")
     _with_config(listing)
     listing.set_defaults(handler=commands.agreements)
 

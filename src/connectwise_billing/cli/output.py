@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import IO
 
-from connectwise_billing.client.models import Agreement, Company, Product
+from connectwise_billing.client.models import Addition, Agreement, Company, Product
 from connectwise_billing.sync.prices import PriceRefresh
 from connectwise_billing.sync.render import money, table
 
@@ -49,6 +51,43 @@ def agreements_table(agreements: Sequence[Agreement]) -> str:
         for a in agreements
     ]
     return table(("id", "name", "status", "type", "company"), rows, right=frozenset({0}))
+
+
+def exact(value: Decimal | None) -> str:
+    """An amount as ConnectWise holds it: two decimals at least, every further one it has (a
+    unit price of 7.499 is not shown as 7.50)."""
+    if value is None:
+        return "-"
+    exponent = value.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:,.{places}f}"
+
+
+def _day(value: datetime | None) -> str:
+    return "" if value is None else f"{value:%Y-%m-%d}"
+
+
+def additions_table(additions: Sequence[Addition]) -> str:
+    """An agreement's additions as ConnectWise shows them, cancelled ones included."""
+    rows = [
+        (
+            str(a.id),
+            a.product.identifier or str(a.product.id) if a.product else "",
+            "-" if a.quantity is None else f"{a.quantity.normalize():f}",
+            exact(a.unit_price),
+            exact(a.unit_cost),
+            a.bill_customer or "",
+            _day(a.effective_date),
+            _day(a.cancelled_date),
+            a.updated_by or "",
+        )
+        for a in additions
+    ]
+    headers = (
+        "id", "product", "quantity", "price", "cost", "billCustomer", "effective", "cancelled",
+        "last updated by",
+    )  # fmt: skip
+    return table(headers, rows, right=frozenset({0, 2, 3, 4}))
 
 
 def refresh_text(refresh: PriceRefresh) -> str:

@@ -161,6 +161,23 @@ def _by_plan(
     return by_plan
 
 
+_DELIMITERS: Final = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _delimiter_hint(header: list[str]) -> str:
+    """Why a header lacks its columns when a spreadsheet saved it with another separator (a
+    semicolon, as Excel does where the decimal separator is a comma)."""
+    whole = ",".join(header)
+    for delimiter, name in _DELIMITERS.items():
+        columns = {part.strip().lower() for part in whole.split(delimiter)}
+        if columns & {"company", "agreement_id", "plan", "seats"}:
+            return (
+                f" (the header is separated by {name}: save the file with commas between "
+                "the fields, as CSV)"
+            )
+    return ""
+
+
 def _rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
     """Each record with the line it starts on, by the header's columns."""
     # Not text.splitlines(): it also splits at U+2028, U+0085 and other separators a quoted
@@ -173,6 +190,7 @@ def _rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
             expected = ",".join(c for c in CSV_COLUMNS if c != "company_id")
             raise ConfigFileError(
                 f"{path}: line 1: the header lacks column {missing[0]!r}; expected {expected}"
+                + _delimiter_hint(header)
             )
         read = reader.line_num
         for fields in reader:

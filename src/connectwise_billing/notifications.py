@@ -1,7 +1,7 @@
 """Tell someone how a run went: one POST of a report's summary to a webhook.
 
-[`notify`][connectwise_billing.notify.notify] (and its twin
-[`async_notify`][connectwise_billing.notify.async_notify]) posts the verdict, the counts, the
+[`notify`][connectwise_billing.notifications.notify] (and its twin
+[`async_notify`][connectwise_billing.notifications.async_notify]) posts the verdict, the counts, the
 MRR change and the first items that need a person, shaped for a Slack incoming webhook, a
 Microsoft Teams workflow (an Adaptive Card) or plain JSON. A webhook that fails, refuses or
 does not answer in time makes no exception: the result says so, and a warning is logged on
@@ -77,6 +77,9 @@ WHENS: Final[tuple[str, ...]] = get_args(NotifyWhen)
 _SHOWN: Final = 5  # items that need a person, listed in full before "and N more"
 _CUT: Final = 300  # characters of one item's reason: a long ConnectWise message is cut there
 _ANSWER: Final = 200  # characters of a failing webhook's answer quoted in the reason
+# Characters of a company's name in a line: Slack refuses a whole message whose section holds
+# more than 3,000 characters, and a name is the one text of a line nothing else cuts.
+_NAME: Final = 80
 _HIDDEN: Final = "<webhook>"
 
 
@@ -121,7 +124,13 @@ def check_webhook_url(url: object) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - a port out of range raises here, before anything is sent
-        httpx.URL(url)
+        sent = httpx.URL(url)
+        # What httpx and the socket find wrong only when sending, found here, and raised as
+        # errors that are not httpx's (so no failed result): `host` decodes an `xn--` label
+        # (a bad one is an `IDNAError`); the socket encodes the host with the `idna` codec (a
+        # label longer than 63 characters, or an empty one, is a `UnicodeError`).
+        sent.host  # noqa: B018
+        sent.raw_host.decode("ascii").encode("idna")
     except (ValueError, httpx.InvalidURL):
         raise ConfigurationError(
             "the webhook URL is not a valid URL (it is not shown: it is a secret)"
@@ -148,7 +157,8 @@ class _Item(NamedTuple):
 
     @property
     def agreement(self) -> str:
-        return f"agreement {self.agreement_id}" + (f" ({self.company})" if self.company else "")
+        company = f" ({_cut(self.company, _NAME)})" if self.company else ""
+        return f"agreement {self.agreement_id}{company}"
 
 
 @attrs.frozen
@@ -255,7 +265,10 @@ def _said(report: AgreementReport) -> Iterator[tuple[str, str]]:
     if report.status in ("busy", "stale"):
         yield report.status, report.error or ""
     elif report.status != "stopped" and report.error:
-        yield "error", report.error
+        yield "error", report.error + _link_instead(report)
+    elif report.status == "skipped" and not report.ok:
+        # Closed with seats still in use: why it was skipped is what says what to do.
+        yield "skipped", "; ".join(report.warnings) + _link_instead(report)
     for result in report.results:
         if not result.ok and result.status not in ("held", "stale"):
             op = result.operation
@@ -266,6 +279,17 @@ def _said(report: AgreementReport) -> Iterator[tuple[str, str]]:
         yield "unconfirmed", "the additions could not be read back after writing"
 
 
+def _link_instead(report: AgreementReport) -> str:
+    """The customer's active agreements a person may link instead, as the report names them."""
+    if not report.candidates:
+        return ""
+    named = [
+        f"{candidate.id}" + (f' "{candidate.name}"' if candidate.name else "")
+        for candidate in report.candidates
+    ]
+    return f" (link instead? agreement {' or '.join(named)})"
+
+
 def _summary(report: SyncReport | CompanyReport) -> _Summary:
     reports = list(report.agreement_reports)
     if isinstance(report, SyncReport):
@@ -273,7 +297,7 @@ def _summary(report: SyncReport | CompanyReport) -> _Summary:
         started_at: str | None = report.started_at.isoformat()
         held_all = report.held_all if report.held else None
     else:
-        what, started_at, held_all = report.company, None, None
+        what, started_at, held_all = _cut(report.company, _NAME), None, None
     verb = "Dry run of" if report.dry_run else "Sync of"
     title = f"{verb} {what} ({_plural(len(reports), 'agreement', 'agreements')})"
     verdict = "OK" if report.ok else "STOPPED" if report.stopped else "NOT OK"
@@ -456,8 +480,8 @@ def _checked_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 def notification_body(
     report: SyncReport | CompanyReport, format: NotifyFormat = "json"
 ) -> dict[str, Any]:
-    """The body [`notify`][connectwise_billing.notify.notify] posts for `report`, as JSON-ready
-    data (amounts as exact strings in `json`): to look at, or to post by other means.
+    """The body [`notify`][connectwise_billing.notifications.notify] posts for `report`, as
+    JSON-ready data (amounts as exact strings in `json`): to look at, or to post by other means.
 
     Raises:
         InputError: `report` is not a report, or `format` is unknown.
@@ -643,7 +667,7 @@ async def async_notify(
     transport: httpx.AsyncBaseTransport | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> NotifyResult:
-    """[`notify`][connectwise_billing.notify.notify] for asyncio: the same body, rules and
+    """[`notify`][connectwise_billing.notifications.notify] for asyncio: the same body, rules and
     result; `transport` and `http_client` are the async ones.
 
     Raises:

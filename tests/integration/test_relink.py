@@ -84,6 +84,8 @@ def test_a_deleted_agreement_names_the_current_one_found_by_company_id(
     assert said in report.summary()
     assert said in report.render()
     assert said in agreement.render()
+    page = report.to_html()
+    assert "Hosting 2026" in page and str(site.current) in page and "2026-01-01" in page
     [shown] = json.loads(json.dumps(report.to_dict()))["companies"][0]["agreements"]
     assert shown["candidates"] == [
         {

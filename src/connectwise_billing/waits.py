@@ -23,7 +23,15 @@ from typing import Final, Protocol
 
 import attrs
 
-__all__ = ["TESTING_ENVIRONMENT_VARIABLE", "Clock", "asleep", "is_testing", "set_testing", "sleep"]
+__all__ = [
+    "TESTING_ENVIRONMENT_VARIABLE",
+    "Clock",
+    "TestingMode",
+    "asleep",
+    "is_testing",
+    "set_testing",
+    "sleep",
+]
 
 TESTING_ENVIRONMENT_VARIABLE: Final = "CONNECTWISE_BILLING_TESTING"
 """Set to `1` in a program's environment to start it in testing mode (every wait zero)."""
@@ -46,15 +54,48 @@ _testing = _Testing(enabled=os.environ.get(TESTING_ENVIRONMENT_VARIABLE) == "1")
 _testing_lock = threading.Lock()
 
 
-def set_testing(testing: bool = True, *, clock: Clock | None = None) -> None:
+class TestingMode:
+    """What [`set_testing`][connectwise_billing.waits.set_testing] returns: the setting is
+    already made; used as a context manager, it puts back the one before on exit.
+
+    ```python
+    from connectwise_billing.waits import is_testing, set_testing
+
+    with set_testing(True):
+        assert is_testing()
+    assert not is_testing()
+    ```
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(self, previous: _Testing) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        with _testing_lock:
+            _testing.enabled = self._previous.enabled
+            _testing.clock = self._previous.clock
+
+
+def set_testing(testing: bool = True, *, clock: Clock | None = None) -> TestingMode:
     """Turn every wait of the SDK off (`True`) or back on (`False`), process-wide.
 
     In testing mode, retry backoff, `Retry-After`, the settle re-reads' waits and the client-side
     rate limiter take no time; with `clock`, each wait advances that clock instead.
+
+    Returns:
+        A context manager that restores the previous setting on exit (as stamina's does);
+        called plainly, the setting stays.
     """
     with _testing_lock:
+        previous = _Testing(_testing.enabled, _testing.clock)
         _testing.enabled = testing
         _testing.clock = clock if testing else None
+    return TestingMode(previous)
 
 
 def is_testing() -> bool:

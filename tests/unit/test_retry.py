@@ -27,6 +27,7 @@ from connectwise_billing.retry import (
     retry_reason,
     write_outcome,
 )
+from connectwise_billing.testing import VirtualClock
 
 URL = "https://x/apis/3.0/finance/agreements"
 
@@ -258,3 +259,17 @@ def test_the_environment_switch_starts_a_program_in_testing_mode() -> None:
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == expected
+
+
+def test_set_testing_as_a_context_manager_puts_the_setting_back() -> None:
+    clock = VirtualClock()
+    before = waits.is_testing()
+    with waits.set_testing(False):
+        assert not waits.is_testing()
+        with waits.set_testing(True, clock=clock):
+            waits.sleep(5)
+            assert waits.is_testing() and clock.monotonic() == 5
+        assert not waits.is_testing()
+        waits.set_testing(True)  # called plainly, it stays until the block restores
+        assert waits.is_testing()
+    assert waits.is_testing() == before

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from pathlib import Path
 
+from connectwise_billing.testing._data_file import DataFileError, load_data_file
 from connectwise_billing.testing.example import build_example
 from connectwise_billing.testing.fake import FakeConnectWise
 
@@ -19,7 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the simulator over HTTP on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8089, help="port (0: any free port)")
-    serve.add_argument("--example", action="store_true", help="seed the example MSP")
+    seeded = serve.add_mutually_exclusive_group()
+    seeded.add_argument("--example", action="store_true", help="seed the example MSP")
+    seeded.add_argument(
+        "--data",
+        metavar="FILE",
+        type=Path,
+        help="seed the companies, products, agreements and additions of a JSON file",
+    )
     serve.add_argument("--companies", type=int, default=50, help="companies in the example")
     serve.add_argument("--seed", type=int, default=1, help="seed of the example data")
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
@@ -37,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         fake = build_example(args.companies, seed=args.seed).fake
     else:
         fake = FakeConnectWise(seed=args.seed)
+    if args.data is not None:
+        try:
+            load_data_file(fake, args.data)
+        except DataFileError as error:
+            # The file's problems, not a usage mistake: no usage line above them.
+            print(f"{serve.prog}: error: --data {args.data}: {error}", file=sys.stderr)
+            return 2
     fake.latency = args.latency
     fake.rate_limit_per_minute = args.rate_limit
     for spec in args.fault:

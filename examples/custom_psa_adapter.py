@@ -141,7 +141,7 @@ def main() -> None:
     mapping = PlanMapping({"basic": 501, "gold": 502})  # plan -> the other PSA's SKU id
     usages = [
         CompanyUsage(9001, {"basic": 12, "gold": 3}, discount_percent=Decimal(5), company="Acme"),
-        CompanyUsage(9002, {"basic": 4}, company="Globex"),  # its contract has ended
+        CompanyUsage(9002, {"basic": 0}, company="Globex"),  # contract ended, mailboxes gone
     ]
     backend = ContractBackend(psa)
 

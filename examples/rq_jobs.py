@@ -36,16 +36,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from connectwise_billing import ConnectWiseClient, RedisLock, RedisRateLimiter, sync_company
-from connectwise_billing.cli.config import load_config, load_credentials
+from connectwise_billing import RedisRateLimiter, sync_company
+from connectwise_billing.cli.config import load_config
 from connectwise_billing.cli.usage import load_usage
 from connectwise_billing.defaults import DEFAULT_RATE_LIMIT_PER_MINUTE
+
+if TYPE_CHECKING:
+    from connectwise_billing.testing import ExampleMSP
 
 # --8<-- [start:jobs]
 QUEUE = "billing"
@@ -59,25 +62,28 @@ def sync_company_job(config_path: str, usage_path: str, company: str) -> dict[st
     """What a worker runs: one company's sync, locked and rate limited in the Redis at
     `BILLING_REDIS_URL`.
 
-    The API keys come from `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` (or the config's `keys_file`);
-    the result is the company's report as JSON-ready data.
+    The command line's configuration applies as `connectwise-billing sync` applies it: the
+    site or base URL, `api_version`, `rate_limit_per_minute`, `[retry]`, `bill_customer`,
+    `[policy]` with `[guardrails]`, and `[lock]`'s `wait` and `ttl`. `[notify]` is for a
+    whole run: the scheduler, which gets every job's report, is the one to tell someone. The
+    API keys come from `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` (or the config's `keys_file`); the
+    result is the company's report as JSON-ready data.
     """
     config = load_config(config_path)
     usages = [u for u in load_usage(usage_path, config.plans) if u.company == company]
-    redis = Redis.from_url(os.environ["BILLING_REDIS_URL"])
-    lock = RedisLock(redis)
-    # Keyed by the client with its tenant and API member: every worker shares one limit.
+    redis_url = os.environ["BILLING_REDIS_URL"]
+    # ConnectWise counts the API member's requests from every worker together, so the
+    # configured rate is shared through Redis (keyed by the client's tenant and API member);
+    # a configuration without a limit of its own still has ConnectWise's to stay under.
     rate = config.rate_limit_per_minute or DEFAULT_RATE_LIMIT_PER_MINUTE
-    limiter = RedisRateLimiter(redis, per_minute=rate)
-    credentials = load_credentials(config)
-    client = (
-        ConnectWiseClient(config.base_url, credentials, rate_limiter=limiter)
-        if config.base_url
-        else ConnectWiseClient.from_site(config.site_url or "", credentials, rate_limiter=limiter)
-    )
-    with client:
+    # The lock lives in the queue's Redis, which every worker on every host reaches.
+    lock = config.make_lock(redis_url=redis_url)
+    with (
+        Redis.from_url(redis_url) as redis,
+        config.client(rate_limiter=RedisRateLimiter(redis, per_minute=rate)) as client,
+    ):
         report = sync_company(
-            client, config.plans, config.mapping, usages, config.policy, lock=lock
+            config.backend(client), config.plans, config.mapping, usages, config.policy, lock=lock
         )
     return report.to_dict()
 
@@ -104,28 +110,75 @@ def enqueue_update_now(queue: Queue, config_path: str, usage_path: str, company:
 # --8<-- [end:jobs]
 
 
-def demo_files(directory: Path, api_url: str) -> tuple[str, str]:
-    """A configuration and usage file for the example MSP served at `api_url`."""
+def demo_example() -> ExampleMSP:
+    """The example MSP the script syncs: twelve companies whose agreements a sync can bill.
+
+    The simulator's example MSP also holds three links only a person can mend (an agreement
+    deleted, one cancelled, a company the API member cannot see): its last three companies.
+    A control panel re-links or unlinks those; here they are left out of the usage file, so
+    that every job's report is ok.
+    """
     from connectwise_billing.testing import build_example
 
-    example = build_example(12, seed=5)
+    example = build_example(12 + 3, seed=5)
+    example.fake.latency = 0.02  # long enough for jobs of one company to overlap
+    return example
+
+
+def demo_files(directory: Path, example: ExampleMSP, api_url: str) -> tuple[str, str]:
+    """A configuration and usage file for `example` served at `api_url`."""
     plans = "\n".join(
         f'{p.id} = {{ name = "{p.name}", cost = {p.cost}, price = {p.price} }}'
         for p in example.plans
     )
     mapping = "\n".join(f"{plan} = {product}" for plan, product in example.mapping.items())
     config = directory / "config.toml"
-    config.write_text(
-        f'[connectwise]\nbase_url = "{api_url}"\ncompany_id = "{example.fake.company_id}"\n'
-        f'client_id = "{example.credentials.client_id}"\nrate_limit_per_minute = 950\n\n'
-        f"[plans]\n{plans}\n\n[mapping]\n{mapping}\n"
-    )
+    # Every section a job reads, as a deployment sets them: each reaches the workers' syncs.
+    config.write_text(f"""\
+[connectwise]
+base_url = "{api_url}"
+company_id = "{example.fake.company_id}"
+client_id = "{example.credentials.client_id}"
+api_version = "2025.8"
+api_member = "CloudPanelAPI"
+rate_limit_per_minute = 950
+bill_customer = "Billable"
+
+[plans]
+{plans}
+
+[mapping]
+{mapping}
+
+[policy]
+on_zero = "set_quantity_zero"
+
+[guardrails]
+max_mrr_drop_percent = 50
+
+[retry]
+max_attempts = 5
+settle_timeout = 10
+
+[lock]
+wait = 30
+ttl = 300
+""")
+    # The links a person must mend first, left out of the usage file (see `demo_example`).
+    to_relink = {example.deleted_agreement_id, example.cancelled_agreement_id}
     usage = directory / "usage.json"
     usage.write_text(
         json.dumps(
             [
-                {"company": u.company, "agreement_id": u.agreement_id, "seats": dict(u.seats)}
+                {
+                    "company": u.company,
+                    "agreement_id": u.agreement_id,
+                    "seats": dict(u.seats),
+                    "custom_prices": {plan: str(price) for plan, price in u.custom_prices.items()},
+                    "discount_percent": str(u.discount_percent),
+                }
                 for u in example.usages
+                if u.agreement_id not in to_relink and u.company != example.hidden_company
             ]
         )
     )
@@ -155,15 +208,12 @@ def run_workers(redis_url: str, count: int, environment: dict[str, str], jobs: l
 
 
 def main(redis_url: str) -> None:
-    from connectwise_billing.testing import build_example
-
-    example = build_example(12, seed=5)
-    example.fake.latency = 0.02  # long enough for jobs of one company to overlap
+    example = demo_example()
     connection = Redis.from_url(redis_url)
     queue = Queue(QUEUE, connection=connection)
     queue.empty()
     with tempfile.TemporaryDirectory() as directory, example.fake.serve() as api_url:
-        config, usage = demo_files(Path(directory), api_url)
+        config, usage = demo_files(Path(directory), example, api_url)
         jobs: list[Job] = []
         for company in companies(config, usage):
             # A scheduled job, and "Update Now" pressed right behind it: three workers take
@@ -179,6 +229,7 @@ def main(redis_url: str) -> None:
         run_workers(redis_url, 3, environment, jobs)
     reports = [job.return_value() for job in jobs]
     finished = sum(1 for job in jobs if job.get_status() == "finished")
+    ok = sum(1 for report in reports if report and report["ok"])
     applied = sum(report["applied"] for report in reports if report)
     mapped = example.mapping.product_ids
     active = [
@@ -187,7 +238,10 @@ def main(redis_url: str) -> None:
         if a.cancelled_date is None and a.product and a.product.id in mapped
     ]
     billed_twice = len(active) - len(set(active))
-    print(f"{len(jobs)} jobs for {len(jobs) // 2} companies on 3 workers: {finished} finished")
+    print(
+        f"{len(jobs)} jobs for {len(jobs) // 2} companies on 3 workers: {finished} finished, "
+        f"{ok} ok"
+    )
     print(f"{applied} writes applied; {billed_twice} products billed twice")
 
 

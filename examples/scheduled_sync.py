@@ -15,6 +15,15 @@ from connectwise_billing.testing import build_example
 
 def main(runs: int = 3, interval: float = 0.5) -> None:
     example = build_example(companies=10)
+    # The example MSP also holds three links only a person can mend (an agreement deleted,
+    # one cancelled, a company the API member cannot see): every run would report them, and
+    # no run is ok until a control panel re-links or unlinks them. They are left out here.
+    to_relink = {example.deleted_agreement_id, example.cancelled_agreement_id}
+    usages = [
+        u
+        for u in example.usages
+        if u.agreement_id not in to_relink and u.company != example.hidden_company
+    ]
     audit = Path(tempfile.mkdtemp()) / "billing-audit.jsonl"
     with example.fake.serve() as api_url, ConnectWiseClient(api_url, example.credentials) as client:
 
@@ -23,7 +32,7 @@ def main(runs: int = 3, interval: float = 0.5) -> None:
                 client,
                 example.plans,
                 example.mapping,
-                example.usages,
+                usages,
                 SyncPolicy(api_member="CloudPanelAPI"),
                 audit_log=audit,
             )

@@ -70,7 +70,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from connectwise_billing.client import ConnectWiseClient, RateLimiter
+from connectwise_billing.client import ConnectWiseClient
+from connectwise_billing.client.ratelimit import Limiter
 from connectwise_billing.client.credentials import Credentials
 from connectwise_billing.defaults import (
     BILL_CUSTOMER_VALUES,
@@ -222,7 +223,7 @@ class Config:
     def client(
         self,
         *,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ConnectWiseClient:
         """The client this configuration describes, as `sync` builds it: its `site_url`

@@ -109,7 +109,8 @@ class NotifyResult:
 
 
 def check_webhook_url(url: object) -> str:
-    """The webhook URL, checked: text starting with `https://` or `http://` and naming a host.
+    """The webhook URL, checked: text starting with `https://` or `http://` and naming a host
+    that could be looked up (no empty label, none longer than 63 characters, valid punycode).
 
     Raises:
         ConfigurationError: it is not; the message says what is wrong, never the URL.
@@ -125,10 +126,11 @@ def check_webhook_url(url: object) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - a port out of range raises here, before anything is sent
         sent = httpx.URL(url)
-        # What httpx and the socket find wrong only when sending, found here, and raised as
-        # errors that are not httpx's (so no failed result): `host` decodes an `xn--` label
-        # (a bad one is an `IDNAError`); the socket encodes the host with the `idna` codec (a
-        # label longer than 63 characters, or an empty one, is a `UnicodeError`).
+        # Hosts that httpx and the socket refuse only when sending, with errors that are not
+        # httpx's (they would escape `notify` instead of making a failed result), refused
+        # here: `host` decodes an `xn--` label (a bad one raises `IDNAError`), and the socket
+        # encodes the host with the `idna` codec (a label longer than 63 characters, or an
+        # empty one, raises `UnicodeError`), before any name is looked up.
         sent.host  # noqa: B018
         sent.raw_host.decode("ascii").encode("idna")
     except (ValueError, httpx.InvalidURL):
@@ -639,8 +641,8 @@ def notify(
 
     Raises:
         InputError: `report` is not a report, `format`, `when` or `timeout` is not one the
-            function takes, or `url` is not an http(s) URL (a `ConfigurationError`, which
-            does not show it).
+            function takes, or `url` is not an http(s) URL with a host that could be looked
+            up (a `ConfigurationError`, which does not show it; see `check_webhook_url`).
     """
     post = _prepare(report, url, format, when, timeout)
     if isinstance(post, NotifyResult):

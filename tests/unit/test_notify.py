@@ -13,16 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
+from connectwise_billing.backend import AgreementCandidate
 from connectwise_billing.cli.config import ConfigFileError, NotifySettings, load_config
 from connectwise_billing.errors import ConfigurationError, InputError
-from connectwise_billing.notify import (
+from connectwise_billing.notifications import (
     NotifyResult,
     async_notify,
     check_webhook_url,
     notification_body,
     notify,
 )
-from connectwise_billing.reconcile import BillingCheck, CreateAddition
+from connectwise_billing.reconcile import BillingCheck, BillingProblem, CreateAddition
 from connectwise_billing.sync import AgreementReport, CompanyReport, OperationResult, SyncReport
 
 SECRET = "SECRET-TOKEN-123"
@@ -42,7 +43,9 @@ def billed(mrr: str = "16.00") -> BillingCheck:
     return BillingCheck((), Decimal(mrr), Decimal("6.50"))
 
 
-def synced(agreement_id: int = 1001, company: str = "Contoso Ltd", status: Any = "applied"):
+def synced(
+    agreement_id: int = 1001, company: str = "Contoso Ltd", status: Any = "applied"
+) -> AgreementReport:
     result = OperationResult(operation(agreement_id), status)
     return AgreementReport(
         agreement_id, company, "planned" if status == "planned" else "synced",
@@ -87,8 +90,7 @@ def test_the_json_body_summarises_with_exact_amounts() -> None:
         "unknown": 0, "held": 1, "busy": 1, "stale": 0, "errors": 3, "not_reached": 0,
         "billing_problems": 0,
     }  # fmt: skip
-    assert (body["mrr_before"], body["mrr_change"]) == ("0", body["mrr_after"])
-    assert isinstance(body["mrr_after"], str) and Decimal(body["mrr_after"]) > 0
+    assert (body["mrr_before"], body["mrr_after"], body["mrr_change"]) == ("0", "32.00", "32.00")
     first = body["needs_a_person"]
     # What guardrails held comes first, as in the command line's summary; then the first 5.
     assert [(item["agreement_id"], item["kind"]) for item in first] == [
@@ -110,7 +112,10 @@ def test_the_slack_body_has_a_fallback_text_and_blocks_and_escapes_the_report() 
     for section in (facts, people):
         assert section["type"] == "section"
         assert section["text"]["type"] == "mrkdwn" and section["text"]["verbatim"] is True
-    assert "*Operations:* 1 applied, 1 failed, 1 held" in facts["text"]["text"]
+    assert facts["text"]["text"] == (
+        "*Sync of 1 company (7 agreements)*\n*Operations:* 1 applied, 1 failed, 1 held\n"
+        "*Agreements:* 7, 3 errors, 1 busy\n*MRR:* 0.00 -> 32.00 (+32.00)"
+    )
     lines = people["text"]["text"].splitlines()
     assert lines[0] == "*Needs a person*" and lines[-1] == "_and 2 more_"
     assert "&lt;b&gt;*bold*&lt;/b&gt; &amp; co" in people["text"]["text"]
@@ -141,7 +146,11 @@ def test_the_teams_body_is_an_adaptive_card_whose_report_texts_are_not_markdown(
         "weight": "Bolder", "color": "Attention", "wrap": True,
     }  # fmt: skip
     assert title["type"] == "RichTextBlock"
-    assert {fact["title"] for fact in facts["facts"]} == {"Operations", "Agreements", "MRR"}
+    assert facts["facts"] == [
+        {"title": "Operations", "value": "1 applied, 1 failed, 1 held"},
+        {"title": "Agreements", "value": "7, 3 errors, 1 busy"},
+        {"title": "MRR", "value": "0.00 -> 32.00 (+32.00)"},
+    ]
     # Texts the report gives are TextRuns, which Teams shows as written (no Markdown, no links).
     text_blocks = [block["text"] for block in card["body"] if block["type"] == "TextBlock"]
     assert not any(NASTY in text for text in text_blocks)
@@ -172,6 +181,48 @@ def test_a_stopped_run_says_why() -> None:
     assert "*Stopped:* ConnectWise could not be reached" in json.dumps(
         notification_body(report, "slack")
     )
+
+
+def test_a_closed_agreement_still_in_use_and_a_lost_one_say_what_to_link_instead() -> None:
+    not_billed = BillingProblem(
+        "not_billed", "gold-50", "Gold 50 GB", 1043, (), "plan Gold 50 GB: not billed",
+        Decimal("16.00"),
+    )  # fmt: skip
+    closed = AgreementReport(
+        1001, "Contoso Ltd", "skipped", warnings=("the agreement is cancelled in ConnectWise",),
+        billing=BillingCheck((not_billed,), Decimal(0), Decimal(0)),
+        candidates=(AgreementCandidate(2001, "Email Hosting"), AgreementCandidate(2002, None)),
+    )  # fmt: skip
+    gone = AgreementReport(
+        1002, "Fabrikam", "error", error="agreement not found",
+        candidates=(AgreementCandidate(2003, "Managed Services"),),
+    )  # fmt: skip
+    quiet = AgreementReport(1003, "Northwind", "skipped", warnings=("the agreement ended",))
+    body = notification_body(run(closed, gone, quiet), "json")
+    assert [(i["agreement_id"], i["kind"], i["reason"]) for i in body["needs_a_person"]] == [
+        (
+            1001,
+            "skipped",
+            'the agreement is cancelled in ConnectWise (link instead? agreement 2001 "Email '
+            'Hosting" or 2002)',
+        ),
+        (1001, "not_billed", "plan Gold 50 GB: not billed"),
+        (1002, "error", 'agreement not found (link instead? agreement 2003 "Managed Services")'),
+    ]  # a closed agreement without seats in use needs no one
+
+
+def test_a_long_company_name_is_cut_so_slack_takes_the_message() -> None:
+    name = "Contoso " * 200
+    reports = [AgreementReport(1000 + n, name, "error", error="x" * 1000) for n in range(10)]
+    for body in (
+        notification_body(run(*reports), "slack"),
+        notification_body(CompanyReport(name, tuple(reports)), "slack"),
+    ):
+        # Slack refuses a message with a section text over 3,000 characters.
+        assert all(len(block["text"]["text"]) <= 3000 for block in body["blocks"])
+        assert "Contoso Contoso" in json.dumps(body)
+    # JSON takes the name as it is.
+    assert notification_body(run(*reports), "json")["needs_a_person"][0]["company"] == name
 
 
 def test_a_company_report_is_summarised_too() -> None:
@@ -255,10 +306,14 @@ def test_a_given_client_is_used_and_left_open() -> None:
 def test_an_error_answer_is_a_failed_result_that_quotes_the_answer_without_the_url(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    echo = httpx.MockTransport(lambda r: httpx.Response(404, text=f"no hook at {r.url}"))
+    echo = httpx.MockTransport(
+        lambda r: httpx.Response(404, text=f"no hook at {r.url}, nor at {r.url.path}")
+    )
     result = notify(troubled(), URL, transport=echo)
     assert (result.status, result.status_code) == ("failed", 404)
-    assert result.reason == "the webhook answered 404 Not Found: no hook at <webhook>"
+    assert result.reason == (
+        "the webhook answered 404 Not Found: no hook at <webhook>, nor at <webhook>"
+    )
     assert SECRET not in repr(result) + str(result) + caplog.text
     [record] = [r for r in caplog.records if r.name == "connectwise_billing"]
     assert record.levelname == "WARNING" and "notification not sent" in record.getMessage()
@@ -296,13 +351,19 @@ def test_something_that_is_not_a_report_is_refused() -> None:
         f"https:///{SECRET}",
         f"https://hooks.example.com/{SECRET} x",
         f"https://hooks.example.com:99999/{SECRET}",
+        f"https://xn--zz.example/{SECRET}",
+        f"https://{'a' * 64}.example/{SECRET}",
+        f"https://hooks..example/{SECRET}",
         "",
         None,
     ],
 )
 def test_a_url_that_is_not_http_is_refused_without_showing_it(url: Any) -> None:
+    def sent(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("a URL that is refused is not sent to")
+
     with pytest.raises(ConfigurationError) as raised:
-        notify(troubled(), url)
+        notify(troubled(), url, transport=httpx.MockTransport(sent))
     assert "webhook URL" in str(raised.value)
     assert SECRET not in str(raised.value) + repr(raised.value)
     # No chained error (httpx's, which quotes the URL) comes with it.

@@ -205,10 +205,16 @@ def _write_html(args: argparse.Namespace, report: SyncReport) -> None:
         )
 
 
-def _after_run(args: argparse.Namespace, config: Config, report: SyncReport) -> None:
-    """What follows every run, whatever its outcome: the HTML page, and `[notify]`."""
+def _after_run(
+    args: argparse.Namespace,
+    config: Config,
+    report: SyncReport,
+    error: BaseException | None = None,
+) -> None:
+    """What follows every run, whatever its outcome (`error`: what ended it): the HTML page,
+    and `[notify]`."""
     _write_html(args, report)
-    notify_after_run(config.notify, report)
+    notify_after_run(config.notify, report, error=error)
 
 
 @contextlib.contextmanager
@@ -223,7 +229,7 @@ def _report_kept(args: argparse.Namespace, config: Config) -> Iterator[None]:
         if isinstance(report, SyncReport):
             if not args.json and (report.applied or report.unknown):
                 _print(args, report)
-            _after_run(args, config, report)
+            _after_run(args, config, report, error)
         raise
 
 

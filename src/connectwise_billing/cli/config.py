@@ -71,8 +71,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from connectwise_billing.client import ConnectWiseClient
-from connectwise_billing.client.ratelimit import Limiter
 from connectwise_billing.client.credentials import Credentials
+from connectwise_billing.client.ratelimit import Limiter
 from connectwise_billing.defaults import (
     BILL_CUSTOMER_VALUES,
     DEFAULT_API_VERSION,

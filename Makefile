@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHECKED := src tests examples benchmarks scripts
 
-.PHONY: install redis-server test lint typecheck unit docs docs-serve demo cassettes contract bench clean
+.PHONY: install redis-server test check lint typecheck unit docs docs-serve demo cassettes contract bench \
+	browser-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +34,19 @@ unit: install redis-server
 	$(BIN)/pytest -n auto
 
 docs: install
+	$(BIN)/python scripts/fetch_mermaid.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/python scripts/check_reference.py site
 
 test: lint typecheck unit docs
 
+# The fast lane for day-to-day work: lint, types, and the unit and client tests (no simulator
+# served over HTTP, no Redis), on every core. `make test` stays the whole suite.
+check: lint typecheck
+	$(BIN)/pytest -n auto -q tests/unit tests/client
+
 docs-serve: install
+	$(BIN)/python scripts/fetch_mermaid.py
 	$(BIN)/mkdocs serve
 
 # A real sync (plan, apply, sync again) against the bundled simulator on 127.0.0.1.
@@ -55,6 +63,14 @@ contract: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# The HTML report in a real browser: headless Chromium renders the reports of simulator runs,
+# at desktop and phone width, fails on any console message, blocked request or fetch, and saves
+# docs/images/html-report.png. Chromium is installed from the system's package registry when
+# missing (or set CHROMIUM to a Chromium or Chrome binary). Not part of `make test`.
+browser-check: install
+	@[ -n "$${CHROMIUM:-}" ] || scripts/install-chromium
+	$(BIN)/python scripts/browser_check.py
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -69,16 +69,15 @@ class TestingMode:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, previous: _Testing) -> None:
-        self._previous = previous
+    def __init__(self, enabled: bool, clock: Clock | None) -> None:
+        self._previous = (enabled, clock)
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *_: object) -> None:
         with _testing_lock:
-            _testing.enabled = self._previous.enabled
-            _testing.clock = self._previous.clock
+            _testing.enabled, _testing.clock = self._previous
 
 
 def set_testing(testing: bool = True, *, clock: Clock | None = None) -> TestingMode:
@@ -92,10 +91,10 @@ def set_testing(testing: bool = True, *, clock: Clock | None = None) -> TestingM
         called plainly, the setting stays.
     """
     with _testing_lock:
-        previous = _Testing(_testing.enabled, _testing.clock)
+        previous = TestingMode(_testing.enabled, _testing.clock)
         _testing.enabled = testing
         _testing.clock = clock if testing else None
-    return TestingMode(previous)
+    return previous
 
 
 def is_testing() -> bool:

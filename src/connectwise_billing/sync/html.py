@@ -112,7 +112,8 @@ text-transform:uppercase;letter-spacing:.02em;border:1px solid currentColor;whit
 .badge.bad{color:var(--bad)}
 .badge.wait{color:var(--wait)}
 .badge.plain{color:var(--muted)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr));gap:1rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr));gap:1rem;
+align-items:start}
 figure{margin:0;background:var(--card);border-radius:.5rem;padding:.7rem}
 figure h3{margin-top:0}
 svg{display:block;width:100%;height:auto}
@@ -142,11 +143,14 @@ table.ops thead{display:none}
 table.ops,table.ops tbody{display:block}
 table.ops tr{display:block;border-bottom:1px solid var(--line);padding:.3rem 0}
 table.ops tr.has-why{border-bottom:0;padding-bottom:0}
+table.ops tr:last-child{border-bottom:0}
 table.ops td{display:flex;justify-content:space-between;gap:1rem;border:0;padding:.1rem 0;
 text-align:right}
 table.ops td::before{content:attr(data-label);color:var(--muted);font-size:.85rem;
 text-align:left}
-table.ops td.why{display:block;text-align:left}
+table.ops td.why{display:block;text-align:left;border:0}
+table.ops td:empty{display:none}
+table.ops th[scope=row]{display:block;border:0;padding:.1rem 0;color:var(--fg);font-size:1rem}
 }
 @media print{nav{display:none}figure,article,.attention li{break-inside:avoid}}
 """
@@ -227,6 +231,10 @@ class _Page:
         self.report = report
         self.started_at = run.started_at if run is not None else None
         self.held_all = run.held_all if run is not None else None
+        # Writes an earlier run left in flight (recorded in the audit log), settled by this run
+        # or not: the next run tries those again, and a person may want to know why.
+        self.settled = run.intents_settled if run is not None else 0
+        self.unsettled = run.intents_unsettled if run is not None else 0
         self.currency = currency
         self.dry_run = report.dry_run
         self.companies = companies
@@ -287,6 +295,8 @@ class _Page:
             facts.append(plural(report.api_calls, "API call"))
         if self.dry_run:
             facts.append("nothing was written")
+        if self.settled:
+            facts.append(f"settled {plural(self.settled, 'write')} an earlier run left in flight")
         links = [
             ("#verdict", "Verdict"),
             ("#money", "Money"),
@@ -295,7 +305,9 @@ class _Page:
             ("#agreements", "Agreements"),
             ("#warnings", "Warnings"),
         ]
-        nav = _el("nav", *(_el("a", text, href=href) for href, text in links))
+        # Spaces between the links and the chips below: the page's flex boxes ignore them, and
+        # a reader that drops the style sheet (a mail preview, a screen reader) keeps them apart.
+        nav = _el("nav", _Markup(" ".join(_el("a", text, href=href) for href, text in links)))
         return _el("header", _el("h1", self.title), _el("p", " · ".join(facts), class_="meta"), nav)
 
     # --- verdict ---------------------------------------------------------------------------
@@ -383,7 +395,7 @@ class _Page:
             if count and status in _WAITING:
                 tone = "wait"
             chips.append(_el("span", _el("b", str(count)), f" {status}", class_=f"count {tone}"))
-        return _el("div", *chips, class_="counts")
+        return _el("div", _Markup(" ".join(chips)), class_="counts")
 
     # --- money -----------------------------------------------------------------------------
 
@@ -401,9 +413,9 @@ class _Page:
             _el(
                 "tr",
                 _el("th", name, scope="row"),
-                _el("td", self.money(before), class_="num"),
-                _el("td", self.money(later), class_="num"),
-                _el("td", self.change(later - before), class_="num"),
+                _el("td", self.money(before), class_="num", data_label="Before"),
+                _el("td", self.money(later), class_="num", data_label=after),
+                _el("td", self.change(later - before), class_="num", data_label="Change"),
             )
             for name, before, later in rows
         ]
@@ -411,8 +423,13 @@ class _Page:
             _el(
                 "tr",
                 _el("th", "Margin %", scope="row"),
-                _el("td", _percent(margin_before, report.mrr_before), class_="num"),
-                _el("td", _percent(margin_after, report.mrr_after), class_="num"),
+                _el(
+                    "td",
+                    _percent(margin_before, report.mrr_before),
+                    class_="num",
+                    data_label="Before",
+                ),
+                _el("td", _percent(margin_after, report.mrr_after), class_="num", data_label=after),
                 _el("td", ""),
             )
         )
@@ -457,7 +474,7 @@ class _Page:
                     class_="note",
                 )
             )
-        table = _el("table", _el("thead", head), _el("tbody", *body))
+        table = _el("table", _el("thead", head), _el("tbody", *body), class_="ops")
         return _el(
             "section",
             _el("h2", "Money"),
@@ -515,19 +532,21 @@ class _Page:
             shown.append((f"{len(rest)} other {one if len(rest) == 1 else many}", summed, True))
         heading = _el("h3", title, id=f"{ident}-title")
         if not shown:
-            return _el("figure", heading, _el("p", "No change.", class_="note"))
+            return _el("figure", heading, _el("p", "No change.", class_="note"), id=ident)
         width, row_height, bar = 400, 46, 16
         lowest = max((-value for _, value, _ in shown), default=ZERO)
         highest = max((value for _, value, _ in shown), default=ZERO)
         lowest, highest = max(lowest, ZERO), max(highest, ZERO)
         # Pixels only: the amounts shown are the Decimals themselves.
         scale = Decimal(width) / (lowest + highest)
-        axis = lowest * scale
+        # Rounded to the SVG's tenth of a pixel before a bar is placed, so that a decrease's bar
+        # ends exactly on the axis.
+        axis = _px(lowest * scale)
         height = row_height * len(shown) + 4
         parts: list[str] = []
         for index, (label, value, is_rest) in enumerate(shown):
             top = index * row_height
-            length = max(abs(value) * scale, Decimal(1))  # a tiny change still shows
+            length = max(_px(abs(value) * scale), Decimal(1))  # a tiny change still shows
             left = axis - length if value < 0 else axis
             tone = "rest" if is_rest else _direction(value) or "rest"
             cut = label if len(label) <= _LABEL else label[: _LABEL - 1] + "\u2026"
@@ -540,15 +559,17 @@ class _Page:
                     _el("text", amount, x=width, y=top + 16, text_anchor="end", class_="amount"),
                     _el(
                         "rect",
-                        x=_px(left),
+                        x=left,
                         y=top + 22,
-                        width=_px(length),
+                        width=length,
                         height=bar,
                         class_=tone,
                     ),
+                    # The axis, drawn beside each bar only: a line down the whole chart would
+                    # cross the labels above the bars.
+                    _el("line", x1=axis, x2=axis, y1=top + 19, y2=top + 41, class_="axis"),
                 )
             )
-        parts.append(_el("line", x1=_px(axis), x2=_px(axis), y1=20, y2=height, class_="axis"))
         svg = _el(
             "svg",
             *parts,
@@ -632,6 +653,15 @@ class _Page:
             parts.append(_el("p", f"The run stopped early: {self.report.stopped}."))
         if self.held_all and self.report.held:
             parts.append(_el("p", f"Every operation is held: {self.held_all}."))
+        if self.unsettled:
+            parts.append(
+                _el(
+                    "p",
+                    f"Unsettled: {plural(self.unsettled, 'write')} an earlier run left in flight "
+                    "could not be settled (their agreements could not be read or locked); the "
+                    "next run tries again, and the audit log has them.",
+                )
+            )
         for kind, title, meaning in _ATTENTION:
             found = items[kind]
             if not found:
@@ -842,11 +872,10 @@ class _Page:
                 (self.change(revenue), "num"),
                 (self.change(cost), "num"),
                 (
-                    _join(
-                        [
-                            _el("span", result.status, class_=f"badge {tone}"),
-                            f" by {result.rule}" if result.rule else None,
-                        ]
+                    _el(
+                        "span",
+                        _el("span", result.status, class_=f"badge {tone}"),
+                        f" by {result.rule}" if result.rule else None,
                     ),
                     None,
                 ),
@@ -918,8 +947,9 @@ def _verb(op: Operation) -> str:
     return op.kind
 
 
-def _px(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.1')):f}"
+def _px(value: Decimal) -> Decimal:
+    """A length in the charts' SVG units, to a tenth."""
+    return value.quantize(Decimal("0.1"))
 
 
 def render_html(
@@ -931,13 +961,15 @@ def render_html(
     margin before and after; a chart of the MRR change per company (the largest ten, the rest
     summed) and per plan; what needs a person first (failed, held, unknown, busy, stale,
     closed, not billed, billed twice, ... with the reasons, and the agreements a person may
-    link instead); every agreement's changes, before -> after, with their money effect; and
-    every warning. A dry run's page says what was planned.
+    link instead; writes an earlier run left in flight that could not be settled); every
+    agreement's changes, before -> after, with their money effect; and every warning. A dry
+    run's page says what was planned.
 
     It needs nothing else: CSS inline, charts in inline SVG, no script, nothing fetched (its
     Content-Security-Policy forbids it), so it opens offline, as a mail attachment, and reads
-    on a phone. Every text of the report is escaped, and the page is ASCII (other characters
-    as character references), so it is right in whatever encoding it is saved.
+    on a phone (on a narrow screen, each table row becomes a card of its fields). Every text
+    of the report is escaped, and the page is ASCII (other characters as character
+    references), so it is right in whatever encoding it is saved.
 
     Args:
         report: A run's report, or one company's.

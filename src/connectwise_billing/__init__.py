@@ -6,7 +6,7 @@ The public API, importable from the package root:
   the models (`Product`, `Company`, `Agreement`, `Addition`, `NewAddition`) and the condition
   builder (`Field`, `Condition`);
 - reconciliation: `Plan`, `PlanMapping`, `CompanyUsage`, `SyncPolicy`, `reconcile_agreement`,
-  `reconcile` and the diff types (`AgreementDiff`, `CreateAddition`, `UpdateAddition`,
+  `reconcile_all` and the diff types (`AgreementDiff`, `CreateAddition`, `UpdateAddition`,
   `CancelAddition`);
 - sync: `apply_diff`, `sync_company`, `sync_all`, their async twins, `refresh_plan_prices`,
   `run_every` and the reports (`CompanyReport`, `SyncReport`);
@@ -25,11 +25,9 @@ Importing the package is cheap: each name is imported on first use (PEP 562), so
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
+# The reconciliation module, bound eagerly: it is pure, and loads no HTTP library.
+from connectwise_billing import reconcile
 from connectwise_billing._version import __version__
-
-# `reconcile` names both the function and its package: bound eagerly, the function wins (the
-# pure reconciler loads no HTTP library).
-from connectwise_billing.reconcile import reconcile
 
 if TYPE_CHECKING:
     from connectwise_billing.accounting import (
@@ -106,8 +104,8 @@ if TYPE_CHECKING:
         SyncPolicy,
         UnchangedAddition,
         UpdateAddition,
-        reconcile,
         reconcile_agreement,
+        reconcile_all,
     )
     from connectwise_billing.reconcile.guardrails import Guardrails
     from connectwise_billing.sync import (
@@ -204,6 +202,7 @@ _EXPORTS: Final = {
     "UpdateAddition": "connectwise_billing.reconcile",
     "Guardrails": "connectwise_billing.reconcile.guardrails",
     "reconcile_agreement": "connectwise_billing.reconcile",
+    "reconcile_all": "connectwise_billing.reconcile",
     "AgreementReport": "connectwise_billing.sync",
     "ChangeSet": "connectwise_billing.sync",
     "CompanyReport": "connectwise_billing.sync",
@@ -328,6 +327,7 @@ __all__ = [
     "plan_changes",
     "reconcile",
     "reconcile_agreement",
+    "reconcile_all",
     "refresh_plan_prices",
     "run_every",
     "runs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from connectwise_billing import CompanyUsage, SyncPolicy, reconcile
+from connectwise_billing import CompanyUsage, SyncPolicy, reconcile_all
 from connectwise_billing.testing import ExampleMSP, StoredAddition
 
 
@@ -35,7 +35,7 @@ def still_to_do(
     for addition in example.fake.list_additions():
         by_agreement.setdefault(addition.agreement_id or 0, []).append(addition)
     usable = [u for u in example.usages if u.agreement_id not in unreachable(example)]
-    diffs = reconcile(example.plans, example.mapping, usable, by_agreement, policy, today=today)  # type: ignore[arg-type]
+    diffs = reconcile_all(example.plans, example.mapping, usable, by_agreement, policy, today=today)  # type: ignore[arg-type]
     return {d.agreement_id: len(d.operations) for d in diffs if d.operations}
 
 

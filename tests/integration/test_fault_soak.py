@@ -40,7 +40,7 @@ from connectwise_billing import (
     SyncPolicy,
     SyncReport,
     async_sync_all,
-    reconcile,
+    reconcile_all,
     sync_all,
 )
 from connectwise_billing.reconcile.diff import CancelAddition, CreateAddition, UpdateAddition
@@ -259,7 +259,7 @@ def ledger_to_do(
     for line in ledger.stored():
         lines.setdefault(line.agreement_id, []).append(line)
     open_usages = [u for u in usages if ledger.agreements[u.agreement_id] == "open"]
-    diffs = reconcile(LEDGER_PLANS, mapping, open_usages, lines, UNGUARDED, today=TODAY)  # type: ignore[arg-type]
+    diffs = reconcile_all(LEDGER_PLANS, mapping, open_usages, lines, UNGUARDED, today=TODAY)  # type: ignore[arg-type]
     return {d.agreement_id: len(d.operations) for d in diffs if d.operations}
 
 
@@ -307,7 +307,7 @@ def test_the_ledger_can_bill_twice_when_a_lost_create_is_sent_again(clock: Virtu
     ledger, mapping, _ = ledger_shop(0, clock)
     backend = LedgerBackend(ledger)
     usage = CompanyUsage(ledger.add_agreement(), {"gold": 2})
-    [create] = reconcile(LEDGER_PLANS, mapping, [usage], {}, today=TODAY)[0].creates
+    [create] = reconcile_all(LEDGER_PLANS, mapping, [usage], {}, today=TODAY)[0].creates
     ledger.fail("commit_later", "create", seconds=1.0)
     with pytest.raises(APIConnectionError):
         backend.create_line(create)

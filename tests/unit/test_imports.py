@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 
@@ -47,3 +48,20 @@ def test_every_public_name_resolves() -> None:
     assert set(connectwise_billing.__all__) <= set(dir(connectwise_billing))
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         connectwise_billing.Nope  # noqa: B018
+
+
+def test_reconcile_is_the_module_and_calling_it_still_works_with_a_warning() -> None:
+    import connectwise_billing.reconcile as reconcile_module
+    from connectwise_billing import Plan, PlanMapping, reconcile, reconcile_all
+
+    assert reconcile is reconcile_module is sys.modules["connectwise_billing.reconcile"]
+    assert reconcile_module.Plan is Plan and reconcile_module.reconcile_all is reconcile_all
+    arguments = (
+        [Plan("gold", "Gold", cost="3.25", price="8.00")],
+        PlanMapping({"gold": 7}),
+        [],
+        {},
+    )
+    with pytest.warns(DeprecationWarning, match="reconcile_all"):
+        called = reconcile(*arguments, today=date(2026, 12, 7))  # type: ignore[operator]
+    assert called == reconcile_all(*arguments, today=date(2026, 12, 7)) == []

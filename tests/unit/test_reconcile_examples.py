@@ -25,7 +25,7 @@ from connectwise_billing import (
     Reference,
     SyncPolicy,
     UpdateAddition,
-    reconcile,
+    reconcile_all,
     reconcile_agreement,
 )
 
@@ -385,7 +385,7 @@ def test_the_sync_s_own_writes_are_not_manual_edits() -> None:
 
 def test_reconcile_many_orders_by_agreement_and_defaults_to_no_additions() -> None:
     usages = [CompanyUsage(9, {"gold": 1}, company="B"), CompanyUsage(3, {"basic": 2}, company="A")]
-    diffs = reconcile(
+    diffs = reconcile_all(
         PLANS,
         MAPPING,
         usages,

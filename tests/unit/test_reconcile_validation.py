@@ -22,7 +22,7 @@ from connectwise_billing import (
     PlanMapping,
     SyncPolicy,
     UnknownPlanError,
-    reconcile,
+    reconcile_all,
     reconcile_agreement,
 )
 
@@ -144,13 +144,13 @@ def test_duplicate_agreements_across_usages() -> None:
     with pytest.raises(
         DuplicateAgreementError, match=r"agreement 7 is linked twice \(Contoso and Fabrikam\)"
     ):
-        reconcile([GOLD], MAPPING, usages, {}, today=TODAY)
+        reconcile_all([GOLD], MAPPING, usages, {}, today=TODAY)
 
 
 def test_one_bad_usage_stops_all_before_anything_is_produced() -> None:
     usages = [CompanyUsage(1, {"gold": 1}), CompanyUsage(2, {"gold": -3})]
     with pytest.raises(InvalidSeatsError, match="agreement 2"):
-        reconcile([GOLD], MAPPING, usages, {}, today=TODAY)
+        reconcile_all([GOLD], MAPPING, usages, {}, today=TODAY)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,18 @@
 """Pure reconciliation: plan counts, custom prices and discounts -> an addition diff.
 
 Imports no HTTP: other PSA integrations can embed it with their own line items.
+
+`connectwise_billing.reconcile` is this module (`import connectwise_billing.reconcile as r;
+r.Plan`); the function that reconciles many agreements is
+[`reconcile_all`][connectwise_billing.reconcile.reconcile_all]. Calling the module itself, as
+the function `connectwise_billing.reconcile` was called up to 0.1, still works for one release,
+with a `DeprecationWarning`.
 """
+
+import sys
+import types
+import warnings
+from typing import Any
 
 from connectwise_billing.reconcile.billing import (
     BillingCheck,
@@ -24,8 +35,8 @@ from connectwise_billing.reconcile.engine import (
     Reconciler,
     bills,
     is_active,
-    reconcile,
     reconcile_agreement,
+    reconcile_all,
 )
 from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile.lines import billed_quantity
@@ -55,6 +66,22 @@ __all__ = [
     "bills",
     "discounted_price",
     "is_active",
-    "reconcile",
     "reconcile_agreement",
+    "reconcile_all",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as the function `reconcile` it used to be shadowed by."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            "calling connectwise_billing.reconcile is deprecated: it is the module; call "
+            "connectwise_billing.reconcile_all (the same function) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return reconcile_all(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

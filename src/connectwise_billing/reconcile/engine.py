@@ -39,8 +39,8 @@ __all__ = [
     "Reconciler",
     "bills",
     "is_active",
-    "reconcile",
     "reconcile_agreement",
+    "reconcile_all",
 ]
 
 
@@ -290,7 +290,7 @@ def reconcile_agreement(
     return reconciler.agreement(usage, additions)
 
 
-def reconcile(
+def reconcile_all(
     plans: Iterable[Plan],
     mapping: PlanMapping | Mapping[str, int],
     usages: Iterable[CompanyUsage],

@@ -7,16 +7,17 @@ client-side rate limiter all wait with [`sleep`][connectwise_billing.waits.sleep
 `connectwise_billing.testing.set_testing`) those waits take no time; with a clock, each moves
 that clock instead, so a simulator on the same clock sees the time pass.
 
-A test of a program that uses the SDK (a command line, a job) can start it with the environment
-variable `CONNECTWISE_BILLING_TESTING=1`: the program's waits are zero too. Never set it in
-production: backoff is what keeps a throttled client from hammering ConnectWise.
+The library reads no environment variable: importing it changes nothing, and only
+`set_testing()` (which a test can undo) turns waits off. The command line, an application of
+its own, starts in testing mode when `CONNECTWISE_BILLING_TESTING=1`, so that tests of scripts
+that run it need not wait. Never set it in production: backoff is what keeps a throttled client
+from hammering ConnectWise.
 
 Locks are not affected: they wait for other runs in real time.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Final, Protocol
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 TESTING_ENVIRONMENT_VARIABLE: Final = "CONNECTWISE_BILLING_TESTING"
-"""Set to `1` in a program's environment to start it in testing mode (every wait zero)."""
+"""Set to `1` in the command line's environment to start it in testing mode (every wait zero);
+the library itself never reads it."""
 
 
 class Clock(Protocol):
@@ -50,7 +52,7 @@ class _Testing:
     clock: Clock | None = None
 
 
-_testing = _Testing(enabled=os.environ.get(TESTING_ENVIRONMENT_VARIABLE) == "1")
+_testing = _Testing()
 _testing_lock = threading.Lock()
 
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -251,14 +252,30 @@ def test_a_hook_may_refuse_to_resend_a_throttled_write() -> None:
     assert policy.decide("GET", RATE_LIMITED, 1) == 3.0  # Retry-After
 
 
-def test_the_environment_switch_starts_a_program_in_testing_mode() -> None:
+def test_importing_the_library_reads_no_environment_variable() -> None:
     code = "from connectwise_billing import waits; print(waits.is_testing())"
+    env = {**os.environ, waits.TESTING_ENVIRONMENT_VARIABLE: "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_the_command_line_starts_in_testing_mode_when_a_test_asks(tmp_path: Path) -> None:
+    code = (
+        "import sys; from connectwise_billing import waits; "
+        "from connectwise_billing.cli.main import main; "
+        "main(['runs', '--audit-log', sys.argv[1]]); print(waits.is_testing())"
+    )
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("")
     for value, expected in (("1", "True"), ("", "False")):
         env = {**os.environ, waits.TESTING_ENVIRONMENT_VARIABLE: value}
         out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        assert out.stdout.strip() == expected
+            [sys.executable, "-c", code, str(audit)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert out.stdout.strip().splitlines()[-1] == expected, out.stderr
 
 
 def test_set_testing_as_a_context_manager_puts_the_setting_back() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, Final
 
-from connectwise_billing import __version__
+from connectwise_billing import __version__, waits
 from connectwise_billing.cli import commands, demo
 from connectwise_billing.cli.commands import (
     EXIT_FAILED,
@@ -348,6 +348,8 @@ def _fail(args: argparse.Namespace, message: str, status: int, error: BaseExcept
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see `--help`)."""
     args = _parser().parse_args(argv)
+    if os.environ.get(waits.TESTING_ENVIRONMENT_VARIABLE) == "1" and not waits.is_testing():
+        waits.set_testing(True)  # a test runs this program: no SDK wait takes real time
     try:
         with _logging(args), _stop_on_signals():
             status: int = args.handler(args)

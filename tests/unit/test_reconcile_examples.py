@@ -25,8 +25,8 @@ from connectwise_billing import (
     Reference,
     SyncPolicy,
     UpdateAddition,
-    reconcile_all,
     reconcile_agreement,
+    reconcile_all,
 )
 
 D = Decimal

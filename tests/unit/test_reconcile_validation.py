@@ -22,8 +22,8 @@ from connectwise_billing import (
     PlanMapping,
     SyncPolicy,
     UnknownPlanError,
-    reconcile_all,
     reconcile_agreement,
+    reconcile_all,
 )
 
 D = Decimal

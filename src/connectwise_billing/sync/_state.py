@@ -490,12 +490,17 @@ class RunState:
         if audit.broken:
             self.intents_unsettled += len(intents)
             return
-        today = self.reconciler.today
-        step = SettleIntents(audit, tuple(intents), tuple(lines), today, gone=gone)
-        try:
-            self.intents_settled += yield from perform(step)
-        except AuditLogError:
-            self.stopped = f"{audit.broken}: the run stopped, and sent no write"
+        today, read = self.reconciler.today, tuple(lines)
+        # One at a time: when the log fails midway, those settled and those not are told apart.
+        for index, intent in enumerate(intents):
+            try:
+                self.intents_settled += yield from perform(
+                    SettleIntents(audit, (intent,), read, today, gone=gone)
+                )
+            except AuditLogError:
+                self.intents_unsettled += len(intents) - index
+                self.stopped = f"{audit.broken}: the run stopped, and sent no write"
+                return
 
     def interrupted(self, error: BaseException) -> None:
         """Report the agreements being written when `error` ended the run: what their writes

@@ -127,17 +127,24 @@ class AuditLog:
         missing; nothing is written to it).
 
         Raises:
-            ConfigurationError: naming the file and why (a missing directory, no permission).
+            ConfigurationError: naming the file and why (a missing directory, no permission, a
+                named pipe).
         """
+        # A log is read back (the next run settles its intents from it): a named pipe cannot
+        # be, and opening one waits for its other end, so a run with it would hang or lose them.
+        if self.path.is_fifo():
+            raise self._unusable("it is a named pipe, not a file")
         try:
-            # Non-blocking: a named pipe nobody reads is refused here instead of hanging.
+            # Non-blocking all the same: a pipe made since, that nobody reads, is not waited on.
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
             os.close(os.open(self.path, flags, 0o644))
         except OSError as error:
-            raise ConfigurationError(
-                f"the audit log {str(self.path)!r} cannot be written: {error.strerror}; "
-                "nothing was sent"
-            ) from None
+            raise self._unusable(error.strerror or str(error)) from None
+
+    def _unusable(self, why: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"the audit log {str(self.path)!r} cannot be written: {why}; nothing was sent"
+        )
 
     def intent(
         self,
@@ -218,7 +225,7 @@ class AuditLog:
             "settled_by": self.run_id,
         }
         record.pop("lines_before", None)
-        self._append(record)
+        self._append(_json(record))  # amounts a person typed as numbers were read as Decimal
 
 
 def _json(value: Any) -> Any:
@@ -253,7 +260,8 @@ def iter_audit_log(path: str | Path) -> Iterator[dict[str, Any]]:
         InputError: the file cannot be read.
     """
     try:
-        with Path(path).open("rb") as handle:
+        # Non-blocking: opening a named pipe waits for a writer; it keeps no lines to read.
+        with open(path, "rb", opener=_without_waiting) as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return
             for number, raw in enumerate(handle, start=1):
@@ -264,6 +272,10 @@ def iter_audit_log(path: str | Path) -> Iterator[dict[str, Any]]:
         return
     except OSError as error:
         raise InputError(f"{path}: cannot read the audit log: {error.strerror}") from None
+
+
+def _without_waiting(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 _OPERATIONS: Final = frozenset({"create", "update", "cancel"})
@@ -277,7 +289,8 @@ def _audit_line(raw: bytes, path: str | Path, number: int) -> dict[str, Any] | N
         when = datetime.fromisoformat(record["time"])
         if not isinstance(record.get("run_id"), str) or when.utcoffset() is None:
             raise ValueError("no run_id, or a time without its zone")
-        if record.get("event") in ("intent", "outcome"):
+        # A line without an event is an outcome of a log written before intents.
+        if record.get("event", "outcome") in ("intent", "outcome"):
             _check_write_line(record)
     except (
         ValueError,
@@ -292,22 +305,30 @@ def _audit_line(raw: bytes, path: str | Path, number: int) -> dict[str, Any] | N
     return record  # type: ignore[no-any-return]
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_write_line(record: Mapping[str, Any]) -> None:
-    """An intent or an outcome says which write, agreement and operation; an intent's values
-    are amounts or dates.
+    """An intent or an outcome says which write (an outcome written before intents has no
+    `write_id`), agreement and operation; an intent's values are amounts or dates, and the
+    lines it knew before a create are ids.
 
     Raises:
         ValueError: naming what is missing or wrong.
     """
     agreement = record.get("agreement_id")
-    if not isinstance(record.get("write_id"), str):
+    if "event" in record and not isinstance(record.get("write_id"), str):
         raise ValueError("no write_id")
-    if not isinstance(agreement, int) or isinstance(agreement, bool):
+    if not _is_id(agreement):
         raise ValueError(f"agreement_id {agreement!r} is not an id")
     if record.get("operation") not in _OPERATIONS:
         raise ValueError(f"operation {record.get('operation')!r} is not one")
-    if record["event"] != "intent":
+    if record.get("event") != "intent":
         return
+    known = record.get("lines_before")
+    if known is not None and not (isinstance(known, list) and all(map(_is_id, known))):
+        raise ValueError(f"lines_before {known!r} are not addition ids")
     for side in ("before", "after"):
         values = record.get(side) or {}
         for field, value in values.items():

@@ -186,3 +186,26 @@ def test_the_summary_says_what_would_change_and_render_shows_each_change(
         assert f"Agreement {agreement.agreement_id}" in rendered
     applied = quick_syncer.sync_all(example, example.usages, today=TODAY)
     assert f"created {creates} and updated {updates} additions on" in applied.summary()
+
+
+def test_the_summary_lists_the_first_warnings_and_counts_the_rest(example: ExampleMSP) -> None:
+    unmapped = next(plan.id for plan in example.plans if plan.id not in example.mapping)
+    usages = [
+        usage._replace(seats={**usage.seats, unmapped: 2})
+        for usage in example.usages
+        if usage.agreement_id not in unreachable(example)
+    ][:7]
+    with ConnectWiseClient(API_URL, example.credentials, transport=example.fake.transport()) as c:
+        report = sync_all(c, example.plans, example.mapping, usages, today=TODAY, dry_run=True)
+    warned = [
+        (agreement, warning)
+        for agreement in report.agreement_reports
+        for warning in agreement.warnings
+    ]
+    assert len(warned) >= 7
+    summary = report.summary()
+    shown = [line.strip() for line in summary.splitlines() if line.strip().startswith("warning ")]
+    assert len(shown) == 5
+    for line, (agreement, warning) in zip(shown, warned, strict=False):
+        assert str(agreement.agreement_id) in line and str(warning)[:30] in line
+    assert f"... and {len(warned) - 5} more warnings" in summary

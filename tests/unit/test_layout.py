@@ -87,3 +87,45 @@ def test_the_simulator_does_not_borrow_the_sdks_code() -> None:
                 ):
                     borrowed.append(f"{path.name}: {module}")
     assert borrowed == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT / "src").with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_at_load(path: Path, modules: set[str]) -> set[str]:
+    """The SDK modules `path` imports when it is loaded (not under TYPE_CHECKING, not inside a
+    function)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        statements: list[ast.stmt] = [node]
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", "")
+            statements = [] if name == "TYPE_CHECKING" else [*node.body, *node.orelse]
+        for statement in statements:
+            if isinstance(statement, ast.ImportFrom) and statement.module:
+                for alias in statement.names:
+                    inner = f"{statement.module}.{alias.name}"
+                    found.add(inner if inner in modules else statement.module)
+            elif isinstance(statement, ast.Import):
+                found.update(alias.name for alias in statement.names)
+    return found & modules
+
+
+def test_no_module_imports_itself_back_when_it_loads() -> None:
+    paths = {_module_name(path): path for path in SRC.rglob("*.py")}
+    graph = {name: _imported_at_load(path, set(paths)) for name, path in paths.items()}
+    cycles = []
+    for start in graph:
+        seen, frontier = set(), [(start, (start,))]
+        while frontier:
+            module, trail = frontier.pop()
+            for imported in graph[module]:
+                if imported == start:
+                    cycles.append(" -> ".join((*trail, start)))
+                elif imported not in seen:
+                    seen.add(imported)
+                    frontier.append((imported, (*trail, imported)))
+    assert cycles == []

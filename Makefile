@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHECKED := src tests examples benchmarks scripts
 
 .PHONY: install redis-server test check lint typecheck unit docs docs-serve demo cassettes contract bench \
-	browser-check clean
+	browser-check clean generate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ demo: install
 # Re-record the vcrpy cassettes against the simulator (served on 127.0.0.1).
 cassettes: install
 	$(BIN)/pytest tests/client/test_cassettes.py --record-mode=rewrite
+
+# Write the async client's accessors from the sync ones (tests/unit fails when they are stale).
+generate: install
+	$(BIN)/python scripts/gen_async_accessors.py
 
 # Regenerate the structural contract from the shared OpenAPI subset.
 contract: install

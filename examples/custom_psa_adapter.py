@@ -4,6 +4,10 @@ A made-up PSA keeps contracts with lines of its own shape. `ContractBackend` ada
 `BillingBackend` (a few methods: read the catalog and a contract's lines, say whether a contract
 is open, create, update and end a line), and `sync_all` does the rest: reconciliation, each
 write sent once and settled by reading when its answer is lost, per-contract locks, reports.
+
+It imports nothing of ConnectWise: the backend protocol, its neutral errors (`PSANotFoundError`,
+and for a real API `OutcomeUnknownError` when an answer is lost, `WriteRefusedError`, ...) and
+its request counter are all in `connectwise_billing.backend`.
 """
 
 from __future__ import annotations
@@ -14,19 +18,15 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from connectwise_billing import (
+from connectwise_billing import CompanyUsage, Plan, PlanMapping, sync_all
+from connectwise_billing.backend import (
     AgreementState,
-    CancelAddition,
     CatalogItem,
-    CompanyUsage,
-    CreateAddition,
-    NotFoundError,
-    Plan,
-    PlanMapping,
-    RetryPolicy,
-    UpdateAddition,
-    sync_all,
+    PSANotFoundError,
+    SettlePolicy,
+    record_request,
 )
+from connectwise_billing.reconcile import CancelAddition, CreateAddition, UpdateAddition
 
 # --- the other PSA, as its own API would hand things out ---------------------------------------
 
@@ -74,25 +74,28 @@ class OtherPSA:
 
 
 class ContractBackend:
-    """The other PSA as a `BillingBackend`."""
+    """The other PSA as a `BillingBackend`. Each method is one call of the other PSA's API,
+    counted with `record_request` for the reports' `api_calls`."""
 
     name = "OtherPSA"
 
     def __init__(self, psa: OtherPSA) -> None:
         self.psa = psa
-        self.retry = RetryPolicy()  # bounds the re-reads that settle a lost answer
+        self.settle = SettlePolicy()  # bounds the re-reads that settle a lost answer
 
     @property
     def scope(self) -> str:
         return "other-psa"  # one tenant: lock keys name it and the contract
 
     def read_catalog(self, product_ids: Sequence[int]) -> Mapping[int, CatalogItem]:
+        record_request()
         skus = self.psa.skus
         return {i: CatalogItem(i, skus[i][0], skus[i][1]) for i in product_ids if i in skus}
 
     def describe_agreements(
         self, agreement_ids: Sequence[int], today: date
     ) -> Mapping[int, AgreementState]:
+        record_request()
         states = {}
         for contract in agreement_ids:
             status = self.psa.contracts.get(contract)
@@ -105,16 +108,18 @@ class ContractBackend:
         return states
 
     def read_lines(self, agreement_id: int) -> Sequence[ContractLine]:
+        record_request()
         return [line for line in self.psa.lines.values() if line.contract == agreement_id]
 
     def read_line(self, agreement_id: int, line_id: int) -> ContractLine:
+        record_request()
         line = self.psa.lines.get(line_id)
         if line is None or line.contract != agreement_id:
-            url = f"otherpsa://contracts/{agreement_id}/lines/{line_id}"
-            raise NotFoundError("no such line", status_code=404, method="GET", url=url)
+            raise PSANotFoundError(f"contract {agreement_id} has no line {line_id}")
         return line
 
     def create_line(self, operation: CreateAddition) -> ContractLine:
+        record_request()
         return self.psa.add_line(
             operation.agreement_id,
             operation.product_id,
@@ -124,11 +129,13 @@ class ContractBackend:
         )
 
     def update_line(self, operation: UpdateAddition) -> ContractLine:
+        record_request()
         values = {field: change.new for field, change in operation.changes.items()}
-        return self.psa.change_line(operation.addition_id, **values)
+        return self.psa.change_line(operation.line_id, **values)
 
     def cancel_line(self, operation: CancelAddition) -> ContractLine:
-        return self.psa.change_line(operation.addition_id, cancelled_date=operation.cancelled_date)
+        record_request()
+        return self.psa.change_line(operation.line_id, cancelled_date=operation.cancelled_date)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ The public API, importable from the package root:
   `run_every` and the reports (`CompanyReport`, `SyncReport`);
 - notifications: `notify`, `async_notify` (one POST of a report's summary to a webhook);
 - the PSA-neutral billing backend the sync writes through (`BillingBackend`,
-  `AsyncBillingBackend`, `AgreementState`, `CatalogItem`) and ConnectWise's
-  (`ConnectWiseBackend`, `AsyncConnectWiseBackend`);
+  `AsyncBillingBackend`, `AgreementState`, `CatalogItem`, `SettlePolicy`, and the neutral errors
+  rooted at `PSAError`) and ConnectWise's (`ConnectWiseBackend`, `AsyncConnectWiseBackend`);
 - the locks that keep two syncs off one agreement: `InProcessLock`, `FileLock`, `RedisLock`
   (the `Lock` protocol is in `connectwise_billing.locks`);
 - the error tree rooted at `ConnectWiseBillingError`.
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         AsyncBillingBackend,
         BillingBackend,
         CatalogItem,
+        SettlePolicy,
     )
     from connectwise_billing.client import (
         NOT_GIVEN,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         RetryPolicy,
     )
     from connectwise_billing.errors import (
+        AccessDeniedError,
         APIConnectionError,
         APITimeoutError,
         AuditLogError,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
         ConflictError,
         ConnectWiseAPIError,
         ConnectWiseBillingError,
+        CredentialsRefusedError,
         DuplicateAgreementError,
         DuplicatePlanError,
         InputError,
@@ -76,7 +79,11 @@ if TYPE_CHECKING:
         LockError,
         MappingError,
         NotFoundError,
+        OutcomeUnknownError,
         PermissionDeniedError,
+        PSAError,
+        PSANotFoundError,
+        PSAUnreachableError,
         RateLimiterError,
         RateLimitError,
         ServerError,
@@ -84,6 +91,7 @@ if TYPE_CHECKING:
         UnexpectedResponseError,
         UnknownCompanyError,
         UnknownPlanError,
+        WriteRefusedError,
     )
     from connectwise_billing.locks import (
         FileLock,
@@ -138,6 +146,7 @@ _EXPORTS: Final = {
     "AsyncBillingBackend": "connectwise_billing.backend",
     "BillingBackend": "connectwise_billing.backend",
     "CatalogItem": "connectwise_billing.backend",
+    "SettlePolicy": "connectwise_billing.backend",
     "AsyncConnectWiseBackend": "connectwise_billing.sync.connectwise",
     "ConnectWiseBackend": "connectwise_billing.sync.connectwise",
     "NOT_GIVEN": "connectwise_billing.client",
@@ -156,6 +165,13 @@ _EXPORTS: Final = {
     "Reference": "connectwise_billing.client",
     "RetryPolicy": "connectwise_billing.client",
     "count_requests": "connectwise_billing.accounting",
+    "AccessDeniedError": "connectwise_billing.errors",
+    "CredentialsRefusedError": "connectwise_billing.errors",
+    "OutcomeUnknownError": "connectwise_billing.errors",
+    "PSAError": "connectwise_billing.errors",
+    "PSANotFoundError": "connectwise_billing.errors",
+    "PSAUnreachableError": "connectwise_billing.errors",
+    "WriteRefusedError": "connectwise_billing.errors",
     "APIConnectionError": "connectwise_billing.errors",
     "APITimeoutError": "connectwise_billing.errors",
     "AuditLogError": "connectwise_billing.errors",
@@ -245,6 +261,7 @@ __all__ = [
     "NOT_GIVEN",
     "APIConnectionError",
     "APITimeoutError",
+    "AccessDeniedError",
     "Addition",
     "Agreement",
     "AgreementDiff",
@@ -274,6 +291,7 @@ __all__ = [
     "ConnectWiseClient",
     "CreateAddition",
     "Credentials",
+    "CredentialsRefusedError",
     "DiffWarning",
     "DuplicateAdditions",
     "DuplicateAgreementError",
@@ -291,6 +309,10 @@ __all__ = [
     "NewAddition",
     "NotFoundError",
     "OperationResult",
+    "OutcomeUnknownError",
+    "PSAError",
+    "PSANotFoundError",
+    "PSAUnreachableError",
     "PermissionDeniedError",
     "Plan",
     "PlanMapping",
@@ -304,6 +326,7 @@ __all__ = [
     "Reference",
     "RetryPolicy",
     "ServerError",
+    "SettlePolicy",
     "SyncPolicy",
     "SyncReport",
     "ThrottleBudgetSpent",
@@ -312,6 +335,7 @@ __all__ = [
     "UnknownCompanyError",
     "UnknownPlanError",
     "UpdateAddition",
+    "WriteRefusedError",
     "__version__",
     "apply_changes",
     "apply_diff",

@@ -52,7 +52,9 @@ def count_requests() -> Iterator[RequestCounter]:
 
 
 def record_request() -> None:
-    """Count one request for every open counter (called by the clients per attempt)."""
+    """Count one request for every open counter: the ConnectWise clients call it per attempt,
+    and any billing backend per request it sends its PSA (it is
+    `connectwise_billing.backend.record_request` too), for the reports' `api_calls`."""
     counter = _current.get()
     while counter is not None:
         counter.count += 1

@@ -12,16 +12,26 @@ What a backend returns, the reconciler reads: a line has `id`, `product` (with a
 [`AdditionLike`][connectwise_billing.reconcile.AdditionLike]), and may have `updated_by` and
 `last_updated` for manual-edit detection.
 
-What a backend raises, the applier understands through the SDK's errors:
+What a backend raises, the applier understands through the PSA-neutral errors defined here
+(the ConnectWise errors derive from them: `NotFoundError` is a `PSANotFoundError`, ...):
 
 | when | raise |
 |---|---|
-| a write's answer was lost: it may have landed | `APIConnectionError(request_sent=True)` |
-| a write provably did not reach the PSA | `APIConnectionError(request_sent=False)` |
-| the PSA refused a write | a `ConnectWiseAPIError` (`BadRequestError`, ...) |
-| the agreement or line does not exist | `NotFoundError` |
-| the integration may not see it | `PermissionDeniedError` |
-| the credentials are refused | `AuthenticationError` (ends the run) |
+| a write's answer was lost: it may have landed | `OutcomeUnknownError` |
+| the request provably did not reach the PSA | `PSAUnreachableError` |
+| the PSA refused a write | `WriteRefusedError` (not sent again) |
+| the agreement or line does not exist | `PSANotFoundError` |
+| the integration may not see it | `AccessDeniedError` |
+| the credentials are refused | `CredentialsRefusedError` (ends the run) |
+
+Their messages are the backend's own; the applier names the PSA by the backend's `name`.
+
+Besides the operations of [`BillingBackend`][connectwise_billing.backend.BillingBackend], a
+backend may have a `settle` attribute, the
+[`SettlePolicy`][connectwise_billing.backend.SettlePolicy] of the re-reads that settle a write
+whose answer was lost (without it, the defaults); and it counts each request it sends to its PSA
+with [`record_request`][connectwise_billing.backend.record_request], for the reports'
+`api_calls` (the ConnectWise client does so for every attempt).
 
 A backend may also offer `find_agreements(company_id, company_name, today)`, a customer's
 active agreements as [`AgreementCandidate`][connectwise_billing.backend.AgreementCandidate]s (by
@@ -33,12 +43,26 @@ Imports no HTTP library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
+
+from connectwise_billing import waits
+from connectwise_billing.accounting import record_request
+from connectwise_billing.errors import (
+    AccessDeniedError,
+    CredentialsRefusedError,
+    InputError,
+    OutcomeUnknownError,
+    PSAError,
+    PSANotFoundError,
+    PSAUnreachableError,
+    WriteRefusedError,
+)
 
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import (
@@ -47,16 +71,119 @@ if TYPE_CHECKING:
         CreateAddition,
         UpdateAddition,
     )
-    from connectwise_billing.retry import RetryPolicy
 
 __all__ = [
+    "AccessDeniedError",
     "AgreementCandidate",
     "AgreementState",
     "AgreementStatus",
     "AsyncBillingBackend",
     "BillingBackend",
     "CatalogItem",
+    "CredentialsRefusedError",
+    "OutcomeUnknownError",
+    "PSAError",
+    "PSANotFoundError",
+    "PSAUnreachableError",
+    "SettlePolicy",
+    "WriteOutcome",
+    "WriteRefusedError",
+    "record_request",
+    "write_outcome",
 ]
+
+WriteOutcome = Literal["not_sent", "unknown", "refused"]
+"""What a failed write says about the PSA's state: `not_sent` (it never reached the PSA, or the
+PSA turned it away unprocessed), `unknown` (it was sent and may have been applied), or `refused`
+(the PSA answered that it did not apply it)."""
+
+
+def write_outcome(error: BaseException) -> WriteOutcome:
+    """Classify the error a write ended with, by the neutral errors alone: a
+    [`PSAError`][connectwise_billing.errors.PSAError] says (its `outcome`); an `InputError` is
+    raised before anything is sent (`not_sent`); anything else may have happened after the write
+    reached the PSA (`unknown`)."""
+    if isinstance(error, PSAError):
+        return error.outcome
+    if isinstance(error, InputError):
+        return "not_sent"
+    return "unknown"
+
+
+def _not_negative(name: str) -> Any:
+    def check(_instance: Any, _attribute: Any, value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"SettlePolicy.{name} must not be negative, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(slots=False)
+class SettlePolicy:
+    """How the applier learns what became of a write whose answer was lost: by reading, never
+    by sending a create again.
+
+    Attributes:
+        settle_timeout: How long, in seconds, the applier keeps re-reading (default 10). A
+            write the re-reads do not show by then is reported `"unknown"` and left to the
+            next sync, which reads the truth.
+        settle_interval: Seconds between those re-reads (default 2); the first is immediate.
+        max_attempts: Sends of one update or cancel in all (default 5): one the re-reads show
+            did not land is sent again, since it replaces fields and a second copy changes
+            nothing more. A create is sent once.
+        initial_backoff: Seconds before the first such send again (default 0.5); the wait
+            doubles with each one, up to `max_backoff`.
+        max_backoff: The longest of those waits, in seconds (default 30).
+        jitter: Spread each of those waits randomly over [wait/2, wait].
+        wait: `False` makes every wait zero (meant for tests: `SettlePolicy(wait=False)`).
+    """
+
+    settle_timeout: float = attrs.field(default=10.0, validator=_not_negative("settle_timeout"))
+    settle_interval: float = attrs.field(default=2.0)
+    max_attempts: int = attrs.field(default=5)
+    initial_backoff: float = attrs.field(default=0.5, validator=_not_negative("initial_backoff"))
+    max_backoff: float = attrs.field(default=30.0, validator=_not_negative("max_backoff"))
+    jitter: bool = True
+    wait: bool = True
+
+    @settle_interval.validator
+    def _check_interval(self, _attribute: Any, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"SettlePolicy.settle_interval must be positive, got {value!r}")
+
+    @max_attempts.validator
+    def _check_attempts(self, _attribute: Any, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"SettlePolicy.max_attempts must be at least 1, got {value!r}")
+
+    def settle_waits(self, within: float | None = None) -> list[float]:
+        """The waits between the re-reads that settle a write: one every `settle_interval`,
+        adding up to `settle_timeout` (or to `within` seconds, what is left of it)."""
+        waits: list[float] = []
+        left = self.settle_timeout if within is None else within
+        while left > 1e-9:
+            waits.append(min(self.settle_interval, left))
+            left -= waits[-1]
+        return waits
+
+    def resend_wait(
+        self, sent: int, rng: Callable[[float, float], float] = random.uniform
+    ) -> float:
+        """Seconds to wait before sending an update or cancel again, after `sent` sends."""
+        backoff = min(self.max_backoff, self.initial_backoff * 2 ** (sent - 1))
+        return rng(backoff / 2, backoff) if self.jitter else backoff
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, unless `wait` is off (and no time at all in testing mode: see
+        [`set_testing`][connectwise_billing.waits.set_testing])."""
+        if self.wait:
+            waits.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        """The asyncio twin of [`sleep`][connectwise_billing.backend.SettlePolicy.sleep]."""
+        if self.wait:
+            await waits.asleep(seconds)
+
 
 AgreementStatus = Literal["open", "closed", "unavailable"]
 """`open` (a sync may write to it), `closed` (cancelled, expired, ended: nothing is written, and
@@ -72,7 +199,8 @@ class AgreementState:
         status: See `AgreementStatus`.
         reason: Why it is closed or unavailable, as a report should say it.
         failure: For an unavailable agreement, when the failure says something about the PSA
-            rather than about the agreement (`ConnectWise could not be reached`): the run's
+            rather than about the agreement (`<PSA name> could not be reached`; see
+            [`PSAError.failure`][connectwise_billing.errors.PSAError.failure]): the run's
             circuit breaker counts agreements in a row that failed the same way.
         company_id: The PSA's id of the customer the agreement bills, when it says: a sync
             refuses to write to an agreement of another customer than the usage names.
@@ -136,16 +264,18 @@ class CatalogItem:
 
 @runtime_checkable
 class BillingBackend(Protocol):
-    """What the applier and the sync need from a PSA (the sync twin)."""
+    """What the applier and the sync need from a PSA (the sync twin).
+
+    Optional, and read when present: `settle` (a
+    [`SettlePolicy`][connectwise_billing.backend.SettlePolicy]; without it, the defaults) and
+    `find_agreements` (see the module). A backend written before `settle` existed and that has
+    a `retry` [`RetryPolicy`][connectwise_billing.RetryPolicy] keeps its settle timings: they
+    are read from it.
+    """
 
     @property
     def name(self) -> str:
         """How messages name the PSA (`"ConnectWise"`)."""
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """Its `settle_timeout` and `settle_interval` bound the re-reads that settle a write
-        whose answer was lost; its `sleep` waits between them."""
 
     @property
     def scope(self) -> str:
@@ -169,31 +299,29 @@ class BillingBackend(Protocol):
         return a line whose quantity, price, cost or product cannot be read."""
 
     def read_line(self, agreement_id: int, line_id: int) -> AdditionLike:
-        """One line; `NotFoundError` if it is gone."""
+        """One line; `PSANotFoundError` if it is gone."""
 
     def create_line(self, operation: CreateAddition) -> AdditionLike:
         """Create the line; return it as the PSA stored it. Never resend it after it may have
         reached the PSA: raise, and the applier settles the outcome by reading."""
 
     def update_line(self, operation: UpdateAddition) -> AdditionLike:
-        """Write the new values of `operation.changes`; return the line as the PSA answered."""
+        """Write the new values of `operation.changes` to line `operation.line_id`; return the
+        line as the PSA answered."""
 
     def cancel_line(self, operation: CancelAddition) -> AdditionLike:
-        """Set the line's cancelled date (its billing history stays); return the line."""
+        """Set the cancelled date of line `operation.line_id` (its billing history stays);
+        return the line."""
 
 
 @runtime_checkable
 class AsyncBillingBackend(Protocol):
     """The asyncio twin of [`BillingBackend`][connectwise_billing.backend.BillingBackend]:
-    the same operations, awaited."""
+    the same operations, awaited (and the same optional `settle`)."""
 
     @property
     def name(self) -> str:
         """How messages name the PSA."""
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The policy of the settle re-reads and their waits."""
 
     @property
     def scope(self) -> str:
@@ -211,7 +339,7 @@ class AsyncBillingBackend(Protocol):
         """Every billable line of one agreement."""
 
     async def read_line(self, agreement_id: int, line_id: int) -> AdditionLike:
-        """One line; `NotFoundError` if it is gone."""
+        """One line; `PSANotFoundError` if it is gone."""
 
     async def create_line(self, operation: CreateAddition) -> AdditionLike:
         """Create the line; return it as the PSA stored it."""

@@ -2,6 +2,11 @@
 
 Everything raised on purpose derives from `ConnectWiseBillingError`:
 
+- The PSA-neutral errors a billing backend raises, rooted at
+  [`PSAError`][connectwise_billing.errors.PSAError]: a line or agreement not found, a write's
+  outcome unknown, a write refused, the credentials refused, the PSA unreachable. The ConnectWise
+  errors below derive from them, so code written against the neutral ones (the applier, the
+  sync) handles ConnectWise's too, and `except NotFoundError` still works.
 - [`ConnectWiseAPIError`][connectwise_billing.errors.ConnectWiseAPIError] and its per-status
   subclasses: ConnectWise answered with an error status.
 - [`APIConnectionError`][connectwise_billing.errors.APIConnectionError] (and
@@ -18,7 +23,10 @@ No exception carries the private key, the `Authorization` header or the `clientI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+if TYPE_CHECKING:
+    from connectwise_billing.backend import WriteOutcome
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -70,6 +78,76 @@ class ConnectWiseBillingError(Exception):
                 setattr(self, name, redact_value(value, secrets))
 
 
+class PSAError(ConnectWiseBillingError):
+    """Base of the PSA-neutral errors: what a billing backend raises to tell the applier what
+    happened, in words any PSA can say (no HTTP status, no URL).
+
+    The class says what an error means in general; `outcome` says exactly what one failed write
+    tells, because for some errors that depends on the answer (a ConnectWise connection dropped
+    before or after the request was sent; a 5xx with or without ConnectWise's own error body).
+    """
+
+    _outcome: ClassVar[WriteOutcome] = "unknown"
+
+    @property
+    def outcome(self) -> WriteOutcome:
+        """What this error says about a write it ended: `not_sent`, `unknown` (it may have
+        landed) or `refused` (see [`WriteOutcome`][connectwise_billing.backend.WriteOutcome])."""
+        return self._outcome
+
+    def failure(self, name: str) -> str | None:
+        """What this error says about the PSA called `name` rather than about one agreement
+        (`ConnectWise could not be reached`), or `None`: it is the agreement's own. A run's
+        circuit breaker counts agreements in a row that failed the same way."""
+        return None
+
+
+class PSANotFoundError(PSAError):
+    """The agreement or line does not exist in the PSA (deleted, or replaced): a write to it
+    is refused, and a sync reports the agreement gone."""
+
+    _outcome: ClassVar[WriteOutcome] = "refused"
+
+
+class OutcomeUnknownError(PSAError):
+    """A write's answer was lost after the request may have reached the PSA: it may have
+    landed. Never send it again yourself: the applier reads to learn what happened."""
+
+    def failure(self, name: str) -> str | None:
+        return f"{name} could not be reached"
+
+
+class WriteRefusedError(PSAError):
+    """The PSA answered that it did not do what was asked (invalid values, a conflicting
+    change): nothing was written, and the same request would be refused again, so it is not
+    retried."""
+
+    _outcome: ClassVar[WriteOutcome] = "refused"
+
+
+class AccessDeniedError(WriteRefusedError):
+    """The PSA refuses the integration access to a record (or to all of them): reported as
+    no access; before anything of a run has succeeded, it ends the run."""
+
+
+class CredentialsRefusedError(PSAError):
+    """The PSA refused the integration's credentials: every other request would be refused
+    too, so the run ends (with its report)."""
+
+    _outcome: ClassVar[WriteOutcome] = "refused"
+
+
+class PSAUnreachableError(PSAError):
+    """The PSA could not be reached, and the request provably did not reach it (no
+    connection could be made): a write did not land. Before anything of a run has succeeded,
+    it ends the run."""
+
+    _outcome: ClassVar[WriteOutcome] = "not_sent"
+
+    def failure(self, name: str) -> str | None:
+        return f"{name} could not be reached"
+
+
 class AuditLogError(ConnectWiseBillingError):
     """The audit log could not be written (a full disk, a removed directory): the run sends no
     further write, and its report says why it stopped."""
@@ -119,14 +197,16 @@ class FieldError(NamedTuple):
     details: str | None = None
 
 
-class ConnectWiseAPIError(ConnectWiseBillingError):
-    """ConnectWise answered with an HTTP error status.
+class ConnectWiseAPIError(PSAError):
+    """ConnectWise answered with an HTTP error status (for a write: `outcome` `refused`, but
+    for a 429 and some 5xx).
 
     Attributes:
         status_code: The HTTP status.
         code: ConnectWise's error `code` (`"InvalidObject"`, `"NotFound"`, ...), if any.
         message: ConnectWise's `message`, or a description of the body when it was not JSON.
-        errors: The body's `errors` list (field-level problems), possibly empty.
+        errors (tuple[FieldError, ...]): The body's `errors` list (field-level problems),
+            possibly empty.
         method: The request's HTTP method.
         url: The request URL without its query string.
         request_id: The `x-cw-request-id` response header: quote it to ConnectWise support.
@@ -157,6 +237,8 @@ class ConnectWiseAPIError(ConnectWiseBillingError):
         self.has_error_body = has_error_body
         super().__init__(self._describe())
 
+    _outcome: ClassVar[WriteOutcome] = "refused"
+
     def _describe(self) -> str:
         head = f"{self.method} {self.url} -> {self.status_code}"
         if self.code:
@@ -173,23 +255,23 @@ class ConnectWiseAPIError(ConnectWiseBillingError):
         return text
 
 
-class BadRequestError(ConnectWiseAPIError):
+class BadRequestError(ConnectWiseAPIError, WriteRefusedError):
     """400: ConnectWise rejected the request as invalid."""
 
 
-class AuthenticationError(ConnectWiseAPIError):
+class AuthenticationError(ConnectWiseAPIError, CredentialsRefusedError):
     """401: the credentials (company id, public/private key or clientId) were refused."""
 
 
-class PermissionDeniedError(ConnectWiseAPIError):
+class PermissionDeniedError(ConnectWiseAPIError, AccessDeniedError):
     """403: the API member's security role lacks access (for example to that company)."""
 
 
-class NotFoundError(ConnectWiseAPIError):
+class NotFoundError(ConnectWiseAPIError, PSANotFoundError):
     """404: no such record (on cloud sites also a wrong codebase or bad credentials)."""
 
 
-class ConflictError(ConnectWiseAPIError):
+class ConflictError(ConnectWiseAPIError, WriteRefusedError):
     """409: the record changed or conflicts with another."""
 
 
@@ -204,9 +286,33 @@ class RateLimitError(ConnectWiseAPIError):
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
+    # ConnectWise throttles a request before it processes it.
+    _outcome: ClassVar[WriteOutcome] = "not_sent"
 
-class ServerError(ConnectWiseAPIError):
-    """5xx: ConnectWise (or a proxy in front of it) failed."""
+    def failure(self, name: str) -> str | None:
+        return f"{name} throttled it"
+
+
+_GATEWAY_STATUSES = frozenset({502, 504})
+
+
+class ServerError(ConnectWiseAPIError, OutcomeUnknownError):
+    """5xx: ConnectWise (or a proxy in front of it) failed.
+
+    A write's outcome is `unknown` after a 502 or 504, or a 5xx without ConnectWise's JSON
+    error body (a gateway's page: the write may well have gone through); `refused` after a
+    500 or 503 with ConnectWise's own error body.
+    """
+
+    @property
+    def outcome(self) -> WriteOutcome:
+        """`unknown` after a 502 or 504 or without ConnectWise's error body; else `refused`."""
+        if self.status_code in _GATEWAY_STATUSES or not self.has_error_body:
+            return "unknown"
+        return "refused"
+
+    def failure(self, name: str) -> str | None:
+        return f"{name} answered {self.status_code}"
 
 
 class ThrottleBudgetSpent(RateLimitError):
@@ -232,8 +338,12 @@ def error_class_for(status_code: int) -> type[ConnectWiseAPIError]:
     return STATUS_ERRORS.get(status_code, ConnectWiseAPIError)
 
 
-class APIConnectionError(ConnectWiseBillingError):
+class APIConnectionError(PSAUnreachableError):
     """No usable HTTP answer: connection refused or dropped, TLS failure, ...
+
+    A neutral [`PSAUnreachableError`][connectwise_billing.errors.PSAUnreachableError] whether
+    or not the request was sent: the circuit breaker counts both as ConnectWise unreachable.
+    For a write, `outcome` is `not_sent` only when `request_sent` is `False`.
 
     Attributes:
         method: The request's HTTP method.
@@ -249,15 +359,22 @@ class APIConnectionError(ConnectWiseBillingError):
         self.request_sent = request_sent
         super().__init__(f"{method} {url}: {message}")
 
+    @property
+    def outcome(self) -> WriteOutcome:
+        """`unknown` when the request may have been received (`request_sent`), else
+        `not_sent`."""
+        return "unknown" if self.request_sent else "not_sent"
+
 
 class APITimeoutError(APIConnectionError):
     """The request timed out (connect, read, write or pool timeout)."""
 
 
-class UnexpectedResponseError(ConnectWiseBillingError):
+class UnexpectedResponseError(OutcomeUnknownError):
     """The answer is not what ConnectWise sends: a redirect, not JSON, JSON of the wrong shape,
     a listing that never ends, or a record whose field a sync decides with cannot be used. A
-    redirect is never followed: it would carry the credentials to another address.
+    redirect is never followed: it would carry the credentials to another address. A write
+    answered so may have gone through (a proxy answered): its outcome is unknown.
 
     For a record, the message names it, the field and the value:
     `addition 77 on agreement 314: unitPrice '' is not a number`.
@@ -294,6 +411,10 @@ class UnexpectedResponseError(ConnectWiseBillingError):
             super().__init__(f"{message} (in the answer to {method} {url})")
         else:
             super().__init__(f"{method} {url} -> {status_code}: {message}")
+
+    def failure(self, name: str) -> str | None:
+        # One record's bad field is the agreement's own problem, not ConnectWise's.
+        return None if self.record is not None else f"{name}'s answers were not what it sends"
 
 
 class MappingError(InputError):
@@ -340,7 +461,9 @@ class DuplicateAgreementError(InputError):
     but one agreement cannot be billed for two usages."""
 
 
-class RateLimiterError(ConnectWiseBillingError):
+class RateLimiterError(PSAError):
     """The client's rate limiter could not be used: the Redis of a
     [`RedisRateLimiter`][connectwise_billing.client.ratelimit.RedisRateLimiter] failed, timed
     out or went away. Raised before the request was sent: nothing reached ConnectWise."""
+
+    _outcome: ClassVar[WriteOutcome] = "not_sent"

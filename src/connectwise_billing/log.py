@@ -12,7 +12,7 @@ from connectwise_billing.defaults import LOGGER_NAME
 
 __all__ = ["logger"]
 
-logger = logging.getLogger(LOGGER_NAME)
+logger: logging.Logger = logging.getLogger(LOGGER_NAME)
 # A library is silent unless the application asks: without this, Python's last-resort handler
 # would print the SDK's warnings to stderr of every program that uses it.
 logger.addHandler(logging.NullHandler())

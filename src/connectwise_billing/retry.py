@@ -1,10 +1,11 @@
 """When to retry a request, how long to wait, and what a failed write tells: one policy object,
 tenacity underneath.
 
-[`RetryPolicy`][connectwise_billing.RetryPolicy] decides and waits for everyone: the client's
-retries, the applier's settle re-reads, the command line (its `[retry]` settings). Its decision
-([`RetryPolicy.decide`][connectwise_billing.RetryPolicy.decide]) is built from pure functions
-([`retry_reason`][connectwise_billing.retry.retry_reason],
+[`RetryPolicy`][connectwise_billing.RetryPolicy] decides and waits for the client's retries and
+the command line (its `[retry]` settings); its `settle_*` settings become the ConnectWise
+backend's [`SettlePolicy`][connectwise_billing.backend.SettlePolicy] (`RetryPolicy.settle`).
+Its decision ([`RetryPolicy.decide`][connectwise_billing.RetryPolicy.decide]) is built from
+pure functions ([`retry_reason`][connectwise_billing.retry.retry_reason],
 [`write_outcome`][connectwise_billing.retry.write_outcome],
 [`compute_wait`][connectwise_billing.retry.compute_wait],
 [`parse_retry_after`][connectwise_billing.retry.parse_retry_after]), and a hook of your own
@@ -24,6 +25,10 @@ What is retried:
 A write is never repeated once it may have reached ConnectWise: the applier settles its outcome
 by reading (see [`write_outcome`][connectwise_billing.retry.write_outcome] and the
 `settle_*` settings of [`RetryPolicy`][connectwise_billing.RetryPolicy]).
+
+`write_outcome` reads what each ConnectWise error says of itself (its `outcome`, as every
+PSA-neutral error of [`connectwise_billing.backend`][connectwise_billing.backend] has): the
+applier classifies by the neutral errors alone, and gets the same answer.
 """
 
 from __future__ import annotations
@@ -34,18 +39,16 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import attrs
 
-from connectwise_billing import waits
+from connectwise_billing import backend, waits
 from connectwise_billing.accounting import current_meter, spend_throttle
+from connectwise_billing.backend import SettlePolicy, WriteOutcome
 from connectwise_billing.errors import (
     APIConnectionError,
     APITimeoutError,
-    ConnectWiseAPIError,
-    InputError,
-    RateLimiterError,
     RateLimitError,
     ServerError,
     ThrottleBudgetSpent,
@@ -59,7 +62,6 @@ T = TypeVar("T")
 """What the retried function returns."""
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
-_GATEWAY_STATUSES: Final = frozenset({502, 504})
 _RETRY_IN_MESSAGE: Final = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
@@ -144,15 +146,25 @@ class RetryPolicy:
         if not value > 0:
             raise ValueError(f"RetryPolicy.settle_interval must be positive, got {value!r}")
 
+    @property
+    def settle(self) -> SettlePolicy:
+        """The settle re-reads and resends this policy's settings make: `settle_timeout`,
+        `settle_interval`, and `max_attempts`, the backoff and `wait` for sending an update
+        again."""
+        return SettlePolicy(
+            settle_timeout=self.settle_timeout,
+            settle_interval=self.settle_interval,
+            max_attempts=self.max_attempts,
+            initial_backoff=self.initial_backoff,
+            max_backoff=self.max_backoff,
+            jitter=self.jitter,
+            wait=self.wait,
+        )
+
     def settle_waits(self, within: float | None = None) -> list[float]:
         """The waits between the re-reads that settle a write: one every `settle_interval`,
         adding up to `settle_timeout` (or to `within` seconds, what is left of it)."""
-        waits: list[float] = []
-        left = self.settle_timeout if within is None else within
-        while left > 1e-9:
-            waits.append(min(self.settle_interval, left))
-            left -= waits[-1]
-        return waits
+        return self.settle.settle_waits(within)
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -192,12 +204,6 @@ class RetryPolicy:
             await waits.asleep(seconds)
 
 
-WriteOutcome = Literal["not_sent", "unknown", "refused"]
-"""What a failed write says about ConnectWise's state: `not_sent` (it never reached ConnectWise,
-or ConnectWise throttled it unprocessed), `unknown` (it was sent and may have been applied), or
-`refused` (ConnectWise answered that it did not apply it)."""
-
-
 def write_outcome(error: BaseException) -> WriteOutcome:
     """Classify the error a write ended with.
 
@@ -207,19 +213,12 @@ def write_outcome(error: BaseException) -> WriteOutcome:
       ConnectWise's JSON error body (a gateway's page); a redirect, or a 2xx that is not
       ConnectWise's JSON (a proxy answered: the write may well have gone through).
     - `refused`: ConnectWise's own error answer (a 4xx, or a 500/503 with its error body).
+
+    Each error says it of itself (`outcome`): this is
+    [`connectwise_billing.backend.write_outcome`][connectwise_billing.backend.write_outcome],
+    which the applier uses for every PSA.
     """
-    # An InputError, and a rate limiter that failed, are raised before sending.
-    if isinstance(error, RateLimitError | InputError | RateLimiterError):
-        return "not_sent"
-    if isinstance(error, APIConnectionError):
-        return "unknown" if error.request_sent else "not_sent"
-    if isinstance(error, ServerError):
-        if error.status_code in _GATEWAY_STATUSES or not error.has_error_body:
-            return "unknown"
-        return "refused"
-    if isinstance(error, ConnectWiseAPIError):
-        return "refused"
-    return "unknown"
+    return backend.write_outcome(error)
 
 
 def retry_reason(method: str, error: BaseException) -> str | None:

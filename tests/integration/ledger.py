@@ -2,7 +2,8 @@
 
 It proves the applier is PSA-neutral: the same applier suite and fault soak run against it as
 against the ConnectWise simulator, through `LedgerBackend`, a `BillingBackend` written only to
-the protocol's contract. Its faults are the ones any PSA's API has: a write whose answer is lost
+the protocol's contract: it imports nothing of ConnectWise, and raises only the neutral errors
+of `connectwise_billing.backend`. Its faults are the ones any PSA's API has: a write whose answer is lost
 after (or before) it was committed, a write committed later than its answer said, a write that
 reads show only later, a refused write.
 """
@@ -20,18 +21,16 @@ from typing import Any, Literal
 
 import attrs
 
-from connectwise_billing import (
+from connectwise_billing.backend import (
     AgreementState,
-    APIConnectionError,
-    BadRequestError,
-    CancelAddition,
     CatalogItem,
-    CreateAddition,
-    NotFoundError,
-    RetryPolicy,
-    UpdateAddition,
+    OutcomeUnknownError,
+    PSANotFoundError,
+    SettlePolicy,
+    WriteRefusedError,
+    record_request,
 )
-from connectwise_billing.accounting import record_request
+from connectwise_billing.reconcile import CancelAddition, CreateAddition, UpdateAddition
 from connectwise_billing.testing import VirtualClock
 
 FaultKind = Literal[
@@ -204,12 +203,10 @@ class Ledger:
         for line in self.visible(agreement_id):
             if line.id == line_id:
                 return line
-        raise NotFoundError(
-            f"no line {line_id}", status_code=404, method="GET", url=self._url(agreement_id)
-        )
+        raise PSANotFoundError(f"{self._where(agreement_id)}: no line {line_id}")
 
-    def _url(self, agreement_id: int) -> str:
-        return f"ledger://{self.name}/agreements/{agreement_id}/lines"
+    def _where(self, agreement_id: int) -> str:
+        return f"ledger {self.name}, agreement {agreement_id}"
 
     def write(self, op: str, agreement_id: int, line: Line) -> Line:
         """Store `line` as written by `op`, meeting the next fault of `op` if one is set."""
@@ -217,16 +214,10 @@ class Ledger:
             self._catch_up()
             self.writes.append((op, agreement_id))
             kind, seconds = self._next_fault(op)
-            url = self._url(agreement_id)
+            where = self._where(agreement_id)
             if kind == "refused" or self.agreements.get(agreement_id) != "open":
-                raise BadRequestError(
-                    "the ledger refused the write",
-                    status_code=400,
-                    method=op,
-                    url=url,
-                    has_error_body=True,
-                )
-            lost = APIConnectionError("the answer was lost", method=op, url=url)
+                raise WriteRefusedError(f"{op} on {where}: the ledger refused the write")
+            lost = OutcomeUnknownError(f"{op} on {where}: the answer was lost")
             if kind in ("lost_before_commit", "commit_later", "lost_after_commit"):
                 self.lost.add((op, agreement_id if op == "create" else line.id))
             if kind == "lost_before_commit":
@@ -255,14 +246,9 @@ class Ledger:
 
     def change(self, op: UpdateAddition | CancelAddition) -> Line:
         with self._lock:
-            current = self.lines.get(op.addition_id)
+            current = self.lines.get(op.line_id)
             if current is None or current.agreement_id != op.agreement_id:
-                raise NotFoundError(
-                    f"no line {op.addition_id}",
-                    status_code=404,
-                    method=op.kind,
-                    url=self._url(op.agreement_id),
-                )
+                raise PSANotFoundError(f"{self._where(op.agreement_id)}: no line {op.line_id}")
             if isinstance(op, CancelAddition):
                 values: dict[str, Any] = {"cancelled_date": op.cancelled_date}
             else:
@@ -272,13 +258,14 @@ class Ledger:
 
 
 class LedgerBackend:
-    """The ledger's `BillingBackend`: written to the protocol's contract, nothing else."""
+    """The ledger's `BillingBackend`: written to the protocol's contract, nothing else. Each
+    call is one request to the ledger, counted for the reports with `record_request`."""
 
     name = "the ledger"
 
-    def __init__(self, ledger: Ledger, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, ledger: Ledger, *, settle: SettlePolicy | None = None) -> None:
         self.ledger = ledger
-        self.retry = retry or RetryPolicy()
+        self.settle = settle or SettlePolicy()
 
     @property
     def scope(self) -> str:
@@ -329,9 +316,9 @@ class AsyncLedgerBackend:
 
     name = "the ledger"
 
-    def __init__(self, ledger: Ledger, *, retry: RetryPolicy | None = None) -> None:
-        self._sync = LedgerBackend(ledger, retry=retry)
-        self.retry = self._sync.retry
+    def __init__(self, ledger: Ledger, *, settle: SettlePolicy | None = None) -> None:
+        self._sync = LedgerBackend(ledger, settle=settle)
+        self.settle = self._sync.settle
 
     @property
     def scope(self) -> str:

@@ -190,9 +190,11 @@ class LedgerSite(Site):
     def apply(
         self, diff: Any, *, retry: RetryPolicy | None = None, **kwargs: Any
     ) -> list[OperationResult]:
+        # The ledger is not ConnectWise: it takes the settle part of the policy only.
+        settle = retry.settle if retry else None
         if self.kind == "sync":
-            return apply_diff(LedgerBackend(self.ledger, retry=retry), diff, **kwargs)
-        backend = AsyncLedgerBackend(self.ledger, retry=retry)
+            return apply_diff(LedgerBackend(self.ledger, settle=settle), diff, **kwargs)
+        backend = AsyncLedgerBackend(self.ledger, settle=settle)
         return asyncio.run(async_apply_diff(backend, diff, **kwargs))
 
 

@@ -77,7 +77,7 @@ def test_a_create_that_landed_is_confirmed_by_reading_and_never_sent_again(shop:
     assert result.status == "applied"
     assert result.note is not None and result.note.startswith("confirmed by re-reading")
     [created] = shop.active()
-    assert result.addition_id == created.id
+    assert result.line_id == created.id
     assert shop.site.writes("create") == 1
     assert shop.diff({"gold": 12}).is_empty
 

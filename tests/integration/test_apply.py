@@ -109,7 +109,7 @@ def test_a_create_that_landed_is_confirmed_by_reading_and_never_sent_again(
     assert result.status == "applied"
     assert result.note is not None and result.note.startswith("confirmed by re-reading")
     [created] = example.fake.list_additions(diff.agreement_id)
-    assert result.addition_id == created.id
+    assert result.line_id == created.id
     assert posts(example.fake) == 1
     assert diff_now(example).is_empty
 
@@ -200,7 +200,7 @@ def test_an_update_that_landed_before_its_answer_was_lost_is_applied(
     assert result.status == "applied"
     assert result.note is not None and result.note.startswith("confirmed by re-reading")
     assert example.fake.count_requests("PATCH") == 1
-    assert example.fake.get_addition(update.addition_id).quantity == 12
+    assert example.fake.get_addition(update.line_id).quantity == 12
 
 
 def test_a_cancel_that_landed_before_its_answer_was_lost_is_applied(
@@ -231,7 +231,7 @@ def test_an_update_that_did_not_land_is_sent_again_and_heals_in_the_run(
     [result] = quick_syncer.apply(example, diff)
     assert result.status == "applied"
     assert example.fake.count_requests("PATCH") == 2
-    assert example.fake.get_addition(update.addition_id).quantity == 12
+    assert example.fake.get_addition(update.line_id).quantity == 12
     assert diff_now(example).is_empty
 
 
@@ -260,7 +260,7 @@ def test_an_update_is_sent_again_at_most_max_attempts_times(
     assert result.error is not None
     assert "a re-read shows it did not land (sent 5 times)" in result.error
     assert example.fake.count_requests("PATCH") == 5  # RetryPolicy.max_attempts
-    assert example.fake.get_addition(update.addition_id).quantity == 3
+    assert example.fake.get_addition(update.line_id).quantity == 3
 
 
 def test_an_update_whose_outcome_cannot_be_learned_is_unknown_and_not_sent_again(
@@ -291,7 +291,7 @@ def test_an_update_answered_200_without_being_applied_is_failed(
     """A server (or a proxy) that says 200 to a PATCH and returns the addition unchanged."""
     example, diff = stale
     [update] = diff.updates
-    unchanged = {"id": update.addition_id, "quantity": 3, "product": {"id": update.product_id}}
+    unchanged = {"id": update.line_id, "quantity": 3, "product": {"id": update.product_id}}
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=unchanged)

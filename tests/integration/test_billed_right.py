@@ -173,7 +173,7 @@ def test_a_merge_converges_and_the_kept_line_is_synced_from_then_on(site: Site, 
     assert site.line(kept).quantity == 12
     again = run([usage(site, 15)], merge)
     assert again.ok and again.mrr_after == D("120.00")
-    assert [r.addition_id for r in again.agreement_reports[0].results] == [kept]
+    assert [r.line_id for r in again.agreement_reports[0].results] == [kept]
 
 
 # --- 5. a remap billed twice ------------------------------------------------------------------

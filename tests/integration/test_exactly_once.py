@@ -281,13 +281,13 @@ def test_merged_duplicates_converge_the_kept_line_is_synced_from_then_on(
     merge = SyncPolicy(on_duplicates="merge")
     found = quick_syncer.sync_all(example, example.usages, merge, today=TODAY)
     [merged] = [r for r in found.agreement_reports if r.agreement_id == agreement]
-    assert [(r.operation.kind, r.addition_id) for r in merged.results] == [("cancel", twin)]
+    assert [(r.operation.kind, r.line_id) for r in merged.results] == [("cancel", twin)]
     assert merged.ok and merged.billing is not None and merged.billing.problems == ()
     assert duplicates(example) == []
     usage = next(u for u in example.usages if u.agreement_id == agreement)
     more = usage._replace(seats={**usage.seats, "gold-50": usage.seats["gold-50"] + 3})
     again = quick_syncer.sync_all(example, [more], merge, today=TODAY)
-    assert again.ok and [r.addition_id for r in again.agreement_reports[0].results] == [gold]
+    assert again.ok and [r.line_id for r in again.agreement_reports[0].results] == [gold]
 
 
 def test_an_unsettled_write_is_reported_unknown_and_never_claimed(

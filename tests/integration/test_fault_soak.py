@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 
 from connectwise_billing import (
-    APIConnectionError,
     CompanyUsage,
+    OutcomeUnknownError,
     Plan,
     PlanMapping,
     SyncPolicy,
@@ -87,11 +87,11 @@ def assert_reports_are_true(example: ExampleMSP, reports: list[SyncReport]) -> N
                 if result.status == "unknown":
                     path = f"/finance/agreements/{op.agreement_id}/additions"
                     if not isinstance(op, CreateAddition):
-                        path += f"/{op.addition_id}"
+                        path += f"/{op.line_id}"
                     assert path in ambiguous_writes, f"unknown without a lost answer: {result}"
                 if result.status != "applied":
                     continue
-                addition = additions.get(result.addition_id or 0)
+                addition = additions.get(result.line_id or 0)
                 assert addition is not None, f"claimed but not there: {result}"
                 if isinstance(op, CreateAddition):
                     assert addition.product is not None and addition.product.id == op.product_id
@@ -289,10 +289,10 @@ def test_random_ledger_faults_and_runs_at_once_never_bill_twice(
         for result in (r for a in report.agreement_reports for r in a.results):
             op = result.operation
             if result.status == "unknown":
-                key = op.agreement_id if isinstance(op, CreateAddition) else op.addition_id
+                key = op.agreement_id if isinstance(op, CreateAddition) else op.line_id
                 assert (op.kind, key) in ledger.lost, f"unknown without a lost answer: {result}"
             if result.status == "applied":
-                line = lines.get(result.addition_id or 0)
+                line = lines.get(result.line_id or 0)
                 assert line is not None, f"claimed but not there: {result}"
                 if isinstance(op, CreateAddition):
                     assert (line.product.id, line.quantity) == (op.product_id, op.quantity)
@@ -309,7 +309,7 @@ def test_the_ledger_can_bill_twice_when_a_lost_create_is_sent_again(clock: Virtu
     usage = CompanyUsage(ledger.add_agreement(), {"gold": 2})
     [create] = reconcile_all(LEDGER_PLANS, mapping, [usage], {}, today=TODAY)[0].creates
     ledger.fail("commit_later", "create", seconds=1.0)
-    with pytest.raises(APIConnectionError):
+    with pytest.raises(OutcomeUnknownError):
         backend.create_line(create)
     assert backend.read_lines(usage.agreement_id) == []
     backend.create_line(create)

@@ -255,11 +255,11 @@ def test_verify_before_write_refuses_to_overwrite_a_concurrent_edit(
         example.plans, example.mapping, bumped, additions, policy, today=TODAY
     )
     [update] = diff.updates
-    example.fake.edit_addition(update.addition_id, quantity=99)  # someone edits it meanwhile
+    example.fake.edit_addition(update.line_id, quantity=99)  # someone edits it meanwhile
     [result] = syncer.apply(example, diff, policy=policy)
     assert result.status == "conflict"
     assert result.error is not None and "quantity" in result.error
-    assert example.fake.get_addition(update.addition_id).quantity == 99
+    assert example.fake.get_addition(update.line_id).quantity == 99
 
 
 def test_manual_edits_are_reported_and_can_be_respected(

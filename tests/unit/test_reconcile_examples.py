@@ -163,14 +163,14 @@ def test_only_the_quantity_changes_when_only_seats_changed() -> None:
     diff = run({"gold": 12}, [addition(7, 102, "10", "8.00", "3.25")])
     [update] = diff.operations
     assert isinstance(update, UpdateAddition)
-    assert (update.addition_id, dict(update.changes)) == (7, {"quantity": (D(10), D(12))})
+    assert (update.line_id, dict(update.changes)) == (7, {"quantity": (D(10), D(12))})
     assert (diff.mrr_before, diff.mrr_after) == (D("80.00"), D("96.00"))
 
 
 def test_decimals_compare_by_value() -> None:
     diff = run({"gold": 12}, [addition(7, 102, "12.0", "8.0", "3.250")])
     assert diff.is_empty
-    assert [u.addition_id for u in diff.unchanged] == [7]
+    assert [u.line_id for u in diff.unchanged] == [7]
     assert diff.mrr_before == diff.mrr_after == D("96.00")
 
 
@@ -247,7 +247,7 @@ def test_zero_seats_cancel() -> None:
     diff = run({}, [addition(7, 102, "5", "8.00", "3.25")], SyncPolicy(on_zero="cancel"))
     [cancel] = diff.operations
     assert isinstance(cancel, CancelAddition)
-    assert (cancel.addition_id, cancel.cancelled_date) == (7, TODAY)
+    assert (cancel.line_id, cancel.cancelled_date) == (7, TODAY)
     assert (diff.mrr_before, diff.mrr_after) == (D("40.00"), D(0))
 
 
@@ -283,7 +283,7 @@ def test_cancelled_today_is_no_longer_active() -> None:
 def test_an_addition_cancelled_in_the_future_is_still_active() -> None:
     later = addition(7, 102, "5", "8.00", "3.25", cancelled=date(2026, 12, 31))
     diff = run({"gold": 6}, [later])
-    assert [u.addition_id for u in diff.updates] == [7]
+    assert [u.line_id for u in diff.updates] == [7]
 
 
 def test_unmapped_products_are_untouched_and_reported() -> None:
@@ -329,10 +329,10 @@ def test_duplicates_merge_keeps_the_oldest_and_cancels_the_rest() -> None:
     """Cancelled, not zeroed: a zero-quantity line is still an active line of the product, and
     the next run would find the product billed by two lines again."""
     diff = run({"gold": 12}, duplicates(), SyncPolicy(on_duplicates="merge"))
-    assert [(op.addition_id, dict(op.changes)) for op in diff.updates] == [
+    assert [(op.line_id, dict(op.changes)) for op in diff.updates] == [
         (7, {"quantity": (D(4), D(12))})
     ]
-    assert [(op.addition_id, op.cancelled_date) for op in diff.cancels] == [(8, TODAY)]
+    assert [(op.line_id, op.cancelled_date) for op in diff.cancels] == [(8, TODAY)]
     assert diff.mrr_after == D("96.00")
 
 
@@ -343,7 +343,7 @@ def test_a_zero_quantity_duplicate_is_a_duplicate_too() -> None:
     assert skipped.is_empty
     assert [d.addition_ids for d in skipped.duplicates] == [(7, 8)]
     merged = run({"gold": 12}, lines, SyncPolicy(on_duplicates="merge"))
-    assert [(op.kind, op.addition_id) for op in merged.operations] == [
+    assert [(op.kind, op.line_id) for op in merged.operations] == [
         ("update", 7),
         ("cancel", 8),
     ]
@@ -413,7 +413,7 @@ def test_text_rendering() -> None:
             "  update  Basic 10 GB                     5 -> 0        4.00 -> 3.60                1.50",
             "  create  Gold 50 GB                          12                7.20                3.25",
             "  update  Platinum 100 GB                 1 -> 0      12.50 -> 11.25                5.00",
-            "  ! unmapped usage: 2 seats on plan Archive not billed (map the plan to a ConnectWise product)",
+            "  ! unmapped usage: 2 seats on plan Archive not billed (map it to a product in the PSA)",
             "  MRR 32.50 -> 86.40 (+53.90)   cost 12.50 -> 39.00",
         ]
     )

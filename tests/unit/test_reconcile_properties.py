@@ -136,15 +136,15 @@ def apply(additions: list[Addition], diff: AgreementDiff) -> list[Addition]:
                 bill_customer="Billable",
             )
         elif isinstance(op, UpdateAddition):
-            old = state[op.addition_id]
+            old = state[op.line_id]
             fields = {field: new for field, (_old, new) in op.changes.items()}
-            state[op.addition_id] = Addition(
+            state[op.line_id] = Addition(
                 **{**_fields(old), **fields, "updated_by": "CloudPanelAPI"}
             )
         else:
-            old = state[op.addition_id]
+            old = state[op.line_id]
             cancelled = datetime.combine(op.cancelled_date, datetime.min.time(), UTC)
-            state[op.addition_id] = Addition(**{**_fields(old), "cancelled_date": cancelled})
+            state[op.line_id] = Addition(**{**_fields(old), "cancelled_date": cancelled})
     return list(state.values())
 
 
@@ -188,7 +188,7 @@ def test_never_touches_unmapped_products_non_billing_or_inactive_additions(
     owned = {*MAPPED.values(), *(RETIRED.values() if policy.on_retired == "zero" else ())}
     for op in run(plans, usage, additions, policy).operations:
         if isinstance(op, UpdateAddition | CancelAddition):
-            touched = by_id[op.addition_id]
+            touched = by_id[op.line_id]
             assert touched.product is not None and touched.product.id in owned
             assert touched.bill_customer in ("Billable", None)
             assert is_active(touched)

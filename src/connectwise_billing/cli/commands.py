@@ -321,7 +321,7 @@ def undo(args: argparse.Namespace) -> int:
     )
     for agreement in changes.agreements:
         for op in agreement.operations:
-            line = getattr(op, "addition_id", None)
+            line = getattr(op, "line_id", None)
             why = getattr(op, "reason", "")
             print(f"  agreement {agreement.agreement_id}: {op.kind} addition {line} ({why})")
     for note in changes.notes:

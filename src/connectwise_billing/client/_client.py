@@ -113,7 +113,7 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
             return self._exchange(request)[0]
 
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
-        policy = self._options(request).retry or self.retry
+        policy = self._retry(request)
         return call_with_retries(
             policy,
             request.method,
@@ -228,7 +228,7 @@ class AsyncConnectWiseClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransp
             return (await self._exchange(request))[0]
 
     async def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Response]:
-        policy = self._options(request).retry or self.retry
+        policy = self._retry(request)
         return await async_call_with_retries(
             policy,
             request.method,

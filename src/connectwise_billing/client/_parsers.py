@@ -69,27 +69,34 @@ def number(value: Any) -> Decimal:
     return number
 
 
-def at_least(minimum: int) -> Callable[[Any], Decimal]:
-    problem = "is negative" if minimum == 0 else f"is below {minimum}"
+@attrs.frozen
+class AtLeast:
+    """The parser of a number that may not be below `minimum` (a quantity: zero or more)."""
 
-    def bounded_number(value: Any) -> Decimal:
+    minimum: int
+
+    def __call__(self, value: Any) -> Decimal:
         parsed = number(value)
-        if parsed < minimum:
-            raise Problem(problem)
+        if parsed < self.minimum:
+            raise Problem("is negative" if self.minimum == 0 else f"is below {self.minimum}")
         return parsed
 
-    return bounded_number
+
+def minimum_of(parse: Callable[[Any], Any]) -> int | None:
+    """The least value a number parser accepts, if it has one."""
+    return parse.minimum if isinstance(parse, AtLeast) else None
 
 
 # Timestamps repeat heavily (effective dates on the 1st, batch updates share `lastUpdated`) and
 # datetimes are immutable, so parsed values are shared.
-_cached_moment = functools.lru_cache(maxsize=4096)(parse_datetime)
+cached_moment = functools.lru_cache(maxsize=4096)(parse_datetime)
+"""`parse_datetime`, sharing the values parsed (it raises `ValueError` on a bad text)."""
 
 
 def moment(value: Any) -> datetime:
     if value.__class__ is str:
         try:
-            return _cached_moment(value)
+            return cached_moment(value)
         except ValueError:
             pass
     raise Problem("is not a date and time")
@@ -158,7 +165,7 @@ def parser_for(field: attrs.Attribute[Any]) -> Callable[[Any], Any]:
         return integer
     if inner is Decimal:
         minimum = field.metadata.get("minimum")
-        return number if minimum is None else at_least(minimum)
+        return number if minimum is None else AtLeast(minimum)
     if inner is datetime:
         return moment
     if inner is Reference:

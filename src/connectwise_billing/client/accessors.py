@@ -1,6 +1,8 @@
 """The sync client's resource accessors, made by the declarations in
 [`connectwise_billing.client.resource`][connectwise_billing.client.resource]: each method
-builds its request with the declaration and hands it to the client."""
+builds its request with the declaration and hands it to the client.
+
+The async client's accessors are generated from this file (`make generate`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from connectwise_billing.client.paging import Listing, ListingIterator, M, N, Pa
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 from connectwise_billing.retry import RetryPolicy
 
+# scripts/gen_async_accessors.py writes async_accessors.py from this file by substituting words:
+# a method that calls the client's `fetch` or `count`, `collect()` or `self.list` becomes a
+# coroutine that awaits them. tests/unit/test_generated_accessors.py fails when the twin is stale.
+
 if TYPE_CHECKING:
     from connectwise_billing.client._client import ConnectWiseClient
     from connectwise_billing.client.resource import (
@@ -22,16 +28,11 @@ if TYPE_CHECKING:
         ResourceSpec,
     )
 
-__all__ = ["ChildResource", "Resource", "options"]
-
-
-def options(timeout: Timeout | None, retry: RetryPolicy | None) -> RequestOptions:
-    """The per-call options of a method: `None` leaves a setting to the client."""
-    return RequestOptions(timeout=timeout, retry=retry)
+__all__ = ["ChildResource", "Resource"]
 
 
 class Resource(Generic[M]):
-    """A top-level resource of the sync client (`client.products`, `client.agreements`, ...).
+    """A top-level resource on the sync client: `client.products`, `client.agreements`, ...
 
     Listings take the resource's declared filters as keyword arguments
     (`client.agreements.list(company_id=5)`).
@@ -50,7 +51,7 @@ class Resource(Generic[M]):
         retry: RetryPolicy | None = None,
     ) -> M:
         """One record by id. Raises `NotFoundError` if there is none."""
-        request = self._spec.get((), id, fields, options(timeout, retry))
+        request = self._spec.get((), id, fields, RequestOptions(timeout, retry))
         return self._client.fetch(request, self._spec.model)
 
     def iter_pages(
@@ -73,7 +74,7 @@ class Resource(Generic[M]):
         page's `left_out` and a warning in the log. `None`: the resource's own (strict for
         additions, lenient for the others)."""
         query = self._spec.query(
-            (), conditions, filters, fields, order_by, page_size, options(timeout, retry)
+            (), conditions, filters, fields, order_by, page_size, RequestOptions(timeout, retry)
         )
         return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
@@ -126,7 +127,7 @@ class Resource(Generic[M]):
         **filters: Any,
     ) -> int:
         """How many records match."""
-        request = self._spec.count((), conditions, filters, options(timeout, retry))
+        request = self._spec.count((), conditions, filters, RequestOptions(timeout, retry))
         return self._client.count(request)
 
     def search(
@@ -145,8 +146,10 @@ class Resource(Generic[M]):
 
 
 class ChildResource(Generic[M, N]):
-    """A resource under a parent record, on the sync client (`client.additions`): every method
-    takes the parent's id first (`client.additions.list(agreement_id)`)."""
+    """A resource under a parent record on the sync client: `client.additions`.
+
+    Every method takes the parent's id first (`client.additions.list(agreement_id)`).
+    """
 
     def __init__(self, client: ConnectWiseClient, spec: ChildResourceSpec[M, N]) -> None:
         self._client = client
@@ -163,7 +166,7 @@ class ChildResource(Generic[M, N]):
     ) -> M:
         """One record by its parent's id and its own. Raises `NotFoundError` if there is none."""
         parents = self._spec.parents(parent_id)
-        request = self._spec.get(parents, id, fields, options(timeout, retry))
+        request = self._spec.get(parents, id, fields, RequestOptions(timeout, retry))
         return self._client.fetch(request, self._spec.model)
 
     def iter_pages(
@@ -179,11 +182,11 @@ class ChildResource(Generic[M, N]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> Iterator[Page[M]]:
-        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`;
+        """Stream the parent's matching records a page at a time (as `Resource.iter_pages`;
         additions are strict unless `strict=False`)."""
         query = self._spec.query(
             self._spec.parents(parent_id), conditions, filters, fields, order_by, page_size,
-            options(timeout, retry),
+            RequestOptions(timeout, retry),
         )  # fmt: skip
         return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
@@ -240,7 +243,7 @@ class ChildResource(Generic[M, N]):
     ) -> int:
         """How many of the parent's records match."""
         parents = self._spec.parents(parent_id)
-        request = self._spec.count(parents, conditions, filters, options(timeout, retry))
+        request = self._spec.count(parents, conditions, filters, RequestOptions(timeout, retry))
         return self._client.count(request)
 
     def create(
@@ -256,7 +259,7 @@ class ChildResource(Generic[M, N]):
         Never retried after the request may have reached the server (see
         [`RetryPolicy`][connectwise_billing.RetryPolicy]): a blind retry could bill twice.
         """
-        request = self._spec.create(parent_id, record, options(timeout, retry))
+        request = self._spec.create(parent_id, record, RequestOptions(timeout, retry))
         return self._client.fetch(request, self._spec.model)
 
     def update(
@@ -275,7 +278,7 @@ class ChildResource(Generic[M, N]):
         is sent (`quantity="lots"` is an `InputError` naming it). `None` clears a field that
         may be cleared (a date, a description).
         """
-        request = self._spec.update(parent_id, id, fields, options(timeout, retry))
+        request = self._spec.update(parent_id, id, fields, RequestOptions(timeout, retry))
         return self._client.fetch(request, self._spec.model)
 
     def delete(
@@ -291,4 +294,4 @@ class ChildResource(Generic[M, N]):
 
         A DELETE whose answer was lost is settled by reading the record: gone means deleted.
         """
-        run(self._client, self._spec.delete_flow(parent_id, id, options(timeout, retry)))
+        run(self._client, self._spec.delete_flow(parent_id, id, RequestOptions(timeout, retry)))

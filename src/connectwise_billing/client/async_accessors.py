@@ -1,3 +1,5 @@
+# Generated from accessors.py by scripts/gen_async_accessors.py (`make generate`): edit that
+# file, not this one.
 """The async client's resource accessors: the sync ones
 ([`connectwise_billing.client.accessors`][connectwise_billing.client.accessors]), awaited."""
 
@@ -6,8 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic
 
-from connectwise_billing.client.accessors import options
-from connectwise_billing.client.api import Timeout
+from connectwise_billing.client.api import RequestOptions, Timeout
 from connectwise_billing.client.calls import arun
 from connectwise_billing.client.paging import AsyncListingIterator, Listing, M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
@@ -26,9 +27,13 @@ __all__ = ["AsyncChildResource", "AsyncResource"]
 
 
 class AsyncResource(Generic[M]):
-    """A top-level resource of the async client: as
-    [`Resource`][connectwise_billing.client.accessors.Resource], awaited (`iter` and
-    `iter_pages` with `async for`)."""
+    """A top-level resource on the async client: `client.products`, `client.agreements`, ...
+
+    Its methods are awaited; `iter` and `iter_pages` are read with `async for`.
+
+    Listings take the resource's declared filters as keyword arguments
+    (`client.agreements.list(company_id=5)`).
+    """
 
     def __init__(self, client: AsyncConnectWiseClient, spec: ResourceSpec[M]) -> None:
         self._client = client
@@ -43,7 +48,7 @@ class AsyncResource(Generic[M]):
         retry: RetryPolicy | None = None,
     ) -> M:
         """One record by id. Raises `NotFoundError` if there is none."""
-        request = self._spec.get((), id, fields, options(timeout, retry))
+        request = self._spec.get((), id, fields, RequestOptions(timeout, retry))
         return await self._client.fetch(request, self._spec.model)
 
     def iter_pages(
@@ -58,11 +63,15 @@ class AsyncResource(Generic[M]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncIterator[Page[M]]:
-        """Stream the matching records a page at a time (`async for`; see
-        [`Resource.iter_pages`][connectwise_billing.client.accessors.Resource.iter_pages] for
-        `strict`)."""
+        """Stream the matching records a page at a time (lazily: nothing is sent until the first
+        page is asked for).
+
+        With `strict`, a record that cannot be used fails the listing with an
+        `UnexpectedResponseError` naming it; otherwise it is left out, with its error on the
+        page's `left_out` and a warning in the log. `None`: the resource's own (strict for
+        additions, lenient for the others)."""
         query = self._spec.query(
-            (), conditions, filters, fields, order_by, page_size, options(timeout, retry)
+            (), conditions, filters, fields, order_by, page_size, RequestOptions(timeout, retry)
         )
         return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
@@ -78,8 +87,8 @@ class AsyncResource(Generic[M]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncListingIterator[M]:
-        """Stream every matching record (`async for`); the records left out gather in its
-        `left_out` as it goes."""
+        """Stream every matching record (forward-only paging unless `order_by`); the records
+        left out gather in its `left_out` as it goes (see `iter_pages` for `strict`)."""
         pages = self.iter_pages(
             conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
             timeout=timeout, retry=retry, **filters,
@@ -98,7 +107,8 @@ class AsyncResource(Generic[M]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> Listing[M]:
-        """Every matching record, as a list, with the records left out in its `left_out`."""
+        """Every matching record, as a list, with the records left out in its `left_out`
+        (see `iter_pages` for `strict`)."""
         records = self.iter(
             conditions, fields=fields, order_by=order_by, page_size=page_size, strict=strict,
             timeout=timeout, retry=retry, **filters,
@@ -114,7 +124,7 @@ class AsyncResource(Generic[M]):
         **filters: Any,
     ) -> int:
         """How many records match."""
-        request = self._spec.count((), conditions, filters, options(timeout, retry))
+        request = self._spec.count((), conditions, filters, RequestOptions(timeout, retry))
         return await self._client.count(request)
 
     async def search(
@@ -125,7 +135,8 @@ class AsyncResource(Generic[M]):
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
     ) -> Listing[M]:
-        """Records whose searched fields contain `text` (case-insensitive)."""
+        """Records whose searched fields contain `text` (case-insensitive), in the order of the
+        first of them (see `iter_pages` for `strict`)."""
         condition = self._spec.search_condition(text)
         order = self._spec.search[0]
         return await self.list(
@@ -134,8 +145,12 @@ class AsyncResource(Generic[M]):
 
 
 class AsyncChildResource(Generic[M, N]):
-    """A resource under a parent record, on the async client: as
-    [`ChildResource`][connectwise_billing.client.accessors.ChildResource], awaited."""
+    """A resource under a parent record on the async client: `client.additions`.
+
+    Its methods are awaited; `iter` and `iter_pages` are read with `async for`.
+
+    Every method takes the parent's id first (`client.additions.list(agreement_id)`).
+    """
 
     def __init__(self, client: AsyncConnectWiseClient, spec: ChildResourceSpec[M, N]) -> None:
         self._client = client
@@ -152,7 +167,7 @@ class AsyncChildResource(Generic[M, N]):
     ) -> M:
         """One record by its parent's id and its own. Raises `NotFoundError` if there is none."""
         parents = self._spec.parents(parent_id)
-        request = self._spec.get(parents, id, fields, options(timeout, retry))
+        request = self._spec.get(parents, id, fields, RequestOptions(timeout, retry))
         return await self._client.fetch(request, self._spec.model)
 
     def iter_pages(
@@ -168,11 +183,11 @@ class AsyncChildResource(Generic[M, N]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncIterator[Page[M]]:
-        """Stream the parent's matching records a page at a time (see `Resource.iter_pages`;
+        """Stream the parent's matching records a page at a time (as `AsyncResource.iter_pages`;
         additions are strict unless `strict=False`)."""
         query = self._spec.query(
             self._spec.parents(parent_id), conditions, filters, fields, order_by, page_size,
-            options(timeout, retry),
+            RequestOptions(timeout, retry),
         )  # fmt: skip
         return self._client.pages(query, self._spec.model, strict=self._spec.is_strict(strict))
 
@@ -189,8 +204,8 @@ class AsyncChildResource(Generic[M, N]):
         retry: RetryPolicy | None = None,
         **filters: Any,
     ) -> AsyncListingIterator[M]:
-        """Stream the parent's matching records (`async for`); with `strict=False`, the
-        records left out gather in its `left_out` as it goes."""
+        """Stream the parent's matching records; with `strict=False`, the records left out
+        gather in its `left_out` as it goes."""
         pages = self.iter_pages(
             parent_id, conditions, fields=fields, order_by=order_by, page_size=page_size,
             strict=strict, timeout=timeout, retry=retry, **filters,
@@ -229,7 +244,7 @@ class AsyncChildResource(Generic[M, N]):
     ) -> int:
         """How many of the parent's records match."""
         parents = self._spec.parents(parent_id)
-        request = self._spec.count(parents, conditions, filters, options(timeout, retry))
+        request = self._spec.count(parents, conditions, filters, RequestOptions(timeout, retry))
         return await self._client.count(request)
 
     async def create(
@@ -245,7 +260,7 @@ class AsyncChildResource(Generic[M, N]):
         Never retried after the request may have reached the server (see
         [`RetryPolicy`][connectwise_billing.RetryPolicy]): a blind retry could bill twice.
         """
-        request = self._spec.create(parent_id, record, options(timeout, retry))
+        request = self._spec.create(parent_id, record, RequestOptions(timeout, retry))
         return await self._client.fetch(request, self._spec.model)
 
     async def update(
@@ -264,7 +279,7 @@ class AsyncChildResource(Generic[M, N]):
         is sent (`quantity="lots"` is an `InputError` naming it). `None` clears a field that
         may be cleared (a date, a description).
         """
-        request = self._spec.update(parent_id, id, fields, options(timeout, retry))
+        request = self._spec.update(parent_id, id, fields, RequestOptions(timeout, retry))
         return await self._client.fetch(request, self._spec.model)
 
     async def delete(
@@ -280,4 +295,6 @@ class AsyncChildResource(Generic[M, N]):
 
         A DELETE whose answer was lost is settled by reading the record: gone means deleted.
         """
-        await arun(self._client, self._spec.delete_flow(parent_id, id, options(timeout, retry)))
+        await arun(
+            self._client, self._spec.delete_flow(parent_id, id, RequestOptions(timeout, retry))
+        )

@@ -83,7 +83,7 @@ class Listing(list[M]):
         self, items: Iterable[M] = (), left_out: Iterable[UnexpectedResponseError] = ()
     ) -> None:
         super().__init__(items)
-        self.left_out = list(left_out)
+        self.left_out: list[UnexpectedResponseError] = list(left_out)
 
 
 class ListingIterator(Iterator[M]):
@@ -122,7 +122,11 @@ class ListingIterator(Iterator[M]):
         """Read the listing to its end: the records not read yet, as a
         [`Listing`][connectwise_billing.client.paging.Listing] whose `left_out` holds every
         record the listing left out."""
-        listing = Listing(self)
+        listing = Listing(self._items)  # what is left of the page in hand, then page by page
+        self._items = iter(())
+        for page in self._pages:
+            self.left_out += page.left_out
+            listing += page.items
         listing.left_out += self.left_out  # complete only once the listing is read
         return listing
 
@@ -167,9 +171,11 @@ class AsyncListingIterator(AsyncIterator[M]):
     async def collect(self) -> Listing[M]:
         """Read the listing to its end (see
         [`ListingIterator.collect`][connectwise_billing.client.paging.ListingIterator.collect])."""
-        listing: Listing[M] = Listing()
-        async for record in self:
-            listing.append(record)
+        listing = Listing(self._items)
+        self._items = iter(())
+        async for page in self._pages:
+            self.left_out += page.left_out
+            listing += page.items
         listing.left_out += self.left_out
         return listing
 
@@ -226,8 +232,9 @@ class PageWalk:
             return None  # an empty page ends a listing, whatever its Link says
         after = dict(current.params).get("pageId")
         if self.query.forward_only and after is not None:
-            ids = [item.get("id") for item in items if isinstance(item, Mapping)]
-            if any(isinstance(i, int) and i <= int(after) for i in ids):
+            found = (item.get("id") for item in items if isinstance(item, Mapping))
+            ids = [known for known in found if isinstance(known, int)]
+            if ids and min(ids) <= int(after):
                 raise self._fail(current, f"the page after id {after} lists records up to it again")
         last = parse_link_header(link_header).get("last")
         last_page = dict(parse_qsl(urlsplit(last).query)).get("page") if last else None

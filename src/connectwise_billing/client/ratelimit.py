@@ -230,7 +230,7 @@ class RedisRateLimiter:
         """Requests per minute for everyone who shares the key."""
         self.key = key
         """The Redis key of the limit; `None` until a client keys it by its credentials."""
-        self.burst = max(1, math.floor(rate * REDIS_BURST_SECONDS / 60))
+        self.burst: int = max(1, math.floor(rate * REDIS_BURST_SECONDS / 60))
         """Requests that may start back to back after a quiet spell."""
         # Whole microseconds, rounded up: the rate kept is never above the one configured.
         self._interval = max(1, math.ceil(60_000_000 / rate))

@@ -2,19 +2,23 @@
 
 ```python
 class _Client:  # the shared base of ConnectWiseClient and AsyncConnectWiseClient
-    products = ResourceSpec("/procurement/catalog", Product, search=("identifier",
-                            "description"))
-    additions = ChildResourceSpec("/finance/agreements/{agreement_id}/additions", Addition,
-                                  new=NewAddition, writable=ADDITION_WRITABLE, strict=True)
+    products: ResourceSpec[Product] = ResourceSpec(
+        "/procurement/catalog", Product, search=("identifier", "description")
+    )
+    additions: ChildResourceSpec[Addition, NewAddition] = ChildResourceSpec(
+        "/finance/agreements/{}/additions", Addition, parent="agreement_id",
+        new=NewAddition, writable=ADDITION_WRITABLE, strict=True,
+    )
 ```
 
 `client.products` is then a [`Resource`][connectwise_billing.client.accessors.Resource] on a
 `ConnectWiseClient` and an
 [`AsyncResource`][connectwise_billing.client.async_accessors.AsyncResource] on an
-`AsyncConnectWiseClient`; mypy knows which. A read-only resource (invoices, contacts) is
-one declaration plus its model; a writable one adds its writable fields. A resource whose
-records are summed (additions) declares its listings strict: a record that cannot be read fails
-them, unless a call passes `strict=False`.
+`AsyncConnectWiseClient`; mypy knows which, from the overloads of `__get__`, and the reference
+shows it from the same overloads (the annotation gives them the model). A read-only resource
+(invoices, contacts) is one declaration plus its model; a writable one adds its writable
+fields. A resource whose records are summed (additions) declares its listings strict: a record
+that cannot be read fails them, unless a call passes `strict=False`.
 
 Every request is built by the declaration (pure, shared); the accessors only hand it to their
 client. Every method takes per-call `timeout=` and `retry=`, as in anthropic's SDK.
@@ -144,7 +148,7 @@ class _Declaration(Generic[M]):
 
 
 @attrs.frozen(slots=False)
-class ResourceSpec(_Declaration[M]):
+class ResourceSpec(_Declaration[M], Generic[M]):
     """A top-level resource: its path, its model, the filters its listings take as keyword
     arguments (`company_id=` -> `company/id`), and the fields a text search looks in.
 

@@ -42,7 +42,7 @@ from connectwise_billing.client.models import (
     Reference,
 )
 from connectwise_billing.convert import base_converter
-from connectwise_billing.values import format_datetime, shown_json
+from connectwise_billing.values import MAX_MAGNITUDE, format_datetime, shown_json
 
 if TYPE_CHECKING:
     from cattrs import Converter
@@ -136,52 +136,99 @@ def _raw(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-# Straight-line code for the common case: the type checks of text, flags and whole numbers
-# inline, a call per other field, and the instance filled in one dict update (a frozen attrs
-# __init__ would set each field through object.__setattr__). Any exception sends the record
-# to the field-by-field reader, which names the problem or tolerates it.
-_INLINE_CHECKS: Final[Mapping[Callable[[Any], Any], str]] = {
-    parsers.text: "x.__class__ is not str",
-    parsers.flag: "x is not True and x is not False",
-    parsers.integer: "x.__class__ is not int",
+# Straight-line code for the common case, generated per model: the checks of the usual raw
+# values inline (a text's class; a Decimal's class and range, compared against constants; a
+# timestamp through the shared cache), a call per other field or unusual value, and the
+# instance's dict made from a prepared one (a frozen attrs __init__ would set each field through
+# object.__setattr__). Any exception sends the record to the field-by-field reader, which names
+# the problem or tolerates it: the fast path accepts only what the parsers accept.
+_RAISE_UNLESS: Final[Mapping[Callable[[Any], Any], str]] = {
+    parsers.text: "x.__class__ is str",
+    parsers.flag: "x is True or x is False",
+    parsers.integer: "x.__class__ is int",
+    parsers.record_id: "x.__class__ is int and x > 0",
+}
+"""Parsers whose whole check is one condition: a raw value that fails it is a problem."""
+
+_IN_RANGE: Final = "x.__class__ is Dec and {floor} x < HI and (TINY <= x or x <= NTINY or not x)"
+"""A JSON number read as a finite Decimal of a sane size (`values.out_of_range`), not below
+its floor: used as is. A NaN raises on comparison; an infinity or another type goes to the
+parser, which says what is wrong with it."""
+_WHOLE_IN_RANGE: Final = "x.__class__ is int and {floor} x < HI"
+"""A JSON whole number (`12`: ConnectWise, and the simulator, write whole amounts so) of a
+sane size, not below its floor: made a Decimal."""
+
+_CONSTANTS: Final = {
+    "Dec": Decimal,
+    "HI": Decimal(10) ** (MAX_MAGNITUDE + 1),
+    "NHI": -(Decimal(10) ** (MAX_MAGNITUDE + 1)),
+    "TINY": Decimal(10) ** -MAX_MAGNITUDE,
+    "NTINY": -(Decimal(10) ** -MAX_MAGNITUDE),
+    "moment": parsers.cached_moment,
 }
 
 
-def _fast_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
-    names: dict[str, Any] = {"D": {f.name: None for f in fields}, "new": object.__new__, "C": cls}
+def _field_lines(field: _Field, parse: str, indent: str) -> list[str]:
+    """The lines that check the raw value `x` of one present field and leave its value in `x`."""
+    check = _RAISE_UNLESS.get(field.parse)
+    if check is not None:
+        return [f"{indent}if not ({check}): raise TypeError"]
+    minimum = parsers.minimum_of(field.parse)
+    if field.parse is parsers.number or (minimum is not None and minimum >= 0):
+        floor = "NHI <" if minimum is None else f"{minimum!r} <="
+        return [
+            f"{indent}if {_IN_RANGE.format(floor=floor)}: pass",
+            f"{indent}elif {_WHOLE_IN_RANGE.format(floor=floor)}: x = Dec(x)",
+            f"{indent}else: x = {parse}(x)",
+        ]
+    if field.parse is parsers.moment:
+        return [f"{indent}x = moment(x) if x.__class__ is str else {parse}(x)"]
+    return [f"{indent}x = {parse}(x)"]
+
+
+def _fast_reader(
+    cls: type[T], fields: list[_Field], careful: Callable[[Any], T]
+) -> Callable[[Any, Any], T]:
+    template: dict[str, Any] = {field.name: None for field in fields}
     if _keeps_unparsed(cls):
-        names["D"]["unparsed"] = NOTHING_UNPARSED
-    lines = ["def read(o):", "    v = D.copy()"]
-    info = [f for f in fields if len(f.path) == 2 and f.path[0] == "_info"]
-    for index, field in enumerate(f for f in fields if f not in info):
-        names[f"p{index}"] = field.parse
-        key = field.wire
-        if field.name == "id":
-            lines.append(f"    v['id'] = p{index}(o['id'])")
-            continue
-        lines += [f"    x = o.get({key!r})", "    if x is not None:"]
-        check = _INLINE_CHECKS.get(field.parse)
-        if check is None:
-            lines.append(f"        v[{field.name!r}] = p{index}(x)")
+        template["unparsed"] = NOTHING_UNPARSED
+    names: dict[str, Any] = {
+        **_CONSTANTS,
+        "D": template,
+        "new": object.__new__,
+        "C": cls,
+        "careful": careful,
+    }
+    top: list[str] = []
+    info: list[str] = []  # the fields read inside the `_info` block
+    for index, field in enumerate(fields):
+        parse = f"p{index}"
+        names[parse] = field.parse
+        if field.name == "id":  # required: a record without one is a problem
+            top += ["x = o['id']", *_field_lines(field, parse, ""), "v['id'] = x"]
+        elif len(field.path) == 2 and field.path[0] == "_info":
+            info += [f"x = i.get({field.path[1]!r})", "if x is not None:"]
+            info += [*_field_lines(field, parse, "    "), f"    v[{field.name!r}] = x"]
         else:
-            lines += [f"        if {check}: raise TypeError", f"        v[{field.name!r}] = x"]
+            top += [f"x = o.get({field.wire!r})", "if x is not None:"]
+            top += [*_field_lines(field, parse, "    "), f"    v[{field.name!r}] = x"]
     if info:
-        lines += ["    i = o.get('_info')", "    if i is not None:"]
-        lines.append("        if i.__class__ is not dict: raise TypeError")
-        for index, field in enumerate(info, start=len(fields)):
-            names[f"p{index}"] = field.parse
-            lines += [f"        x = i.get({field.path[1]!r})", "        if x is not None:"]
-            check = _INLINE_CHECKS.get(field.parse)
-            if check is None:
-                lines.append(f"            v[{field.name!r}] = p{index}(x)")
-            else:
-                lines += [
-                    f"            if {check}: raise TypeError",
-                    f"            v[{field.name!r}] = x",
-                ]
-    lines += ["    r = new(C)", "    r.__dict__.update(v)", "    return r"]
+        top += [
+            "i = o.get('_info')",
+            "if i is not None:",
+            "    if i.__class__ is not dict: raise TypeError",
+        ]
+        top += [f"    {line}" for line in info]
+    body = ["v = D.copy()", *top, "r = new(C)", "r.__dict__.update(v)", "return r"]
+    lines = [
+        "def read(o, _=None):",
+        "    try:",
+        *(f"        {line}" for line in body),
+        "    except Exception:",
+        "        return careful(o)",
+    ]
     exec("\n".join(lines), names)  # noqa: S102 - our own code, generated from the model
-    return cast("Callable[[Any], T]", names["read"])
+    return cast("Callable[[Any, Any], T]", names["read"])
 
 
 def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
@@ -222,16 +269,9 @@ def _careful_reader(cls: type[T], fields: list[_Field]) -> Callable[[Any], T]:
 
 
 def _reader(cls: type[T]) -> Callable[[Any, Any], T]:
+    """The structure hook of `cls`: the generated reader, falling back to the careful one."""
     fields = _fields_of(cls)
-    fast, careful = _fast_reader(cls, fields), _careful_reader(cls, fields)
-
-    def read(record: Any, _: Any = None) -> T:
-        try:
-            return fast(record)
-        except Exception:
-            return careful(record)
-
-    return read
+    return _fast_reader(cls, fields, _careful_reader(cls, fields))
 
 
 # --- writing --------------------------------------------------------------------------------

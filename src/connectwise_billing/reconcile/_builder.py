@@ -47,12 +47,14 @@ class Context:
         managed: Mapping[int, Plan],  # product id -> plan
         policy: SyncPolicy,
         today: date,
+        psa: str,
     ) -> None:
         self.plans = plans
         self.mapping = mapping
         self.managed = managed
         self.policy = policy
         self.today = today
+        self.psa = psa  # how warnings name the PSA the lines are in
         # discount -> plan id -> unit price: agreements share plans and discounts.
         self.price_tables: dict[Decimal, dict[str, Decimal]] = {}
 
@@ -86,7 +88,11 @@ class Context:
 
 
 def build_context(
-    plans: Iterable[Plan], mapping: Mapping[str, int], policy: SyncPolicy, today: object
+    plans: Iterable[Plan],
+    mapping: Mapping[str, int],
+    policy: SyncPolicy,
+    today: object,
+    psa: str,
 ) -> Context:
     if not isinstance(mapping, PlanMapping):
         mapping = PlanMapping(mapping)
@@ -101,7 +107,7 @@ def build_context(
             f"(it has: {known}); a plan meant to be billed would otherwise go unbilled"
         )
     managed = {product: by_id[plan] for plan, product in mapping.items()}
-    return Context(by_id, mapping, managed, policy, check_today(today))
+    return Context(by_id, mapping, managed, policy, check_today(today), psa)
 
 
 def _product_id(addition: AdditionLike) -> int | None:
@@ -191,7 +197,10 @@ class AgreementBuilder:
         message = (
             f"{said}; on_retired='zero' stops it"
             if stopping
-            else f"{said}; cancel it in ConnectWise, map its plan back, or use on_retired='zero'"
+            else (
+                f"{said}; cancel it in {self.context.psa}, map its plan back, or use "
+                "on_retired='zero'"
+            )
         )
         after = f"{said}; stopped (on_retired='zero')" if stopping else None
         self.warnings.append(
@@ -285,7 +294,7 @@ class AgreementBuilder:
         self.operations.append(
             UpdateAddition(
                 agreement_id=self.usage.agreement_id,
-                addition_id=addition.id,
+                line_id=addition.id,
                 plan_id=plan.id,
                 plan_name=plan.name,
                 product_id=product_id,
@@ -302,7 +311,7 @@ class AgreementBuilder:
         self.operations.append(
             CancelAddition(
                 agreement_id=self.usage.agreement_id,
-                addition_id=addition.id,
+                line_id=addition.id,
                 plan_id=plan.id,
                 plan_name=plan.name,
                 product_id=product_id,
@@ -353,7 +362,7 @@ class AgreementBuilder:
         else:
             outcome = (
                 f"left as it is: {_seats(seats)} not billed (on_non_billing='report'; make it "
-                "Billable in ConnectWise, or use on_non_billing='create_billable')"
+                f"Billable in {self.context.psa}, or use on_non_billing='create_billable')"
             )
         self.warnings.append(
             DiffWarning(

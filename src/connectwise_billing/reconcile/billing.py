@@ -186,17 +186,17 @@ def apply_operations(
                 None,
                 op.bill_customer or created_bill_customer,
             )
-        elif op.addition_id in planned:
-            line = planned[op.addition_id]
+        elif op.line_id in planned:
+            line = planned[op.line_id]
             if isinstance(op, UpdateAddition):
                 new = {field: change.new for field, change in op.changes.items()}
-                planned[op.addition_id] = line._replace(
+                planned[op.line_id] = line._replace(
                     quantity=new.get("quantity", line.quantity),
                     unit_price=new.get("unit_price", line.unit_price),
                     unit_cost=new.get("unit_cost", line.unit_cost),
                 )
             else:
-                planned[op.addition_id] = line._replace(cancelled_date=op.cancelled_date)
+                planned[op.line_id] = line._replace(cancelled_date=op.cancelled_date)
     return list(planned.values())
 
 

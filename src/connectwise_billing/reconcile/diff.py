@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 Field = Literal["quantity", "unit_price", "unit_cost"]
 """The addition fields a sync owns."""
@@ -53,28 +54,47 @@ class Change(NamedTuple):
     new: Decimal
 
 
-class UpdateAddition(NamedTuple):
-    """Change the fields of an addition whose values differ; `changes` is field ->
-    `Change(old, new)` (a named tuple: `for field, (old, new) in op.changes.items()` works).
+_ADDITION_ID = "addition_id is deprecated (it goes in the next release): use line_id"
 
-    `expected` holds the addition's values when the diff was computed, so a writer can refuse
-    to overwrite an addition someone changed meanwhile.
 
-    Attributes:
-        agreement_id: The agreement it writes to.
-        addition_id: The addition changed.
-        plan_id: The plan mapped to the product.
-        plan_name: The plan's name.
-        product_id: The catalog item (ConnectWise's `product/id`).
-        changes: Field -> `Change(old, new)`, for the fields that differ.
-        reason: Why, in words (`seats 12 -> 14`).
-        expected: The addition's owned fields when the diff was computed.
-        last_updated: When the addition was last changed, as read.
-        kind: Always `"update"`.
-    """
+class _LineId:
+    """What the tuples naming one line share: `addition_id`, the name `line_id` had before,
+    still works for one release, with a `DeprecationWarning`, as an attribute, a constructor
+    keyword and a `_replace` keyword."""
 
+    __slots__ = ()
+
+    line_id: int
+
+    @property
+    def addition_id(self) -> int:
+        """Deprecated: `line_id`."""
+        warnings.warn(_ADDITION_ID, DeprecationWarning, stacklevel=2)
+        return self.line_id
+
+    # Hidden from mypy, which then checks constructor calls against the named tuple's own
+    # typed signature (where `addition_id` is not a keyword any more).
+    if not TYPE_CHECKING:
+
+        def __new__(cls, *args, **kwargs):
+            return super().__new__(cls, *args, **_renamed(kwargs))
+
+        def _replace(self, **changes):
+            return super()._replace(**_renamed(changes))
+
+
+def _renamed(values: dict[str, Any]) -> dict[str, Any]:
+    if "addition_id" in values:
+        warnings.warn(_ADDITION_ID, DeprecationWarning, stacklevel=3)
+        if "line_id" in values:
+            raise TypeError("give line_id only (addition_id is its deprecated name)")
+        values["line_id"] = values.pop("addition_id")
+    return values
+
+
+class _UpdateFields(NamedTuple):
     agreement_id: int
-    addition_id: int
+    line_id: int
     plan_id: str
     plan_name: str
     product_id: int
@@ -85,13 +105,50 @@ class UpdateAddition(NamedTuple):
     kind: Literal["update"] = "update"
 
 
-class CancelAddition(NamedTuple):
+class UpdateAddition(_LineId, _UpdateFields):
+    """Change the fields of an addition whose values differ; `changes` is field ->
+    `Change(old, new)` (a named tuple: `for field, (old, new) in op.changes.items()` works).
+
+    `expected` holds the addition's values when the diff was computed, so a writer can refuse
+    to overwrite an addition someone changed meanwhile.
+
+    Attributes:
+        agreement_id: The agreement it writes to.
+        line_id: The line (addition) changed; `addition_id` is its deprecated name.
+        plan_id: The plan mapped to the product.
+        plan_name: The plan's name.
+        product_id: The catalog item (ConnectWise's `product/id`).
+        changes: Field -> `Change(old, new)`, for the fields that differ.
+        reason: Why, in words (`seats 12 -> 14`).
+        expected: The addition's owned fields when the diff was computed.
+        last_updated: When the addition was last changed, as read.
+        kind: Always `"update"`.
+    """
+
+    __slots__ = ()
+
+
+class _CancelFields(NamedTuple):
+    agreement_id: int
+    line_id: int
+    plan_id: str
+    plan_name: str
+    product_id: int
+    cancelled_date: date | None
+    reason: str
+    expected: Mapping[Field, Decimal | None]
+    last_updated: datetime | None = None
+    kind: Literal["cancel"] = "cancel"
+    previous_cancelled_date: date | None = None
+
+
+class CancelAddition(_LineId, _CancelFields):
     """Cancel an addition (set its cancelled date), keeping its billing history; or, with a
     `cancelled_date` of `None`, restore a cancelled one (what an undo does).
 
     Attributes:
         agreement_id: The agreement it writes to.
-        addition_id: The addition cancelled.
+        line_id: The line (addition) cancelled; `addition_id` is its deprecated name.
         plan_id: The plan mapped to the product.
         plan_name: The plan's name.
         product_id: The catalog item (ConnectWise's `product/id`).
@@ -104,17 +161,7 @@ class CancelAddition(NamedTuple):
             computed (`None` for one that was not going to end): what an undo restores.
     """
 
-    agreement_id: int
-    addition_id: int
-    plan_id: str
-    plan_name: str
-    product_id: int
-    cancelled_date: date | None
-    reason: str
-    expected: Mapping[Field, Decimal | None]
-    last_updated: datetime | None = None
-    kind: Literal["cancel"] = "cancel"
-    previous_cancelled_date: date | None = None
+    __slots__ = ()
 
     @property
     def restores(self) -> bool:
@@ -130,11 +177,20 @@ Operation = CreateAddition | UpdateAddition | CancelAddition
 """One write the diff asks for."""
 
 
-class UnchangedAddition(NamedTuple):
+class _UnchangedFields(NamedTuple):
+    line_id: int
+    plan_id: str
+    product_id: int
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    unit_cost: Decimal | None
+
+
+class UnchangedAddition(_LineId, _UnchangedFields):
     """A managed addition that already matches (or that a policy leaves alone).
 
     Attributes:
-        addition_id: The addition.
+        line_id: The line (addition); `addition_id` is its deprecated name.
         plan_id: The plan mapped to its product.
         product_id: The catalog item.
         quantity: Its quantity.
@@ -142,12 +198,7 @@ class UnchangedAddition(NamedTuple):
         unit_cost: Its unit cost.
     """
 
-    addition_id: int
-    plan_id: str
-    product_id: int
-    quantity: Decimal | None
-    unit_price: Decimal | None
-    unit_cost: Decimal | None
+    __slots__ = ()
 
 
 WarningKind = Literal[

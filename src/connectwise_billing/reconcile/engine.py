@@ -70,7 +70,7 @@ def _seats(count: int) -> str:
 
 def _order(op: Operation) -> tuple[str, int, int]:
     rank = {"create": 0, "update": 1, "cancel": 2}[op.kind]
-    return (op.plan_id, rank, getattr(op, "addition_id", 0))
+    return (op.plan_id, rank, getattr(op, "line_id", 0))
 
 
 def _reconcile(
@@ -111,7 +111,7 @@ def _reconcile(
                 DiffWarning(
                     "unmapped_usage",
                     f"unmapped usage: {_seats(usage.seats[plan_id])} on plan {plan.name} not "
-                    "billed (map the plan to a ConnectWise product)",
+                    f"billed (map it to a product in {context.psa})",
                     plan_id,
                 )
             )
@@ -144,7 +144,7 @@ def _reconcile(
         agreement_id=usage.agreement_id,
         company=usage.company,
         operations=tuple(operations),
-        unchanged=tuple(sorted(builder.unchanged, key=lambda u: u.addition_id)),
+        unchanged=tuple(sorted(builder.unchanged, key=lambda u: u.line_id)),
         warnings=tuple(
             sorted(
                 builder.warnings, key=lambda w: (w.kind, w.plan_id or "", w.addition_ids, w.message)
@@ -186,7 +186,8 @@ class Reconciler:
     """Plans, mapping, policy and `today`, validated once, for reconciling many agreements.
 
     `reconcile_agreement` and `reconcile` are built on it; a sync uses it directly to check
-    every usage before the first request and then reconcile agreement by agreement.
+    every usage before the first request and then reconcile agreement by agreement. `psa` is
+    how warnings name the PSA the lines are in (a sync gives its backend's `name`).
     """
 
     def __init__(
@@ -196,8 +197,9 @@ class Reconciler:
         policy: SyncPolicy | None = None,
         *,
         today: date,
+        psa: str = "the PSA",
     ) -> None:
-        self._context = build_context(plans, mapping, policy or SyncPolicy(), today)
+        self._context = build_context(plans, mapping, policy or SyncPolicy(), today, psa)
 
     @property
     def policy(self) -> SyncPolicy:
@@ -268,6 +270,7 @@ def reconcile_agreement(
     policy: SyncPolicy | None = None,
     *,
     today: date,
+    psa: str = "the PSA",
 ) -> AgreementDiff:
     """The diff that makes one agreement's additions match the control panel.
 
@@ -279,13 +282,15 @@ def reconcile_agreement(
             with `id`, `product.id`, `quantity`, `unit_price`, `unit_cost`, `cancelled_date`).
         policy: The [`SyncPolicy`][connectwise_billing.SyncPolicy]; default `SyncPolicy()`.
         today: The day the sync runs, for active additions, effective and cancelled dates.
+        psa: How warnings name the PSA the additions are in (a sync gives its backend's
+            `name`, such as `"ConnectWise"`).
 
     Raises:
         InputError: a subclass naming the offending value (`InvalidSeatsError`,
             `UnknownPlanError`, `InvalidPriceError`, `InvalidDiscountError`, ...), before
             anything is produced.
     """
-    reconciler = Reconciler(plans, mapping, policy, today=today)
+    reconciler = Reconciler(plans, mapping, policy, today=today, psa=psa)
     reconciler.check([usage])
     return reconciler.agreement(usage, additions)
 
@@ -298,14 +303,15 @@ def reconcile_all(
     policy: SyncPolicy | None = None,
     *,
     today: date,
+    psa: str = "the PSA",
 ) -> list[AgreementDiff]:
     """Reconcile many agreements; one diff per usage, ordered by agreement id.
 
     `additions_by_agreement` maps agreement id -> its additions; an agreement missing from it
     has none. Every usage is validated, and agreement ids checked for duplicates, before any
-    diff is produced.
+    diff is produced. `psa` names the PSA in warnings (see `reconcile_agreement`).
     """
-    reconciler = Reconciler(plans, mapping, policy, today=today)
+    reconciler = Reconciler(plans, mapping, policy, today=today, psa=psa)
     return [
         reconciler.agreement(usage, additions_by_agreement.get(usage.agreement_id, ()))
         for usage in reconciler.check(usages)

@@ -117,7 +117,7 @@ def _price_moves(op: Operation, limit: Decimal) -> str | None:
         return None
     sign = "+" if moved > 0 else "-"
     return (
-        f"{op.plan_name}: unit price of addition {op.addition_id} would move from "
+        f"{op.plan_name}: unit price of addition {op.line_id} would move from "
         f"{_money(old)} to {_money(new)} ({sign}{_percent(abs(moved))}), more than "
         f"max_price_change_percent={limit}"
     )
@@ -131,7 +131,7 @@ def _below_cost(op: Operation) -> str | None:
     price, cost = _after(op, "unit_price"), _after(op, "unit_cost")
     if price is None or cost is None or price >= cost or not _after(op, "quantity"):
         return None
-    where = "a new addition" if isinstance(op, CreateAddition) else f"addition {op.addition_id}"
+    where = "a new addition" if isinstance(op, CreateAddition) else f"addition {op.line_id}"
     return (
         f"{op.plan_name}: unit price {_money(price)} of {where} would be below its unit cost "
         f"{_money(cost)} (below_cost='hold')"

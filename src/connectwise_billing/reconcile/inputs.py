@@ -194,8 +194,8 @@ class PlanMapping(Mapping[str, int]):
             if product_id in plans and plans[product_id] != plan_id:
                 raise MappingError(
                     f"product {product_id} is mapped to both plan {shown_text(plans[product_id])} "
-                    f"and plan {shown_text(plan_id)}; each plan needs its own ConnectWise "
-                    "product, or the synced quantities are wrong"
+                    f"and plan {shown_text(plan_id)}; each plan needs its own product, or "
+                    "the synced quantities are wrong"
                 )
             if plan_id in products and products[plan_id] != product_id:
                 raise MappingError(

@@ -25,7 +25,7 @@ from connectwise_billing.errors import (
     ConnectWiseBillingError,
     InputError,
     LockError,
-    NotFoundError,
+    PSANotFoundError,
 )
 from connectwise_billing.flow import drive
 from connectwise_billing.locks import InProcessLock, Lease, Lock, lock_key
@@ -43,6 +43,7 @@ from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.reconcile.lines import BILLABLE
 from connectwise_billing.sync.apply import ApplySettings, Written, additions_problem
 from connectwise_billing.sync.audit import AuditLog, Intent, iter_audit_log, unsettled
+from connectwise_billing.sync.backends import settle_of
 from connectwise_billing.sync.flows import (
     BillingChecker,
     Planned,
@@ -166,7 +167,7 @@ class RunState:
         self.checks = checks or {}
         self.reread = reread
         self.settings = ApplySettings(
-            retry=backend.retry,
+            settle=settle_of(backend),
             dry_run=dry_run,
             verify_before_write=reconciler.policy.verify_before_write,
             today=reconciler.today,
@@ -211,14 +212,18 @@ class RunState:
         **options: object,
     ) -> RunState:
         """The state of a sync (or a plan) of `usages`: every one checked before any request."""
-        reconciler = Reconciler(plans, mapping, policy, today=today or datetime.now(UTC).date())
+        reconciler = Reconciler(
+            plans, mapping, policy, today=today or datetime.now(UTC).date(), psa=backend.name
+        )
         checked = reconciler.check(usages)
         return cls(backend, reconciler, checked, **options)  # type: ignore[arg-type]
 
     @property
     def throttle_budget(self) -> float | None:
-        """Seconds of 429 waits the run may spend (the backend's `RetryPolicy`)."""
-        return getattr(self.backend.retry, "throttle_budget", None)
+        """Seconds a run may spend waiting out its PSA's throttling (the backend's
+        `throttle_budget`, if it has one: ConnectWise's is its `RetryPolicy`'s)."""
+        budget: float | None = getattr(self.backend, "throttle_budget", None)
+        return budget
 
     @property
     def agreement_ids(self) -> list[int]:
@@ -444,19 +449,19 @@ class RunState:
         waiting = [intent for intent in intents if intent.write_id not in answered]
         if not waiting:
             return
-        retry = self.backend.retry
+        settle = self.settings.settle
         youngest = max(intent.sent_at for intent in waiting)
         age = (datetime.now(UTC) - youngest).total_seconds()
-        window = min(retry.settle_timeout, retry.settle_timeout - age)  # a clock ahead: no more
+        window = min(settle.settle_timeout, settle.settle_timeout - age)  # a clock ahead: no more
         lines: Sequence[AdditionLike] | None = None
-        for wait in (0.0, *retry.settle_waits(within=window)):
+        for wait in (0.0, *settle.settle_waits(within=window)):
             if self.should_stop():
                 break
-            if wait and retry.wait:
+            if wait and settle.wait:
                 yield from perform(Sleep(wait))
             try:
                 read = yield from perform(ReadLines(agreement_id))
-            except NotFoundError:
+            except PSANotFoundError:
                 yield from self._settled(audit, waiting, (), gone=True)
                 return
             except ConnectWiseBillingError as error:
@@ -520,7 +525,7 @@ class RunState:
                     OperationResult(
                         op,
                         "unknown",
-                        addition_id=getattr(op, "addition_id", None),
+                        line_id=getattr(op, "line_id", None),
                         error=f"the run ended while it was in flight ({why})",
                         note=note,
                     )

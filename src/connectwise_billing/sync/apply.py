@@ -1,19 +1,23 @@
 """Execute an `AgreementDiff` through a billing backend: every write once, every outcome settled.
 
-- A create is sent once. The ConnectWise client repeats a write only when ConnectWise provably
-  did not get it (the connection was never made, or a 429); see
-  [`write_outcome`][connectwise_billing.retry.write_outcome].
-- A write whose answer was lost (a timeout or dropped connection after sending, a 502/504, a
-  gateway's page instead of the PSA's answer) is *settled* by reading: right away, then every
-  `settle_interval` seconds until `settle_timeout` (the backend's
-  [`RetryPolicy`][connectwise_billing.RetryPolicy]). A create counts as landed only when a
+- A create is sent once. A backend repeats a write only when the PSA provably did not get it
+  (for ConnectWise: the connection was never made, or a 429); see
+  [`write_outcome`][connectwise_billing.backend.write_outcome].
+- A write whose answer was lost (an
+  [`OutcomeUnknownError`][connectwise_billing.errors.OutcomeUnknownError]: for ConnectWise a
+  timeout or dropped connection after sending, a 502/504, a gateway's page instead of its
+  answer) is *settled* by reading: right away, then every `settle_interval` seconds until
+  `settle_timeout` (the backend's
+  [`SettlePolicy`][connectwise_billing.backend.SettlePolicy]). A create counts as landed only
+  when a
   line that did not exist before shows the product, quantity, price and cost that were
   written; an update or cancel when the line shows the values written. A create the re-reads
   do not show is `"unknown"`: never sent again in this run, and settled by the next sync, which
   reads the truth.
 - An update or a cancel replaces fields, so a second copy changes nothing more: one whose
-  answer was lost or a 5xx, and whose line still shows the values before, is sent again (up to
-  `max_attempts` in all, the lock checked first), so that one bad answer heals in the run.
+  answer was lost or that the PSA failed on (a 5xx), and whose line still shows the values
+  before, is sent again (up to the settle policy's `max_attempts` in all, the lock checked
+  first), so that one bad answer heals in the run.
 - Before each write, the agreement's lock is checked (renewed) when the applier holds one: a
   run that lost it writes nothing more there.
 - An answer that contradicts what was written (a create or an update answered with other
@@ -24,7 +28,8 @@
 - With `policy.verify_before_write`, each update or cancel first re-reads its line and
   refuses to write over a change made since the diff was computed (a conflict).
 
-Nothing here knows which PSA is behind the backend.
+Nothing here knows which PSA is behind the backend: it classifies the PSA-neutral errors of
+[`connectwise_billing.backend`][connectwise_billing.backend] only.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import attrs
 
+from connectwise_billing.backend import SettlePolicy, write_outcome
 from connectwise_billing.errors import (
     AuditLogError,
     ConnectWiseBillingError,
-    NotFoundError,
-    ServerError,
+    OutcomeUnknownError,
+    PSANotFoundError,
 )
 from connectwise_billing.reconcile import (
     AdditionLike,
@@ -54,9 +60,8 @@ from connectwise_billing.reconcile import (
     UpdateAddition,
     is_active,
 )
-from connectwise_billing.retry import RetryPolicy, compute_wait, write_outcome
 from connectwise_billing.sync.audit import AuditLog
-from connectwise_billing.sync.backends import async_backend_for, backend_for
+from connectwise_billing.sync.backends import async_backend_for, backend_for, settle_of
 from connectwise_billing.sync.failures import failure_kind
 from connectwise_billing.sync.results import OperationResult, Status
 from connectwise_billing.sync.steps import (
@@ -98,7 +103,8 @@ class ApplySettings:
     """What the applier needs besides the diff.
 
     Attributes:
-        retry: Its `settle_timeout` and `settle_interval` bound the re-reads of a lost answer.
+        settle: How lost answers are settled: its `settle_timeout` and `settle_interval` bound
+            the re-reads, its `max_attempts` the sends of an update or cancel.
         known_ids: Every addition the agreement had when the diff was computed: none of them can
             be the addition a create made.
         dry_run: Send nothing; every operation is `"planned"`.
@@ -115,7 +121,7 @@ class ApplySettings:
             a run that ends before the applier returns reports.
     """
 
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    settle: SettlePolicy = attrs.field(factory=SettlePolicy)
     known_ids: frozenset[int] = frozenset()
     dry_run: bool = False
     verify_before_write: bool = False
@@ -235,7 +241,7 @@ def _unknown(
     return OperationResult(
         op,
         "unknown",
-        addition_id=getattr(op, "addition_id", None),
+        line_id=getattr(op, "line_id", None),
         error=f"outcome unknown: {error}; {seen}",
         note="not sent again; the next sync reads whether it landed",
         failure=_failure(error, settings),
@@ -251,8 +257,8 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
                 op, "failed", error=str(error), failure=_failure(error, settings)
             )
         reads: list[str] = []  # one entry per re-read: "" when it succeeded, else its error
-        for wait in (0.0, *settings.retry.settle_waits()):
-            if wait and settings.retry.wait:
+        for wait in (0.0, *settings.settle.settle_waits()):
+            if wait and settings.settle.wait:
                 yield from perform(Sleep(wait))
             try:
                 additions = yield from perform(ReadLines(op.agreement_id))
@@ -263,7 +269,7 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
             landed = _landed_create(op, additions, settings.known_ids, today)
             if landed is not None:
                 note = f"confirmed by re-reading after: {error}"
-                return OperationResult(op, "applied", addition_id=landed.id, note=note)
+                return OperationResult(op, "applied", line_id=landed.id, note=note)
         return _unknown(op, error, reads, settings)
     written = {
         "product": op.product_id,
@@ -277,20 +283,22 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
         return OperationResult(
             op,
             "failed",
-            addition_id=created.id,
+            line_id=created.id,
             error=(
                 f"{settings.name} answered the create with addition {created.id}, but it "
                 f"shows {shows}"
             ),
         )
-    return OperationResult(op, "applied", addition_id=created.id)
+    return OperationResult(op, "applied", line_id=created.id)
 
 
 def _failure(error: ConnectWiseBillingError, settings: ApplySettings) -> str | None:
     return failure_kind(error, settings.name)
 
 
-def _conflict(op: UpdateAddition | CancelAddition, current: AdditionLike) -> OperationResult | None:
+def _conflict(
+    op: UpdateAddition | CancelAddition, current: AdditionLike, name: str
+) -> OperationResult | None:
     changed = [
         f"{field} {expected} -> {getattr(current, field)}"
         for field, expected in op.expected.items()
@@ -302,8 +310,8 @@ def _conflict(op: UpdateAddition | CancelAddition, current: AdditionLike) -> Ope
     return OperationResult(
         op,
         "conflict",
-        addition_id=op.addition_id,
-        error=f"changed in ConnectWise since the diff ({why}); not overwritten",
+        line_id=op.line_id,
+        error=f"changed in {name} since the diff ({why}); not overwritten",
     )
 
 
@@ -330,8 +338,9 @@ def _shows_before(op: UpdateAddition | CancelAddition, line: AdditionLike) -> bo
 def _may_send_again(error: ConnectWiseBillingError) -> bool:
     """Whether an update or cancel that failed so may be sent again once a read shows it did
     not land: it replaces fields, so a second copy changes nothing more. The answer was lost, or
-    the server failed (a 5xx); a 4xx refuses the content, and sending it again would not help."""
-    return write_outcome(error) == "unknown" or isinstance(error, ServerError)
+    the PSA failed on it (an `OutcomeUnknownError` whose answer says it was refused: a
+    ConnectWise 500); a refusal of the content would come again."""
+    return write_outcome(error) == "unknown" or isinstance(error, OutcomeUnknownError)
 
 
 class _Settled(NamedTuple):
@@ -348,12 +357,12 @@ def _settle_patch(
     window still shows them."""
     reads: list[str] = []
     before = False
-    for wait in (0.0, *settings.retry.settle_waits()):
-        if wait and settings.retry.wait:
+    for wait in (0.0, *settings.settle.settle_waits()):
+        if wait and settings.settle.wait:
             yield from perform(Sleep(wait))
         try:
-            current = yield from perform(ReadLine(op.agreement_id, op.addition_id))
-        except NotFoundError:
+            current = yield from perform(ReadLine(op.agreement_id, op.line_id))
+        except PSANotFoundError:
             return _Settled("gone", reads)
         except ConnectWiseBillingError as reread:
             reads.append(str(reread))
@@ -372,31 +381,31 @@ def _patch(
     op: UpdateAddition | CancelAddition, settings: ApplySettings
 ) -> SyncFlow[OperationResult]:
     """Send an update or a cancel; when its answer is lost or a 5xx, read the line (see
-    `_settle_patch`), and send it again (up to the retry policy's `max_attempts`, the lease
+    `_settle_patch`), and send it again (up to the settle policy's `max_attempts`, the lease
     checked first) while the line shows it did not land."""
-    target = (op.agreement_id, op.addition_id)
+    target = (op.agreement_id, op.line_id)
     write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
     try:
         if settings.verify_before_write:
-            conflict = _conflict(op, (yield from perform(ReadLine(*target))))
+            conflict = _conflict(op, (yield from perform(ReadLine(*target))), settings.name)
             if conflict is not None:
                 return conflict
-    except NotFoundError:
-        return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
+    except PSANotFoundError:
+        return OperationResult(op, "failed", line_id=op.line_id, error=_GONE)
     sent = 0
     while True:
         sent += 1
         try:
             answer = yield from perform(write)
             break
-        except NotFoundError:
-            return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
+        except PSANotFoundError:
+            return OperationResult(op, "failed", line_id=op.line_id, error=_GONE)
         except ConnectWiseBillingError as error:
             if not _may_send_again(error):
                 return OperationResult(
                     op,
                     "failed",
-                    addition_id=op.addition_id,
+                    line_id=op.line_id,
                     error=str(error),
                     failure=_failure(error, settings),
                 )
@@ -404,12 +413,12 @@ def _patch(
             times = f" (sent {sent} times)" if sent > 1 else ""
             if settled.state == "landed":
                 note = f"confirmed by re-reading after: {error}{times}"
-                return OperationResult(op, "applied", addition_id=op.addition_id, note=note)
+                return OperationResult(op, "applied", line_id=op.line_id, note=note)
             if settled.state == "gone":
-                return OperationResult(op, "failed", addition_id=op.addition_id, error=_GONE)
-            if settled.state == "not_landed" and sent < settings.retry.max_attempts:
-                wait = compute_wait(settings.retry, sent, error)
-                if wait and settings.retry.wait:
+                return OperationResult(op, "failed", line_id=op.line_id, error=_GONE)
+            if settled.state == "not_landed" and sent < settings.settle.max_attempts:
+                wait = settings.settle.resend_wait(sent)
+                if wait and settings.settle.wait:
                     yield from perform(Sleep(wait))
                 lease = settings.lease
                 if lease is None or (yield from perform(HoldLock(lease))):
@@ -419,7 +428,7 @@ def _patch(
                 return OperationResult(
                     op,
                     "failed",
-                    addition_id=op.addition_id,
+                    line_id=op.line_id,
                     error=why,
                     failure=_failure(error, settings),
                 )
@@ -432,7 +441,7 @@ def _patch(
         return OperationResult(
             op,
             "failed",
-            addition_id=op.addition_id,
+            line_id=op.line_id,
             error=(
                 f"{settings.name} answered the update, but the addition it returned shows {shows}"
             ),
@@ -442,7 +451,7 @@ def _patch(
         if sent > 1
         else None
     )
-    return OperationResult(op, "applied", addition_id=op.addition_id, note=resent)
+    return OperationResult(op, "applied", line_id=op.line_id, note=resent)
 
 
 def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[bool]:
@@ -474,8 +483,7 @@ def _intent(settings: ApplySettings, op: Operation, write_id: str) -> SyncFlow[b
 
 def _not_sent(ops: Iterable[Operation], why: str) -> list[OperationResult]:
     return [
-        OperationResult(op, "failed", addition_id=getattr(op, "addition_id", None), error=why)
-        for op in ops
+        OperationResult(op, "failed", line_id=getattr(op, "line_id", None), error=why) for op in ops
     ]
 
 
@@ -491,8 +499,8 @@ def _resettle(
     if isinstance(op, CreateAddition):
         landed = _landed_create(op, by_id.values(), settings.known_ids, today)
         if landed is not None:
-            return attrs.evolve(result, status="applied", addition_id=landed.id, note=note)
-    elif op.addition_id in by_id and not _differences(op, by_id[op.addition_id]):
+            return attrs.evolve(result, status="applied", line_id=landed.id, note=note)
+    elif op.line_id in by_id and not _differences(op, by_id[op.line_id]):
         return attrs.evolve(result, status="applied", note=note)
     return result
 
@@ -522,8 +530,8 @@ def _visible(result: OperationResult, by_id: Mapping[int, AdditionLike]) -> bool
         return True
     op = result.operation
     if isinstance(op, CreateAddition):
-        return result.addition_id in by_id
-    return op.addition_id in by_id and not _differences(op, by_id[op.addition_id])
+        return result.line_id in by_id
+    return op.line_id in by_id and not _differences(op, by_id[op.line_id])
 
 
 def _read_back(
@@ -534,8 +542,8 @@ def _read_back(
     The read settles writes still unknown, lets the next reader see what was created, and is
     the truth the billing is checked on."""
     lines: Sequence[AdditionLike] | None = None
-    for wait in (0.0, *settings.retry.settle_waits()):
-        if wait and settings.retry.wait:
+    for wait in (0.0, *settings.settle.settle_waits()):
+        if wait and settings.settle.wait:
             yield from perform(Sleep(wait))
         try:
             read = yield from perform(ReadLines(diff.agreement_id))
@@ -554,7 +562,7 @@ def _read_back(
             return results, lines
     seen = {line.id for line in lines or ()}
     for index, result in enumerate(results):
-        if result.ok and result.operation.kind == "create" and result.addition_id not in seen:
+        if result.ok and result.operation.kind == "create" and result.line_id not in seen:
             results[index] = attrs.evolve(
                 result,
                 note=f"{settings.name} confirmed the create, but reads did not show it yet",
@@ -573,7 +581,7 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
     for index, op in enumerate(diff.operations):
         hold = None if settings.approved else diff.hold_of(index)
         if hold is not None:
-            line = getattr(op, "addition_id", None)
+            line = getattr(op, "line_id", None)
             results.append(OperationResult(op, "held", line, error=hold.message, rule=hold.rule))
             continue
         if settings.dry_run:
@@ -624,11 +632,11 @@ def _settings(
     approve: bool,
 ) -> ApplySettings:
     if known_ids is None:
-        known = {u.addition_id for u in diff.unchanged}
-        known.update(op.addition_id for op in diff.operations if not isinstance(op, CreateAddition))
+        known = {u.line_id for u in diff.unchanged}
+        known.update(op.line_id for op in diff.operations if not isinstance(op, CreateAddition))
         known_ids = known
     return ApplySettings(
-        retry=backend.retry,
+        settle=settle_of(backend),
         known_ids=frozenset(known_ids),
         dry_run=dry_run,
         verify_before_write=policy is not None and policy.verify_before_write,
@@ -666,7 +674,7 @@ def apply_diff(
     Args:
         client: The ConnectWise client (wrapped in a
             [`ConnectWiseBackend`][connectwise_billing.ConnectWiseBackend]), or any
-            [`BillingBackend`][connectwise_billing.backend.BillingBackend]. Its retry policy
+            [`BillingBackend`][connectwise_billing.backend.BillingBackend]. Its settle policy
             bounds the settle re-reads.
         diff: What to do.
         dry_run: Send nothing; every operation is `"planned"`.

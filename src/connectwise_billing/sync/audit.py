@@ -171,7 +171,7 @@ class AuditLog:
             "plan_id": operation.plan_id,
             "plan_name": operation.plan_name,
             "product_id": operation.product_id,
-            "addition_id": getattr(operation, "addition_id", None),
+            "addition_id": getattr(operation, "line_id", None),
             "before": before,
             "after": after,
             # A create is found, when its answer was lost, as a line that was not there.

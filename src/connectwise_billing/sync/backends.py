@@ -6,13 +6,23 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
+from connectwise_billing.backend import AsyncBillingBackend, BillingBackend, SettlePolicy
 from connectwise_billing.errors import ConfigurationError, InputError
 
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import SyncPolicy
 
-__all__ = ["async_backend_for", "backend_for"]
+__all__ = ["async_backend_for", "backend_for", "settle_of"]
+
+
+def settle_of(backend: BillingBackend | AsyncBillingBackend) -> SettlePolicy:
+    """The backend's `settle` policy; for a backend written before `settle` existed, the one
+    its `retry` policy's settings make (so its timings do not change); else the defaults."""
+    settle = getattr(backend, "settle", None)
+    if isinstance(settle, SettlePolicy):
+        return settle
+    settle = getattr(getattr(backend, "retry", None), "settle", None)
+    return settle if isinstance(settle, SettlePolicy) else SettlePolicy()
 
 
 def _bill_customer(target: Any, policy: SyncPolicy | None) -> str | None:

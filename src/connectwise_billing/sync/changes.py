@@ -319,7 +319,7 @@ def _operation_json(op: Operation, hold: Hold | None) -> dict[str, Any]:
         )
     elif isinstance(op, UpdateAddition):
         data.update(
-            line_id=op.addition_id,
+            line_id=op.line_id,
             changes={
                 field: {"old": _text(change.old), "new": str(change.new)}
                 for field, change in op.changes.items()
@@ -328,7 +328,7 @@ def _operation_json(op: Operation, hold: Hold | None) -> dict[str, Any]:
         )
     else:
         data.update(
-            line_id=op.addition_id,
+            line_id=op.line_id,
             cancelled_date=_text(op.cancelled_date),
             previous_cancelled_date=_text(op.previous_cancelled_date),
             reason=op.reason,
@@ -687,7 +687,7 @@ class _Reader:
             }
             update = UpdateAddition(
                 agreement_id=agreement_id,
-                addition_id=line_id,
+                line_id=line_id,
                 plan_id=plan_id,
                 plan_name=plan_name,
                 product_id=product,
@@ -698,7 +698,7 @@ class _Reader:
             return update, hold
         cancel = CancelAddition(
             agreement_id=agreement_id,
-            addition_id=line_id,
+            line_id=line_id,
             plan_id=plan_id,
             plan_name=plan_name,
             product_id=product,
@@ -905,9 +905,9 @@ def _restored(agreement: AgreementChanges, today: date) -> BillingChecker:
     wanted: dict[int, dict[str, object]] = {}
     for op in agreement.operations:
         if isinstance(op, UpdateAddition):
-            wanted[op.addition_id] = {f: change.new for f, change in op.changes.items()}
+            wanted[op.line_id] = {f: change.new for f, change in op.changes.items()}
         elif isinstance(op, CancelAddition):
-            wanted[op.addition_id] = {"cancelled_date": op.cancelled_date}
+            wanted[op.line_id] = {"cancelled_date": op.cancelled_date}
 
     def check(lines: Sequence[AdditionLike], planned: Sequence[Operation]) -> BillingCheck:
         by_id = {line.id: line for line in lines}
@@ -921,9 +921,7 @@ def _restored(agreement: AgreementChanges, today: date) -> BillingChecker:
                 if isinstance(cancelled, datetime):
                     shows["cancelled_date"] = cancelled.date()
             if line is None or shows != values:
-                op = next(
-                    o for o in agreement.operations if getattr(o, "addition_id", 0) == line_id
-                )
+                op = next(o for o in agreement.operations if getattr(o, "line_id", 0) == line_id)
                 problems.append(
                     BillingProblem(
                         "wrong_values",
@@ -973,7 +971,7 @@ def _state_for(
         )
     today = moment.date()
     policy = changes.policy or SyncPolicy(guardrails=None)
-    reconciler = Reconciler(changes.plans, changes.mapping, policy, today=today)
+    reconciler = Reconciler(changes.plans, changes.mapping, policy, today=today, psa=backend.name)
     usages = [
         agreement.usage or CompanyUsage(agreement.agreement_id, {}, company=agreement.company)
         for agreement in changes.agreements
@@ -1147,7 +1145,7 @@ def _undo_line(record: Mapping[str, Any], today: date) -> tuple[Operation, LineF
         raise ValueError("no values before and after")
     common: dict[str, Any] = {
         "agreement_id": agreement_id,
-        "addition_id": line_id,
+        "line_id": line_id,
         "plan_id": str(record.get("plan_id")),
         "plan_name": str(record.get("plan_name") or record.get("plan_id")),
         "product_id": record.get("product_id") or 0,

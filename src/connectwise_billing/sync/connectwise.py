@@ -14,7 +14,12 @@ from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
-from connectwise_billing.backend import AgreementCandidate, AgreementState, CatalogItem
+from connectwise_billing.backend import (
+    AgreementCandidate,
+    AgreementState,
+    CatalogItem,
+    SettlePolicy,
+)
 from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 from connectwise_billing.client.api import NO_OPTIONS
 from connectwise_billing.client.calls import Call, Collect, Fetch, arun, call, run
@@ -184,8 +189,19 @@ class _ConnectWise:
 
     @property
     def retry(self) -> RetryPolicy:
-        """The client's retry policy: its settle settings bound the applier's re-reads."""
+        """The client's retry policy."""
         return self.client.retry
+
+    @property
+    def settle(self) -> SettlePolicy:
+        """The applier's settle re-reads and resends, from the client's retry policy
+        (`settle_timeout`, `settle_interval`, `max_attempts`, its backoff and `wait`)."""
+        return self.client.retry.settle
+
+    @property
+    def throttle_budget(self) -> float | None:
+        """Seconds of 429 waits a run may spend: the client's `RetryPolicy.throttle_budget`."""
+        return self.client.retry.throttle_budget
 
     @property
     def scope(self) -> str:
@@ -224,11 +240,11 @@ class _ConnectWise:
 
     def _update(self, op: UpdateAddition) -> Flow[Call[Any], Addition]:
         values: dict[str, Any] = {field: change.new for field, change in op.changes.items()}
-        return (yield from self._patch(op.agreement_id, op.addition_id, values))
+        return (yield from self._patch(op.agreement_id, op.line_id, values))
 
     def _cancel(self, op: CancelAddition) -> Flow[Call[Any], Addition]:
         values: dict[str, Any] = {"cancelled_date": op.cancelled_date}
-        return (yield from self._patch(op.agreement_id, op.addition_id, values))
+        return (yield from self._patch(op.agreement_id, op.line_id, values))
 
     def _catalog(self, product_ids: Sequence[int]) -> Flow[Call[Any], dict[int, CatalogItem]]:
         """Catalog items in batches; a failed batch fails the read (it decides whether a

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from connectwise_billing.errors import (
-    APIConnectionError,
-    ConnectWiseBillingError,
-    RateLimitError,
-    ServerError,
-    UnexpectedResponseError,
-)
+from connectwise_billing.errors import ConnectWiseBillingError, PSAError
 
 __all__ = ["failure_kind", "unreachable"]
 
@@ -19,14 +13,8 @@ def unreachable(name: str) -> str:
 
 
 def failure_kind(error: ConnectWiseBillingError, name: str) -> str | None:
-    """How a read failed, when the failure says something about the PSA called `name` rather
-    than about the agreement (a 404, a 403 or one bad record are the agreement's own)."""
-    if isinstance(error, APIConnectionError):
-        return unreachable(name)
-    if isinstance(error, RateLimitError):
-        return f"{name} throttled it"
-    if isinstance(error, ServerError):
-        return f"{name} answered {error.status_code}"
-    if isinstance(error, UnexpectedResponseError) and error.record is None:
-        return f"{name}'s answers were not what it sends"
-    return None
+    """How a request failed, when the failure says something about the PSA called `name`
+    rather than about the agreement (a line not found, no access or one bad record are the
+    agreement's own): what the error says of itself
+    ([`PSAError.failure`][connectwise_billing.errors.PSAError.failure])."""
+    return error.failure(name) if isinstance(error, PSAError) else None

@@ -20,10 +20,10 @@ import attrs
 
 from connectwise_billing.backend import AgreementState, CatalogItem
 from connectwise_billing.errors import (
+    AccessDeniedError,
     ConnectWiseBillingError,
     MappingError,
-    NotFoundError,
-    PermissionDeniedError,
+    PSANotFoundError,
 )
 from connectwise_billing.reconcile import (
     AdditionLike,
@@ -129,10 +129,10 @@ class Planned:
 def _read_failed(
     report: AgreementReport, error: ConnectWiseBillingError, name: str
 ) -> AgreementReport:
-    if isinstance(error, NotFoundError):
+    if isinstance(error, PSANotFoundError):
         gone = f"agreement not found: it was deleted or replaced in {name}; link the new one"
         return attrs.evolve(report, error=gone)
-    if isinstance(error, PermissionDeniedError):
+    if isinstance(error, AccessDeniedError):
         return attrs.evolve(report, error=f"no access to the agreement's additions: {error}")
     failure = failure_kind(error, name)
     return attrs.evolve(report, error=f"could not read the additions: {error}", failure=failure)
@@ -177,7 +177,7 @@ def _day(value: date | datetime | None) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
-FINGERPRINT_FIELDS: Final = (
+FINGERPRINT_FIELDS: Final[tuple[str, ...]] = (
     "product_id",
     "quantity",
     "unit_price",
@@ -252,7 +252,7 @@ def line_changes(
 def _stale(planned: Planned, changes: list[str]) -> AgreementReport:
     why = f"changed since it was planned ({'; '.join(changes[:5])}); nothing written, plan again"
     results = tuple(
-        OperationResult(op, "stale", getattr(op, "addition_id", None), error=why)
+        OperationResult(op, "stale", getattr(op, "line_id", None), error=why)
         for op in planned.diff.operations
     )
     usage = planned.usage

@@ -51,7 +51,7 @@ _WRITABLE: Final = frozenset({"synced", "planned"})
 
 # What needs a person, most urgent first: the order of the page's list.
 _ATTENTION: Final = (
-    ("failed", "Failed", "ConnectWise does not have these writes"),
+    ("failed", "Failed", "the PSA does not have these writes"),
     ("held", "Held", "a guardrail held these writes until a person approves them"),
     ("unknown", "Unknown", "sent, but not seen since: the next sync settles them"),
     ("conflict", "Conflict", "the addition changed since it was read: not overwritten"),

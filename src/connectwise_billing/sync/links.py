@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LEGAL_SUFFIXES", "company_mismatch", "normalise_company_name"]
 
-LEGAL_SUFFIXES: Final = frozenset(
+LEGAL_SUFFIXES: Final[frozenset[str]] = frozenset(
     {
         "ab", "ag", "as", "bv", "corp", "corporation", "gmbh", "inc", "incorporated", "kg",
         "limited", "llc", "llp", "lp", "ltd", "nv", "oy", "plc", "pty", "sa", "sarl", "sas",

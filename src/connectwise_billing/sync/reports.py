@@ -98,7 +98,7 @@ class AgreementReport:
         bill. A warning about a write says what was done once the write is applied, and what
         would be done until."""
         applied = {
-            getattr(result.operation, "addition_id", None)
+            getattr(result.operation, "line_id", None)
             for result in results
             if result.status == "applied"
         }

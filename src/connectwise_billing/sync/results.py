@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import attrs
@@ -9,22 +10,25 @@ import attrs
 from connectwise_billing.convert import to_json
 from connectwise_billing.reconcile.diff import Operation
 
+_ADDITION_ID = "OperationResult.addition_id is deprecated (it goes next release): use line_id"
+
 Status = Literal["applied", "planned", "failed", "conflict", "unknown", "held", "stale"]
-"""`applied` (ConnectWise has it), `planned` (a dry run: nothing sent), `failed` (ConnectWise
+"""`applied` (the PSA has it), `planned` (a dry run: nothing sent), `failed` (the PSA
 does not have it), `conflict` (the addition changed since the diff: not overwritten), `unknown`
 (sent, but neither the answer nor the re-reads showed whether it landed: not retried, settled by
 the next sync), `held` (a guardrail held it until a person approves: not sent; `rule` says
 which), `stale` (a change set's agreement changed since it was planned: not sent)."""
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, init=False)
 class OperationResult:
     """What became of one operation.
 
     Attributes:
         operation: The operation from the diff.
         status: See `Status`.
-        addition_id: The addition written (for a create, the one ConnectWise made).
+        line_id: The line (addition) written (for a create, the one the PSA made);
+            `addition_id` is its deprecated name, as an attribute and a keyword.
         error: Why it failed, conflicted or is unknown.
         note: How the outcome was established when it was not plain (a create confirmed by
             re-reading after its answer was lost).
@@ -38,12 +42,38 @@ class OperationResult:
 
     operation: Operation
     status: Status
-    addition_id: int | None = None
+    line_id: int | None = None
     error: str | None = None
     note: str | None = None
     rule: str | None = None
     write_id: str | None = None
     failure: str | None = attrs.field(default=None, eq=False, repr=False)
+
+    def __init__(
+        self,
+        operation: Operation,
+        status: Status,
+        line_id: int | None = None,
+        error: str | None = None,
+        note: str | None = None,
+        rule: str | None = None,
+        write_id: str | None = None,
+        failure: str | None = None,
+        **renamed: int | None,
+    ) -> None:
+        # `addition_id`, the name `line_id` had before, is still taken for one release.
+        if renamed:
+            if set(renamed) != {"addition_id"} or line_id is not None:
+                raise TypeError(f"unexpected keyword arguments {sorted(renamed)}")
+            warnings.warn(_ADDITION_ID, DeprecationWarning, stacklevel=2)
+            line_id = renamed["addition_id"]
+        self.__attrs_init__(operation, status, line_id, error, note, rule, write_id, failure)
+
+    @property
+    def addition_id(self) -> int | None:
+        """Deprecated: `line_id`."""
+        warnings.warn(_ADDITION_ID, DeprecationWarning, stacklevel=2)
+        return self.line_id
 
     @property
     def ok(self) -> bool:
@@ -61,7 +91,9 @@ class OperationResult:
             "plan_id": op.plan_id,
             "plan_name": op.plan_name,
             "product_id": op.product_id,
-            "addition_id": self.addition_id,
+            # The key keeps its name: reports and audit logs already written use it, and they
+            # carry no format version that a new key could be announced by.
+            "addition_id": self.line_id,
             **({"error": self.error} if self.error else {}),
             **({"note": self.note} if self.note else {}),
             **({"rule": self.rule} if self.rule else {}),

@@ -113,10 +113,12 @@ def sync_all(
         InputError: invalid input, before any request is sent.
         MappingError: a mapped product is missing from the catalog, inactive, or not readable
             by the integration; raised before anything is written.
-        AuthenticationError: the PSA refused the credentials (the run stops at once).
-        PermissionDeniedError: the integration may not read the catalog or agreements at all
-            (a 403 before anything succeeded).
-        APIConnectionError: the PSA could not be reached before anything succeeded.
+        CredentialsRefusedError: the PSA refused the credentials (the run stops at once;
+            ConnectWise's `AuthenticationError`).
+        AccessDeniedError: the integration may not read the catalog or agreements at all
+            (before anything succeeded; ConnectWise's `PermissionDeniedError`).
+        PSAUnreachableError: the PSA could not be reached before anything succeeded
+            (ConnectWise's `APIConnectionError`).
     """
     backend = backend_for(client, policy)
     state = RunState.for_usages(

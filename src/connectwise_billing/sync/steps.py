@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from connectwise_billing.errors import (
-    APIConnectionError,
-    AuthenticationError,
+    AccessDeniedError,
     ConnectWiseBillingError,
-    PermissionDeniedError,
+    CredentialsRefusedError,
+    PSAUnreachableError,
 )
 from connectwise_billing.flow import Flow, adrive, drive
 from connectwise_billing.reconcile import (
@@ -32,6 +32,7 @@ from connectwise_billing.reconcile import (
     Operation,
     UpdateAddition,
 )
+from connectwise_billing.sync.backends import settle_of
 
 if TYPE_CHECKING:
     from connectwise_billing.backend import (
@@ -229,16 +230,16 @@ class FindAgreements(Step[Sequence["AgreementCandidate"]]):
 
 @attrs.frozen(slots=False)
 class Sleep(Step[None]):
-    """Let time pass, by the backend's retry policy (zero in testing mode)."""
+    """Let time pass, by the backend's settle policy (zero in testing mode)."""
 
     seconds: float
     """How long to wait."""
 
     def run(self, backend: BillingBackend) -> None:
-        backend.retry.sleep(self.seconds)
+        settle_of(backend).sleep(self.seconds)
 
     async def arun(self, backend: AsyncBillingBackend) -> None:
-        await backend.retry.asleep(self.seconds)
+        await settle_of(backend).asleep(self.seconds)
 
 
 @attrs.frozen(slots=False)
@@ -368,10 +369,10 @@ class WriteAudit(Step[None]):
 class RunGuard:
     """Which errors end a whole run instead of being handed to the flow that met them.
 
-    The PSA refusing the credentials (401) ends a run wherever it happens: every other request
-    would be refused too. Before anything of the run has succeeded, so do a 403 (the
-    integration cannot read what a sync needs) and a connection failure (the PSA cannot be
-    reached).
+    The PSA refusing the credentials (`CredentialsRefusedError`) ends a run wherever it
+    happens: every other request would be refused too. Before anything of the run has
+    succeeded, so do `AccessDeniedError` (the integration cannot read what a sync needs) and
+    `PSAUnreachableError` (the PSA cannot be reached).
     """
 
     def __init__(self) -> None:
@@ -384,9 +385,9 @@ class RunGuard:
 
     def ends_run(self, error: ConnectWiseBillingError) -> bool:
         """Whether `error` stops the run."""
-        if isinstance(error, AuthenticationError):
+        if isinstance(error, CredentialsRefusedError):
             return True
-        return not self.contacted and isinstance(error, PermissionDeniedError | APIConnectionError)
+        return not self.contacted and isinstance(error, AccessDeniedError | PSAUnreachableError)
 
 
 def run(backend: BillingBackend, flow: SyncFlow[T], guard: RunGuard | None = None) -> T:

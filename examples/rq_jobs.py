@@ -18,9 +18,11 @@ Deployment, with the command line's configuration and usage files:
 
 and from the scheduler and the button (`/opt/billing` holds this file as `rq_jobs.py`):
 
+    CONFIG = "/etc/connectwise-billing/billing.toml"
+    USAGE = "/var/lib/connectwise-billing/usage.csv"
     queue = Queue("billing", connection=Redis.from_url(os.environ["BILLING_REDIS_URL"]))
-    rq_jobs.enqueue_scheduled_run(queue, "config.toml", "usage.csv")
-    rq_jobs.enqueue_update_now(queue, "config.toml", "usage.csv", "Contoso Ltd")
+    rq_jobs.enqueue_scheduled_run(queue, CONFIG, USAGE)  # absolute paths: a worker opens them
+    rq_jobs.enqueue_update_now(queue, CONFIG, USAGE, "Contoso Ltd")  # in its own directory
 
 Run as a script (`python examples/rq_jobs.py redis://127.0.0.1:6379/0`), it shows the whole
 thing against the bundled simulator: a scheduled run for twelve companies with an "Update Now"

@@ -1036,6 +1036,10 @@ def test_options_that_do_nothing_are_refused(served: tuple[ExampleMSP, Path]) ->
     audit = config.parent / "audit.jsonl"
     status, out, err = plan(config, USAGE_CSV, "--audit-log", str(audit))
     assert status == 2 and "--audit-log" in err and not audit.exists()
+    status, out, err = plan(config, USAGE_CSV, "--json", "--audit-log", str(audit))
+    refused = json.loads(out)["error"]
+    assert status == 2 and refused["exit_status"] == 2 and "--audit-log" in refused["message"]
+    assert err.startswith("usage: connectwise-billing")
     status, out, err = plan(config, USAGE_CSV, "--json", "--show-diffs", "3")
     assert status == 2 and "--show-diffs" in err
     assert json.loads(out)["error"]["exit_status"] == 2
@@ -1073,6 +1077,7 @@ def test_json_runs_that_stop_print_an_error_object_on_stdout(
     assert status == 3
     said = json.loads(out)["error"]
     assert said["exit_status"] == 3 and said["kind"] == "AuthenticationError"
+    assert "AuthenticationError" in json.loads(out)["report"]["stopped"]  # why, in the report
     assert "not-the-key" not in out + err
 
 
@@ -1115,3 +1120,66 @@ def test_html_report_of_plan_sync_and_apply(
     status, _, err = sync(config, USAGE_CSV, "--html", str(tmp_path / "no-such-dir" / "s.html"))
     assert "the HTML report was not written" in err
     assert status == 0, err
+
+
+def test_html_never_overwrites_the_commands_own_files(
+    served: tuple[ExampleMSP, Path], tmp_path: Path
+) -> None:
+    example, config = served
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("")
+    status, _, err = sync(config, USAGE_CSV, "--audit-log", str(audit), "--html", str(audit))
+    assert status == 2 and f"--html {audit} would overwrite the audit log" in err
+    status, _, err = plan(config, USAGE_CSV, "--html", str(config))
+    assert status == 2 and "would overwrite the configuration" in err
+    status, _, err = plan(config, USAGE_CSV, "--out", str(USAGE_CSV))
+    assert status == 2 and "would overwrite the usage file" in err
+    assert audit.read_text() == "" and example.fake.request_log == []
+
+
+class _Receiver(threading.Thread):
+    """A webhook on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        import http.server
+
+        bodies = self.bodies = []  # type: ignore[var-annotated]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def run(self) -> None:
+        self.server.serve_forever()
+
+
+def test_a_run_that_cannot_start_is_still_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CW_PUBLIC_KEY", "p")
+    monkeypatch.setenv("CW_PRIVATE_KEY", "k")
+    receiver = _Receiver()
+    receiver.start()
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            EXAMPLE_CONFIG.read_text().replace("http://127.0.0.1:8089", "http://127.0.0.1:9")
+            + f'\n[notify]\nurl = "{receiver.url}"\n'
+        )
+        status, _, err = plan(config, USAGE_CSV)
+        assert status == 3 and "could not be reached" in err
+        [told] = receiver.bodies
+        assert told["ok"] is False
+        assert "did not start" in json.dumps(told) and "APIConnectionError" in json.dumps(told)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

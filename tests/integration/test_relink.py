@@ -143,3 +143,30 @@ def test_candidates_that_cannot_be_read_leave_the_report_as_it_was(
     report = site.sync(quick_syncer, usage(site, site.linked, company_id=site.contoso))
     [agreement] = report.agreement_reports
     assert agreement.status == "error" and agreement.candidates == ()
+
+
+def test_two_customers_who_share_a_name_are_offered_nothing(
+    quick_syncer: Syncer, site: Site
+) -> None:
+    namesake = site.fake.add_company("CONTOSO  LTD")
+    site.fake.add_agreement(namesake, "Their hosting")
+    site.fake.delete_agreement(site.linked)
+    report = site.sync(quick_syncer, CompanyUsage(site.linked, {"gold": 3}, company="Contoso Ltd"))
+    [agreement] = report.agreement_reports
+    assert agreement.status == "error" and agreement.candidates == ()
+    assert "link instead?" not in report.summary()
+
+
+def test_the_text_lists_the_first_candidates_and_counts_the_rest(
+    quick_syncer: Syncer, site: Site
+) -> None:
+    for year in range(2027, 2034):
+        site.fake.add_agreement(site.contoso, f"Hosting {year}")
+    site.fake.delete_agreement(site.linked)
+    report = site.sync(quick_syncer, usage(site, site.linked, company_id=site.contoso))
+    [agreement] = report.agreement_reports
+    assert len(agreement.candidates) == 8
+    summary = report.summary()
+    assert summary.count("link instead?") == 5
+    assert "... and 3 more active agreements of the customer" in summary
+    assert len(report.to_dict()["companies"][0]["agreements"][0]["candidates"]) == 8

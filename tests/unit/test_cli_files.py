@@ -156,3 +156,12 @@ def test_a_throttle_budget_that_is_not_seconds_is_named(tmp_path: Path, value: s
 def test_retry_seconds_must_be_finite(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ConfigFileError, match=rf"retry\.{key}: must be a finite number, got"):
         load_config(config(tmp_path, f"[retry]\n{key} = {value}\n"))
+
+
+def test_text_from_connectwise_cannot_command_the_terminal() -> None:
+    from connectwise_billing.sync.render import table, wrap
+
+    hostile = "MBX\x1b]0;pwned\x07 \u202e00.002,1"
+    shown = table(("description",), [(hostile,)]) + "\n".join(wrap(hostile))
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+    assert "MBX\\x1b]0;pwned\\x07 \\u202e00.002,1" in shown

@@ -453,3 +453,16 @@ def test_a_manual_edit_is_reported_even_when_cancelled_anyway() -> None:
     )
     assert held.is_empty
     assert held.warnings[0].message.endswith("not cancelled")
+
+
+def test_lines_of_unmapped_products_count_in_the_mrr_only_when_they_bill() -> None:
+    diff = run(
+        {"gold": 1},
+        [
+            addition(7, 102, "1", "8.00", "3.25"),
+            addition(8, 900, "2", "10.00", "1.00"),  # a product the sync leaves alone
+            addition(9, 901, "1000", "100.00", "1.00", bill_customer="DoNotBill"),
+            addition(10, 902, "5", "20.00", "1.00", bill_customer="NoCharge"),
+        ],
+    )
+    assert diff.mrr_unmanaged == D("20.00")

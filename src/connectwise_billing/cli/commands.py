@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,7 +57,7 @@ from connectwise_billing.sync import (
 )
 from connectwise_billing.sync.connectwise import ConnectWiseBackend
 from connectwise_billing.sync.failures import unreachable
-from connectwise_billing.sync.render import table
+from connectwise_billing.sync.render import plural, table
 from connectwise_billing.sync.run import Approval
 
 EXIT_OK: Final = 0
@@ -190,19 +191,54 @@ def _print(args: argparse.Namespace, report: SyncReport) -> None:
 
 
 def _write_html(args: argparse.Namespace, report: SyncReport) -> None:
-    """`--html FILE`: the report as a page for finance. A file that cannot be written is a
-    warning: the run has happened, and its outcome and exit status stand."""
+    """`--html FILE`: the report as a page for finance, written whole or not at all (a
+    temporary file renamed into place). A file that cannot be written is a warning: the run
+    has happened, and its outcome and exit status stand."""
     path = getattr(args, "html", None)
     if not path:
         return
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
     try:
-        Path(path).write_text(report.to_html(), encoding="utf-8")
+        partial.write_text(report.to_html(), encoding="utf-8")
+        os.replace(partial, target)
     except OSError as error:
+        partial.unlink(missing_ok=True)
         print(
             f"connectwise-billing: warning: the HTML report was not written to {path}: "
             f"{error.strerror or error}",
             file=sys.stderr,
         )
+
+
+_FILES: Final = (
+    ("config", "the configuration"),
+    ("usage", "the usage file"),
+    ("audit_log", "the audit log"),
+    ("changes", "the change set"),
+    ("out", "the change set to save"),
+)
+"""The files a command reads or keeps, which none of its outputs may overwrite."""
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output path that is one of the command's other files (`--html` given the
+    audit log's path would overwrite the record `undo` works from), before anything is sent."""
+    for output, option in (("html", "--html"), ("out", "--out")):
+        path = getattr(args, output, None)
+        if not path:
+            continue
+        for name, what in _FILES:
+            other = getattr(args, name, None)
+            if name != output and other and _same_file(path, other):
+                raise InputError(f"{option} {path} would overwrite {what} ({other})")
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist yet
+        return Path(one).resolve() == Path(other).resolve()
 
 
 def _after_run(
@@ -215,6 +251,23 @@ def _after_run(
     and `[notify]`."""
     _write_html(args, report)
     notify_after_run(config.notify, report, error=error)
+
+
+@contextlib.contextmanager
+def _told(config: Config, *, dry_run: bool) -> Iterator[None]:
+    """A run that fails before it has a report (ConnectWise unreachable, the usage file
+    missing or wrong): `[notify]` is told that it did not start, and why. Those are the nights
+    someone must hear about."""
+    try:
+        yield
+    except Exception as error:
+        if not isinstance(getattr(error, "report", None), SyncReport):
+            why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            nothing = SyncReport(
+                (), datetime.now(UTC), dry_run=dry_run, stopped=f"the run did not start: {why}"
+            )
+            notify_after_run(config.notify, nothing, error=error)
+        raise
 
 
 @contextlib.contextmanager
@@ -237,9 +290,15 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
     """`plan` and `sync`: check everything, then run, print the report, and exit by it."""
     if args.json and args.show_diffs is not None:
         raise InputError("--show-diffs shortens the text report; --json prints every diff")
+    _check_outputs(args)
     if args.allow_small_discounts:  # asked for: no warning about them either
         warnings.simplefilter("ignore", SmallDiscountWarning)
     config = load_config(args.config)
+    with _told(config, dry_run=dry_run):
+        return _plan_or_sync(args, config, dry_run=dry_run)
+
+
+def _plan_or_sync(args: argparse.Namespace, config: Config, *, dry_run: bool) -> int:
     usages = _only_company(
         load_usage(args.usage, config.plans, allow_small_discounts=args.allow_small_discounts),
         args.company,
@@ -282,8 +341,8 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
         print(f"connectwise-billing: the run stopped: {report.stopped}", file=sys.stderr)
     if out and not args.json:
         print(
-            f"\nChange set: {out} ({changes.operations} operations, {changes.held} held, on "
-            f"{len(changes.agreements)} agreements); apply it before "
+            f"\nChange set: {out} ({plural(changes.operations, 'operation')}, {changes.held} "
+            f"held, on {plural(len(changes.agreements), 'agreement')}); apply it before "
             f"{changes.expires_at:%Y-%m-%d %H:%M} UTC with `connectwise-billing apply {out} "
             "--config ...`"
         )
@@ -292,17 +351,19 @@ def plan_or_sync(args: argparse.Namespace, *, dry_run: bool) -> int:
 
 def apply(args: argparse.Namespace) -> int:
     """`apply FILE`: write exactly the change set's operations."""
+    _check_outputs(args)
     config = load_config(args.config)
-    changes = ChangeSet.load(args.changes)
-    with _client(config) as client, _report_kept(args, config):
-        report = apply_changes(
-            config.backend(client),
-            changes,
-            approve=_approval(args),
-            lock=_lock(args, config),
-            audit_log=args.audit_log,
-            stop=STOP,
-        )
+    with _told(config, dry_run=False):
+        changes = ChangeSet.load(args.changes)
+        with _client(config) as client, _report_kept(args, config):
+            report = apply_changes(
+                config.backend(client),
+                changes,
+                approve=_approval(args),
+                lock=_lock(args, config),
+                audit_log=args.audit_log,
+                stop=STOP,
+            )
     _print(args, report)
     _after_run(args, config, report)
     return report_status(report)
@@ -316,8 +377,8 @@ def undo(args: argparse.Namespace) -> int:
         print(json.dumps(changes.to_json(), indent=2))
         return EXIT_OK
     print(
-        f"Undo of run {args.run}: {changes.operations} operations on "
-        f"{len(changes.agreements)} agreements, saved to {args.out}"
+        f"Undo of run {args.run}: {plural(changes.operations, 'operation')} on "
+        f"{plural(len(changes.agreements), 'agreement')}, saved to {args.out}"
     )
     for agreement in changes.agreements:
         for op in agreement.operations:

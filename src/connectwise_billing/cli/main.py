@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from connectwise_billing import __version__, waits
 from connectwise_billing.cli import commands, demo
@@ -39,9 +39,9 @@ EXIT_CODES: Final = """exit status:
   2    the command line, configuration, usage file, mapping or change set is wrong (or
        expired): nothing written
   3    the run was stopped: ConnectWise refused the credentials, or could not be reached
-  4    a person should look: guardrails held changes, or a change set's agreements changed
-       since it was planned (stale), and nothing else failed; plan --detailed-exitcode:
-       changes pending
+  4    a person should look: guardrails held changes (plan, sync, apply), or a change set's
+       agreements changed since it was planned (stale), and nothing else failed;
+       plan --detailed-exitcode: changes pending or held
   130  interrupted (Ctrl-C, SIGTERM): the agreement in flight was finished, and the report
        of what was done so far printed"""
 """The exit statuses, as `--help` shows them (the values are `commands.EXIT_*`)."""
@@ -231,7 +231,13 @@ def _lookup_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
         "list",
         "an agreement's additions as ConnectWise holds them (cancelled ones too)",
     )
-    listing.add_argument("--agreement", required=True, type=_positive_id, metavar="ID")
+    listing.add_argument(
+        "--agreement",
+        required=True,
+        type=_positive_id,
+        metavar="ID",
+        help="the agreement's id in ConnectWise (see `agreements list`)",
+    )
     _with_config(listing)
     listing.set_defaults(handler=commands.additions)
 
@@ -255,8 +261,25 @@ def _lookup_commands(commands_: Commands[argparse.ArgumentParser]) -> None:
     refresh.set_defaults(handler=commands.refresh)
 
 
+class _UsageError(Exception):
+    """A command line argparse refuses, with the message it gives."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose errors reach `main()`, which says them like argparse does and, with
+    `--json`, also as a JSON error object on stdout."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="connectwise-billing",
         description="Keep ConnectWise Manage agreement additions in step with your control panel.",
         epilog=EXIT_CODES,
@@ -347,7 +370,16 @@ def _fail(args: argparse.Namespace, message: str, status: int, error: BaseExcept
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see `--help`)."""
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser().parse_args(arguments)
+    except _UsageError as error:
+        error.parser.print_usage(sys.stderr)
+        print(f"{error.parser.prog}: error: {error.message}", file=sys.stderr)
+        if "--json" in arguments:
+            refused = {"kind": "UsageError", "message": error.message, "exit_status": EXIT_USAGE}
+            print(json.dumps({"error": refused}, indent=2))
+        return EXIT_USAGE
     if os.environ.get(waits.TESTING_ENVIRONMENT_VARIABLE) == "1" and not waits.is_testing():
         waits.set_testing(True)  # a test runs this program: no SDK wait takes real time
     try:

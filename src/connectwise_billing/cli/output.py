@@ -22,8 +22,8 @@ def products_table(products: Sequence[Product]) -> str:
             p.identifier or "",
             p.description or "",
             p.product_class or "",
-            money(p.price),
-            money(p.cost),
+            exact(p.price),
+            exact(p.cost),
             "inactive" if p.inactive else "",
         )
         for p in products

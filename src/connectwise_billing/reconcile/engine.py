@@ -97,7 +97,8 @@ def _reconcile(
             builder.previously_mapped(addition, product_id)
             retired.append((addition, retired_from, product_id))  # type: ignore[arg-type]
             continue
-        mrr_unmanaged += billed_quantity(addition) * (addition.unit_price or ZERO)
+        if bills(addition):  # a DoNotBill or NoCharge line invoices nothing
+            mrr_unmanaged += billed_quantity(addition) * (addition.unit_price or ZERO)
         if not builder.previously_mapped(addition, product_id):
             unmanaged[product_id].append(addition.id)
     for product_id, plan in context.plan_order:

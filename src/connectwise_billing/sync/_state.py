@@ -512,6 +512,8 @@ class RunState:
         came to so far, and the write in flight as `unknown` (its intent is in the audit log,
         when there is one: the next run with it settles it)."""
         why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if self.stopped is None:  # the report says why the rest was not reached
+            self.stopped = f"the run ended with an error: {why}"
         for agreement_id, (usage, written) in list(self.writing.items()):
             results = list(written.results)
             if written.in_flight is not None:

@@ -268,7 +268,7 @@ class _ConnectWise:
     ) -> Flow[Call[Any], list[AgreementCandidate]]:
         """One read: the company's agreements (by id; or, without one, those whose company
         name contains the name's longest word, kept when the whole name matches once
-        normalised), active on `today`."""
+        normalised, and only when they are all one company's), active on `today`."""
         if company_id is not None:
             where = Field("company/id") == company_id
         elif company_name and normalise_company_name(company_name):
@@ -281,7 +281,7 @@ class _ConnectWise:
             (), where, {}, CANDIDATE_FIELDS, "id", DEFAULT_PAGE_SIZE, NO_OPTIONS
         )
         agreements: list[Agreement] = yield from call(Collect(query, Agreement))
-        return [
+        found = [
             _candidate(agreement)
             for agreement in agreements
             if agreement_problem(agreement, today) is None
@@ -293,6 +293,9 @@ class _ConnectWise:
                 )
             )
         ]
+        # Found by name, agreements of two companies are two customers who share a name:
+        # offering them would invite linking another customer's agreement. None is offered.
+        return found if len({c.company_id for c in found}) <= 1 else []
 
     def _agreements(
         self, agreement_ids: Sequence[int], today: date

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -18,6 +19,8 @@ UNCONFIRMED: Final = "the additions could not be read back after writing"
 WIDTH: Final = 100
 SUMMARY_WARNINGS: Final = 5
 """How many warnings a summary lists in full before it counts the rest."""
+SUMMARY_CANDIDATES: Final = 5
+"""Re-link candidates shown per agreement in text; the JSON and HTML reports have them all."""
 _KINDS: Final = (("create", "created", "create"), ("update", "updated", "update"))
 _CANCEL: Final = ("cancel", "cancelled", "cancel")
 
@@ -32,10 +35,23 @@ def money(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+_UNPRINTABLE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+"""Control characters (a terminal runs `ESC ]...` as a command) and the marks that reorder
+text on screen (a right-to-left override makes "1,200.00" read as "00.002,1")."""
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control characters and bidirectional overrides
+    from ConnectWise's data (a company name, a description) shown as escapes."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
 def wrap(text: str, indent: str = "  ") -> list[str]:
     """`text` wrapped to the width, continuation lines indented further."""
     return textwrap.wrap(
-        text,
+        printable(text),
         WIDTH,
         initial_indent=indent,
         subsequent_indent=indent + "    ",
@@ -48,7 +64,7 @@ def table(
 ) -> str:
     """A plain text table; columns in `right` are right-aligned (money, counts); the widest
     column is cut so the table fits the width."""
-    rows = [[str(cell) for cell in row] for row in rows]
+    rows = [[printable(str(cell)) for cell in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     overflow = sum(widths) + 2 * (len(widths) - 1) - WIDTH
     if overflow > 0:
@@ -187,13 +203,16 @@ def _intents(totals: CompanyReport | SyncReport) -> list[str]:
 def _candidates(report: AgreementReport) -> list[str]:
     """The agreements a person may link instead, one line each."""
     lines: list[str] = []
-    for candidate in report.candidates:
+    for candidate in report.candidates[:SUMMARY_CANDIDATES]:
         kind = f"{candidate.type}, " if candidate.type else ""
         start = f"from {candidate.start_date.isoformat()}" if candidate.start_date else "active"
         name = f' "{candidate.name}"' if candidate.name else ""
         lines += wrap(
             f"link instead? agreement {candidate.id}{name} ({kind}{start})", indent="      "
         )
+    more = len(report.candidates) - SUMMARY_CANDIDATES
+    if more > 0:
+        lines.append(f"      ... and {plural(more, 'more active agreement')} of the customer")
     return lines
 
 

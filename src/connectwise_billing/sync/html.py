@@ -762,7 +762,8 @@ class _Page:
                 _el("h3", f"In step ({len(in_step)})"),
                 _el(
                     "p",
-                    "Nothing to change: their lines already bill what the usage says.",
+                    "Nothing to change: their lines already bill what the usage says for "
+                    "every mapped plan (seats on unmapped plans are among the warnings).",
                     class_="note",
                 ),
                 self.in_step(in_step),

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -457,6 +458,99 @@ BAD_FILES = [
         ["not valid JSON: NaN is not a JSON number"],
         id="nan",
     ),
+    pytest.param(
+        # json.dumps writes it as the escape `\ud800`: half of a UTF-16 pair, not a character.
+        _file(companies=[{**COMPANY, "name": "Bad \ud800 name"}]),
+        [
+            "companies[0].name: holds a lone surrogate (\\ud800), half of a UTF-16 pair and not a "
+            "character: answers could not be written in UTF-8"
+        ],
+        id="lone-surrogate",
+    ),
+    pytest.param(
+        _file(products=[{**PRODUCT, "x\udc00": 1}]),
+        [
+            "2 problems:",
+            "  products[0].x\\udc00: the field's name holds a lone surrogate (\\udc00), half of a "
+            "UTF-16 pair and not a character: answers could not be written in UTF-8",
+            "  products[0].x\\udc00: not a field of ConnectWise's CatalogItem",
+        ],
+        id="lone-surrogate-in-a-name",
+    ),
+    pytest.param(
+        '{"products": [{"id": 2, "identifier": "X", "price": 1e999999, "cost": -1e-13},'
+        ' {"id": 3, "identifier": "Y", "price": 1.2345678901234567}]}',
+        [
+            "3 problems:",
+            "  products[0].price: 1E+999999 is out of range: a number must be 0, or at least "
+            "0.000000000001 and below 10000000000000 in size",
+            "  products[0].cost: -1E-13 is out of range: a number must be 0, or at least "
+            "0.000000000001 and below 10000000000000 in size",
+            "  products[1].price: 1.2345678901234567 has more than 15 significant digits, which "
+            "ConnectWise cannot hold",
+        ],
+        id="numbers-the-sdk-cannot-read",
+    ),
+    pytest.param(
+        _file(
+            products=[{**PRODUCT, "price": 9_000_000_000_000}],
+            additions=[{**ADDITION, "quantity": 2}],
+        ),
+        [
+            "additions[0]: extPrice (quantity x unitPrice) would be 18000000000000, which is out "
+            "of range: a number must be 0, or at least 0.000000000001 and below 10000000000000 "
+            "in size"
+        ],
+        id="computed-amount-out-of-range",
+    ),
+    pytest.param(
+        "[" * 100_000,
+        ["lists and objects nest more than 32 deep (a record nests a few levels)"],
+        id="nested-100000-deep",
+    ),
+    pytest.param(
+        '{"companies": [{"id": 1, "identifier": "A", "name": "A", "status": {"name": '
+        + "[" * 30
+        + "]" * 30
+        + "}}]}",
+        ["lists and objects nest more than 32 deep (a record nests a few levels)"],
+        id="nested-34-deep",
+    ),
+    pytest.param(
+        _file(
+            agreements=[
+                {**AGREEMENT, "startDate": "2025-01-01", "endDate": "2024-12-31T23:00:00Z"},
+                {**AGREEMENT, "id": 4, "endDate": "2023-12-31"},
+                {**AGREEMENT, "id": 5, "startDate": "2025-01-01", "endDate": "2025-01-01"},
+            ]
+        ),
+        [
+            "2 problems:",
+            "  agreements[0].endDate: 2024-12-31T23:00:00Z is before startDate "
+            "2025-01-01T00:00:00Z",
+            "  agreements[1].endDate: 2023-12-31T00:00:00Z is before startDate (the default) "
+            "2024-01-01T00:00:00Z",
+        ],
+        id="agreement-ends-before-it-starts",
+    ),
+    pytest.param(
+        _file(
+            agreements=[
+                {**AGREEMENT, "agreementStatus": "Active", "cancelledFlag": True},
+                {**AGREEMENT, "id": 4, "agreementStatus": "Cancelled", "cancelledFlag": False},
+                {**AGREEMENT, "id": 5, "agreementStatus": "Cancelled", "cancelledFlag": True},
+                {**AGREEMENT, "id": 6, "agreementStatus": "Expired", "cancelledFlag": False},
+            ]
+        ),
+        [
+            "2 problems:",
+            '  agreements[0].cancelledFlag: true contradicts agreementStatus "Active" '
+            '(cancelledFlag is true when, and only when, the status is "Cancelled")',
+            '  agreements[1].cancelledFlag: false contradicts agreementStatus "Cancelled" '
+            '(cancelledFlag is true when, and only when, the status is "Cancelled")',
+        ],
+        id="agreement-active-and-cancelled",
+    ),
 ]
 
 
@@ -502,3 +596,51 @@ def test_data_and_example_are_one_or_the_other() -> None:
     )
     assert result.returncode == 2
     assert "argument --example: not allowed with argument --data" in result.stderr
+
+
+def test_the_examples_size_is_refused_without_the_example() -> None:
+    result = subprocess.run(
+        [*SERVE, "--data", str(EXAMPLE_DATA), "--companies", "8", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--companies sizes the example: it takes --example" in result.stderr
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    """As Notepad saves UTF-8, and as usage CSVs are read."""
+    path = tmp_path / "data.json"
+    path.write_text("\ufeff" + json.dumps(MINIMAL), encoding="utf-8")
+    with serving(path) as served:
+        company = served.raw("/company/companies/1")
+    assert (company["identifier"], company["name"]) == ("Acme", "Acme Ltd")
+
+
+def test_a_port_in_use_exits_2_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVE, "--data", str(EXAMPLE_DATA), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"python -m connectwise_billing.testing serve: error: port {port} is in use\n"
+    )
+
+
+def test_a_port_out_of_range_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [*SERVE, "--port", "65536"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.endswith("argument --port: '65536' is not a port (0 to 65535)\n")
+    assert "Traceback" not in result.stderr

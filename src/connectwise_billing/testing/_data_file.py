@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -22,7 +23,7 @@ from typing import Any, Final
 import attrs
 
 from connectwise_billing.testing import _api
-from connectwise_billing.testing._format import dumps, moment, timestamp
+from connectwise_billing.testing._format import moment, timestamp
 from connectwise_billing.testing.fake import FakeConnectWise
 
 SECTIONS: Final = {
@@ -60,6 +61,18 @@ silently replaced, so it is refused instead."""
 
 _MOMENT: Final = {"type": "string", "format": "date-time"}
 _INT32_MAX: Final = 2**31 - 1
+_MAX_MAGNITUDE: Final = 12
+_MAX_DIGITS: Final = 15
+"""The numbers the SDK reads and writes back: zero, or between 10**-12 and 10**13 in size, with at
+most 15 significant digits. The same limits as `connectwise_billing.values` (`MAX_MAGNITUDE`,
+`MAX_DIGITS`), stated again because the simulator does not borrow the SDK's code: a larger
+number makes every answer holding it unreadable to the SDK, and a longer one is not what
+ConnectWise, which keeps numbers as doubles, could hold (nor could the SDK write it back)."""
+_DEFAULT_START: Final = "2024-01-01T00:00:00Z"
+"""An agreement's `startDate` when the file leaves it out (`FakeConnectWise.add_agreement`)."""
+_MAX_DEPTH: Final = 32
+"""How deep lists and objects may nest: a ConnectWise record nests a few levels, and a file
+nested thousands deep would exhaust Python's stack."""
 _SHOWN_MAX: Final = 60
 _PROBLEMS_SHOWN: Final = 20
 
@@ -127,14 +140,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _read(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark at the start (as Notepad saves) is skipped, as in usage CSVs.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise DataFileError([f"cannot read the file: {error.strerror or error}"]) from None
     except UnicodeDecodeError:
         raise DataFileError(["the file is not UTF-8 text"]) from None
+    too_deep = f"lists and objects nest more than {_MAX_DEPTH} deep (a record nests a few levels)"
     try:
         # Money and quantities stay exact: JSON's non-integers are read as Decimal.
-        return json.loads(
+        data = json.loads(
             text,
             parse_float=Decimal,
             parse_constant=_reject_constant,
@@ -145,14 +160,81 @@ def _read(path: Path) -> Any:
         raise DataFileError([said]) from None
     except ValueError as error:
         raise DataFileError([f"not valid JSON: {error}"]) from None
+    except RecursionError:
+        raise DataFileError([too_deep]) from None
+    if _nesting_exceeds(data, _MAX_DEPTH):
+        # Checked before anything walks the data recursively.
+        raise DataFileError([too_deep])
+    return data
+
+
+def _nesting_exceeds(data: Any, limit: int) -> bool:
+    """Whether lists and objects in `data` nest more than `limit` deep (found without recursion)."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return False
+
+
+def _surrogate_free(value: Any, where: str, problems: list[str]) -> Any:
+    """`value` with every string holding a lone surrogate (`"\\ud800"` in the file: half of a
+    UTF-16 pair, not a character) reported and escaped, so that checking can go on. UTF-8 cannot
+    encode one, so no answer holding it could be written."""
+    if isinstance(value, list):
+        return [_surrogate_free(item, f"{where}[{i}]", problems) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        cleaned: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _escaped(key)
+            inner = f"{where}.{name}" if where else name
+            if name != key:
+                problems.append(f"{inner}: the field's name {_lone(key)}")
+            cleaned[name] = _surrogate_free(item, inner, problems)
+        return cleaned
+    if isinstance(value, str) and _SURROGATE.search(value):
+        problems.append(f"{where}: {_lone(value)}")
+        return _escaped(value)
+    return value
+
+
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+
+
+def _escaped(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (`\\ud800`)."""
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _lone(text: str) -> str:
+    first = _SURROGATE.findall(text)[0]
+    return (
+        f"holds a lone surrogate ({_escaped(first)}), half of a UTF-16 pair and not a "
+        "character: answers could not be written in UTF-8"
+    )
 
 
 # --- checking ---------------------------------------------------------------------------------
 
 
 def _shown(value: Any) -> str:
-    text = dumps(value).decode()
+    # A number as the file wrote it, in short: `1E+999999`, never its million digits.
+    text = json.dumps(value, default=_marked, ensure_ascii=False, separators=(",", ":"))
+    text = _MARKED.sub(lambda match: match.group(1), text)
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
+
+
+def _marked(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return f"\0{value}\0"
+    raise TypeError(f"cannot show {value!r}")
+
+
+_MARKED: Final = re.compile(r'"\\u0000([^"]*)\\u0000"')
 
 
 def _schema(name: str) -> Mapping[str, Any]:
@@ -188,7 +270,11 @@ def _value(spec: Mapping[str, Any], value: Any, where: str) -> Any:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise _Invalid(where, f"must be a number, not {_shown(value)}")
-        return Decimal(value)
+        number = Decimal(value)
+        problem = _unreadable(number) or _too_long(number)
+        if problem:
+            raise _Invalid(where, f"{_shown(number)} {problem}")
+        return number
     if kind == "boolean":
         if not isinstance(value, bool):
             raise _Invalid(where, f"must be true or false, not {_shown(value)}")
@@ -200,6 +286,22 @@ def _value(spec: Mapping[str, Any], value: Any, where: str) -> Any:
     if kind == "object":
         return _object("object", spec, value, where)
     return value  # the contract leaves it open ({}): any JSON value
+
+
+def _unreadable(number: Decimal) -> str | None:
+    """Why the SDK could not read `number` in an answer (see `_MAX_MAGNITUDE`), or `None`."""
+    if number and not -_MAX_MAGNITUDE <= number.adjusted() <= _MAX_MAGNITUDE:
+        return (
+            "is out of range: a number must be 0, or at least 0.000000000001 and below "
+            "10000000000000 in size"
+        )
+    return None
+
+
+def _too_long(number: Decimal) -> str | None:
+    if len(number.normalize().as_tuple().digits) > _MAX_DIGITS:
+        return f"has more than {_MAX_DIGITS} significant digits, which ConnectWise cannot hold"
+    return None
 
 
 def _text(spec: Mapping[str, Any], value: Any, where: str) -> str:
@@ -335,11 +437,13 @@ class _Index:
 
 def _checked(data: Any) -> dict[str, list[_Record]]:
     """The file's records, checked and linked (`DataFileError` listing every problem)."""
+    problems: list[str] = []
+    data = _surrogate_free(data, "", problems)
     if not isinstance(data, dict):
         raise DataFileError(
             [f"the file must hold a JSON object with {', '.join(SECTIONS)}, not {_shown(data)}"]
         )
-    problems = [
+    problems += [
         f"{key}: unknown top-level key (the keys are {', '.join(SECTIONS)})"
         for key in data
         if key not in SECTIONS
@@ -361,6 +465,7 @@ def _checked(data: Any) -> dict[str, list[_Record]]:
     _Index(sections["additions"], problems, identifiers=False)
     for record in sections["agreements"]:
         _link(record, "company", companies, "company", problems)
+        _check_agreement(record, problems)
     for record in sections["additions"]:
         _link(record, "product", products, "product", problems)
         agreement_id = record.fields.get("agreementId")
@@ -369,9 +474,52 @@ def _checked(data: Any) -> dict[str, list[_Record]]:
                 record.links["agreementId"] = agreement_id
             else:
                 problems.append(f"{record.where}.agreementId: no agreement {agreement_id}")
+        if "product" in record.links:
+            _check_computed(record, products.by_id[record.links["product"]], problems)
     if problems:
         raise DataFileError(problems)
     return sections
+
+
+def _check_agreement(record: _Record, problems: list[str]) -> None:
+    """An agreement's dates in order, and its status and cancelled flag in agreement (each one
+    the file leaves out is derived from the other, see the simulator guide)."""
+    fields = record.fields
+    start, end = fields.get("startDate", _DEFAULT_START), fields.get("endDate")
+    if isinstance(start, str) and isinstance(end, str) and moment(end) < moment(start):
+        given = "startDate" if "startDate" in fields else "startDate (the default)"
+        problems.append(f"{record.where}.endDate: {end} is before {given} {start}")
+    status, cancelled = fields.get("agreementStatus"), fields.get("cancelledFlag")
+    if status is not None and cancelled is not None and (status == "Cancelled") != cancelled:
+        problems.append(
+            f"{record.where}.cancelledFlag: {'true' if cancelled else 'false'} contradicts "
+            f'agreementStatus "{status}" (cancelledFlag is true when, and only when, the '
+            'status is "Cancelled")'
+        )
+
+
+def _check_computed(record: _Record, product: _Record, problems: list[str]) -> None:
+    """The amounts the simulator computes for an addition (see `_COMPUTED`), within what the SDK
+    reads: readable factors can make an unreadable product (10**12 seats at 10**12 each)."""
+    fields = record.fields
+
+    def number(value: Any) -> Decimal:
+        return value if isinstance(value, Decimal) else Decimal(0)  # null or wrong: 0, as served
+
+    quantity = number(fields.get("quantity", Decimal(1)))
+    price = number(fields.get("unitPrice", product.fields.get("price")))
+    cost = number(fields.get("unitCost", product.fields.get("cost")))
+    computed = {
+        "extPrice": quantity * price,
+        "extCost": quantity * cost,
+        "margin": quantity * (price - cost),
+    }
+    for key, value in computed.items():
+        problem = _unreadable(value)
+        if problem:
+            said = f"{key} ({_COMPUTED[key]}) would be {value}, which {problem}"
+            problems.append(f"{record.where}: {said}")
+            return  # one is enough: the others come from the same numbers
 
 
 def _link(record: _Record, field: str, index: _Index, noun: str, problems: list[str]) -> None:

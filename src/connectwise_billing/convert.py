@@ -35,10 +35,26 @@ __all__ = ["base_converter", "dumps", "json_converter", "loads", "to_json", "uni
 _dump_scalar = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
+class _Numbers(dict[str, Decimal]):
+    """The `Decimal` of a JSON number's text, made once: a page of additions repeats the same
+    few amounts, and a `Decimal` is immutable, so one object serves every occurrence. Bounded,
+    so that a stream of distinct numbers does not grow it."""
+
+    def __missing__(self, text: str) -> Decimal:
+        if len(self) >= _NUMBERS_KEPT:
+            self.clear()
+        value = self[text] = Decimal(text)
+        return value
+
+
+_NUMBERS_KEPT = 4096
+_numbers = _Numbers()
+
+
 def loads(data: bytes | str) -> Any:
     """Parse JSON, keeping every non-integer number as an exact `Decimal` (the non-standard
     `NaN` and `Infinity` too, so that checks see them as numbers that are not finite)."""
-    return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
+    return json.loads(data, parse_float=_numbers.__getitem__, parse_constant=Decimal)
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -25,13 +25,16 @@ The bodies follow what the services document:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Final, Literal, NamedTuple, get_args
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 import attrs
 import httpx
@@ -68,7 +71,7 @@ NotifyStatus = Literal["sent", "skipped", "failed"]
 time)."""
 
 DEFAULT_TIMEOUT: Final = 10.0
-"""Seconds to wait for the webhook to connect and to answer."""
+"""Seconds the whole POST may take: connecting, sending, and the webhook's answer."""
 
 FORMATS: Final[tuple[str, ...]] = get_args(NotifyFormat)
 """The formats, as `NotifyFormat` names them."""
@@ -77,6 +80,9 @@ WHENS: Final[tuple[str, ...]] = get_args(NotifyWhen)
 _SHOWN: Final = 5  # items that need a person, listed in full before "and N more"
 _CUT: Final = 300  # characters of one item's reason: a long ConnectWise message is cut there
 _ANSWER: Final = 200  # characters of a failing webhook's answer quoted in the reason
+_READ: Final = 4096  # bytes of a failing webhook's answer read at most: the rest is not waited for
+# Not compressed: a compressed answer is not quoted (it may unpack to any size).
+_HEADERS: Final = {"Accept-Encoding": "identity"}
 # Characters of a company's name in a line: Slack refuses a whole message whose section holds
 # more than 3,000 characters, and a name is the one text of a line nothing else cuts.
 _NAME: Final = 80
@@ -503,13 +509,54 @@ def _skip_reason(report: SyncReport | CompanyReport, when: str) -> str | None:
     return "the run is ok (when='problems')"
 
 
+class _Redactor:
+    """Blanks the webhook's URL, and every part of it beyond the host (each path segment, the
+    query, each query value, whatever their length), in a text that comes from outside (the
+    webhook's answer, an error's message, `httpx`'s request line): as given, percent-decoded
+    and percent-encoded, in any letter case, in one pass."""
+
+    def __init__(self, url: str) -> None:
+        sent = httpx.URL(url)
+        given = urlsplit(url)
+        pieces = {url, str(sent), sent.userinfo.decode("ascii", "replace")}
+        pieces |= {sent.username, sent.password or ""}
+        for path, query, fragment in (
+            (given.path, given.query, given.fragment),
+            (sent.raw_path.decode("ascii").partition("?")[0], sent.query.decode("ascii"), ""),
+        ):
+            texts = {path, query, fragment, f"{path}?{query}"}
+            texts |= {*path.split("/"), *query.split("&"), *fragment.split("&")}
+            texts |= {pair.partition("=")[2] for pair in (*query.split("&"), *fragment.split("&"))}
+            for text in texts:
+                decoded = unquote_plus(text)
+                pieces |= {text, decoded, quote(decoded, safe=""), *decoded.split("/")}
+        # Longest first: where pieces overlap, the longest one is blanked whole. A piece of
+        # separators alone (the path `/`) holds nothing.
+        self.pieces = tuple(
+            sorted((p for p in pieces if unquote_plus(p).strip("/?&=")), key=len, reverse=True)
+        )
+        self._pattern = re.compile("|".join(map(re.escape, self.pieces)), re.IGNORECASE)
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(_HIDDEN, text)
+
+    def cut_short(self, text: str) -> str:
+        """`text` without its end if that end could be the start of a piece: the answer was
+        read only in part, so the rest of the piece (which blanks it) is missing."""
+        folded = [piece.casefold() for piece in self.pieces]
+        for size in range(min(len(text), len(self.pieces[0])), 0, -1):
+            end = text[-size:].casefold()
+            if any(piece.startswith(end) for piece in folded):
+                return text[:-size]
+        return text
+
+
 class _Post(NamedTuple):
-    """A notification that is due: where and what to post, and the texts to keep out of
-    messages."""
+    """A notification that is due: where and what to post, and what blanks its URL."""
 
     url: str
     body: dict[str, Any]
-    secrets: tuple[str, ...]
+    redact: _Redactor
 
 
 def _prepare(
@@ -531,81 +578,149 @@ def _prepare(
     if skipped is not None:
         logger.debug("notification skipped: %s", skipped)
         return NotifyResult("skipped", skipped)
-    return _Post(url, _BODIES[str(format)](_summary(checked)), _secrets(url))
-
-
-def _secrets(url: str) -> tuple[str, ...]:
-    """The URL and the parts of it that carry its secret (Slack's path, a Teams workflow's
-    `sig` query value), longest first, so that a message quoting any of them can be blanked:
-    as given, and as `httpx` writes them (percent-encoded) in its messages and log lines."""
-    sent = httpx.URL(url)
-    pieces = {url, str(sent), sent.password or ""}
-    for path, query in (
-        (urlsplit(url).path, urlsplit(url).query),
-        (sent.raw_path.decode("ascii").partition("?")[0], sent.query.decode("ascii")),
-    ):
-        pieces |= {path, query, *path.split("/")}
-        pieces |= {pair.partition("=")[2] for pair in query.split("&")}
-    # Short pieces (`/`, `services`, `1.0`) are no secret, and blanking them would garble text.
-    return tuple(sorted((p for p in pieces if len(p) >= 12 or p == url), key=len, reverse=True))
-
-
-def _blanked(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, _HIDDEN)
-    return text
+    return _Post(url, _BODIES[str(format)](_summary(checked)), _Redactor(url))
 
 
 class _HideWebhook(logging.Filter):
     """Blanks the webhook's URL in the `httpx` logger's records (its request line)."""
 
-    def __init__(self, secrets: Sequence[str]) -> None:
+    def __init__(self, redact: _Redactor) -> None:
         super().__init__()
-        self.secrets = secrets
+        self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _blanked(str(arg), self.secrets) if isinstance(arg, str | httpx.URL) else arg
-                for arg in record.args
-            )
-        record.msg = _blanked(str(record.msg), self.secrets)
+        # The whole message, once formatted: blanking a short piece in the format string
+        # itself could break it (`%s`).
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is logging's to report
+            message = str(record.msg)
+        record.msg, record.args = self.redact(message), ()
         return True
 
 
-@contextmanager
-def _url_hidden(secrets: Sequence[str]) -> Iterator[None]:
-    hider = _HideWebhook(secrets)
-    httpx_logger = logging.getLogger("httpx")
-    httpx_logger.addFilter(hider)
-    try:
-        yield
-    finally:
-        httpx_logger.removeFilter(hider)
+def _hide_webhook(redact: _Redactor) -> _HideWebhook:
+    hider = _HideWebhook(redact)
+    logging.getLogger("httpx").addFilter(hider)
+    return hider
 
 
-def _answered(response: httpx.Response, secrets: Sequence[str]) -> NotifyResult:
-    said = f"the webhook answered {response.status_code} {response.reason_phrase}".rstrip()
+def _show_webhook(hider: _HideWebhook) -> None:
+    logging.getLogger("httpx").removeFilter(hider)
+
+
+class _Heard:
+    """What the webhook said so far: its status, once its answer's head has come."""
+
+    status_code: int | None = None
+    phrase: str = ""
+
+
+def _status_said(heard: _Heard, redact: _Redactor) -> str:
+    phrase = redact(heard.phrase)
+    return f"the webhook answered {heard.status_code} {phrase}".rstrip()
+
+
+def _listened(response: httpx.Response, heard: _Heard) -> bool:
+    """Note the answer's head; whether its body is worth reading (an error's, to quote; not a
+    compressed one: a small compressed answer may unpack to any size)."""
+    heard.status_code, heard.phrase = response.status_code, response.reason_phrase
+    return not response.is_success and not _compressed(response)
+
+
+def _compressed(response: httpx.Response) -> bool:
+    return response.headers.get("content-encoding", "identity").strip().lower() not in (
+        "",
+        "identity",
+    )
+
+
+def _kept(data: bytearray, chunk: bytes, deadline: float) -> bool:
+    """Add `chunk` to what is read of the answer; whether to read on."""
+    data += chunk
+    return len(data) <= _READ and time.monotonic() < deadline
+
+
+def _answered(
+    response: httpx.Response, heard: _Heard, data: bytes, complete: bool, redact: _Redactor
+) -> NotifyResult:
+    said = _status_said(heard, redact)
     if response.is_success:
-        logger.info("notification sent: %s", said)
         return NotifyResult("sent", said, response.status_code)
-    answer = _cut(_blanked(response.text, secrets), _ANSWER)
-    return _failed(f"{said}: {answer}" if answer else said, secrets, response.status_code)
+    if _compressed(response):
+        answer = ""
+    else:
+        try:
+            text = data[:_READ].decode(response.charset_encoding or "utf-8", "replace")
+        except LookupError:
+            text = data[:_READ].decode("utf-8", "replace")
+        if not complete or len(data) > _READ:
+            text = redact.cut_short(text)
+        answer = _cut(redact(text), _ANSWER)
+    return _failed(f"{said}: {answer}" if answer else said, response.status_code)
 
 
-def _not_answered(error: httpx.HTTPError, timeout: float, secrets: Sequence[str]) -> NotifyResult:
+def _exchange(
+    client: httpx.Client, post: _Post, timeout: float, deadline: float, heard: _Heard
+) -> NotifyResult:
+    data = bytearray()
+    complete = True
+    with client.stream(
+        "POST", post.url, json=post.body, headers=_HEADERS, timeout=timeout
+    ) as response:
+        if _listened(response, heard):
+            for chunk in response.iter_bytes():
+                if not _kept(data, chunk, deadline):
+                    complete = False
+                    break
+    return _answered(response, heard, bytes(data), complete, post.redact)
+
+
+async def _async_exchange(
+    client: httpx.AsyncClient, post: _Post, timeout: float, deadline: float, heard: _Heard
+) -> NotifyResult:
+    data = bytearray()
+    complete = True
+    async with client.stream(
+        "POST", post.url, json=post.body, headers=_HEADERS, timeout=timeout
+    ) as response:
+        if _listened(response, heard):
+            async for chunk in response.aiter_bytes():
+                if not _kept(data, chunk, deadline):
+                    complete = False
+                    break
+    return _answered(response, heard, bytes(data), complete, post.redact)
+
+
+def _late(heard: _Heard, timeout: float, redact: _Redactor) -> NotifyResult:
+    if heard.status_code is None:
+        return _failed(f"the webhook did not answer within {timeout:g} s")
+    return _failed(
+        f"{_status_said(heard, redact)} (its answer did not end within {timeout:g} s)",
+        heard.status_code,
+    )
+
+
+def _not_answered(error: httpx.HTTPError, timeout: float, redact: _Redactor) -> NotifyResult:
     if isinstance(error, httpx.TimeoutException):
-        return _failed(f"the webhook did not answer within {timeout:g} s", secrets)
-    detail = _cut(_blanked(str(error), secrets), _ANSWER) or type(error).__name__
+        return _failed(f"the webhook did not answer within {timeout:g} s")
+    detail = _cut(redact(str(error)), _ANSWER) or type(error).__name__
     if isinstance(error, httpx.ConnectError):
-        return _failed(f"could not connect to the webhook: {detail}", secrets)
-    return _failed(f"could not post to the webhook: {type(error).__name__}: {detail}", secrets)
+        return _failed(f"could not connect to the webhook: {detail}")
+    return _failed(f"could not post to the webhook: {type(error).__name__}: {detail}")
 
 
-def _failed(reason: str, secrets: Sequence[str], status_code: int | None = None) -> NotifyResult:
-    reason = _blanked(reason, secrets)
-    logger.warning("notification not sent: %s (the run's outcome is unchanged)", reason)
+def _failed(reason: str, status_code: int | None = None) -> NotifyResult:
     return NotifyResult("failed", reason, status_code)
+
+
+def _reported(result: NotifyResult) -> NotifyResult:
+    """`result`, logged: INFO when sent, WARNING when it failed."""
+    if result.sent:
+        logger.info("notification sent: %s", result.reason)
+    else:
+        logger.warning("notification not sent: %s (the run's outcome is unchanged)", result.reason)
+    return result
 
 
 def notify(
@@ -632,7 +747,9 @@ def notify(
             shown in the result or in an exception.
         format: See `NotifyFormat`.
         when: See `NotifyWhen`.
-        timeout: Seconds to wait for the webhook to connect, and again to answer.
+        timeout: Seconds the whole POST may take: connecting, sending and the answer (of
+            which the first 4 KB are read at most). The POST is sent from a worker thread,
+            which `notify` stops waiting for then; the worker ends on its own shortly after.
         transport: An `httpx` transport to send through (tests: `httpx.MockTransport`).
         http_client: An `httpx.Client` to send with (not closed); `timeout` still applies.
 
@@ -647,16 +764,38 @@ def notify(
     post = _prepare(report, url, format, when, timeout)
     if isinstance(post, NotifyResult):
         return post
-    with _url_hidden(post.secrets):
+    deadline = time.monotonic() + timeout
+    heard = _Heard()
+    done: list[NotifyResult | BaseException] = []
+
+    def send() -> None:
         try:
             if http_client is not None:
-                response = http_client.post(post.url, json=post.body, timeout=timeout)
+                done.append(_exchange(http_client, post, timeout, deadline, heard))
             else:
                 with httpx.Client(transport=transport, timeout=timeout) as client:
-                    response = client.post(post.url, json=post.body)
+                    done.append(_exchange(client, post, timeout, deadline, heard))
         except httpx.HTTPError as error:
-            return _not_answered(error, timeout, post.secrets)
-        return _answered(response, post.secrets)
+            done.append(_not_answered(error, timeout, post.redact))
+        except BaseException as error:  # raised by the thread that waits
+            done.append(error)
+        finally:
+            # Only once the worker is done: httpx logs the request line when the answer's
+            # head comes, which may be after `notify` stopped waiting.
+            _show_webhook(hider)
+
+    # The POST runs in a worker so that the deadline holds whatever the webhook does: httpx's
+    # timeouts are per read and per write, and a webhook that drips its answer meets neither.
+    hider = _hide_webhook(post.redact)
+    worker = threading.Thread(target=send, name="connectwise-billing-notify", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not done:
+        return _reported(_late(heard, timeout, post.redact))
+    outcome = done[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return _reported(outcome)
 
 
 async def async_notify(
@@ -669,8 +808,9 @@ async def async_notify(
     transport: httpx.AsyncBaseTransport | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> NotifyResult:
-    """[`notify`][connectwise_billing.notifications.notify] for asyncio: the same body, rules and
-    result; `transport` and `http_client` are the async ones.
+    """[`notify`][connectwise_billing.notifications.notify] for asyncio: the same body, rules,
+    deadline and result; `transport` and `http_client` are the async ones. The POST is
+    cancelled when `timeout` is over.
 
     Raises:
         InputError: as `notify`.
@@ -678,13 +818,20 @@ async def async_notify(
     post = _prepare(report, url, format, when, timeout)
     if isinstance(post, NotifyResult):
         return post
-    with _url_hidden(post.secrets):
-        try:
+    deadline = time.monotonic() + timeout
+    heard = _Heard()
+    hider = _hide_webhook(post.redact)
+    try:
+        async with asyncio.timeout(timeout):
             if http_client is not None:
-                response = await http_client.post(post.url, json=post.body, timeout=timeout)
+                result = await _async_exchange(http_client, post, timeout, deadline, heard)
             else:
                 async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-                    response = await client.post(post.url, json=post.body)
-        except httpx.HTTPError as error:
-            return _not_answered(error, timeout, post.secrets)
-        return _answered(response, post.secrets)
+                    result = await _async_exchange(client, post, timeout, deadline, heard)
+    except TimeoutError:
+        result = _late(heard, timeout, post.redact)
+    except httpx.HTTPError as error:
+        result = _not_answered(error, timeout, post.redact)
+    finally:
+        _show_webhook(hider)
+    return _reported(result)

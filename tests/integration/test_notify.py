@@ -624,3 +624,156 @@ def test_a_run_that_says_why_it_stopped_keeps_its_reason(
     settings = NotifySettings(webhook.url)
     assert notify_after_run(settings, report, error=KeyboardInterrupt()) is not None
     assert [body["stopped"] for body in webhook.bodies] == ["throttled"]
+
+
+# --- webhooks whose answer never ends, or ends too late ----------------------------------------
+
+
+class Misbehaving:
+    """A receiver on 127.0.0.1 that answers as `answer` writes (to the socket's file), until
+    the test is over; it counts the bytes it got out."""
+
+    def __init__(self, answer: Any) -> None:
+        self.written = 0
+        self.released = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with contextlib.suppress(OSError):  # the client hung up: as it should
+                    for piece in answer(self.path):
+                        if receiver.released.is_set():
+                            return
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        receiver.written += len(piece)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{SECRET}"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Misbehaving]:
+        thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.released.set()
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join()
+
+
+HEAD_500 = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+
+
+def drips_its_body(path: str) -> Iterator[bytes]:
+    yield HEAD_500 + b"Content-Length: 40\r\n\r\n"
+    for byte in b"slow error, one byte after the other....":
+        time.sleep(0.25)
+        yield bytes([byte])
+
+
+def drips_its_head(path: str) -> Iterator[bytes]:
+    for byte in HEAD_500 + b"Content-Length: 2\r\n\r\nno":
+        time.sleep(0.25)
+        yield bytes([byte])
+
+
+def never_ends(path: str) -> Iterator[bytes]:
+    yield HEAD_500 + b"Transfer-Encoding: chunked\r\n\r\n"
+    ends = time.monotonic() + HANG
+    while time.monotonic() < ends:
+        time.sleep(0.01)
+        yield b"400\r\n" + b"endless error..." * 64 + b"\r\n"
+
+
+HUGE = 50_000_000
+
+
+def is_huge(path: str) -> Iterator[bytes]:
+    yield HEAD_500 + f"Content-Length: {HUGE}\r\n\r\n".encode()
+    for _ in range(HUGE // 100_000):
+        yield b"x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            drips_its_body,
+            "the webhook answered 500 Internal Server Error (its answer did not end within 1 s)",
+        ),
+        (drips_its_head, "the webhook did not answer within 1 s"),
+        (never_ends, "the webhook answered 500 Internal Server Error: endless error"),
+        (is_huge, "the webhook answered 500 Internal Server Error: xxxxxxxxxx"),
+    ],
+)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_timeout_is_one_deadline_and_the_answer_is_read_only_in_part(
+    answer: Any,
+    said: str,
+    asynchronous: bool,
+    nights: dict[str, SyncReport],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with Misbehaving(answer).running() as receiver:
+        started = time.monotonic()
+        result = send(asynchronous, nights["troubled"], receiver.url, timeout=1)
+        took = time.monotonic() - started
+    assert took < 2.0, took  # 1 s, and what it takes to give up
+    assert result.failed
+    # The sync worker may read the dripped body up to the deadline and quote it.
+    assert result.reason.startswith(said) or (
+        answer is drips_its_body
+        and result.reason.startswith("the webhook answered 500 Internal Server Error: slow")
+    ), result.reason
+    assert len(result.reason) < 300
+    assert receiver.written < 10_000_000  # not the 50 MB: a few KB, and what the buffers take
+    assert SECRET not in caplog.text + repr(result)
+
+
+def test_a_short_secret_echoed_over_http_is_blanked(
+    nights: dict[str, SyncReport], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def echoes(path: str) -> Iterator[bytes]:
+        body = f"error echo path {path}".encode()
+        yield HEAD_500 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    with Misbehaving(echoes).running() as receiver:
+        url = receiver.url.replace(f"/hooks/{SECRET}", "/hooks/T1?sig=QSECRET&sv=1.0")
+        result = notify(nights["troubled"], url, timeout=2)
+    assert result.reason == (
+        "the webhook answered 500 Internal Server Error: error echo path <webhook>"
+    )
+    for part in ("QSECRET", "sig=", "T1", "/hooks"):
+        assert part not in result.reason + caplog.text
+
+
+@pytest.mark.parametrize(
+    "url_env",
+    ["https://hooks.slack.com/services/T0000/B0000/XXXX", "hooks.slack.com/services/T0/B0/XXXX"],
+)
+def test_through_the_cli_a_url_in_url_env_is_a_usage_error_that_does_not_show_it(
+    url_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    notify_section = f'\n[notify]\nurl_env = "{url_env}"\nformat = "slack"\n'
+    with served(tmp_path / "run", monkeypatch, notify_section) as (config, usage):
+        status, out, err = cli(capsys, "sync", "--config", str(config), "--usage", str(usage))
+        with pytest.raises(ConfigurationError) as raised:
+            load_config(config)
+    assert status == 2
+    assert "notify.url_env: must be the name of an environment variable" in err
+    assert "the webhook's URL goes in url" in err
+    for text in (out, err, str(raised.value), repr(raised.value)):
+        assert "XXXX" not in text and "hooks.slack.com" not in text and "/services/" not in text

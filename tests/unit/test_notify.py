@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,12 @@ import httpx
 import pytest
 
 from connectwise_billing.backend import AgreementCandidate
-from connectwise_billing.cli.config import ConfigFileError, NotifySettings, load_config
+from connectwise_billing.cli.config import (
+    ConfigFileError,
+    NotifySettings,
+    load_config,
+    notify_after_run,
+)
 from connectwise_billing.errors import ConfigurationError, InputError
 from connectwise_billing.notifications import (
     NotifyResult,
@@ -429,7 +435,7 @@ def test_the_notify_defaults(tmp_path: Path) -> None:
         ('url_env = "HOOK"\ntimeout = inf', "notify.timeout: must be seconds > 0, got Infinity"),
         ('url_env = "HOOK"\ntimeout = true', "notify.timeout: must be seconds > 0, got True"),
         ('url_env = "HOOK"\nchannel = "#billing"', "notify.channel: unknown setting"),
-        ('url_env = ""', "notify.url_env: must be a non-empty string"),
+        ('url_env = ""', "notify.url_env: must be the name of an environment variable"),
     ],
 )
 def test_a_wrong_notify_setting_is_named(tmp_path: Path, section: str, message: str) -> None:
@@ -441,3 +447,105 @@ def test_a_wrong_notify_setting_is_named(tmp_path: Path, section: str, message: 
 def test_notify_must_be_a_table(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match="notify: must be a table"):
         load_config(config(tmp_path, f'notify = "{URL}"\n'))
+
+
+# --- a URL put where a variable's name goes ----------------------------------------------------
+
+SLACK = "https://hooks.slack.com/services/T0000/B0000/XXXX"
+
+
+@pytest.mark.parametrize(
+    ("value", "a_url"),
+    [
+        (f'"{SLACK}"', True),
+        ('"hooks.slack.com/services/T0000/B0000/XXXX"', True),
+        (f'"  {URL}  "', True),
+        ('"BILLING-WEBHOOK/XXXX"', False),
+        ('"1XXXX"', False),
+        ('"BILLING WEBHOOK XXXX"', False),
+        ('"BILLING_WEBHOOK_ÜXXXX"', False),
+        ('["XXXX"]', False),
+        ('""', False),
+    ],
+)
+def test_url_env_must_be_a_variables_name_and_is_not_shown(
+    tmp_path: Path, value: str, a_url: bool
+) -> None:
+    with pytest.raises(ConfigFileError) as raised:
+        load_config(config(tmp_path, f"[notify]\nurl_env = {value}\n"))
+    message = str(raised.value)
+    assert "notify.url_env: must be the name of an environment variable" in message
+    assert ("It looks like a URL: the webhook's URL goes in url" in message) is a_url
+    for secret in ("XXXX", "T0000", "B0000", SECRET, "hooks.", "https://"):
+        assert secret not in message + repr(raised.value)
+
+
+def test_a_variables_name_is_taken(tmp_path: Path) -> None:
+    loaded = load_config(config(tmp_path, '[notify]\nurl_env = " _Billing_Hook2 "\n'))
+    assert loaded.notify is not None and loaded.notify.url_env == "_Billing_Hook2"
+    assert "url_env='_Billing_Hook2'" in repr(loaded.notify)
+
+
+def test_a_url_in_url_env_given_in_python_is_shown_nowhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = NotifySettings(url_env=SLACK)
+    assert "XXXX" not in repr(settings) and "url_env='***'" in repr(settings)
+    result = notify_after_run(settings, troubled(), environ={SLACK: URL})
+    assert result is not None and result.failed
+    err = capsys.readouterr().err
+    assert "notify.url_env is not the name of an environment variable" in err
+    assert "XXXX" not in err + repr(result) and SECRET not in err + repr(result)
+
+
+# --- short secrets that the webhook's answer echoes -------------------------------------------
+
+SHORT = "https://hooks.example.com/services/T01/B2/x9?sig=QS3&sv=1.0"
+"""A URL whose secret parts are short: each of them is blanked all the same."""
+SHORT_PARTS = ("/services", "T01", "B2", "x9", "sig=", "QS3", "sv=1.0")
+
+
+def echo(request: httpx.Request) -> httpx.Response:
+    url = request.url
+    said = [
+        f"echo path {url.path}?{url.query.decode()}",
+        *url.path.split("/"),
+        *(pair.split("=")[1] for pair in url.query.decode().split("&")),
+        "encoded " + str(url).replace("/", "%2f").replace("=", "%3D"),
+        f"shouted {url.path.upper()}",
+    ]
+    phrase = f"nope {url.path}".encode()
+    return httpx.Response(500, text=" | ".join(said), extensions={"reason_phrase": phrase})
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_short_parts_of_the_url_echoed_by_the_webhook_are_blanked(
+    asynchronous: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    if asynchronous:
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            return echo(request)
+
+        result = asyncio.run(
+            async_notify(troubled(), SHORT, transport=httpx.MockTransport(handler))
+        )
+    else:
+        result = notify(troubled(), SHORT, transport=httpx.MockTransport(echo))
+    assert result.failed and result.status_code == 500
+    assert result.reason.startswith("the webhook answered 500 nope <webhook>: echo path <webhook>")
+    everything = result.reason + caplog.text
+    for part in SHORT_PARTS:
+        assert part not in everything, part
+    assert "qs3" not in everything.lower() and "t01" not in everything.lower()
+
+
+def test_an_answer_cut_at_the_read_limit_shows_no_start_of_a_part() -> None:
+    # 4,096 bytes are read: the answer stops within the echoed path, whose end (which would
+    # blank it) is not read.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text=" " * 4089 + "at /services/T01/B2/x9 and more")
+
+    result = notify(troubled(), SHORT, transport=httpx.MockTransport(handler))
+    assert result.reason == "the webhook answered 500 Internal Server Error: at"

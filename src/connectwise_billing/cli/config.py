@@ -154,6 +154,16 @@ def _hidden_url(value: str | None) -> str:
     return "None" if value is None else "'***'"
 
 
+def _variable_name(value: object) -> bool:
+    """`value` can be an environment variable's name: `[A-Za-z_][A-Za-z0-9_]*`."""
+    return isinstance(value, str) and value.isascii() and value.isidentifier()
+
+
+def _shown_variable(value: str | None) -> str:
+    # Not a name: perhaps the webhook's URL, put there by mistake.
+    return repr(value) if value is None or _variable_name(value) else "'***'"
+
+
 @attrs.frozen(slots=False)
 class NotifySettings:
     """The `[notify]` section: whom to tell how a run went. Its `repr()` shows `url` as
@@ -171,7 +181,7 @@ class NotifySettings:
     """
 
     url: str | None = attrs.field(default=None, repr=_hidden_url)
-    url_env: str | None = None
+    url_env: str | None = attrs.field(default=None, repr=_shown_variable)
     format: NotifyFormat = "json"
     when: NotifyWhen = "problems"
     timeout: float = DEFAULT_TIMEOUT
@@ -517,6 +527,26 @@ def _notify(path: Path, table: Any) -> NotifySettings | None:
             url = check_webhook_url(url)
         except ConfigurationError as error:
             raise _fail(path, "notify.url", str(error)) from None
+    url_env = table.get("url_env")
+    if isinstance(url_env, str):
+        url_env = url_env.strip()
+    if url_env is not None and not _variable_name(url_env):
+        # What it holds is not shown: a webhook's URL put here by mistake is a secret.
+        looks_like_a_url = isinstance(url_env, str) and (
+            "://" in url_env or url_env.lower().startswith(("http", "hooks."))
+        )
+        raise _fail(
+            path,
+            "notify.url_env",
+            "must be the name of an environment variable (letters, digits and _, not "
+            "starting with a digit); what it holds is not shown, in case it is a secret"
+            + (
+                ". It looks like a URL: the webhook's URL goes in url (or, to keep it out of "
+                "this file, in the environment variable that url_env names)"
+                if looks_like_a_url
+                else ""
+            ),
+        )
     choices: dict[str, Any] = {}
     for key, allowed in (("format", FORMATS), ("when", WHENS)):
         value = table.get(key, "json" if key == "format" else "problems")
@@ -535,7 +565,7 @@ def _notify(path: Path, table: Any) -> NotifySettings | None:
         raise _fail(path, "notify.timeout", f"must be seconds > 0, got {shown(timeout)}")
     return NotifySettings(
         url,
-        _text(path, table, "url_env", "notify", required=False),
+        url_env,
         format=choices["format"],
         when=choices["when"],
         timeout=float(timeout),
@@ -663,7 +693,12 @@ def notify_after_run(
     url = settings.url
     if url is None:
         url = (os.environ if environ is None else environ).get(settings.url_env or "", "")
-    if not url.strip():
+    if settings.url is None and not _variable_name(settings.url_env):
+        # Not shown: it may be the webhook's URL, put in the wrong setting.
+        result = NotifyResult(
+            "failed", "notify.url_env is not the name of an environment variable (not shown)"
+        )
+    elif not url.strip():
         result = NotifyResult(
             "failed",
             f"the environment variable {settings.url_env} (notify.url_env) is not set or empty",

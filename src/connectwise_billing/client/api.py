@@ -147,9 +147,13 @@ def describe_body(response: httpx.Response, limit: int = 200, secrets: Sequence[
     return f"{content_type} body {snippet!r}" if snippet else f"an empty {content_type} body"
 
 
+_JSON_START: Final = re.compile(rb"\s*[{\[]")
+"""A body that opens like JSON (matched in place: `lstrip()` would copy a whole page)."""
+
+
 def _looks_like_json(response: httpx.Response) -> bool:
     content_type = response.headers.get("content-type", "")
-    return "json" in content_type or response.content.lstrip()[:1] in (b"{", b"[")
+    return "json" in content_type or _JSON_START.match(response.content) is not None
 
 
 def api_error(
@@ -225,7 +229,8 @@ def read_json(method: str, url: str, response: httpx.Response, secrets: Sequence
             method=method,
             url=url,
         )
-    if response.status_code == 204 or not response.content.strip():
+    content = response.content
+    if response.status_code == 204 or not content or content.isspace():  # no copy of a page
         return None
     if not _looks_like_json(response):
         raise UnexpectedResponseError(

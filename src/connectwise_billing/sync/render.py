@@ -35,9 +35,7 @@ def money(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-_UNPRINTABLE: Final = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """Control characters (a terminal runs `ESC ]...` as a command) and the marks that reorder
 text on screen (a right-to-left override makes "1,200.00" read as "00.002,1")."""
 

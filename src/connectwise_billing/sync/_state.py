@@ -198,6 +198,7 @@ class RunState:
         self.meter: ThrottleMeter | None = None  # the run's 429 waits, once it runs
         self._diffs: list[AgreementDiff] = []  # every plan's, for the guardrail over the run
         self._failing: tuple[str | None, int] = (None, 0)
+        self._failed: set[int] = set()  # the agreements whose report is not ok, for `progress`
 
     @classmethod
     def for_usages(
@@ -339,9 +340,15 @@ class RunState:
         """Whether a person approved the held operations of the agreement."""
         return self.approve == "all" or agreement_id in self.approve
 
-    def to_write(self) -> list[Planned]:
-        """The planned agreements, in the run's order."""
-        return list(self.planned.values())
+    def to_write(self, *, longest_first: bool = False) -> list[Planned]:
+        """The planned agreements, in the run's order; with `longest_first`, those with the
+        most operations first (the rest in the run's order), so that workers running side by
+        side do not end the run waiting on one long agreement. The reports keep the run's
+        order either way: they are ordered by the usages, never by when they were written."""
+        planned = list(self.planned.values())
+        if longest_first:
+            planned.sort(key=lambda p: len(p.diff.operations), reverse=True)  # stable
+        return planned
 
     def lock_key(self, planned: Planned) -> str | None:
         """The agreement's lock key (the PSA tenant and the agreement), or `None` when the run
@@ -532,12 +539,14 @@ class RunState:
                         note=note,
                     )
                 )
-            self.reports[agreement_id] = AgreementReport(
-                agreement_id,
-                usage.company,
-                "error",
-                results=tuple(results),
-                error=f"the run ended while writing this agreement ({why})",
+            self._report(
+                AgreementReport(
+                    agreement_id,
+                    usage.company,
+                    "error",
+                    results=tuple(results),
+                    error=f"the run ended while writing this agreement ({why})",
+                )
             )
         self.writing.clear()
 
@@ -586,13 +595,21 @@ class RunState:
         self.writing.pop(agreement_id, None)
         calls = self.calls.pop(agreement_id, 0) + api_calls
         report = attrs.evolve(report, api_calls=calls)
-        self.reports[agreement_id] = report
+        self._report(report)
         _log(report)
         self._note(report.failure)
         self.should_stop()
         if self.progress is not None:
-            failures = sum(1 for r in self.reports.values() if not r.ok)
-            self.progress(len(self.reports), len(self.usages), failures)
+            self.progress(len(self.reports), len(self.usages), len(self._failed))
+
+    def _report(self, report: AgreementReport) -> None:
+        """Keep an agreement's report, and the count of failures (a running count: a run's
+        progress costs nothing more per agreement however many there are)."""
+        self.reports[report.agreement_id] = report
+        if report.ok:
+            self._failed.discard(report.agreement_id)
+        else:
+            self._failed.add(report.agreement_id)
 
     def company_id(self, usage: CompanyUsage) -> int | None:
         """The PSA's id of the company an agreement belongs to: the usage's, or the PSA's."""

@@ -35,11 +35,11 @@ Nothing here knows which PSA is behind the backend: it classifies the PSA-neutra
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 import attrs
 
@@ -71,6 +71,7 @@ from connectwise_billing.sync.steps import (
     ReadLine,
     ReadLines,
     Sleep,
+    Step,
     SyncFlow,
     UpdateLine,
     WriteAudit,
@@ -96,6 +97,10 @@ __all__ = [
     "apply_diff",
     "apply_flow",
 ]
+
+T = TypeVar("T")
+V = TypeVar("V")
+"""What a settle's reads come to."""
 
 
 @attrs.frozen(slots=False)
@@ -256,21 +261,11 @@ def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlo
             return OperationResult(
                 op, "failed", error=str(error), failure=_failure(error, settings)
             )
-        reads: list[str] = []  # one entry per re-read: "" when it succeeded, else its error
-        for wait in (0.0, *settings.settle.settle_waits()):
-            if wait and settings.settle.wait:
-                yield from perform(Sleep(wait))
-            try:
-                additions = yield from perform(ReadLines(op.agreement_id))
-            except ConnectWiseBillingError as reread:
-                reads.append(str(reread))
-                continue
-            reads.append("")
-            landed = _landed_create(op, additions, settings.known_ids, today)
-            if landed is not None:
-                note = f"confirmed by re-reading after: {error}"
-                return OperationResult(op, "applied", line_id=landed.id, note=note)
-        return _unknown(op, error, reads, settings)
+        settled = yield from _settle(op, settings, error, today)
+        if settled.state == "landed":
+            note = f"confirmed by re-reading after: {error}"
+            return OperationResult(op, "applied", line_id=settled.line_id, note=note)
+        return _unknown(op, error, settled.reads, settings)
     written = {
         "product": op.product_id,
         "quantity": op.quantity,
@@ -343,45 +338,109 @@ def _may_send_again(error: ConnectWiseBillingError) -> bool:
     return write_outcome(error) == "unknown" or isinstance(error, OutcomeUnknownError)
 
 
-class _Settled(NamedTuple):
-    state: Literal["landed", "not_landed", "gone", "unknown"]
-    reads: list[str]  # one entry per re-read: "" when it succeeded, else its error
+def _now(value: T) -> SyncFlow[T]:
+    """A flow that performs no step and comes to `value`."""
+    yield from ()
+    return value
 
 
-def _settle_patch(
-    op: UpdateAddition | CancelAddition, settings: ApplySettings, error: ConnectWiseBillingError
-) -> SyncFlow[_Settled]:
-    """Read the line until it shows the write landed (or `settle_timeout`). A write the PSA
-    refused with a 5xx did not land when one read shows the values before; one whose answer
-    was lost may still be committing, so it did not land only when the last read of the whole
-    window still shows them."""
+@attrs.frozen
+class _Reads(Generic[V]):
+    """What the re-reads of a settle came to.
+
+    Attributes:
+        last: The last read, when it succeeded (`None`: it failed, or none was made).
+        reads: One entry per re-read: `""` when it succeeded, else its error.
+        settled: Whether a read settled it (`seen` said so).
+    """
+
+    last: V | None
+    reads: list[str]
+    settled: bool
+
+
+def _reread(
+    settings: ApplySettings,
+    read: Step[V],
+    seen: Callable[[V], SyncFlow[bool]],
+    *,
+    not_found_ends: bool = False,
+) -> SyncFlow[_Reads[V]]:
+    """The settle loop, the one of every settle: perform `read` right away, then every
+    `settle_interval` until `settle_timeout`, until `seen` (a flow: it may record what the
+    read shows) says the read settles it. A read that fails is counted and the next one
+    made; with `not_found_ends`, a `PSANotFoundError` ends the reads (it is raised)."""
     reads: list[str] = []
-    before = False
+    last: V | None = None
     for wait in (0.0, *settings.settle.settle_waits()):
         if wait and settings.settle.wait:
             yield from perform(Sleep(wait))
         try:
-            current = yield from perform(ReadLine(op.agreement_id, op.line_id))
-        except PSANotFoundError:
-            return _Settled("gone", reads)
-        except ConnectWiseBillingError as reread:
-            reads.append(str(reread))
-            before = False
+            last = yield from perform(read)
+        except ConnectWiseBillingError as error:
+            if not_found_ends and isinstance(error, PSANotFoundError):
+                raise
+            reads.append(str(error))
+            last = None
             continue
         reads.append("")
-        if not _differences(op, current):
-            return _Settled("landed", reads)
-        before = _shows_before(op, current)
-        if before and write_outcome(error) == "refused":
-            break
-    return _Settled("not_landed" if before else "unknown", reads)
+        if (yield from seen(last)):
+            return _Reads(last, reads, settled=True)
+    return _Reads(last, reads, settled=False)
+
+
+class _Settled(NamedTuple):
+    state: Literal["landed", "not_landed", "gone", "unknown"]
+    reads: list[str]  # one entry per re-read: "" when it succeeded, else its error
+    line_id: int | None = None  # the line that shows the write landed
+
+
+def _settle(
+    op: Operation, settings: ApplySettings, error: ConnectWiseBillingError, today: date
+) -> SyncFlow[_Settled]:
+    """Settle a write (a create, an update or a cancel) whose answer was lost, or that the
+    PSA failed on, by reading until it shows the write landed (or `settle_timeout`).
+
+    A create landed when a line new since the diff shows what was written; otherwise it is
+    unknown. An update or a cancel landed when its line shows the values written; one the PSA
+    refused with a 5xx did not land when one read shows the values before; one whose answer
+    was lost may still be committing, so it did not land only when the last read of the whole
+    window still shows them."""
+    if isinstance(op, CreateAddition):
+        known = settings.known_ids
+
+        def created(additions: Sequence[AdditionLike]) -> SyncFlow[bool]:
+            return _now(_landed_create(op, additions, known, today) is not None)
+
+        lines = yield from _reread(settings, ReadLines(op.agreement_id), created)
+        landed = None if lines.last is None else _landed_create(op, lines.last, known, today)
+        if landed is None:
+            return _Settled("unknown", lines.reads)
+        return _Settled("landed", lines.reads, landed.id)
+    patch = op
+    refused = write_outcome(error) == "refused"
+
+    def settles(line: AdditionLike) -> SyncFlow[bool]:
+        landed = not _differences(patch, line)
+        return _now(landed or (refused and _shows_before(patch, line)))
+
+    try:
+        line = yield from _reread(
+            settings, ReadLine(op.agreement_id, op.line_id), settles, not_found_ends=True
+        )
+    except PSANotFoundError:
+        return _Settled("gone", [])
+    if line.last is not None and not _differences(op, line.last):
+        return _Settled("landed", line.reads, op.line_id)
+    before = line.last is not None and _shows_before(op, line.last)
+    return _Settled("not_landed" if before else "unknown", line.reads)
 
 
 def _patch(
-    op: UpdateAddition | CancelAddition, settings: ApplySettings
+    op: UpdateAddition | CancelAddition, settings: ApplySettings, today: date
 ) -> SyncFlow[OperationResult]:
     """Send an update or a cancel; when its answer is lost or a 5xx, read the line (see
-    `_settle_patch`), and send it again (up to the settle policy's `max_attempts`, the lease
+    `_settle`), and send it again (up to the settle policy's `max_attempts`, the lease
     checked first) while the line shows it did not land."""
     target = (op.agreement_id, op.line_id)
     write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
@@ -409,7 +468,7 @@ def _patch(
                     error=str(error),
                     failure=_failure(error, settings),
                 )
-            settled = yield from _settle_patch(op, settings, error)
+            settled = yield from _settle(op, settings, error, today)
             times = f" (sent {sent} times)" if sent > 1 else ""
             if settled.state == "landed":
                 note = f"confirmed by re-reading after: {error}{times}"
@@ -542,15 +601,11 @@ def _read_back(
     The read settles writes still unknown, lets the next reader see what was created, and is
     the truth the billing is checked on."""
     lines: Sequence[AdditionLike] | None = None
-    for wait in (0.0, *settings.settle.settle_waits()):
-        if wait and settings.settle.wait:
-            yield from perform(Sleep(wait))
-        try:
-            read = yield from perform(ReadLines(diff.agreement_id))
-        except ConnectWiseBillingError:
-            continue
+
+    def shows_all(read: Sequence[AdditionLike]) -> SyncFlow[bool]:
+        nonlocal lines
         if additions_problem(read, settings.name):  # not a truth to check the billing on
-            continue
+            return False
         lines = read
         by_id = {line.id: line for line in lines}
         for index, result in enumerate(results):
@@ -558,8 +613,10 @@ def _read_back(
                 results[index] = _resettle(result, by_id, settings, today)
                 if results[index] is not result:
                     yield from _audit(settings, results[index])
-        if all(_visible(result, by_id) for result in results):
-            return results, lines
+        return all(_visible(result, by_id) for result in results)
+
+    if (yield from _reread(settings, ReadLines(diff.agreement_id), shows_all)).settled:
+        return results, lines
     seen = {line.id for line in lines or ()}
     for index, result in enumerate(results):
         if result.ok and result.operation.kind == "create" and result.line_id not in seen:
@@ -601,7 +658,7 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
         if isinstance(op, CreateAddition):
             result = yield from _create(op, settings, today)
         else:
-            result = yield from _patch(op, settings)
+            result = yield from _patch(op, settings, today)
         result = attrs.evolve(result, write_id=write_id)
         results.append(result)
         written.in_flight = None

@@ -304,16 +304,27 @@ class _ConnectWise:
         a deleted agreement (404) from one the API member cannot see (403)."""
         found: dict[int, Agreement] = {}
         for chunk in id_chunks(agreement_ids):
-            query = _AGREEMENTS.query(
-                (), Field("id").in_(chunk), {}, AGREEMENT_FIELDS, None, DEFAULT_PAGE_SIZE,
-                NO_OPTIONS,
-            )  # fmt: skip
-            try:
-                batch: list[Agreement] = yield from call(Collect(query, Agreement, strict=True))
-            except ConnectWiseBillingError as error:
-                logger.warning("batched agreement read failed, reading one by one: %s", error)
-                continue
-            found.update((agreement.id, agreement) for agreement in batch if agreement.id in chunk)
+            found.update((yield from self._agreement_batch(chunk)))
+        return (yield from self._agreement_states(agreement_ids, found, today))
+
+    def _agreement_batch(self, chunk: Sequence[int]) -> Flow[Call[Any], dict[int, Agreement]]:
+        """One batch of agreements, by id; none when the batch read fails (they are read one
+        by one then)."""
+        query = _AGREEMENTS.query(
+            (), Field("id").in_(chunk), {}, AGREEMENT_FIELDS, None, DEFAULT_PAGE_SIZE,
+            NO_OPTIONS,
+        )  # fmt: skip
+        try:
+            batch: list[Agreement] = yield from call(Collect(query, Agreement, strict=True))
+        except ConnectWiseBillingError as error:
+            logger.warning("batched agreement read failed, reading one by one: %s", error)
+            return {}
+        return {agreement.id: agreement for agreement in batch if agreement.id in chunk}
+
+    def _agreement_states(
+        self, agreement_ids: Sequence[int], found: Mapping[int, Agreement], today: date
+    ) -> Flow[Call[Any], dict[int, AgreementState]]:
+        """Each agreement's state: from the batches' `found`, or read one by one."""
         states: dict[int, AgreementState] = {}
         for agreement_id in agreement_ids:
             if agreement_id in found:
@@ -409,8 +420,22 @@ class AsyncConnectWiseBackend(_ConnectWise):
     async def describe_agreements(
         self, agreement_ids: Sequence[int], today: date
     ) -> dict[int, AgreementState]:
-        """Agreements in batches, the missing ones one by one."""
-        return await arun(self.client, self._agreements(agreement_ids, today))
+        """Agreements in batches, read side by side (under the client's rate limiter), the
+        missing ones one by one."""
+        import asyncio
+
+        chunks = id_chunks(agreement_ids)
+        if len(chunks) <= 1:
+            return await arun(self.client, self._agreements(agreement_ids, today))
+        async with asyncio.TaskGroup() as group:  # one failing for good cancels the others
+            batches = [
+                group.create_task(arun(self.client, self._agreement_batch(chunk)))
+                for chunk in chunks
+            ]
+        found: dict[int, Agreement] = {}
+        for batch in batches:
+            found.update(batch.result())
+        return await arun(self.client, self._agreement_states(agreement_ids, found, today))
 
     async def read_lines(self, agreement_id: int) -> list[Addition]:
         """The agreement's additions."""

@@ -368,7 +368,8 @@ async def async_sync_run(
                 await _each(state.usages, concurrency, state, plan_one)
                 state.hold_run()
             if not state.should_stop():
-                await _each(state.to_write(), concurrency, state, write_one)
+                to_write = state.to_write(longest_first=True)
+                await _each(to_write, concurrency, state, write_one)
         except BaseException as error:
             state.interrupted(error)
             keep_report(error, state.report(total.count, one_company=one_company))

@@ -208,9 +208,10 @@ def _redis_server() -> str | None:
     return found or (str(local) if local.exists() else None)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server on 127.0.0.1 and a free port, for this test session only."""
+def start_redis_server() -> tuple[str, subprocess.Popen[bytes]]:
+    """A real redis-server of its own on 127.0.0.1 and a free port, answering pings: its URL
+    and its process (the caller stops it). Skips the test when there is none, or it does not
+    start."""
     import redis
 
     binary = _redis_server()
@@ -225,19 +226,27 @@ def redis_url() -> Iterator[str]:
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.skip(f"redis-server at {binary} did not start: Redis tests skipped")
-            time.sleep(0.02)  # the server is starting: real time, not a backoff
+    try:
+        while True:
+            try:
+                client.ping()
+                return url, server
+            except redis.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.skip(f"redis-server at {binary} did not start: Redis tests skipped")
+                time.sleep(0.02)  # the server is starting: real time, not a backoff
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 and a free port, for this test session only."""
+    url, server = start_redis_server()
     try:
         yield url
     finally:
-        client.close()
         server.terminate()
         server.wait(timeout=10)
 

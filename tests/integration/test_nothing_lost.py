@@ -41,7 +41,7 @@ from connectwise_billing import (
 )
 from connectwise_billing.sync.audit import read_audit_log, runs, unsettled
 from connectwise_billing.testing import ExampleMSP, Fault, VirtualClock, build_example
-from tests.conftest import _free_port, _redis_server
+from tests.conftest import start_redis_server
 from tests.integration.conftest import API_URL
 from tests.integration.oracle import duplicates, still_to_do
 
@@ -336,30 +336,7 @@ def usage_csv(example: ExampleMSP) -> str:
 @pytest.fixture
 def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of this test's own, which the test may stop."""
-    import redis
-
-    binary = _redis_server()
-    if binary is None:
-        pytest.skip("redis-server is not installed (make test installs it)")
-    port = _free_port()
-    server = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    probe = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            probe.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("the private redis-server did not start")
-            time.sleep(0.02)  # real time: the server is starting
-    probe.close()
+    url, server = start_redis_server()
     try:
         yield url, server
     finally:

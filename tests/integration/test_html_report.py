@@ -833,3 +833,20 @@ def test_an_ok_run_says_so(site: Site) -> None:
     left = Page(attrs.evolve(report, intents_settled=2, intents_unsettled=1).to_html())
     assert "settled 2 writes an earlier run left in flight" in left.text
     assert "Unsettled: 1 write an earlier run left in flight" in left.section("attention")
+
+
+def test_seats_on_unmapped_plans_need_a_person_even_when_the_guardrail_only_warns() -> None:
+    example = build_example(4, seed=1)
+    unmapped = next(plan for plan in example.plans if plan.id not in example.mapping)
+    usage = next(
+        u
+        for u in example.usages
+        if u.agreement_id not in (example.deleted_agreement_id, example.cancelled_agreement_id)
+        and u.company != example.hidden_company
+    )
+    usage = usage._replace(seats={**usage.seats, unmapped.id: 3})
+    with ConnectWiseClient(API_URL, example.credentials, transport=example.fake.transport()) as c:
+        report = sync_all(c, example.plans, example.mapping, [usage], today=TODAY, dry_run=True)
+    assert report.ok  # the default guardrail warns: the run stands
+    attention = Page(report.to_html()).section("attention")
+    assert "Unmapped usage (1)" in attention and unmapped.name in attention

@@ -611,6 +611,14 @@ class _Page:
                 items[problem.kind].append((agreement, _join([_el("p", problem.message), monthly])))
             if agreement.status == "synced" and agreement.billing is None:
                 items["unconfirmed"].append((agreement, _el("p", UNCONFIRMED)))
+            # Seats on a plan with no product bill nothing: finance hears of them even when the
+            # guardrail only warns (then they are not a billing problem above).
+            if agreement.diff is not None and not any(
+                problem.kind == "unmapped_usage" for problem in agreement.billing_problems
+            ):
+                for warning in agreement.diff.warnings:
+                    if warning.kind == "unmapped_usage":
+                        items["unmapped_usage"].append((agreement, _el("p", warning.message)))
         return items
 
     def operation_item(self, result: OperationResult) -> _Markup:
@@ -763,7 +771,7 @@ class _Page:
                 _el(
                     "p",
                     "Nothing to change: their lines already bill what the usage says for "
-                    "every mapped plan (seats on unmapped plans are among the warnings).",
+                    "every mapped plan (seats on unmapped plans are listed above).",
                     class_="note",
                 ),
                 self.in_step(in_step),

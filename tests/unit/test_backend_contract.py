@@ -8,36 +8,44 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from connectwise_billing import (
     AccessDeniedError,
+    Addition,
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     CancelAddition,
+    CompanyUsage,
     ConflictError,
     CredentialsRefusedError,
     NotFoundError,
     OperationResult,
     OutcomeUnknownError,
     PermissionDeniedError,
+    Plan,
+    PlanMapping,
     PSAError,
     PSANotFoundError,
     PSAUnreachableError,
     RateLimiterError,
     RateLimitError,
+    Reference,
     RetryPolicy,
     ServerError,
     SettlePolicy,
     UnexpectedResponseError,
     UpdateAddition,
     WriteRefusedError,
+    reconcile_agreement,
 )
 from connectwise_billing import backend as neutral
 from connectwise_billing.reconcile import Change, UnchangedAddition
 from connectwise_billing.retry import write_outcome
+from connectwise_billing.sync._state import RunState
 from connectwise_billing.sync.backends import settle_of
 from connectwise_billing.sync.failures import failure_kind
 
@@ -209,3 +217,37 @@ def test_results_name_their_line_line_id_and_still_answer_to_addition_id() -> No
         assert OperationResult(update, "applied", addition_id=7) == result
     with pytest.raises(TypeError, match="unexpected keyword"):
         OperationResult(update, "applied", line=7)
+
+
+def test_results_evolved_with_the_old_name_take_it() -> None:
+    result = OperationResult(_update(line_id=7), "applied", 7)
+    with pytest.warns(DeprecationWarning, match="use line_id"):
+        assert attrs.evolve(result, addition_id=4).line_id == 4
+
+
+def test_a_diffs_json_keeps_the_old_key_beside_the_new() -> None:
+    diff = reconcile_agreement(
+        [Plan("gold", "Gold", cost="3.25", price="8.00")],
+        PlanMapping({"gold": 3}),
+        CompanyUsage(1, {"gold": 3}),
+        [
+            Addition(
+                id=7, agreement_id=1, product=Reference(id=3), quantity=Decimal(2),
+                unit_price=Decimal("8.00"), unit_cost=Decimal("3.25"), bill_customer="Billable",
+            )
+        ],
+        today=date(2026, 11, 28),
+    )  # fmt: skip
+    [update] = diff.to_dict()["operations"]
+    assert update["line_id"] == update["addition_id"] == 7
+
+
+class _OldWithBudget:
+    name = "old"
+    retry = RetryPolicy(throttle_budget=60)
+
+
+def test_a_backend_written_before_settle_policy_keeps_its_throttle_budget() -> None:
+    state = RunState.__new__(RunState)
+    state.backend = _OldWithBudget()  # type: ignore[assignment]
+    assert state.throttle_budget == 60

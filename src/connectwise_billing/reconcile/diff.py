@@ -413,6 +413,11 @@ class AgreementDiff(NamedTuple):
 
         data: dict[str, Any] = to_json(self)
         data.update(mrr_change=str(self.mrr_change), cost_change=str(self.cost_change))
+        # Readers of this JSON knew a line as `addition_id`: kept beside `line_id` until the
+        # deprecated name goes.
+        for item in (*data["operations"], *data["unchanged"]):
+            if "line_id" in item:
+                item["addition_id"] = item["line_id"]
         return data
 
     def to_text(self) -> str:

@@ -222,8 +222,11 @@ class RunState:
     @property
     def throttle_budget(self) -> float | None:
         """Seconds a run may spend waiting out its PSA's throttling (the backend's
-        `throttle_budget`, if it has one: ConnectWise's is its `RetryPolicy`'s)."""
+        `throttle_budget`, if it has one: ConnectWise's is its `RetryPolicy`'s; a backend
+        written before `SettlePolicy` gives it in its `retry`)."""
         budget: float | None = getattr(self.backend, "throttle_budget", None)
+        if budget is None:
+            budget = getattr(getattr(self.backend, "retry", None), "throttle_budget", None)
         return budget
 
     @property

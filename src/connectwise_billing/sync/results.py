@@ -63,9 +63,11 @@ class OperationResult:
     ) -> None:
         # `addition_id`, the name `line_id` had before, is still taken for one release.
         if renamed:
-            if set(renamed) != {"addition_id"} or line_id is not None:
+            if set(renamed) != {"addition_id"}:
                 raise TypeError(f"unexpected keyword arguments {sorted(renamed)}")
             warnings.warn(_ADDITION_ID, DeprecationWarning, stacklevel=2)
+            # The old name wins: `attrs.evolve(result, addition_id=...)` passes the current
+            # `line_id` beside it.
             line_id = renamed["addition_id"]
         self.__attrs_init__(operation, status, line_id, error, note, rule, write_id, failure)
 

@@ -45,8 +45,7 @@ from connectwise_billing import (
 from connectwise_billing import backend as neutral
 from connectwise_billing.reconcile import Change, UnchangedAddition
 from connectwise_billing.retry import write_outcome
-from connectwise_billing.sync._state import RunState
-from connectwise_billing.sync.backends import settle_of
+from connectwise_billing.sync.backends import settle_of, throttle_budget_of
 from connectwise_billing.sync.failures import failure_kind
 
 HTTP: dict[str, Any] = {"method": "POST", "url": "https://cw.example/apis/3.0/x"}
@@ -248,6 +247,5 @@ class _OldWithBudget:
 
 
 def test_a_backend_written_before_settle_policy_keeps_its_throttle_budget() -> None:
-    state = RunState.__new__(RunState)
-    state.backend = _OldWithBudget()  # type: ignore[assignment]
-    assert state.throttle_budget == 60
+    assert throttle_budget_of(_OldWithBudget()) == 60  # type: ignore[arg-type]
+    assert throttle_budget_of(_Bare()) is None  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from connectwise_billing.reconcile.guardrails import zeroed_hold
 from connectwise_billing.reconcile.lines import BILLABLE
 from connectwise_billing.sync.apply import ApplySettings, Written, additions_problem
 from connectwise_billing.sync.audit import AuditLog, Intent, iter_audit_log, unsettled
-from connectwise_billing.sync.backends import settle_of
+from connectwise_billing.sync.backends import settle_of, throttle_budget_of
 from connectwise_billing.sync.flows import (
     BillingChecker,
     Planned,
@@ -221,13 +221,8 @@ class RunState:
 
     @property
     def throttle_budget(self) -> float | None:
-        """Seconds a run may spend waiting out its PSA's throttling (the backend's
-        `throttle_budget`, if it has one: ConnectWise's is its `RetryPolicy`'s; a backend
-        written before `SettlePolicy` gives it in its `retry`)."""
-        budget: float | None = getattr(self.backend, "throttle_budget", None)
-        if budget is None:
-            budget = getattr(getattr(self.backend, "retry", None), "throttle_budget", None)
-        return budget
+        """Seconds a run may spend waiting out its PSA's throttling (`throttle_budget_of`)."""
+        return throttle_budget_of(self.backend)
 
     @property
     def agreement_ids(self) -> list[int]:

@@ -12,7 +12,7 @@ from connectwise_billing.errors import ConfigurationError, InputError
 if TYPE_CHECKING:
     from connectwise_billing.reconcile import SyncPolicy
 
-__all__ = ["async_backend_for", "backend_for", "settle_of"]
+__all__ = ["async_backend_for", "backend_for", "settle_of", "throttle_budget_of"]
 
 
 def settle_of(backend: BillingBackend | AsyncBillingBackend) -> SettlePolicy:
@@ -23,6 +23,16 @@ def settle_of(backend: BillingBackend | AsyncBillingBackend) -> SettlePolicy:
         return settle
     settle = getattr(getattr(backend, "retry", None), "settle", None)
     return settle if isinstance(settle, SettlePolicy) else SettlePolicy()
+
+
+def throttle_budget_of(backend: BillingBackend | AsyncBillingBackend) -> float | None:
+    """Seconds a run may spend waiting out the backend's throttling: its `throttle_budget`
+    (ConnectWise's is its client's `RetryPolicy`'s); for a backend written before
+    `SettlePolicy`, its `retry`'s; `None`: no limit."""
+    budget: float | None = getattr(backend, "throttle_budget", None)
+    if budget is None:
+        budget = getattr(getattr(backend, "retry", None), "throttle_budget", None)
+    return budget
 
 
 def _bill_customer(target: Any, policy: SyncPolicy | None) -> str | None:

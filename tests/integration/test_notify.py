@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import attrs
 import pytest
@@ -47,7 +47,27 @@ HANG = 5.0
 its timeout fails a test (with no answer but a closed connection) instead of hanging it."""
 
 
-class Webhook:
+class Served:
+    """A receiver on 127.0.0.1 served from a thread while `running()`; `released` lets the
+    answers a test holds back go at the end."""
+
+    server: ThreadingHTTPServer
+    released: threading.Event
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Self]:
+        thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.released.set()
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join()
+
+
+class Webhook(Served):
     """A webhook receiver on 127.0.0.1 that answers `status`, or never (`hang`)."""
 
     def __init__(self, status: int = 200, *, hang: bool = False) -> None:
@@ -74,18 +94,6 @@ class Webhook:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{SECRET}"
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Webhook]:
-        thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.released.set()
-            self.server.shutdown()
-            self.server.server_close()
-            thread.join()
 
 
 @pytest.fixture
@@ -629,7 +637,7 @@ def test_a_run_that_says_why_it_stopped_keeps_its_reason(
 # --- webhooks whose answer never ends, or ends too late ----------------------------------------
 
 
-class Misbehaving:
+class Misbehaving(Served):
     """A receiver on 127.0.0.1 that answers as `answer` writes (to the socket's file), until
     the test is over; it counts the bytes it got out."""
 
@@ -654,18 +662,6 @@ class Misbehaving:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{SECRET}"
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Misbehaving]:
-        thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.released.set()
-            self.server.shutdown()
-            self.server.server_close()
-            thread.join()
 
 
 HEAD_500 = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"

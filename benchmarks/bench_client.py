@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from connectwise_billing import Addition, ConnectWiseClient, Credentials, convert
-from connectwise_billing.client import wire
+from connectwise_billing.client import _wire as wire
 
 CREDENTIALS = Credentials("bench", "public", "private", "00000000-0000-4000-8000-000000000000")
 BASE_URL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"

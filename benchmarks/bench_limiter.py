@@ -33,10 +33,10 @@ from typing import Any
 import httpx
 
 from connectwise_billing import ConnectWiseClient, Credentials, RedisRateLimiter
-from connectwise_billing.client.ratelimit import REDIS_BURST_SECONDS
+from connectwise_billing._waits import TESTING_ENVIRONMENT_VARIABLE
+from connectwise_billing.client._ratelimit import REDIS_BURST_SECONDS
 from connectwise_billing.defaults import DEFAULT_RATE_LIMIT_PER_MINUTE
 from connectwise_billing.testing import FakeConnectWise
-from connectwise_billing.waits import TESTING_ENVIRONMENT_VARIABLE
 
 WORKERS = 3
 PER_WORKER = 80  # 240 requests: about 14 s at 950 a minute

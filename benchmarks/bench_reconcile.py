@@ -25,8 +25,8 @@ from connectwise_billing import (
     convert,
     reconcile,
 )
+from connectwise_billing._values import format_datetime
 from connectwise_billing.reconcile import discounted_price
-from connectwise_billing.values import format_datetime
 
 AGREEMENTS = 10_000
 PLANS = 10

@@ -51,7 +51,7 @@ from connectwise_billing import (
     async_sync_all,
     sync_all,
 )
-from connectwise_billing.sync.connectwise import id_chunks
+from connectwise_billing.runner._connectwise import id_chunks
 from connectwise_billing.testing import FakeConnectWise
 
 AGREEMENTS = 500

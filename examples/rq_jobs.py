@@ -45,8 +45,7 @@ from rq import Queue
 from rq.job import Job
 
 from connectwise_billing import RedisRateLimiter, sync_company
-from connectwise_billing.cli.config import load_config
-from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.cli import load_config, load_usage
 from connectwise_billing.defaults import DEFAULT_RATE_LIMIT_PER_MINUTE
 
 if TYPE_CHECKING:

@@ -275,8 +275,12 @@ def classes_without_constructor(package: griffe.Module, where: str, page: Page) 
 
 def resource_classes() -> tuple[type, ...]:
     """What the client's resource attributes are."""
-    from connectwise_billing.client.accessors import ChildResource, Resource
-    from connectwise_billing.client.async_accessors import AsyncChildResource, AsyncResource
+    from connectwise_billing.client import (
+        AsyncChildResource,
+        AsyncResource,
+        ChildResource,
+        Resource,
+    )
 
     return (Resource, ChildResource, AsyncResource, AsyncChildResource)
 

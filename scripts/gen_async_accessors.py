@@ -23,14 +23,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "src" / "connectwise_billing" / "client" / "accessors.py"
-TARGET = SOURCE.with_name("async_accessors.py")
+SOURCE = ROOT / "src" / "connectwise_billing" / "client" / "_accessors.py"
+TARGET = SOURCE.with_name("_async_accessors.py")
 
 HEADER = '''\
-# Generated from accessors.py by scripts/gen_async_accessors.py (`make generate`): edit that
+# Generated from _accessors.py by scripts/gen_async_accessors.py (`make generate`): edit that
 # file, not this one.
 """The async client's resource accessors: the sync ones
-([`connectwise_billing.client.accessors`][connectwise_billing.client.accessors]), awaited."""
+([`connectwise_billing.client._accessors`][connectwise_billing.client._accessors]), awaited."""
 '''
 AWAITED = "    Its methods are awaited; `iter` and `iter_pages` are read with `async for`.\n"
 

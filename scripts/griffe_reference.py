@@ -2,7 +2,7 @@
 
 - A field described in its class's `Attributes:` section gets that description as its own
   docstring and the section goes, so every field is rendered once, with its type, its default
-  and an anchor (`#connectwise_billing.client.models.Product.price`) that guides link to.
+  and an anchor (`#connectwise_billing.client._models.Product.price`) that guides link to.
 - Members a public class inherits from a private base (`_PlanFields`, the report totals, ...)
   become the class's own, and the private base leaves "Bases:": a reader sees what the class
   offers without the implementation's scaffolding.

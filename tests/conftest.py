@@ -23,8 +23,8 @@ from connectwise_billing import (
     ConnectWiseClient,
     Credentials,
     RetryPolicy,
+    _waits as waits,
     convert,
-    waits,
 )
 from connectwise_billing.testing import FakeConnectWise, VirtualClock, set_testing
 from tests import contract_check

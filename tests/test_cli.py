@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectwise_billing.cli.output import Progress
-from connectwise_billing.sync.audit import read_audit_log, unsettled
+from connectwise_billing.cli._output import Progress
+from connectwise_billing.runner._audit import read_audit_log, unsettled
 from connectwise_billing.testing import ExampleMSP, Fault, Outcome, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -766,8 +766,7 @@ def test_the_cli_prints_what_the_report_renders(served: tuple[ExampleMSP, Path])
     assert "Agreement 1056 - Contoso Ltd" in out
     assert "would create" in out  # the summary says what would change
     from connectwise_billing import ConnectWiseClient, sync_all
-    from connectwise_billing.cli.config import load_config
-    from connectwise_billing.cli.usage import load_usage
+    from connectwise_billing.cli import load_config, load_usage
 
     loaded = load_config(config)
     with ConnectWiseClient(

@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from connectwise_billing import waits
-from connectwise_billing.accounting import record_request
+from connectwise_billing import _waits as waits
+from connectwise_billing._accounting import record_request
 from connectwise_billing.errors import (
     AccessDeniedError,
     CredentialsRefusedError,
@@ -175,7 +175,7 @@ class SettlePolicy:
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds`, unless `wait` is off (and no time at all in testing mode: see
-        [`set_testing`][connectwise_billing.waits.set_testing])."""
+        [`set_testing`][connectwise_billing._waits.set_testing])."""
         if self.wait:
             waits.sleep(seconds)
 

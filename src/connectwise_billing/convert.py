@@ -9,7 +9,7 @@
   `Decimal` as its exact string, dates in ISO 8601, records as their fields.
 - [`json_converter`][connectwise_billing.convert.json_converter] is the converter behind
   `to_json`. The ConnectWise wire format
-  ([`connectwise_billing.client.wire`][connectwise_billing.client.wire]) starts from the same
+  ([`connectwise_billing.client._wire`][connectwise_billing.client._wire]) starts from the same
   [`base_converter`][connectwise_billing.convert.base_converter] and adds ConnectWise's names
   and its number and date forms.
 

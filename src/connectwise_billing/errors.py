@@ -463,7 +463,7 @@ class DuplicateAgreementError(InputError):
 
 class RateLimiterError(PSAError):
     """The client's rate limiter could not be used: the Redis of a
-    [`RedisRateLimiter`][connectwise_billing.client.ratelimit.RedisRateLimiter] failed, timed
+    [`RedisRateLimiter`][connectwise_billing.client._ratelimit.RedisRateLimiter] failed, timed
     out or went away. Raised before the request was sent: nothing reached ConnectWise."""
 
     _outcome: ClassVar[WriteOutcome] = "not_sent"

@@ -39,10 +39,10 @@ from urllib.parse import quote, unquote_plus, urlsplit
 import attrs
 import httpx
 
+from connectwise_billing._log import logger
+from connectwise_billing._values import shown
 from connectwise_billing.errors import ConfigurationError, InputError
-from connectwise_billing.log import logger
-from connectwise_billing.sync.reports import AgreementReport, CompanyReport, SyncReport
-from connectwise_billing.values import shown
+from connectwise_billing.runner._reports import AgreementReport, CompanyReport, SyncReport
 
 __all__ = [
     "DEFAULT_TIMEOUT",

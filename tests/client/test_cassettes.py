@@ -26,8 +26,7 @@ from connectwise_billing import (
     NotFoundError,
     ServerError,
 )
-from connectwise_billing.testing import FakeConnectWise, Fault
-from connectwise_billing.testing import vcr_config as secret_free
+from connectwise_billing.testing import FakeConnectWise, Fault, vcr_config as secret_free
 from tests.conftest import PRIVATE_KEY, Api, Call
 
 CASSETTES = Path(__file__).parent / "cassettes"

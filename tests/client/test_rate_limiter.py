@@ -15,7 +15,7 @@ from connectwise_billing import (
     RateLimiterError,
     RedisRateLimiter,
 )
-from connectwise_billing.client.ratelimit import rate_limit_key
+from connectwise_billing.client._ratelimit import rate_limit_key
 from connectwise_billing.defaults import DEFAULT_RATE_LIMIT_PER_MINUTE
 from tests.conftest import BASE_URL, CREDENTIALS, PRIVATE_KEY, Api
 

@@ -30,7 +30,7 @@ from connectwise_billing import (
     UnexpectedResponseError,
     convert,
 )
-from connectwise_billing.client.wire import wire_name
+from connectwise_billing.client._wire import wire_name
 from tests.conftest import Api
 
 CORPUS = Path(__file__).parent / "corpus"

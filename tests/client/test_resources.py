@@ -20,9 +20,9 @@ from connectwise_billing import (
     ServerError,
 )
 from connectwise_billing.client import Page
-from connectwise_billing.client.accessors import ChildResource, Resource
-from connectwise_billing.client.async_accessors import AsyncChildResource, AsyncResource
-from connectwise_billing.client.resource import ResourceSpec
+from connectwise_billing.client._accessors import ChildResource, Resource
+from connectwise_billing.client._async_accessors import AsyncChildResource, AsyncResource
+from connectwise_billing.client._resource import ResourceSpec
 from tests.client.test_client import ADDITION, UNAVAILABLE, Recorder, answer, paged_catalog, params
 from tests.conftest import BASE_URL, CREDENTIALS, Api
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from connectwise_billing import (
     ChangeSet,
@@ -32,7 +31,7 @@ from connectwise_billing import (
     sync_all,
     undo_changes,
 )
-from connectwise_billing.reconcile.billing import apply_operations
+from connectwise_billing.reconcile._billing import apply_operations
 from connectwise_billing.testing import FakeConnectWise, StoredAddition, build_example
 from tests.conftest import Api
 

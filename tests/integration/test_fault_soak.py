@@ -43,7 +43,7 @@ from connectwise_billing import (
     reconcile_all,
     sync_all,
 )
-from connectwise_billing.reconcile.diff import CancelAddition, CreateAddition, UpdateAddition
+from connectwise_billing.reconcile._diff import CancelAddition, CreateAddition, UpdateAddition
 from connectwise_billing.testing import ALL_FAULT_KINDS, ExampleMSP, VirtualClock, build_example
 from tests.integration.ledger import AsyncLedgerBackend, Ledger, LedgerBackend
 from tests.integration.locking import NoLock, at_once

@@ -43,9 +43,9 @@ from connectwise_billing import (
     sync_all,
 )
 from connectwise_billing.locks import lock_key
-from connectwise_billing.reconcile.diff import Operation, operation_delta
-from connectwise_billing.sync.html import render_html
-from connectwise_billing.sync.results import OperationResult, operation_values
+from connectwise_billing.reconcile._diff import Operation, operation_delta
+from connectwise_billing.runner._html import render_html
+from connectwise_billing.runner._results import OperationResult, operation_values
 from connectwise_billing.testing import FakeConnectWise, Fault, build_example
 
 API_URL = "https://cw.example/v2025_1/apis/3.0"

@@ -39,7 +39,7 @@ from connectwise_billing import (
     async_sync_all,
     sync_all,
 )
-from connectwise_billing.sync.audit import read_audit_log, runs, unsettled
+from connectwise_billing.runner._audit import read_audit_log, runs, unsettled
 from connectwise_billing.testing import ExampleMSP, Fault, VirtualClock, build_example
 from tests.conftest import start_redis_server
 from tests.integration.conftest import API_URL

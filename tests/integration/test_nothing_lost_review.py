@@ -39,8 +39,8 @@ from connectwise_billing import (
     async_sync_all,
 )
 from connectwise_billing.locks import Lock, lock_key
-from connectwise_billing.sync import audit as audit_module
-from connectwise_billing.sync.audit import Intent, read_audit_log, runs, unsettled
+from connectwise_billing.runner import _audit as audit_module
+from connectwise_billing.runner._audit import Intent, read_audit_log, runs, unsettled
 from connectwise_billing.testing import ExampleMSP, VirtualClock, build_example
 from tests.integration.conftest import API_URL
 from tests.integration.oracle import duplicates, still_to_do

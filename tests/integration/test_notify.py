@@ -26,8 +26,8 @@ import attrs
 import pytest
 
 from connectwise_billing import ConnectWiseClient, SyncPolicy, SyncReport, sync_all
-from connectwise_billing.cli.config import NotifySettings, load_config, notify_after_run
-from connectwise_billing.cli.main import main
+from connectwise_billing.cli import main
+from connectwise_billing.cli._config import NotifySettings, load_config, notify_after_run
 from connectwise_billing.errors import AuditLogError, ConfigurationError
 from connectwise_billing.notifications import (
     NotifyResult,

@@ -23,7 +23,7 @@ from connectwise_billing import (
     sync_all,
 )
 from connectwise_billing.errors import SmallDiscountWarning
-from connectwise_billing.sync.run import CIRCUIT_BREAKER
+from connectwise_billing.runner._run import CIRCUIT_BREAKER
 from connectwise_billing.testing import ExampleMSP, Fault
 from tests.integration.conftest import API_URL, Syncer
 from tests.integration.oracle import unreachable

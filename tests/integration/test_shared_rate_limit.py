@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from connectwise_billing import RedisRateLimiter
+from connectwise_billing._waits import TESTING_ENVIRONMENT_VARIABLE
 from connectwise_billing.testing import FakeConnectWise, set_testing
-from connectwise_billing.waits import TESTING_ENVIRONMENT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_MINUTE = 1200

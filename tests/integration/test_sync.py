@@ -16,11 +16,10 @@ from connectwise_billing import (
     count_requests,
     reconcile_agreement,
 )
-from connectwise_billing.sync.connectwise import NO_ACCESS, NOT_FOUND, id_chunks
+from connectwise_billing.runner._connectwise import NO_ACCESS, NOT_FOUND, id_chunks
 from connectwise_billing.testing import ExampleMSP, Fault
 from tests.integration.conftest import Syncer
-from tests.integration.oracle import duplicates, unreachable
-from tests.integration.oracle import still_to_do as _still_to_do
+from tests.integration.oracle import duplicates, still_to_do as _still_to_do, unreachable
 
 TODAY = date(2026, 11, 28)
 POLICY = SyncPolicy(api_member="CloudPanelAPI")

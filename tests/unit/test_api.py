@@ -20,7 +20,7 @@ from connectwise_billing import (
     ServerError,
     UnexpectedResponseError,
 )
-from connectwise_billing.client.api import (
+from connectwise_billing.client._api import (
     ApiRequest,
     ListQuery,
     api_error,
@@ -28,13 +28,13 @@ from connectwise_billing.client.api import (
     parse_link_header,
     read_json,
 )
-from connectwise_billing.client.discovery import (
+from connectwise_billing.client._discovery import (
     api_host,
     base_url_from_companyinfo,
     checked_url,
     companyinfo_url,
 )
-from connectwise_billing.client.paging import PageWalk
+from connectwise_billing.client._paging import PageWalk
 from connectwise_billing.errors import InputError
 
 URL = "https://api-na.myconnectwise.net/v2025_1/apis/3.0/finance/agreements/5"

@@ -40,13 +40,13 @@ from connectwise_billing import (
     UnexpectedResponseError,
     UpdateAddition,
     WriteRefusedError,
+    backend as neutral,
     reconcile_agreement,
 )
-from connectwise_billing import backend as neutral
+from connectwise_billing._retry import write_outcome
 from connectwise_billing.reconcile import Change, UnchangedAddition
-from connectwise_billing.retry import write_outcome
-from connectwise_billing.sync.backends import settle_of, throttle_budget_of
-from connectwise_billing.sync.failures import failure_kind
+from connectwise_billing.runner._backends import settle_of, throttle_budget_of
+from connectwise_billing.runner._failures import failure_kind
 
 HTTP: dict[str, Any] = {"method": "POST", "url": "https://cw.example/apis/3.0/x"}
 

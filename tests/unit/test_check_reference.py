@@ -63,14 +63,14 @@ def test_the_page_parser_sees_entries_code_diagrams_and_prose_doctests() -> None
         "<pre><code>" + "x" * 120 + "\nshort</code></pre>"
         '<pre class="mermaid"><code>A["sync_all()"] --> B</code></pre>'
         "<blockquote><p>&gt;&gt;&gt; discounted_price(1, 2)</p></blockquote>"
-        '<code><span title="connectwise_billing.client.api.M">M</span></code>'
+        '<code><span title="connectwise_billing.client._api.M">M</span></code>'
     )
     assert page.entries == ["connectwise_billing.Plan", "connectwise_billing.Plan"]
     assert check._counts(page.ids)["connectwise_billing.Plan"] == 2
     assert [len(line) for line in page.code] == [120, 5]
     assert page.mermaid == ['A["sync_all()"] --> B']
     assert page.prose_doctests == [">>> discounted_price(1, 2)"]
-    assert page.unresolved == ["connectwise_billing.client.api.M"]
+    assert page.unresolved == ["connectwise_billing.client._api.M"]
 
 
 def entry(identifier: str, kind: str, signature: str) -> str:
@@ -101,12 +101,12 @@ def package() -> Any:
         ("connectwise_billing.ConnectWiseClient.credentials", "credentials", False),
         ("connectwise_billing.ConnectWiseClient.credentials", "credentials = credentials", False),
         ("connectwise_billing.ConnectWiseClient.credentials", "credentials: Credentials", True),
-        ("connectwise_billing.client.api.MAX_PAGE_SIZE", "MAX_PAGE_SIZE: Final", False),
-        ("connectwise_billing.client.api.MAX_PAGE_SIZE", "MAX_PAGE_SIZE: Final = 1000", True),
+        ("connectwise_billing.client._api.MAX_PAGE_SIZE", "MAX_PAGE_SIZE: Final", False),
+        ("connectwise_billing.client._api.MAX_PAGE_SIZE", "MAX_PAGE_SIZE: Final = 1000", True),
         # A type alias is typed by its definition, which must show.
-        ("connectwise_billing.client.api.Timeout", "Timeout", False),
-        ("connectwise_billing.client.api.Timeout", "Timeout = float | httpx.Timeout", True),
-        ("connectwise_billing.client.paging.M", "M = TypeVar('M')", True),
+        ("connectwise_billing.client._api.Timeout", "Timeout", False),
+        ("connectwise_billing.client._api.Timeout", "Timeout = float | httpx.Timeout", True),
+        ("connectwise_billing.client._paging.M", "M = TypeVar('M')", True),
     ],
 )
 def test_an_attribute_that_shows_no_type_is_reported(
@@ -128,44 +128,44 @@ def test_a_class_whose_constructor_python_writes_but_shows_none_is_reported(
         )
 
     page = parsed(
-        heading("connectwise_billing.client.models.NewAddition")  # attrs
+        heading("connectwise_billing.client._models.NewAddition")  # attrs
         + heading("connectwise_billing.CreateAddition")  # a NamedTuple
         + entry("connectwise_billing.Plan", "class", "Plan(id: str, name: str, ...)")
-        + heading("connectwise_billing.client.ratelimit.Limiter")  # a Protocol: not built
+        + heading("connectwise_billing.client._ratelimit.Limiter")  # a Protocol: not built
     )
     problems = list(checker().classes_without_constructor(package, "reference/models", page))
     assert [problem.split()[3] for problem in problems] == [
-        "connectwise_billing.client.models.NewAddition",
+        "connectwise_billing.client._models.NewAddition",
         "connectwise_billing.CreateAddition",
     ]
 
 
 def test_a_typevar_in_a_resource_methods_signature_is_reported(package: Any) -> None:
     typevar = (
-        '<a title="N (connectwise_billing.client.paging.N)" '
-        'href="#connectwise_billing.client.paging.N">N</a>'
+        '<a title="N (connectwise_billing.client._paging.N)" '
+        'href="#connectwise_billing.client._paging.N">N</a>'
     )
     page = parsed(
         entry(
-            "connectwise_billing.client.accessors.ChildResource.create",
+            "connectwise_billing.client._accessors.ChildResource.create",
             "method",
             f"create(parent_id: int, record: {typevar}, *, timeout=None, retry=None)",
         )
         + entry(
-            "connectwise_billing.client.async_accessors.AsyncChildResource.create",
+            "connectwise_billing.client._async_accessors.AsyncChildResource.create",
             "method",
             "create(parent_id, record, *, timeout=None, retry=None)",
         )
         # Not a resource: a generic container is generic in the reference too.
         + entry(
-            "connectwise_billing.client.paging.Listing",
+            "connectwise_billing.client._paging.Listing",
             "class",
             f"Listing(items: Iterable[{typevar}] = ())",
         )
     )
     problems = list(checker().typevars_in_resource_signatures(package, "reference/client", page))
     assert len(problems) == 1
-    assert "ChildResource.create shows connectwise_billing.client.paging.N" in problems[0]
+    assert "ChildResource.create shows connectwise_billing.client._paging.N" in problems[0]
 
 
 def test_a_resource_method_without_its_row_or_a_row_without_its_method_is_reported(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectwise_billing.cli.commands import _client
-from connectwise_billing.cli.config import LOCK_DIR_NAME, ConfigFileError, load_config
-from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.cli import load_usage
+from connectwise_billing.cli._commands import _client
+from connectwise_billing.cli._config import LOCK_DIR_NAME, ConfigFileError, load_config
 from connectwise_billing.reconcile import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ def test_retry_seconds_must_be_finite(tmp_path: Path, key: str, value: str) -> N
 
 
 def test_text_from_connectwise_cannot_command_the_terminal() -> None:
-    from connectwise_billing.sync.render import table, wrap
+    from connectwise_billing._text import table, wrap
 
     hostile = "MBX\x1b]0;pwned\x07 \u202e00.002,1"
     shown = table(("description",), [(hostile,)]) + "\n".join(wrap(hostile))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from connectwise_billing import Field, InputError
-from connectwise_billing.client.conditions import combine, format_value
+from connectwise_billing.client._conditions import combine, format_value
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES_WITH_EXAMPLES = ["connectwise_billing.reconcile.pricing"]
+MODULES_WITH_EXAMPLES = ["connectwise_billing.reconcile._pricing"]
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)

@@ -25,7 +25,7 @@ def test_the_committed_async_accessors_are_what_the_generator_writes() -> None:
     gen = generator()
     expected = gen.asynchronous(gen.SOURCE.read_text(encoding="utf-8"))
     assert gen.TARGET.read_text(encoding="utf-8") == expected, (
-        "src/connectwise_billing/client/async_accessors.py is stale: run `make generate`"
+        "src/connectwise_billing/client/_async_accessors.py is stale: run `make generate`"
     )
 
 

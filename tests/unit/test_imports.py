@@ -3,9 +3,13 @@ name resolves."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
+import types
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +69,57 @@ def test_reconcile_is_the_module_and_calling_it_still_works_with_a_warning() -> 
     with pytest.warns(DeprecationWarning, match="reconcile_all"):
         called = reconcile(*arguments, today=date(2026, 12, 7))  # type: ignore[operator]
     assert called == reconcile_all(*arguments, today=date(2026, 12, 7)) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "connectwise_billing",
+        "connectwise_billing.cli",
+        "connectwise_billing.client",
+        "connectwise_billing.reconcile",
+        "connectwise_billing.runner",
+        "connectwise_billing.testing",
+    ],
+)
+def test_a_packages_public_names_are_exactly_its_all(name: str) -> None:
+    package = importlib.import_module(name)
+    public = {
+        attribute
+        for attribute in dir(package)
+        if not attribute.startswith("_")
+        # a submodule is bound on its package once imported; `reconcile` is also a root name
+        and (attribute in package.__all__ or not _is_submodule(getattr(package, attribute), name))
+    }
+    assert public == {attribute for attribute in package.__all__ if not attribute.startswith("_")}
+
+
+def _is_submodule(value: object, package: str) -> bool:
+    return isinstance(value, types.ModuleType) and value.__name__.startswith(f"{package}.")
+
+
+def test_the_root_names_are_declared_once_in_the_stub() -> None:
+    """Type checkers read the stub; the package reads the same declarations at import."""
+    stub = ast.parse(Path(connectwise_billing.__file__).with_suffix(".pyi").read_text())
+    declared = {
+        alias.asname: f"{node.module}.{alias.name}"
+        for node in stub.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert set(declared) == set(connectwise_billing.__all__)
+    assert all(alias is not None for alias in declared)  # `X as X`: re-exported for mypy
+    for name, path in declared.items():
+        module, _, attribute = path.rpartition(".")
+        assert getattr(importlib.import_module(module), attribute) is getattr(
+            connectwise_billing, name
+        ), name
+
+
+def test_the_deprecated_sync_module_still_gives_the_runners_names() -> None:
+    import connectwise_billing.sync as old
+
+    with pytest.warns(DeprecationWarning, match="connectwise_billing.sync is deprecated"):
+        assert old.sync_all is connectwise_billing.sync_all
+    with pytest.raises(AttributeError, match="no attribute 'audit'"):
+        old.audit  # noqa: B018

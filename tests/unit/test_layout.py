@@ -1,5 +1,5 @@
-"""The code base's shape: no module reaches into another package's private modules, and the
-simulator does not borrow the SDK's code."""
+"""The code base's shape: few public modules, private modules used only inside the SDK, no
+import cycle, and a simulator that does not borrow the SDK's code."""
 
 from __future__ import annotations
 
@@ -13,52 +13,51 @@ ROOT = SRC.parent.parent
 
 
 def _private_imports(path: Path) -> list[str]:
-    """`from connectwise_billing.x._y import ...` where `x` is not the importing file's package."""
-    package = path.relative_to(ROOT).with_suffix("").parts
+    """The private modules (`connectwise_billing.x._y`) and private root names that `path` may
+    not import."""
+    package = _module_name(path).split(".")[:-1] if path.is_relative_to(ROOT / "src") else []
+    if path.name == "__init__.py":
+        package = _module_name(path).split(".")
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
-            parts = node.module.split(".")
-            names = [alias.name for alias in node.names]
+            found += _private_in(package, node.module.split("."), [a.name for a in node.names])
         elif isinstance(node, ast.Import):
-            parts, names = [], []
             for alias in node.names:
                 found += _private_in(package, alias.name.split("."), [])
-            continue
-        else:
-            continue
-        found += _private_in(package, parts, names)
     return [f"{path.relative_to(ROOT)}: {item}" for item in found]
 
 
 CONSUMERS = ("cli", "testing")
-"""Packages that use the SDK as its users do: through public names only."""
+"""Packages that use the SDK as its users do, through public names (and the shared helpers at
+the top, `connectwise_billing._values`, ...): the command line and the simulator."""
 
 
-def _private_in(package: tuple[str, ...], parts: list[str], names: list[str]) -> list[str]:
+def _private_in(package: list[str], parts: list[str], names: list[str]) -> list[str]:
+    """A private module is the SDK's own: its core packages (client, reconcile, runner) work
+    through each other's private modules, a consumer only through its own and the shared helpers
+    at the top, and code outside the SDK through none."""
     if not parts or parts[0] != "connectwise_billing":
         return []
-    inside = package[1:]  # ("connectwise_billing", "client", "_client") for a file of the SDK
-    if len(inside) > 2 and inside[1] in CONSUMERS:
-        inside = (*inside[:2], "")  # a consumer's own package is its whole boundary
-    for depth, part in enumerate(parts):
-        if part.startswith("_") and not part.startswith("__"):
-            owner = tuple(parts[:depth])
-            if inside[: len(owner)] != owner or (
-                len(inside) > 2 and inside[1] in CONSUMERS and owner[1:2] != inside[1:2]
-            ):
-                return [".".join(parts)]
-    if parts == ["connectwise_billing"]:
-        private = [name for name in names if name.startswith("_") and not name.startswith("__")]
-        return [f"connectwise_billing.{name}" for name in private]
-    return []
+    consumer = len(package) > 1 and package[1] in CONSUMERS
+    if package[:1] == ["connectwise_billing"] and not consumer:
+        return []
+    found = []
+    for module in [[*parts, name] for name in names] or [parts]:
+        for depth, part in enumerate(module):
+            if part.startswith("_") and not part.startswith("__"):
+                owner = module[:depth]
+                if package[: len(owner)] != owner or not package:
+                    found.append(".".join(module))
+                break
+    return found
 
 
 def test_no_private_module_is_imported_across_packages() -> None:
+    """Examples and scripts are written as users write code, with public names only; tests and
+    benchmarks may open a private module to check or time it directly."""
     files = [
         *(ROOT / "src").rglob("*.py"),
-        *(ROOT / "tests").rglob("*.py"),
-        *(ROOT / "benchmarks").rglob("*.py"),
         *(ROOT / "examples").rglob("*.py"),
         *(ROOT / "scripts").rglob("*.py"),
     ]
@@ -66,7 +65,31 @@ def test_no_private_module_is_imported_across_packages() -> None:
     assert found == []
 
 
-SIMULATOR_MAY_USE = ("connectwise_billing.testing", "connectwise_billing.client.credentials")
+def test_the_public_modules_are_few() -> None:
+    """Everything else of the SDK is private: a module users import is one we document."""
+    public = sorted(
+        name
+        for name in map(_module_name, SRC.rglob("*.py"))
+        if not any(part.startswith("_") for part in name.split(".")[1:])
+    )
+    assert public == [
+        "connectwise_billing",
+        "connectwise_billing.backend",
+        "connectwise_billing.cli",
+        "connectwise_billing.client",
+        "connectwise_billing.convert",
+        "connectwise_billing.defaults",
+        "connectwise_billing.errors",
+        "connectwise_billing.locks",
+        "connectwise_billing.notifications",
+        "connectwise_billing.reconcile",
+        "connectwise_billing.runner",
+        "connectwise_billing.sync",
+        "connectwise_billing.testing",
+    ]
+
+
+SIMULATOR_MAY_USE = {"connectwise_billing.client": ["Credentials"]}
 """What the simulator imports of the SDK: only the `Credentials` it hands out. It reads and
 writes its own JSON, so a test compares the SDK with an independent implementation."""
 
@@ -75,17 +98,17 @@ def test_the_simulator_does_not_borrow_the_sdks_code() -> None:
     core = [
         path
         for path in (SRC / "testing").glob("*.py")
-        if path.name not in ("__init__.py", "example.py", "recording.py", "__main__.py")
+        if path.name not in ("__init__.py", "_example.py", "_recording.py", "__main__.py")
     ]
     borrowed = []
     for path in core:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                module = node.module
-                if module.startswith("connectwise_billing") and not module.startswith(
-                    SIMULATOR_MAY_USE
-                ):
-                    borrowed.append(f"{path.name}: {module}")
+                module, names = node.module, [alias.name for alias in node.names]
+                own = module.startswith("connectwise_billing.testing")
+                sdk = module.startswith("connectwise_billing") and not own
+                if sdk and SIMULATOR_MAY_USE.get(module) != names:
+                    borrowed.append(f"{path.name}: {module} {names}")
     assert borrowed == []
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from connectwise_billing.backend import AgreementCandidate
-from connectwise_billing.cli.config import (
+from connectwise_billing.cli._config import (
     ConfigFileError,
     NotifySettings,
     load_config,
@@ -30,7 +30,7 @@ from connectwise_billing.notifications import (
     notify,
 )
 from connectwise_billing.reconcile import BillingCheck, BillingProblem, CreateAddition
-from connectwise_billing.sync import AgreementReport, CompanyReport, OperationResult, SyncReport
+from connectwise_billing.runner import AgreementReport, CompanyReport, OperationResult, SyncReport
 
 SECRET = "SECRET-TOKEN-123"
 URL = f"https://hooks.example.com/hooks/{SECRET}"

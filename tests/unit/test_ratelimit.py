@@ -17,7 +17,7 @@ from connectwise_billing import (
     RateLimiterError,
     RedisRateLimiter,
 )
-from connectwise_billing.client.ratelimit import Limiter, rate_limit_key
+from connectwise_billing.client._ratelimit import Limiter, rate_limit_key
 
 
 class Clock:

@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from connectwise_billing import (
     Addition,

@@ -20,9 +20,9 @@ from connectwise_billing import (
     RetryPolicy,
     ServerError,
     UnexpectedResponseError,
-    waits,
+    _waits as waits,
 )
-from connectwise_billing.retry import (
+from connectwise_billing._retry import (
     compute_wait,
     parse_retry_after,
     retry_reason,
@@ -253,7 +253,7 @@ def test_a_hook_may_refuse_to_resend_a_throttled_write() -> None:
 
 
 def test_importing_the_library_reads_no_environment_variable() -> None:
-    code = "from connectwise_billing import waits; print(waits.is_testing())"
+    code = "from connectwise_billing import _waits as waits; print(waits.is_testing())"
     env = {**os.environ, waits.TESTING_ENVIRONMENT_VARIABLE: "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -263,8 +263,8 @@ def test_importing_the_library_reads_no_environment_variable() -> None:
 
 def test_the_command_line_starts_in_testing_mode_when_a_test_asks(tmp_path: Path) -> None:
     code = (
-        "import sys; from connectwise_billing import waits; "
-        "from connectwise_billing.cli.main import main; "
+        "import sys; from connectwise_billing import _waits as waits; "
+        "from connectwise_billing.cli._main import main; "
         "main(['runs', '--audit-log', sys.argv[1]]); print(waits.is_testing())"
     )
     audit = tmp_path / "audit.jsonl"

@@ -19,7 +19,7 @@ from connectwise_billing import (
     Reference,
     convert,
 )
-from connectwise_billing.client import wire
+from connectwise_billing.client import _wire as wire
 
 # Shaped like the OpenAPI subset's Addition, with ConnectWise's habits: `_info` links, a
 # product reference with its own `_info`, integers where a decimal is declared.

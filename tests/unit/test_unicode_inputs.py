@@ -20,9 +20,7 @@ from connectwise_billing import (
     PlanMapping,
     reconcile_agreement,
 )
-from connectwise_billing.cli.config import ConfigFileError, load_config
-from connectwise_billing.cli.main import main
-from connectwise_billing.cli.usage import load_usage
+from connectwise_billing.cli import ConfigFileError, load_config, load_usage, main
 from connectwise_billing.testing import FakeConnectWise
 
 CAFE = "caf\u00e9"  # NFC: one code point for the accented e, as most keyboards type it

@@ -3,11 +3,14 @@
 Imports nothing from reconciliation or sync.
 """
 
+from connectwise_billing._retry import RetryPolicy
+from connectwise_billing.client._accessors import ChildResource, Resource
+from connectwise_billing.client._api import ApiRequest, ListQuery, RequestOptions
+from connectwise_billing.client._async_accessors import AsyncChildResource, AsyncResource
 from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
-from connectwise_billing.client.api import ApiRequest, ListQuery, RequestOptions
-from connectwise_billing.client.conditions import Condition, Field
-from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.models import (
+from connectwise_billing.client._conditions import Condition, Field
+from connectwise_billing.client._credentials import Credentials
+from connectwise_billing.client._models import (
     NOT_GIVEN,
     Addition,
     Agreement,
@@ -16,17 +19,19 @@ from connectwise_billing.client.models import (
     Product,
     Reference,
 )
-from connectwise_billing.client.paging import AsyncListingIterator, Listing, ListingIterator, Page
-from connectwise_billing.client.ratelimit import Limiter, RateLimiter, RedisRateLimiter
-from connectwise_billing.retry import RetryPolicy
+from connectwise_billing.client._paging import AsyncListingIterator, Listing, ListingIterator, Page
+from connectwise_billing.client._ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
 __all__ = [
     "NOT_GIVEN",
     "Addition",
     "Agreement",
     "ApiRequest",
+    "AsyncChildResource",
     "AsyncConnectWiseClient",
     "AsyncListingIterator",
+    "AsyncResource",
+    "ChildResource",
     "Company",
     "Condition",
     "ConnectWiseClient",
@@ -43,5 +48,6 @@ __all__ = [
     "RedisRateLimiter",
     "Reference",
     "RequestOptions",
+    "Resource",
     "RetryPolicy",
 ]

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 import httpx
 
 from connectwise_billing import convert
+from connectwise_billing._accounting import record_request
+from connectwise_billing._log import logger
+from connectwise_billing._retry import RetryPolicy
 from connectwise_billing._version import __version__
-from connectwise_billing.accounting import record_request
-from connectwise_billing.client.api import (
+from connectwise_billing.client._api import (
     DEFAULT_TIMEOUT,
     REQUEST_ID_HEADER,
     ApiRequest,
@@ -26,24 +28,24 @@ from connectwise_billing.client.api import (
     read_json,
     url_without_query,
 )
-from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.discovery import (
+from connectwise_billing.client._credentials import Credentials
+from connectwise_billing.client._discovery import (
     base_url_from_companyinfo,
     checked_url,
     companyinfo_url,
 )
-from connectwise_billing.client.models import (
+from connectwise_billing.client._models import (
     Addition,
     Agreement,
     Company,
     NewAddition,
     Product,
 )
-from connectwise_billing.client.paging import M, PageWalk
-from connectwise_billing.client.ratelimit import Limiter, RateLimiter, RedisRateLimiter
-from connectwise_billing.client.resource import ChildResourceSpec, ResourceSpec
-from connectwise_billing.client.wire import RecordError, get_converter
-from connectwise_billing.client.writable import ADDITION_WRITABLE
+from connectwise_billing.client._paging import M, PageWalk
+from connectwise_billing.client._ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from connectwise_billing.client._resource import ChildResourceSpec, ResourceSpec
+from connectwise_billing.client._wire import RecordError, get_converter
+from connectwise_billing.client._writable import ADDITION_WRITABLE
 from connectwise_billing.defaults import (
     DEFAULT_API_VERSION,
     DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -55,11 +57,9 @@ from connectwise_billing.errors import (
     UnexpectedResponseError,
     redact_value,
 )
-from connectwise_billing.log import logger
-from connectwise_billing.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from connectwise_billing.client.paging import Page
+    from connectwise_billing.client._paging import Page
 
 HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
@@ -124,7 +124,7 @@ class BaseClient(Generic[HttpT, TransportT]):
     )
     """Additions of an agreement (`/finance/agreements/{agreement_id}/additions`): created with
     a [`NewAddition`][connectwise_billing.NewAddition], updated by the fields of
-    [`ADDITION_WRITABLE`][connectwise_billing.client.writable.ADDITION_WRITABLE]. Listings are
+    [`ADDITION_WRITABLE`][connectwise_billing.client._writable.ADDITION_WRITABLE]. Listings are
     strict unless `strict=False`: an addition that cannot be read fails them."""
 
     def __init__(
@@ -338,7 +338,7 @@ class BaseClient(Generic[HttpT, TransportT]):
         its error kept on the page (`left_out`) and named in a WARNING log record, and the
         others are returned.
         """
-        from connectwise_billing.client.paging import Page
+        from connectwise_billing.client._paging import Page
 
         records = page_items(request, response, data, model, self._secrets)
         read = get_converter().get_structure_hook(model)

@@ -13,11 +13,12 @@ from typing import Any, Final, Self
 
 import httpx
 
+from connectwise_billing._retry import async_call_with_retries, call_with_retries
+from connectwise_billing.client._api import ApiRequest, ListQuery, Timeout, read_count, read_json
 from connectwise_billing.client._base import USER_AGENT, BaseClient
-from connectwise_billing.client.api import ApiRequest, ListQuery, Timeout, read_count, read_json
-from connectwise_billing.client.credentials import Credentials
-from connectwise_billing.client.discovery import unknown_company
-from connectwise_billing.client.paging import (
+from connectwise_billing.client._credentials import Credentials
+from connectwise_billing.client._discovery import unknown_company
+from connectwise_billing.client._paging import (
     AsyncListingIterator,
     ListingIterator,
     M,
@@ -25,7 +26,6 @@ from connectwise_billing.client.paging import (
     PageWalk,
 )
 from connectwise_billing.errors import APIConnectionError, APITimeoutError, NotFoundError
-from connectwise_billing.retry import async_call_with_retries, call_with_retries
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DISCOVERY_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -47,11 +47,11 @@ class ConnectWiseClient(BaseClient[httpx.Client, httpx.BaseTransport]):
         rate_limit_per_minute: Client-side ceiling shared by all requests of this client;
             `None` turns it off.
         rate_limiter: A limiter to send through instead of the client's own
-            ([`Limiter`][connectwise_billing.client.ratelimit.Limiter]): a
-            [`RedisRateLimiter`][connectwise_billing.client.ratelimit.RedisRateLimiter] shares
+            ([`Limiter`][connectwise_billing.client._ratelimit.Limiter]): a
+            [`RedisRateLimiter`][connectwise_billing.client._ratelimit.RedisRateLimiter] shares
             one limit between the workers of a job queue (without a `key`, keyed by this
             client's tenant and API member), a
-            [`RateLimiter`][connectwise_billing.client.ratelimit.RateLimiter] between the
+            [`RateLimiter`][connectwise_billing.client._ratelimit.RateLimiter] between the
             clients of one process. It sets the rate: passing `rate_limit_per_minute` too is a
             `ConfigurationError`.
         transport: An `httpx` transport (for example `httpx.MockTransport` or the simulator's).

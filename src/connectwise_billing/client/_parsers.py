@@ -12,8 +12,8 @@ from typing import Any, Final, Union, cast, get_args, get_origin
 
 import attrs
 
-from connectwise_billing.client.models import Reference
-from connectwise_billing.values import out_of_range, parse_datetime
+from connectwise_billing._values import out_of_range, parse_datetime
+from connectwise_billing.client._models import Reference
 
 _MAX_INTERNED: Final = 10_000
 

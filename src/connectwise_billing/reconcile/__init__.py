@@ -9,17 +9,18 @@ the function `connectwise_billing.reconcile` was called up to 0.1, still works f
 with a `DeprecationWarning`.
 """
 
-import sys
-import types
-import warnings
-from typing import Any
+# Imported under private names: the module's public names are exactly `__all__`.
+import sys as _sys
+import types as _types
+import warnings as _warnings
+from typing import Any as _Any
 
-from connectwise_billing.reconcile.billing import (
+from connectwise_billing.reconcile._billing import (
     BillingCheck,
     BillingProblem,
     BillingProblemKind,
 )
-from connectwise_billing.reconcile.diff import (
+from connectwise_billing.reconcile._diff import (
     AgreementDiff,
     CancelAddition,
     Change,
@@ -30,7 +31,7 @@ from connectwise_billing.reconcile.diff import (
     UnchangedAddition,
     UpdateAddition,
 )
-from connectwise_billing.reconcile.engine import (
+from connectwise_billing.reconcile._engine import (
     AdditionLike,
     Reconciler,
     bills,
@@ -38,14 +39,21 @@ from connectwise_billing.reconcile.engine import (
     reconcile_agreement,
     reconcile_all,
 )
-from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import billed_quantity
-from connectwise_billing.reconcile.policy import SyncPolicy
-from connectwise_billing.reconcile.pricing import discounted_price
+from connectwise_billing.reconcile._guardrails import (
+    BelowCost,
+    GuardrailRule,
+    Guardrails,
+    UnmappedUsage,
+)
+from connectwise_billing.reconcile._inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile._lines import billed_quantity
+from connectwise_billing.reconcile._policy import SyncPolicy
+from connectwise_billing.reconcile._pricing import discounted_price
 
 __all__ = [
     "AdditionLike",
     "AgreementDiff",
+    "BelowCost",
     "BillingCheck",
     "BillingProblem",
     "BillingProblemKind",
@@ -55,12 +63,15 @@ __all__ = [
     "CreateAddition",
     "DiffWarning",
     "DuplicateAdditions",
+    "GuardrailRule",
+    "Guardrails",
     "Operation",
     "Plan",
     "PlanMapping",
     "Reconciler",
     "SyncPolicy",
     "UnchangedAddition",
+    "UnmappedUsage",
     "UpdateAddition",
     "billed_quantity",
     "bills",
@@ -71,11 +82,11 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
+class _CallableModule(_types.ModuleType):
     """This module, callable as the function `reconcile` it used to be shadowed by."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        warnings.warn(
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+        _warnings.warn(
             "calling connectwise_billing.reconcile is deprecated: it is the module; call "
             "connectwise_billing.reconcile_all (the same function) instead",
             DeprecationWarning,
@@ -84,4 +95,4 @@ class _CallableModule(types.ModuleType):
         return reconcile_all(*args, **kwargs)
 
 
-sys.modules[__name__].__class__ = _CallableModule
+_sys.modules[__name__].__class__ = _CallableModule

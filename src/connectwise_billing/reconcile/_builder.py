@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
+from connectwise_billing._values import shown_text
 from connectwise_billing.errors import InputError, MappingError
-from connectwise_billing.reconcile.diff import (
+from connectwise_billing.reconcile._diff import (
     CancelAddition,
     Change,
     CreateAddition,
@@ -23,12 +24,11 @@ from connectwise_billing.reconcile.diff import (
     UnchangedAddition,
     UpdateAddition,
 )
-from connectwise_billing.reconcile.inputs import CompanyUsage, Plan, PlanMapping
-from connectwise_billing.reconcile.lines import BILLABLE, AdditionLike, billed_quantity, bills
-from connectwise_billing.reconcile.policy import SyncPolicy
-from connectwise_billing.reconcile.pricing import discounted_price
-from connectwise_billing.reconcile.validation import check_plans, check_today
-from connectwise_billing.values import shown_text
+from connectwise_billing.reconcile._inputs import CompanyUsage, Plan, PlanMapping
+from connectwise_billing.reconcile._lines import BILLABLE, AdditionLike, billed_quantity, bills
+from connectwise_billing.reconcile._policy import SyncPolicy
+from connectwise_billing.reconcile._pricing import discounted_price
+from connectwise_billing.reconcile._validation import check_plans, check_today
 
 ZERO = Decimal(0)
 

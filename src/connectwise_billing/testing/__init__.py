@@ -16,21 +16,21 @@ assert [a.id for a in client.agreements.list(company_id=company)] == [agreement]
 See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
+from connectwise_billing._waits import set_testing
+from connectwise_billing.testing._clock import RealTime, TimeSource, VirtualClock
+from connectwise_billing.testing._example import ExampleMSP, build_example
+from connectwise_billing.testing._fake import FakeConnectWise
+from connectwise_billing.testing._faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
 from connectwise_billing.testing._http import LoggedRequest, Outcome
-from connectwise_billing.testing._store import Member
-from connectwise_billing.testing.clock import RealTime, TimeSource, VirtualClock
-from connectwise_billing.testing.example import ExampleMSP, build_example
-from connectwise_billing.testing.fake import FakeConnectWise
-from connectwise_billing.testing.faults import ALL_FAULT_KINDS, Fault, FaultKind, FaultPlan
-from connectwise_billing.testing.recording import vcr_config
-from connectwise_billing.testing.records import (
+from connectwise_billing.testing._recording import vcr_config
+from connectwise_billing.testing._records import (
     StoredAddition,
     StoredAgreement,
     StoredCompany,
     StoredProduct,
     StoredReference,
 )
-from connectwise_billing.waits import set_testing
+from connectwise_billing.testing._store import Member
 
 __all__ = [
     "ALL_FAULT_KINDS",

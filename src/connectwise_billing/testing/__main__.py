@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 from connectwise_billing.testing._data_file import DataFileError, load_data_file
-from connectwise_billing.testing.example import build_example
-from connectwise_billing.testing.fake import FakeConnectWise
+from connectwise_billing.testing._example import build_example
+from connectwise_billing.testing._fake import FakeConnectWise
 
 
 def _port(text: str) -> int:

@@ -21,8 +21,8 @@ from connectwise_billing.testing._format import timestamp
 from connectwise_billing.testing._query import ConditionSyntaxError, field_value, parse_conditions
 
 if TYPE_CHECKING:
+    from connectwise_billing.testing._fake import FakeConnectWise
     from connectwise_billing.testing._store import Member
-    from connectwise_billing.testing.fake import FakeConnectWise
 
 Answer = tuple[int, Any, dict[str, str]]
 

@@ -17,7 +17,7 @@ import attrs
 from connectwise_billing.testing._format import moment, timestamp
 
 if TYPE_CHECKING:
-    from connectwise_billing.testing.fake import FakeConnectWise
+    from connectwise_billing.testing._fake import FakeConnectWise
 
 Kind = Literal["number", "flag", "moment", "text", "bill_customer", "product"]
 BILL_CUSTOMER: Final = ("Billable", "DoNotBill", "NoCharge")

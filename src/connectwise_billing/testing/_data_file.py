@@ -23,8 +23,8 @@ from typing import Any, Final
 import attrs
 
 from connectwise_billing.testing import _api
+from connectwise_billing.testing._fake import FakeConnectWise
 from connectwise_billing.testing._format import moment, timestamp
-from connectwise_billing.testing.fake import FakeConnectWise
 
 SECTIONS: Final = {
     "companies": "Company",
@@ -64,7 +64,7 @@ _INT32_MAX: Final = 2**31 - 1
 _MAX_MAGNITUDE: Final = 12
 _MAX_DIGITS: Final = 15
 """The numbers the SDK reads and writes back: zero, or between 10**-12 and 10**13 in size, with at
-most 15 significant digits. The same limits as `connectwise_billing.values` (`MAX_MAGNITUDE`,
+most 15 significant digits. The same limits as `connectwise_billing._values` (`MAX_MAGNITUDE`,
 `MAX_DIGITS`), stated again because the simulator does not borrow the SDK's code: a larger
 number makes every answer holding it unreadable to the SDK, and a longer one is not what
 ConnectWise, which keeps numbers as doubles, could hold (nor could the SDK write it back)."""

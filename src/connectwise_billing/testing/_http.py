@@ -15,13 +15,13 @@ import httpx
 
 from connectwise_billing.testing import _api
 from connectwise_billing.testing._collections import ApiFailure
+from connectwise_billing.testing._faults import Fault
 from connectwise_billing.testing._format import MEDIA_TYPE, dumps, loads
 from connectwise_billing.testing._routes import route
-from connectwise_billing.testing.faults import Fault
 
 if TYPE_CHECKING:
+    from connectwise_billing.testing._fake import FakeConnectWise
     from connectwise_billing.testing._store import Member
-    from connectwise_billing.testing.fake import FakeConnectWise
 
 _WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _GATEWAY_TITLES: Final = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}

@@ -12,8 +12,8 @@ from connectwise_billing.testing import _api
 from connectwise_billing.testing._collections import TABLES, ApiFailure, Table, invalid
 
 if TYPE_CHECKING:
+    from connectwise_billing.testing._fake import FakeConnectWise
     from connectwise_billing.testing._store import Member
-    from connectwise_billing.testing.fake import FakeConnectWise
 
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Longest route first: /finance/agreements/5/additions is the additions', not the agreements'.

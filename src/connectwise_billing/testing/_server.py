@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from connectwise_billing.testing.fake import FakeConnectWise
+    from connectwise_billing.testing._fake import FakeConnectWise
 
 LOOPBACK = "127.0.0.1"
 

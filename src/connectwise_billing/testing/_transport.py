@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from connectwise_billing.testing.clock import RealTime
+from connectwise_billing.testing._clock import RealTime
 
 if TYPE_CHECKING:
+    from connectwise_billing.testing._fake import FakeConnectWise
     from connectwise_billing.testing._http import Outcome
-    from connectwise_billing.testing.fake import FakeConnectWise
 
 
 def _read_timeout(request: httpx.Request) -> float | None:

@@ -6,6 +6,7 @@ This stub is the one declaration of the public API: type checkers read it, and t
 
 from connectwise_billing import reconcile as reconcile
 from connectwise_billing._accounting import (
+    RequestCounter as RequestCounter,
     count_requests as count_requests,
 )
 from connectwise_billing._version import __version__ as __version__

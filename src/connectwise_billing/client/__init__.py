@@ -5,10 +5,10 @@ Imports nothing from reconciliation or sync.
 
 from connectwise_billing._retry import RetryPolicy
 from connectwise_billing.client._accessors import ChildResource, Resource
-from connectwise_billing.client._api import ApiRequest, ListQuery, RequestOptions
+from connectwise_billing.client._api import ApiRequest, ListQuery, RequestOptions, Timeout
 from connectwise_billing.client._async_accessors import AsyncChildResource, AsyncResource
 from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
-from connectwise_billing.client._conditions import Condition, Field
+from connectwise_billing.client._conditions import Condition, Field, Value
 from connectwise_billing.client._credentials import Credentials
 from connectwise_billing.client._models import (
     NOT_GIVEN,
@@ -16,11 +16,13 @@ from connectwise_billing.client._models import (
     Agreement,
     Company,
     NewAddition,
+    NotGiven,
     Product,
     Reference,
 )
 from connectwise_billing.client._paging import AsyncListingIterator, Listing, ListingIterator, Page
 from connectwise_billing.client._ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from connectwise_billing.client._resource import Conditions, Fields
 
 __all__ = [
     "NOT_GIVEN",
@@ -34,14 +36,17 @@ __all__ = [
     "ChildResource",
     "Company",
     "Condition",
+    "Conditions",
     "ConnectWiseClient",
     "Credentials",
     "Field",
+    "Fields",
     "Limiter",
     "ListQuery",
     "Listing",
     "ListingIterator",
     "NewAddition",
+    "NotGiven",
     "Page",
     "Product",
     "RateLimiter",
@@ -50,4 +55,6 @@ __all__ = [
     "RequestOptions",
     "Resource",
     "RetryPolicy",
+    "Timeout",
+    "Value",
 ]

@@ -27,9 +27,11 @@ from connectwise_billing.reconcile._diff import (
     CreateAddition,
     DiffWarning,
     DuplicateAdditions,
+    Hold,
     Operation,
     UnchangedAddition,
     UpdateAddition,
+    WarningKind,
 )
 from connectwise_billing.reconcile._engine import (
     AdditionLike,
@@ -47,7 +49,14 @@ from connectwise_billing.reconcile._guardrails import (
 )
 from connectwise_billing.reconcile._inputs import CompanyUsage, Plan, PlanMapping
 from connectwise_billing.reconcile._lines import billed_quantity
-from connectwise_billing.reconcile._policy import SyncPolicy
+from connectwise_billing.reconcile._policy import (
+    EffectiveDateRule,
+    OnDuplicates,
+    OnNonBilling,
+    OnRetired,
+    OnZero,
+    SyncPolicy,
+)
 from connectwise_billing.reconcile._pricing import discounted_price
 
 __all__ = [
@@ -63,8 +72,14 @@ __all__ = [
     "CreateAddition",
     "DiffWarning",
     "DuplicateAdditions",
+    "EffectiveDateRule",
     "GuardrailRule",
     "Guardrails",
+    "Hold",
+    "OnDuplicates",
+    "OnNonBilling",
+    "OnRetired",
+    "OnZero",
     "Operation",
     "Plan",
     "PlanMapping",
@@ -73,6 +88,7 @@ __all__ = [
     "UnchangedAddition",
     "UnmappedUsage",
     "UpdateAddition",
+    "WarningKind",
     "billed_quantity",
     "bills",
     "discounted_price",

@@ -20,6 +20,7 @@ from connectwise_billing.runner._changes import (
     plan_changes,
     undo_changes,
 )
+from connectwise_billing.runner._flows import LineFingerprint
 from connectwise_billing.runner._html import render_html
 from connectwise_billing.runner._prices import (
     PlanPriceChange,
@@ -54,6 +55,7 @@ __all__ = [
     "ChangeSet",
     "CompanyReport",
     "Intent",
+    "LineFingerprint",
     "OperationResult",
     "PlanPriceChange",
     "PriceRefresh",

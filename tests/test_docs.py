@@ -1,9 +1,12 @@
 """Every Python block in the docs and the README runs, against the simulator.
 
-Blocks of one page run in order in one namespace. Requests to ConnectWise hosts
-(`na.myconnectwise.net`, ...) are answered by an example `FakeConnectWise`; requests to
-127.0.0.1 (a page's own `fake.serve()`) go over real HTTP as written. Pages may use
-`credentials`, as the client guide sets it up.
+Each block runs on its own, in a fresh namespace: a reader can copy any one block and run
+it, so every block has its own imports and setup (nothing is carried over from an earlier
+block of the page, and no name such as `credentials` is given). Requests to ConnectWise hosts
+(`na.myconnectwise.net`, ...) are answered by an example `FakeConnectWise` of the company id
+`mymsp`, whose API member's keys are in `CW_PUBLIC_KEY` and `CW_PRIVATE_KEY` (what
+`Credentials.from_env` reads); requests to 127.0.0.1 (a page's own `fake.serve()`) go over
+real HTTP as written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectwise_billing import Credentials
 from connectwise_billing.testing import FakeConnectWise, build_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,6 @@ FENCE = re.compile(
     re.S | re.M,
 )
 DOCS_COMPANY_ID = "mymsp"
-DOCS_CLIENT_ID = "6a3e8d2c-41f7-4a57-9a64-0d8f4b1f2e77"
 
 
 SNIPPET = re.compile(r'^--8<-- "(?P<path>[^"]+)"$')
@@ -79,7 +80,7 @@ class _AsyncRouting(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def connectwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Credentials:
+def connectwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # pages may write files (an audit log)
     example = build_example(companies=8, seed=3)
     fake = example.fake
@@ -95,13 +96,13 @@ def connectwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Credentials:
     monkeypatch.setattr(
         httpx._client, "AsyncHTTPTransport", lambda **kw: _AsyncRouting(fake, real_async(**kw))
     )
-    return Credentials.from_env(DOCS_COMPANY_ID, DOCS_CLIENT_ID)
 
 
+@pytest.mark.usefixtures("connectwise")
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_python_blocks_run(page: Path, connectwise: Credentials) -> None:
-    namespace: dict[str, object] = {"__name__": "docs", "credentials": connectwise}
+def test_python_blocks_run(page: Path) -> None:
     for number, (block, prints) in enumerate(python_blocks(page), start=1):
+        namespace: dict[str, object] = {"__name__": "docs"}
         output = io.StringIO()
         try:
             with contextlib.redirect_stdout(output):

@@ -41,7 +41,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\b(Child)?Resource\b", r"Async\1Resource"),
     (r"\bListingIterator\b", "AsyncListingIterator"),
     (r"\bIterator\b", "AsyncIterator"),
-    (r"(?<=calls import )run\b", "arun"),
+    (r"(?<=_flow import )run\b", "arun"),
     # What the reader of a class is told first.
     (r"on the sync client: (.*)\n", r"on the async client: \1\n\n" + AWAITED),
     # What the async client answers with a coroutine.

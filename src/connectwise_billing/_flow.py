@@ -1,34 +1,64 @@
-"""Work of several steps written once, driven by a tiny sync and a tiny async driver.
+"""Work of several steps written once, driven by one loop, sync or async.
 
-A flow is a generator that yields typed steps and receives each step's result, or has the
-step's [`ConnectWiseBillingError`][connectwise_billing.ConnectWiseBillingError] thrown into it.
+A flow is a generator that yields typed [`Step`][connectwise_billing._flow.Step]s and receives
+each step's result, or has the step's
+[`ConnectWiseBillingError`][connectwise_billing.ConnectWiseBillingError] thrown into it.
 Everything between the steps (what to read next, how to settle a lost answer) lives in the
-flow; [`adrive`][connectwise_billing._flow.adrive] awaits each step, and
-[`drive`][connectwise_billing._flow.drive] runs the very same loop with steps performed at
-once. This is the pattern of httpx's auth flows: the sync and the async client share one
-implementation of every multi-request operation, and no logic is written twice.
+flow; [`run`][connectwise_billing._flow.run] performs each step with a sync target and
+[`arun`][connectwise_billing._flow.arun] awaits each with an async one, through the very same
+loop ([`adrive`][connectwise_billing._flow.adrive]). This is the pattern of httpx's auth flows:
+the sync and the async code share one implementation of every multi-step operation, and no
+logic is written twice.
 
-Steps are typed (`Step[R]` has a result of type `R`), and flows take results with
-`value = yield from step(...)`-style helpers generic in `R`, so mypy checks every seam between
-a flow and its steps.
+There is one kind of step, at two boundaries: a sync's flows yield steps a billing backend
+performs (`runner._steps`: read the lines, create one, ...), and the ConnectWise backend's own
+flows yield steps the HTTP client performs (`client._calls`: fetch a record, collect a
+listing). A step's type says its result and its targets (`Step[R, X, A]`: a result `R`, done
+with a sync `X` or an async `A`), and flows take results with `value = yield from ask(step)`,
+so mypy checks every seam between a flow and what performs its steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from connectwise_billing.errors import ConnectWiseBillingError
 
-__all__ = ["Flow", "Guard", "adrive", "drive"]
+__all__ = ["Flow", "Guard", "Step", "adrive", "arun", "ask", "drive", "run"]
 
 S = TypeVar("S")
 """The steps a flow yields."""
 T = TypeVar("T")
 """What a flow returns."""
+R = TypeVar("R")
+"""What a step gives back to the flow that yielded it."""
+X = TypeVar("X")
+"""What performs a step in sync code (a client, a billing backend)."""
+A = TypeVar("A")
+"""What performs a step in async code (an async client, an async billing backend)."""
 
 Flow = Generator[S, Any, T]
 """A generator that yields steps of type `S`, receives their results and returns a `T`."""
+
+
+class Step(Generic[R, X, A]):
+    """One thing a flow asks for, with a result of type `R`: performed by a sync `X`, or
+    awaited from an async `A`."""
+
+    def perform(self, target: X) -> R:
+        """Do the step with the sync target."""
+        raise NotImplementedError
+
+    async def aperform(self, target: A) -> R:
+        """Do the step with the async target."""
+        raise NotImplementedError
+
+
+def ask(step: Step[R, X, A]) -> Generator[Step[Any, X, A], Any, R]:
+    """`value = yield from ask(step)`: hand `step` to the driver and type its result."""
+    result: R = yield step
+    return result
 
 
 class Guard(Protocol):
@@ -85,3 +115,14 @@ def drive(flow: Flow[S, T], perform: Callable[[S], Any], guard: Guard | None = N
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
     raise AssertionError("a step of a sync flow waited for an event loop")
+
+
+def run(target: X, flow: Flow[Step[Any, X, Any], T], guard: Guard | None = None) -> T:
+    """Run `flow` to its end, each step performed by `target`; the errors `guard` says end the
+    run are raised instead of being thrown into the flow."""
+    return drive(flow, lambda step: step.perform(target), guard)
+
+
+async def arun(target: A, flow: Flow[Step[Any, Any, A], T], guard: Guard | None = None) -> T:
+    """Run `flow` to its end, each step awaited from `target` (see `run`)."""
+    return await adrive(flow, lambda step: step.aperform(target), guard)

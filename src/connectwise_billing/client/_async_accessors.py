@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic
 
+from connectwise_billing._flow import arun
 from connectwise_billing._retry import RetryPolicy
 from connectwise_billing.client._api import RequestOptions, Timeout
-from connectwise_billing.client._calls import arun
 from connectwise_billing.client._paging import AsyncListingIterator, Listing, M, N, Page
 from connectwise_billing.defaults import DEFAULT_PAGE_SIZE
 

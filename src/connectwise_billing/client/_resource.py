@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, overload
 
 import attrs
 
-from connectwise_billing._flow import Flow
+from connectwise_billing._flow import Flow, ask
 from connectwise_billing._retry import write_outcome
 from connectwise_billing.client import _wire as wire
 from connectwise_billing.client._accessors import ChildResource, Resource
@@ -43,7 +43,7 @@ from connectwise_billing.client._api import (
     positive_id,
 )
 from connectwise_billing.client._async_accessors import AsyncChildResource, AsyncResource
-from connectwise_billing.client._calls import Call, Fetch, Send, call
+from connectwise_billing.client._calls import Call, Fetch, Send
 from connectwise_billing.client._conditions import Condition, Field, combine
 from connectwise_billing.client._models import NOT_GIVEN
 from connectwise_billing.client._paging import M, N
@@ -238,13 +238,13 @@ class ChildResourceSpec(_Declaration[M], Generic[M, N]):
         """DELETE, and a DELETE whose answer was lost settled by reading: gone means deleted."""
         path = f"{self.where(self.parents(parent_id))}/{positive_id(record_id, 'id')}"
         try:
-            yield from call(Send(ApiRequest("DELETE", path, options=options)))
+            yield from ask(Send(ApiRequest("DELETE", path, options=options)))
         except ConnectWiseBillingError as error:
             if write_outcome(error) != "unknown":
                 raise
             try:
                 get = self.get(self.parents(parent_id), record_id, "id", options)
-                yield from call(Fetch(get, self.model))
+                yield from ask(Fetch(get, self.model))
             except NotFoundError:
                 return
             raise

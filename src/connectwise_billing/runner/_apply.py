@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 import attrs
 
+from connectwise_billing._flow import arun, ask, run
 from connectwise_billing.backend import SettlePolicy, write_outcome
 from connectwise_billing.errors import (
     AuditLogError,
@@ -65,20 +66,17 @@ from connectwise_billing.runner._backends import async_backend_for, backend_for,
 from connectwise_billing.runner._failures import failure_kind
 from connectwise_billing.runner._results import OperationResult, Status
 from connectwise_billing.runner._steps import (
+    BackendStep,
     CancelLine,
     CreateLine,
     HoldLock,
     ReadLine,
     ReadLines,
     Sleep,
-    Step,
     SyncFlow,
     UpdateLine,
     WriteAudit,
     WriteIntent,
-    arun,
-    perform,
-    run,
 )
 
 if TYPE_CHECKING:
@@ -255,7 +253,7 @@ def _unknown(
 
 def _create(op: CreateAddition, settings: ApplySettings, today: date) -> SyncFlow[OperationResult]:
     try:
-        created = yield from perform(CreateLine(op))
+        created = yield from ask(CreateLine(op))
     except ConnectWiseBillingError as error:
         if write_outcome(error) != "unknown":
             return OperationResult(
@@ -361,7 +359,7 @@ class _Reads(Generic[V]):
 
 def _reread(
     settings: ApplySettings,
-    read: Step[V],
+    read: BackendStep[V],
     seen: Callable[[V], SyncFlow[bool]],
     *,
     not_found_ends: bool = False,
@@ -374,9 +372,9 @@ def _reread(
     last: V | None = None
     for wait in (0.0, *settings.settle.settle_waits()):
         if wait and settings.settle.wait:
-            yield from perform(Sleep(wait))
+            yield from ask(Sleep(wait))
         try:
-            last = yield from perform(read)
+            last = yield from ask(read)
         except ConnectWiseBillingError as error:
             if not_found_ends and isinstance(error, PSANotFoundError):
                 raise
@@ -446,7 +444,7 @@ def _patch(
     write = CancelLine(op) if isinstance(op, CancelAddition) else UpdateLine(op)
     try:
         if settings.verify_before_write:
-            conflict = _conflict(op, (yield from perform(ReadLine(*target))), settings.name)
+            conflict = _conflict(op, (yield from ask(ReadLine(*target))), settings.name)
             if conflict is not None:
                 return conflict
     except PSANotFoundError:
@@ -455,7 +453,7 @@ def _patch(
     while True:
         sent += 1
         try:
-            answer = yield from perform(write)
+            answer = yield from ask(write)
             break
         except PSANotFoundError:
             return OperationResult(op, "failed", line_id=op.line_id, error=_GONE)
@@ -478,9 +476,9 @@ def _patch(
             if settled.state == "not_landed" and sent < settings.settle.max_attempts:
                 wait = settings.settle.resend_wait(sent)
                 if wait and settings.settle.wait:
-                    yield from perform(Sleep(wait))
+                    yield from ask(Sleep(wait))
                 lease = settings.lease
-                if lease is None or (yield from perform(HoldLock(lease))):
+                if lease is None or (yield from ask(HoldLock(lease))):
                     continue
             if write_outcome(error) == "refused" and settled.state != "unknown":
                 why = f"{error}; a re-read shows it did not land{times}"
@@ -519,7 +517,7 @@ def _audit(settings: ApplySettings, result: OperationResult) -> SyncFlow[bool]:
         return True
     audit = WriteAudit(settings.audit, result, settings.company, settings.company_id)
     try:
-        yield from perform(audit)
+        yield from ask(audit)
     except AuditLogError:
         return False
     return True
@@ -534,7 +532,7 @@ def _intent(settings: ApplySettings, op: Operation, write_id: str) -> SyncFlow[b
         settings.audit, write_id, op, settings.company, settings.company_id, settings.known_ids
     )
     try:
-        yield from perform(intent)
+        yield from ask(intent)
     except AuditLogError:
         return False
     return True
@@ -645,7 +643,7 @@ def apply_and_read_back(diff: AgreementDiff, settings: ApplySettings) -> SyncFlo
             results.append(OperationResult(op, "planned"))
             continue
         lease = settings.lease
-        if lease is not None and not (yield from perform(HoldLock(lease))):
+        if lease is not None and not (yield from ask(HoldLock(lease))):
             why = f"not written: this run lost the agreement's lock ({lease.lost})"
             results += _not_sent(diff.operations[index:], why)
             return Applied(results, None, lease.lost)

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
-from connectwise_billing._flow import Flow
+from connectwise_billing._flow import Flow, arun, ask, run
 from connectwise_billing._log import logger
 from connectwise_billing._retry import RetryPolicy
 from connectwise_billing.backend import (
@@ -25,7 +25,7 @@ from connectwise_billing.backend import (
 )
 from connectwise_billing.client import AsyncConnectWiseClient, ConnectWiseClient
 from connectwise_billing.client._api import NO_OPTIONS
-from connectwise_billing.client._calls import Call, Collect, Fetch, arun, call, run
+from connectwise_billing.client._calls import Call, Collect, Fetch
 from connectwise_billing.client._conditions import Field
 from connectwise_billing.client._models import Addition, Agreement, NewAddition, Product
 from connectwise_billing.defaults import BILL_CUSTOMER_VALUES, DEFAULT_PAGE_SIZE
@@ -214,11 +214,11 @@ class _ConnectWise:
             _ADDITIONS.parents(agreement_id), None, {}, LINE_FIELDS, None, DEFAULT_PAGE_SIZE,
             NO_OPTIONS,
         )  # fmt: skip
-        return (yield from call(Collect(query, Addition, strict=True)))
+        return (yield from ask(Collect(query, Addition, strict=True)))
 
     def _line(self, agreement_id: int, line_id: int) -> Flow[Call[Any], Addition]:
         request = _ADDITIONS.get(_ADDITIONS.parents(agreement_id), line_id, None, NO_OPTIONS)
-        return (yield from call(Fetch(request, Addition)))
+        return (yield from ask(Fetch(request, Addition)))
 
     def _create(self, op: CreateAddition) -> Flow[Call[Any], Addition]:
         new = NewAddition(
@@ -230,13 +230,13 @@ class _ConnectWise:
             effective_date=op.effective_date,
         )
         request = _ADDITIONS.create(op.agreement_id, new, NO_OPTIONS)
-        return (yield from call(Fetch(request, Addition)))
+        return (yield from ask(Fetch(request, Addition)))
 
     def _patch(
         self, agreement_id: int, line_id: int, values: Mapping[str, Any]
     ) -> Flow[Call[Any], Addition]:
         request = _ADDITIONS.update(agreement_id, line_id, values, NO_OPTIONS)
-        return (yield from call(Fetch(request, Addition)))
+        return (yield from ask(Fetch(request, Addition)))
 
     def _update(self, op: UpdateAddition) -> Flow[Call[Any], Addition]:
         values: dict[str, Any] = {field: change.new for field, change in op.changes.items()}
@@ -255,7 +255,7 @@ class _ConnectWise:
                 (), Field("id").in_(chunk), {}, PRODUCT_FIELDS, None, DEFAULT_PAGE_SIZE,
                 NO_OPTIONS,
             )  # fmt: skip
-            batch: list[Product] = yield from call(Collect(query, Product, strict=True))
+            batch: list[Product] = yield from ask(Collect(query, Product, strict=True))
             items.update(
                 (p.id, CatalogItem(p.id, p.identifier, not p.inactive, p.price, p.cost))
                 for p in batch
@@ -280,7 +280,7 @@ class _ConnectWise:
         query = _AGREEMENTS.query(
             (), where, {}, CANDIDATE_FIELDS, "id", DEFAULT_PAGE_SIZE, NO_OPTIONS
         )
-        agreements: list[Agreement] = yield from call(Collect(query, Agreement))
+        agreements: list[Agreement] = yield from ask(Collect(query, Agreement))
         found = [
             _candidate(agreement)
             for agreement in agreements
@@ -315,7 +315,7 @@ class _ConnectWise:
             NO_OPTIONS,
         )  # fmt: skip
         try:
-            batch: list[Agreement] = yield from call(Collect(query, Agreement, strict=True))
+            batch: list[Agreement] = yield from ask(Collect(query, Agreement, strict=True))
         except ConnectWiseBillingError as error:
             logger.warning("batched agreement read failed, reading one by one: %s", error)
             return {}
@@ -332,7 +332,7 @@ class _ConnectWise:
                 continue
             request = _AGREEMENTS.get((), agreement_id, AGREEMENT_FIELDS, NO_OPTIONS)
             try:
-                agreement: Agreement = yield from call(Fetch(request, Agreement))
+                agreement: Agreement = yield from ask(Fetch(request, Agreement))
             except NotFoundError:
                 states[agreement_id] = AgreementState(
                     agreement_id, "unavailable", NOT_FOUND, gone=True

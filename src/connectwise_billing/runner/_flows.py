@@ -18,6 +18,7 @@ from typing import Final, NamedTuple
 
 import attrs
 
+from connectwise_billing._flow import ask
 from connectwise_billing.backend import AgreementState, CatalogItem
 from connectwise_billing.errors import (
     AccessDeniedError,
@@ -38,7 +39,7 @@ from connectwise_billing.runner._apply import ApplySettings, additions_problem, 
 from connectwise_billing.runner._failures import failure_kind
 from connectwise_billing.runner._reports import AgreementReport
 from connectwise_billing.runner._results import OperationResult
-from connectwise_billing.runner._steps import ReadCatalog, ReadLines, SyncFlow, perform
+from connectwise_billing.runner._steps import ReadCatalog, ReadLines, SyncFlow
 
 __all__ = [
     "FINGERPRINT_FIELDS",
@@ -92,7 +93,7 @@ def preflight_flow(mapping: PlanMapping, name: str) -> SyncFlow[None]:
     """
     if not mapping:
         return
-    items = yield from perform(ReadCatalog(sorted(set(mapping.values()))))
+    items = yield from ask(ReadCatalog(sorted(set(mapping.values()))))
     problem = mapping_problem(mapping, items, name)
     if problem:
         raise MappingError(problem)
@@ -142,7 +143,7 @@ def _read(usage: CompanyUsage, name: str) -> SyncFlow[Sequence[AdditionLike] | A
     """The agreement's lines, or the report of an agreement whose lines cannot be decided on."""
     report = AgreementReport(usage.agreement_id, usage.company, "error")
     try:
-        lines = yield from perform(ReadLines(usage.agreement_id))
+        lines = yield from ask(ReadLines(usage.agreement_id))
     except ConnectWiseBillingError as error:
         return _read_failed(report, error, name)
     problem = additions_problem(lines, name)

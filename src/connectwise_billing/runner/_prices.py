@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from connectwise_billing._flow import arun, ask, run
 from connectwise_billing.reconcile import Plan, PlanMapping
 from connectwise_billing.runner._backends import async_backend_for, backend_for
-from connectwise_billing.runner._steps import ReadCatalog, SyncFlow, arun, perform, run
+from connectwise_billing.runner._steps import ReadCatalog, SyncFlow
 
 if TYPE_CHECKING:
     from connectwise_billing.backend import AsyncBillingBackend, BillingBackend
@@ -62,7 +63,7 @@ def refresh_flow(plans: Iterable[Plan], mapping: Mapping[str, int]) -> SyncFlow[
     plan_list = list(plans)
     mapping = mapping if isinstance(mapping, PlanMapping) else PlanMapping(mapping)
     wanted = sorted({mapping[plan.id] for plan in plan_list if plan.id in mapping})
-    products = yield from perform(ReadCatalog(wanted))
+    products = yield from ask(ReadCatalog(wanted))
     refreshed: list[Plan] = []
     changes: list[PlanPriceChange] = []
     for plan in plan_list:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from connectwise_billing._accounting import count_requests, throttle_budget
+from connectwise_billing._flow import arun, run
 from connectwise_billing.errors import InputError, LockError
 from connectwise_billing.locks import Lease, Lock, lock_key
 from connectwise_billing.reconcile import CompanyUsage, Plan, PlanMapping, SyncPolicy
@@ -31,10 +32,6 @@ from connectwise_billing.runner._backends import async_backend_for, backend_for
 from connectwise_billing.runner._flows import Planned
 from connectwise_billing.runner._reports import AgreementReport, CompanyReport, SyncReport
 from connectwise_billing.runner._state import CIRCUIT_BREAKER, Approval, Progress, RunState
-from connectwise_billing.runner._steps import (
-    arun,
-    run,
-)
 
 if TYPE_CHECKING:
     from connectwise_billing.backend import AsyncBillingBackend, BillingBackend

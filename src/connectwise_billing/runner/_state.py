@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import attrs
 
 from connectwise_billing._accounting import ThrottleMeter
-from connectwise_billing._flow import drive
+from connectwise_billing._flow import ask, drive
 from connectwise_billing._log import logger
 from connectwise_billing.backend import AgreementCandidate, AgreementState
 from connectwise_billing.errors import (
@@ -63,7 +63,6 @@ from connectwise_billing.runner._steps import (
     SettleIntents,
     Sleep,
     SyncFlow,
-    perform,
 )
 
 if TYPE_CHECKING:
@@ -237,7 +236,7 @@ class RunState:
         if not self.usages:
             return {}
         step = DescribeAgreements(self.agreement_ids, self.reconciler.today)
-        states = dict((yield from perform(step)))
+        states = dict((yield from ask(step)))
         for usage in self.usages:
             state = states.get(usage.agreement_id)
             mismatch = state and company_mismatch(usage, state, self.backend.name)
@@ -268,7 +267,7 @@ class RunState:
             if key not in found:
                 step = FindAgreements(company_id, name, self.reconciler.today)
                 try:
-                    candidates = yield from perform(step)
+                    candidates = yield from ask(step)
                 except ConnectWiseBillingError as error:
                     logger.warning(
                         "agreement %s: no re-link candidates: %s", usage.agreement_id, error
@@ -450,7 +449,7 @@ class RunState:
         """
         audit = self.settings.audit
         assert audit is not None  # noqa: S101 - there are intents only with an audit log
-        answered = yield from perform(AnsweredIntents(audit, tuple(i.write_id for i in intents)))
+        answered = yield from ask(AnsweredIntents(audit, tuple(i.write_id for i in intents)))
         waiting = [intent for intent in intents if intent.write_id not in answered]
         if not waiting:
             return
@@ -463,9 +462,9 @@ class RunState:
             if self.should_stop():
                 break
             if wait and settle.wait:
-                yield from perform(Sleep(wait))
+                yield from ask(Sleep(wait))
             try:
-                read = yield from perform(ReadLines(agreement_id))
+                read = yield from ask(ReadLines(agreement_id))
             except PSANotFoundError:
                 yield from self._settled(audit, waiting, (), gone=True)
                 return
@@ -504,7 +503,7 @@ class RunState:
         # One at a time: when the log fails midway, those settled and those not are told apart.
         for index, intent in enumerate(intents):
             try:
-                self.intents_settled += yield from perform(
+                self.intents_settled += yield from ask(
                     SettleIntents(audit, (intent,), read, today, gone=gone)
                 )
             except AuditLogError:

@@ -2,23 +2,23 @@
 
 The flows of a sync (check the mapping, look agreements up, read, reconcile, write, settle) are
 generators written once; they yield these typed steps, and
-[`run`][connectwise_billing.runner._steps.run] performs them with a
+[`run`][connectwise_billing._flow.run] performs them with a
 [`BillingBackend`][connectwise_billing.backend.BillingBackend] while
-[`arun`][connectwise_billing.runner._steps.arun] awaits them with an
+[`arun`][connectwise_billing._flow.arun] awaits them with an
 [`AsyncBillingBackend`][connectwise_billing.backend.AsyncBillingBackend]. Flows take results
-with `value = yield from perform(SomeStep(...))`: `perform` is generic in the step's result
-type, so mypy checks every seam between a flow and the backend.
+with `value = yield from ask(SomeStep(...))`: `ask` is generic in the step's result type, so
+mypy checks every seam between a flow and the backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from connectwise_billing._flow import Flow, adrive, drive
+from connectwise_billing._flow import Flow, Step
 from connectwise_billing.errors import (
     AccessDeniedError,
     ConnectWiseBillingError,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnsweredIntents",
+    "BackendStep",
     "CancelLine",
     "CreateLine",
     "DescribeAgreements",
@@ -59,14 +60,10 @@ __all__ = [
     "RunGuard",
     "SettleIntents",
     "Sleep",
-    "Step",
     "SyncFlow",
     "UpdateLine",
     "WriteAudit",
     "WriteIntent",
-    "arun",
-    "perform",
-    "run",
 ]
 
 R = TypeVar("R")
@@ -75,44 +72,29 @@ T = TypeVar("T")
 """What a flow returns."""
 
 
-class Step(Generic[R]):
-    """One step a flow asks the backend for, with a result of type `R`."""
+BackendStep = Step[R, "BillingBackend", "AsyncBillingBackend"]
+"""One step a flow asks a billing backend for, with a result of type `R`."""
 
-    def run(self, backend: BillingBackend) -> R:
-        """Perform the step with a sync backend."""
-        raise NotImplementedError
-
-    async def arun(self, backend: AsyncBillingBackend) -> R:
-        """Perform the step with an async backend."""
-        raise NotImplementedError
-
-
-SyncFlow = Flow[Step[Any], T]
+SyncFlow = Flow[BackendStep[Any], T]
 """A flow of a sync: it yields steps and returns a `T`."""
 
 
-def perform(step: Step[R]) -> Generator[Step[Any], Any, R]:
-    """`result = yield from perform(step)`: hand `step` to the driver and type its result."""
-    result: R = yield step
-    return result
-
-
 @attrs.frozen(slots=False)
-class ReadLines(Step[Sequence[AdditionLike]]):
+class ReadLines(BackendStep[Sequence[AdditionLike]]):
     """Every line of an agreement (a line that cannot be used fails the read)."""
 
     agreement_id: int
     """The agreement."""
 
-    def run(self, backend: BillingBackend) -> Sequence[AdditionLike]:
+    def perform(self, backend: BillingBackend) -> Sequence[AdditionLike]:
         return backend.read_lines(self.agreement_id)
 
-    async def arun(self, backend: AsyncBillingBackend) -> Sequence[AdditionLike]:
+    async def aperform(self, backend: AsyncBillingBackend) -> Sequence[AdditionLike]:
         return await backend.read_lines(self.agreement_id)
 
 
 @attrs.frozen(slots=False)
-class ReadLine(Step[AdditionLike]):
+class ReadLine(BackendStep[AdditionLike]):
     """One line."""
 
     agreement_id: int
@@ -120,71 +102,71 @@ class ReadLine(Step[AdditionLike]):
     line_id: int
     """The addition (line) to read."""
 
-    def run(self, backend: BillingBackend) -> AdditionLike:
+    def perform(self, backend: BillingBackend) -> AdditionLike:
         return backend.read_line(self.agreement_id, self.line_id)
 
-    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+    async def aperform(self, backend: AsyncBillingBackend) -> AdditionLike:
         return await backend.read_line(self.agreement_id, self.line_id)
 
 
 @attrs.frozen(slots=False)
-class CreateLine(Step[AdditionLike]):
+class CreateLine(BackendStep[AdditionLike]):
     """Create a line (sent once: never repeated when it may have landed)."""
 
     operation: CreateAddition
     """The create to write."""
 
-    def run(self, backend: BillingBackend) -> AdditionLike:
+    def perform(self, backend: BillingBackend) -> AdditionLike:
         return backend.create_line(self.operation)
 
-    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+    async def aperform(self, backend: AsyncBillingBackend) -> AdditionLike:
         return await backend.create_line(self.operation)
 
 
 @attrs.frozen(slots=False)
-class UpdateLine(Step[AdditionLike]):
+class UpdateLine(BackendStep[AdditionLike]):
     """Write the new values of an update."""
 
     operation: UpdateAddition
     """The update to write."""
 
-    def run(self, backend: BillingBackend) -> AdditionLike:
+    def perform(self, backend: BillingBackend) -> AdditionLike:
         return backend.update_line(self.operation)
 
-    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+    async def aperform(self, backend: AsyncBillingBackend) -> AdditionLike:
         return await backend.update_line(self.operation)
 
 
 @attrs.frozen(slots=False)
-class CancelLine(Step[AdditionLike]):
+class CancelLine(BackendStep[AdditionLike]):
     """Cancel a line."""
 
     operation: CancelAddition
     """The cancel to write."""
 
-    def run(self, backend: BillingBackend) -> AdditionLike:
+    def perform(self, backend: BillingBackend) -> AdditionLike:
         return backend.cancel_line(self.operation)
 
-    async def arun(self, backend: AsyncBillingBackend) -> AdditionLike:
+    async def aperform(self, backend: AsyncBillingBackend) -> AdditionLike:
         return await backend.cancel_line(self.operation)
 
 
 @attrs.frozen(slots=False)
-class ReadCatalog(Step[Mapping[int, "CatalogItem"]]):
+class ReadCatalog(BackendStep[Mapping[int, "CatalogItem"]]):
     """The catalog items with these ids."""
 
     product_ids: Sequence[int]
     """The mapped products."""
 
-    def run(self, backend: BillingBackend) -> Mapping[int, CatalogItem]:
+    def perform(self, backend: BillingBackend) -> Mapping[int, CatalogItem]:
         return backend.read_catalog(self.product_ids)
 
-    async def arun(self, backend: AsyncBillingBackend) -> Mapping[int, CatalogItem]:
+    async def aperform(self, backend: AsyncBillingBackend) -> Mapping[int, CatalogItem]:
         return await backend.read_catalog(self.product_ids)
 
 
 @attrs.frozen(slots=False)
-class DescribeAgreements(Step[Mapping[int, "AgreementState"]]):
+class DescribeAgreements(BackendStep[Mapping[int, "AgreementState"]]):
     """Whether a sync may write to each of these agreements on `today`."""
 
     agreement_ids: Sequence[int]
@@ -192,15 +174,15 @@ class DescribeAgreements(Step[Mapping[int, "AgreementState"]]):
     today: date
     """The day closed agreements are judged by (an end date before it)."""
 
-    def run(self, backend: BillingBackend) -> Mapping[int, AgreementState]:
+    def perform(self, backend: BillingBackend) -> Mapping[int, AgreementState]:
         return backend.describe_agreements(self.agreement_ids, self.today)
 
-    async def arun(self, backend: AsyncBillingBackend) -> Mapping[int, AgreementState]:
+    async def aperform(self, backend: AsyncBillingBackend) -> Mapping[int, AgreementState]:
         return await backend.describe_agreements(self.agreement_ids, self.today)
 
 
 @attrs.frozen(slots=False)
-class FindAgreements(Step[Sequence["AgreementCandidate"]]):
+class FindAgreements(BackendStep[Sequence["AgreementCandidate"]]):
     """A company's active agreements, by its id or else its name: candidates to re-link. A
     backend without `find_agreements` (it is optional) names none."""
 
@@ -211,14 +193,14 @@ class FindAgreements(Step[Sequence["AgreementCandidate"]]):
     today: date
     """The day an agreement must be active on."""
 
-    def run(self, backend: BillingBackend) -> Sequence[AgreementCandidate]:
+    def perform(self, backend: BillingBackend) -> Sequence[AgreementCandidate]:
         find = getattr(backend, "find_agreements", None)
         if find is None:
             return ()
         found: Sequence[AgreementCandidate] = find(self.company_id, self.company_name, self.today)
         return found
 
-    async def arun(self, backend: AsyncBillingBackend) -> Sequence[AgreementCandidate]:
+    async def aperform(self, backend: AsyncBillingBackend) -> Sequence[AgreementCandidate]:
         find = getattr(backend, "find_agreements", None)
         if find is None:
             return ()
@@ -229,36 +211,36 @@ class FindAgreements(Step[Sequence["AgreementCandidate"]]):
 
 
 @attrs.frozen(slots=False)
-class Sleep(Step[None]):
+class Sleep(BackendStep[None]):
     """Let time pass, by the backend's settle policy (zero in testing mode)."""
 
     seconds: float
     """How long to wait."""
 
-    def run(self, backend: BillingBackend) -> None:
+    def perform(self, backend: BillingBackend) -> None:
         settle_of(backend).sleep(self.seconds)
 
-    async def arun(self, backend: AsyncBillingBackend) -> None:
+    async def aperform(self, backend: AsyncBillingBackend) -> None:
         await settle_of(backend).asleep(self.seconds)
 
 
 @attrs.frozen(slots=False)
-class HoldLock(Step[bool]):
+class HoldLock(BackendStep[bool]):
     """Before a write: renew the agreement's lock and say whether this run still holds it (the
     fencing check; a run that lost its lock must not write)."""
 
     lease: Lease
     """The agreement's lock, as held."""
 
-    def run(self, backend: BillingBackend) -> bool:
+    def perform(self, backend: BillingBackend) -> bool:
         return self.lease.check()
 
-    async def arun(self, backend: AsyncBillingBackend) -> bool:
+    async def aperform(self, backend: AsyncBillingBackend) -> bool:
         return await self.lease.acheck()
 
 
 @attrs.frozen(slots=False)
-class WriteIntent(Step[None]):
+class WriteIntent(BackendStep[None]):
     """Record a write about to be sent in the audit log, durably, before it is sent (in a
     worker thread under asyncio)."""
 
@@ -280,17 +262,17 @@ class WriteIntent(Step[None]):
             self.write_id, self.operation, self.company, self.company_id, self.known_ids
         )
 
-    def run(self, backend: BillingBackend) -> None:
+    def perform(self, backend: BillingBackend) -> None:
         self._write()
 
-    async def arun(self, backend: AsyncBillingBackend) -> None:
+    async def aperform(self, backend: AsyncBillingBackend) -> None:
         import asyncio
 
         await asyncio.to_thread(self._write)
 
 
 @attrs.frozen(slots=False)
-class SettleIntents(Step[int]):
+class SettleIntents(BackendStep[int]):
     """Record in the audit log whether each of an earlier run's intents landed, judged by the
     agreement's lines (in a worker thread under asyncio); how many were settled."""
 
@@ -310,17 +292,17 @@ class SettleIntents(Step[int]):
 
         return settle(self.log, self.intents, self.lines, self.today, gone=self.gone)
 
-    def run(self, backend: BillingBackend) -> int:
+    def perform(self, backend: BillingBackend) -> int:
         return self._settle()
 
-    async def arun(self, backend: AsyncBillingBackend) -> int:
+    async def aperform(self, backend: AsyncBillingBackend) -> int:
         import asyncio
 
         return await asyncio.to_thread(self._settle)
 
 
 @attrs.frozen(slots=False)
-class AnsweredIntents(Step[frozenset[str]]):
+class AnsweredIntents(BackendStep[frozenset[str]]):
     """Which of these writes an outcome line of the audit log answers now (read in a worker
     thread under asyncio): their own run may have settled them since they were listed."""
 
@@ -334,17 +316,17 @@ class AnsweredIntents(Step[frozenset[str]]):
 
         return answered(self.log.path, self.write_ids)
 
-    def run(self, backend: BillingBackend) -> frozenset[str]:
+    def perform(self, backend: BillingBackend) -> frozenset[str]:
         return self._answered()
 
-    async def arun(self, backend: AsyncBillingBackend) -> frozenset[str]:
+    async def aperform(self, backend: AsyncBillingBackend) -> frozenset[str]:
         import asyncio
 
         return await asyncio.to_thread(self._answered)
 
 
 @attrs.frozen(slots=False)
-class WriteAudit(Step[None]):
+class WriteAudit(BackendStep[None]):
     """Append an outcome to the audit log (in a worker thread under asyncio: file I/O must not
     block the event loop)."""
 
@@ -357,10 +339,10 @@ class WriteAudit(Step[None]):
     company_id: int | None = None
     """The company's id in the PSA, for the line."""
 
-    def run(self, backend: BillingBackend) -> None:
+    def perform(self, backend: BillingBackend) -> None:
         self.log.write(self.result, self.company, self.company_id)
 
-    async def arun(self, backend: AsyncBillingBackend) -> None:
+    async def aperform(self, backend: AsyncBillingBackend) -> None:
         import asyncio
 
         await asyncio.to_thread(self.log.write, self.result, self.company, self.company_id)
@@ -388,14 +370,3 @@ class RunGuard:
         if isinstance(error, CredentialsRefusedError):
             return True
         return not self.contacted and isinstance(error, AccessDeniedError | PSAUnreachableError)
-
-
-def run(backend: BillingBackend, flow: SyncFlow[T], guard: RunGuard | None = None) -> T:
-    """Perform a flow's steps with a sync backend; errors that end the run (see `RunGuard`)
-    are raised instead of being thrown into the flow."""
-    return drive(flow, lambda step: step.run(backend), guard)
-
-
-async def arun(backend: AsyncBillingBackend, flow: SyncFlow[T], guard: RunGuard | None = None) -> T:
-    """Await a flow's steps with an async backend (see `run`)."""
-    return await adrive(flow, lambda step: step.arun(backend), guard)

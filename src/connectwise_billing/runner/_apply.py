@@ -357,21 +357,26 @@ class _Reads(Generic[V]):
     settled: bool
 
 
-def _reread(
-    settings: ApplySettings,
+def reread(
+    settle: SettlePolicy,
     read: BackendStep[V],
     seen: Callable[[V], SyncFlow[bool]],
     *,
+    within: float | None = None,
+    stop: Callable[[], bool] | None = None,
     not_found_ends: bool = False,
 ) -> SyncFlow[_Reads[V]]:
-    """The settle loop, the one of every settle: perform `read` right away, then every
-    `settle_interval` until `settle_timeout`, until `seen` (a flow: it may record what the
-    read shows) says the read settles it. A read that fails is counted and the next one
-    made; with `not_found_ends`, a `PSANotFoundError` ends the reads (it is raised)."""
+    """The settle loop, the one of every settle (a write of this run, or an earlier run's
+    intents): perform `read` right away, then every `settle_interval` until `settle_timeout`
+    (or `within` seconds), until `seen` (a flow: it may record what the read shows) says the
+    read settles it, or `stop` says the run is stopping. A read that fails is counted and the
+    next one made; with `not_found_ends`, a `PSANotFoundError` ends the reads (it is raised)."""
     reads: list[str] = []
     last: V | None = None
-    for wait in (0.0, *settings.settle.settle_waits()):
-        if wait and settings.settle.wait:
+    for wait in (0.0, *settle.settle_waits(within)):
+        if stop is not None and stop():
+            break
+        if wait and settle.wait:
             yield from ask(Sleep(wait))
         try:
             last = yield from ask(read)
@@ -410,7 +415,7 @@ def _settle(
         def created(additions: Sequence[AdditionLike]) -> SyncFlow[bool]:
             return _now(_landed_create(op, additions, known, today) is not None)
 
-        lines = yield from _reread(settings, ReadLines(op.agreement_id), created)
+        lines = yield from reread(settings.settle, ReadLines(op.agreement_id), created)
         landed = None if lines.last is None else _landed_create(op, lines.last, known, today)
         if landed is None:
             return _Settled("unknown", lines.reads)
@@ -423,8 +428,8 @@ def _settle(
         return _now(landed or (refused and _shows_before(patch, line)))
 
     try:
-        line = yield from _reread(
-            settings, ReadLine(op.agreement_id, op.line_id), settles, not_found_ends=True
+        line = yield from reread(
+            settings.settle, ReadLine(op.agreement_id, op.line_id), settles, not_found_ends=True
         )
     except PSANotFoundError:
         return _Settled("gone", [])
@@ -613,7 +618,7 @@ def _read_back(
                     yield from _audit(settings, results[index])
         return all(_visible(result, by_id) for result in results)
 
-    if (yield from _reread(settings, ReadLines(diff.agreement_id), shows_all)).settled:
+    if (yield from reread(settings.settle, ReadLines(diff.agreement_id), shows_all)).settled:
         return results, lines
     seen = {line.id for line in lines or ()}
     for index, result in enumerate(results):

@@ -41,7 +41,7 @@ from connectwise_billing.reconcile import (
 )
 from connectwise_billing.reconcile._guardrails import zeroed_hold
 from connectwise_billing.reconcile._lines import BILLABLE
-from connectwise_billing.runner._apply import ApplySettings, Written, additions_problem
+from connectwise_billing.runner._apply import ApplySettings, Written, additions_problem, reread
 from connectwise_billing.runner._audit import AuditLog, Intent, iter_audit_log, unsettled
 from connectwise_billing.runner._backends import settle_of, throttle_budget_of
 from connectwise_billing.runner._flows import (
@@ -61,7 +61,6 @@ from connectwise_billing.runner._steps import (
     ReadLines,
     RunGuard,
     SettleIntents,
-    Sleep,
     SyncFlow,
 )
 
@@ -458,28 +457,34 @@ class RunState:
         age = (datetime.now(UTC) - youngest).total_seconds()
         window = min(settle.settle_timeout, settle.settle_timeout - age)  # a clock ahead: no more
         lines: Sequence[AdditionLike] | None = None
-        for wait in (0.0, *settle.settle_waits(within=window)):
-            if self.should_stop():
-                break
-            if wait and settle.wait:
-                yield from ask(Sleep(wait))
-            try:
-                read = yield from ask(ReadLines(agreement_id))
-            except PSANotFoundError:
-                yield from self._settled(audit, waiting, (), gone=True)
-                return
-            except ConnectWiseBillingError as error:
-                logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
-                continue
+
+        def seen(read: Sequence[AdditionLike]) -> SyncFlow[bool]:
+            nonlocal lines, waiting
             if additions_problem(read, self.backend.name):
-                continue
+                return False
             lines = read
             today = self.reconciler.today
-            landed = [i for i in waiting if i.outcome(lines, today)[0] == "applied"]
+            landed = [i for i in waiting if i.outcome(read, today)[0] == "applied"]
             waiting = [i for i in waiting if i not in landed]
-            yield from self._settled(audit, landed, lines)
-            if not waiting:
-                return
+            yield from self._settled(audit, landed, read)
+            return not waiting
+
+        try:
+            reads = yield from reread(
+                settle,
+                ReadLines(agreement_id),
+                seen,
+                within=window,
+                stop=self.should_stop,
+                not_found_ends=True,
+            )
+        except PSANotFoundError:
+            yield from self._settled(audit, waiting, (), gone=True)
+            return
+        for error in filter(None, reads.reads):
+            logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
+        if reads.settled:
+            return
         if lines is None or self.stopped is not None:
             logger.warning("agreement %s: its unsettled writes stay so", agreement_id)
             self.intents_unsettled += len(waiting)

@@ -57,9 +57,11 @@ demo: install
 cassettes: install
 	$(BIN)/pytest tests/client/test_cassettes.py --record-mode=rewrite
 
-# Write the async client's accessors from the sync ones (tests/unit fails when they are stale).
+# Write the async client's accessors from the sync ones, and the package's stub from its table of
+# public names (tests/unit fails when either is stale).
 generate: install
 	$(BIN)/python scripts/gen_async_accessors.py
+	$(BIN)/python scripts/gen_init_stub.py
 
 # Regenerate the structural contract from the shared OpenAPI subset.
 contract: install

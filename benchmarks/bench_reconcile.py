@@ -23,7 +23,7 @@ from connectwise_billing import (
     Reference,
     SyncPolicy,
     convert,
-    reconcile,
+    reconcile_all,
 )
 from connectwise_billing._values import format_datetime
 from connectwise_billing.reconcile import discounted_price
@@ -117,10 +117,10 @@ def best_of(runs: int, fn: Callable[[], object]) -> float:
 def main() -> None:
     plans, mapping, usages, additions = build()
     count = sum(len(group) for group in additions.values())
-    diffs = reconcile(plans, mapping, usages, additions, SyncPolicy(), today=TODAY)
+    diffs = reconcile_all(plans, mapping, usages, additions, SyncPolicy(), today=TODAY)
     operations = sum(len(d.operations) for d in diffs)
     elapsed = best_of(
-        3, lambda: reconcile(plans, mapping, usages, additions, SyncPolicy(), today=TODAY)
+        3, lambda: reconcile_all(plans, mapping, usages, additions, SyncPolicy(), today=TODAY)
     )
     print(
         f"reconcile {AGREEMENTS:,} agreements x {PLANS} plans ({count:,} additions, "

@@ -61,7 +61,7 @@ class TestingMode:
     already made; used as a context manager, it puts back the one before on exit.
 
     ```python
-    from connectwise_billing._waits import is_testing, set_testing
+    from connectwise_billing.testing import is_testing, set_testing
 
     with set_testing(True):
         assert is_testing()

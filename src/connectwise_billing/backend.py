@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from connectwise_billing import _waits as waits
+from connectwise_billing import _waits
 from connectwise_billing._accounting import record_request
 from connectwise_billing.errors import (
     AccessDeniedError,
@@ -177,12 +177,12 @@ class SettlePolicy:
         """Wait `seconds`, unless `wait` is off (and no time at all in testing mode: see
         [`set_testing`][connectwise_billing._waits.set_testing])."""
         if self.wait:
-            waits.sleep(seconds)
+            _waits.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
         """The asyncio twin of [`sleep`][connectwise_billing.backend.SettlePolicy.sleep]."""
         if self.wait:
-            await waits.asleep(seconds)
+            await _waits.asleep(seconds)
 
 
 AgreementStatus = Literal["open", "closed", "unavailable"]

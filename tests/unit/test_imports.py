@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import subprocess
 import sys
 import types
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 import connectwise_billing
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -98,8 +101,21 @@ def _is_submodule(value: object, package: str) -> bool:
     return isinstance(value, types.ModuleType) and value.__name__.startswith(f"{package}.")
 
 
-def test_the_root_names_are_declared_once_in_the_stub() -> None:
-    """Type checkers read the stub; the package reads the same declarations at import."""
+def test_the_committed_stub_is_what_the_root_table_generates() -> None:
+    """The root's names are declared once (`_PUBLIC`); type checkers read the stub made from it."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_init_stub", ROOT / "scripts" / "gen_init_stub.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    expected = generator.stub(generator.SOURCE.read_text(encoding="utf-8"))
+    assert generator.TARGET.read_text(encoding="utf-8") == expected, (
+        "src/connectwise_billing/__init__.pyi is stale: run `make generate`"
+    )
+
+
+def test_the_stub_declares_what_the_package_gives() -> None:
     stub = ast.parse(Path(connectwise_billing.__file__).with_suffix(".pyi").read_text())
     declared = {
         alias.asname: f"{node.module}.{alias.name}"
@@ -107,8 +123,12 @@ def test_the_root_names_are_declared_once_in_the_stub() -> None:
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
     }
-    assert set(declared) == set(connectwise_billing.__all__)
-    assert all(alias is not None for alias in declared)  # `X as X`: re-exported for mypy
+    [listed] = [
+        ast.literal_eval(node.value)
+        for node in stub.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    ]
+    assert set(declared) == set(listed) == set(connectwise_billing.__all__)
     for name, path in declared.items():
         module, _, attribute = path.rpartition(".")
         assert getattr(importlib.import_module(module), attribute) is getattr(
@@ -116,10 +136,16 @@ def test_the_root_names_are_declared_once_in_the_stub() -> None:
         ), name
 
 
-def test_the_deprecated_sync_module_still_gives_the_runners_names() -> None:
-    import connectwise_billing.sync as old
+def test_the_deprecated_sync_module_still_gives_the_runners_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import connectwise_billing.runner as runner
 
-    with pytest.warns(DeprecationWarning, match="connectwise_billing.sync is deprecated"):
-        assert old.sync_all is connectwise_billing.sync_all
-    with pytest.raises(AttributeError, match="no attribute 'audit'"):
-        old.audit  # noqa: B018
+    monkeypatch.delitem(sys.modules, "connectwise_billing.sync", raising=False)
+    with pytest.warns(DeprecationWarning, match="import its names from connectwise_billing.runner"):
+        old = importlib.import_module("connectwise_billing.sync")
+    assert old.__all__ == runner.__all__
+    assert all(getattr(old, name) is getattr(runner, name) for name in runner.__all__)
+    star: dict[str, object] = {}
+    exec("from connectwise_billing.sync import *", star)
+    assert star["sync_all"] is connectwise_billing.sync_all

@@ -3,7 +3,7 @@
 Imports nothing from reconciliation or sync.
 """
 
-from connectwise_billing._retry import RetryPolicy
+from connectwise_billing._retry import RetryHook, RetryPolicy
 from connectwise_billing.client._accessors import ChildResource, Resource
 from connectwise_billing.client._api import ApiRequest, ListQuery, RequestOptions, Timeout
 from connectwise_billing.client._async_accessors import AsyncChildResource, AsyncResource
@@ -54,6 +54,7 @@ __all__ = [
     "Reference",
     "RequestOptions",
     "Resource",
+    "RetryHook",
     "RetryPolicy",
     "Timeout",
     "Value",

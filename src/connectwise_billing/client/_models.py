@@ -52,7 +52,7 @@ _STRICT_ID: Final = {"strict": True}
 # Frozen but not slotted: a dict-backed frozen instance is built about twice as fast (parsing a
 # page of additions is mostly building instances), and the classes are created faster, which
 # keeps `import connectwise_billing` cheap. How each field is read from the wire is declared in
-# its metadata and applied by one converter (`client.wire`).
+# its metadata and applied by one converter (`client._wire`).
 @attrs.frozen(slots=False)
 class Reference:
     """A reference to another record (`CompanyReference`, `IvItemReference`, ...).

@@ -16,7 +16,7 @@ assert [a.id for a in client.agreements.list(company_id=company)] == [agreement]
 See the "Use the simulator" guide for what it models and how to inject faults.
 """
 
-from connectwise_billing._waits import set_testing
+from connectwise_billing._waits import Clock, TestingMode, is_testing, set_testing
 from connectwise_billing.testing._clock import RealTime, TimeSource, VirtualClock
 from connectwise_billing.testing._example import ExampleMSP, build_example
 from connectwise_billing.testing._fake import FakeConnectWise
@@ -34,6 +34,7 @@ from connectwise_billing.testing._store import Member
 
 __all__ = [
     "ALL_FAULT_KINDS",
+    "Clock",
     "ExampleMSP",
     "FakeConnectWise",
     "Fault",
@@ -48,9 +49,11 @@ __all__ = [
     "StoredCompany",
     "StoredProduct",
     "StoredReference",
+    "TestingMode",
     "TimeSource",
     "VirtualClock",
     "build_example",
+    "is_testing",
     "set_testing",
     "vcr_config",
 ]

@@ -30,7 +30,6 @@ from connectwise_billing.runner._prices import (
 )
 from connectwise_billing.runner._reports import (
     AgreementReport,
-    AgreementStatus,
     CompanyReport,
     SyncReport,
 )
@@ -48,7 +47,6 @@ from connectwise_billing.runner._schedule import run_every
 __all__ = [
     "AgreementChanges",
     "AgreementReport",
-    "AgreementStatus",
     "Approval",
     "AuditLog",
     "AuditRun",

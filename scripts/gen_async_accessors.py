@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from generated import ruff, write_or_check  # noqa: E402
+
 SOURCE = ROOT / "src" / "connectwise_billing" / "client" / "_accessors.py"
 TARGET = SOURCE.with_name("_async_accessors.py")
 
@@ -63,7 +65,7 @@ def asynchronous(source: str) -> str:
         text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
         if not count:
             raise ValueError(f"the substitution {pattern!r} no longer applies to {SOURCE.name}")
-    return _ruff(_awaiting_methods_are_coroutines(text))
+    return ruff(_awaiting_methods_are_coroutines(text), TARGET)
 
 
 def _awaiting_methods_are_coroutines(text: str) -> str:
@@ -78,26 +80,8 @@ def _awaiting_methods_are_coroutines(text: str) -> str:
     return "".join(lines)
 
 
-def _ruff(text: str) -> str:
-    """`text` with its imports sorted and formatted, by the project's own ruff settings."""
-    for command in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
-        # The command is fixed: this interpreter's ruff, on text this script wrote.
-        text = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(TARGET), "-"],
-            input=text, capture_output=True, text=True, check=True, cwd=ROOT,
-        ).stdout  # fmt: skip
-    return text
-
-
 def main(argv: list[str]) -> int:
-    expected = asynchronous(SOURCE.read_text(encoding="utf-8"))
-    if "--check" in argv:
-        if TARGET.read_text(encoding="utf-8") != expected:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run `make generate`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(expected, encoding="utf-8")
-    return 0
+    return write_or_check(TARGET, asynchronous(SOURCE.read_text(encoding="utf-8")), argv)
 
 
 if __name__ == "__main__":

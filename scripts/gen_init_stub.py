@@ -13,11 +13,13 @@ stub: each name imported `as` itself from its module (an explicit re-export) and
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from generated import ruff, write_or_check  # noqa: E402
+
 SOURCE = ROOT / "src" / "connectwise_billing" / "__init__.py"
 TARGET = SOURCE.with_suffix(".pyi")
 
@@ -54,29 +56,11 @@ def stub(source: str) -> str:
     lines.append("\n__all__ = [")
     lines += [f'    "{name}",' for name in every]
     lines.append("]")
-    return _ruff("\n".join(lines) + "\n")
-
-
-def _ruff(text: str) -> str:
-    """`text` with imports and `__all__` sorted and formatted, by the project's ruff settings."""
-    for command in (["check", "--fix", "--select", "I,RUF022", "--quiet"], ["format", "--quiet"]):
-        # The command is fixed: this interpreter's ruff, on text this script wrote.
-        text = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(TARGET), "-"],
-            input=text, capture_output=True, text=True, check=True, cwd=ROOT,
-        ).stdout  # fmt: skip
-    return text
+    return ruff("\n".join(lines) + "\n", TARGET, select="I,RUF022")
 
 
 def main(argv: list[str]) -> int:
-    expected = stub(SOURCE.read_text(encoding="utf-8"))
-    if "--check" in argv:
-        if TARGET.read_text(encoding="utf-8") != expected:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run `make generate`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(expected, encoding="utf-8")
-    return 0
+    return write_or_check(TARGET, stub(SOURCE.read_text(encoding="utf-8")), argv)
 
 
 if __name__ == "__main__":

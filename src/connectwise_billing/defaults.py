@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "BILL_CUSTOMER_VALUES",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_CONNECT_TIMEOUT_SECONDS",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_RATE_LIMIT_PER_MINUTE",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "LOGGER_NAME",
+    "MEDIA_TYPE",
+]
+
 DEFAULT_API_VERSION: Final = "2025.8"
 """The ConnectWise model version the SDK is written against (`Accept: ...; version=2025.8`)."""
 

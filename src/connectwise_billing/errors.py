@@ -25,6 +25,50 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+__all__ = [
+    "STATUS_ERRORS",
+    "APIConnectionError",
+    "APITimeoutError",
+    "AccessDeniedError",
+    "AuditLogError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChangeSetError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectWiseAPIError",
+    "ConnectWiseBillingError",
+    "CredentialsRefusedError",
+    "DuplicateAgreementError",
+    "DuplicatePlanError",
+    "FieldError",
+    "InputError",
+    "InvalidDiscountError",
+    "InvalidPriceError",
+    "InvalidSeatsError",
+    "LockError",
+    "MappingError",
+    "NotFoundError",
+    "OutcomeUnknownError",
+    "PSAError",
+    "PSANotFoundError",
+    "PSAUnreachableError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimiterError",
+    "ServerError",
+    "SmallDiscountWarning",
+    "ThrottleBudgetSpent",
+    "UnexpectedResponseError",
+    "UnknownCompanyError",
+    "UnknownPlanError",
+    "WriteRefusedError",
+    "error_class_for",
+    "redact",
+    "redact_value",
+]
+
+
 if TYPE_CHECKING:
     from connectwise_billing.backend import WriteOutcome
 

@@ -317,6 +317,24 @@ def test_a_broken_export_holds_the_whole_run(kind: str) -> None:
     assert approved.ok and approved.applied == 15
 
 
+def test_a_seat_count_typed_ten_times_too_large_is_held_when_the_rule_is_set(kind: str) -> None:
+    """Gold 4 -> 40 seats: MRR 32.00 -> 320.00 (+900%). Off by default: customers grow."""
+    shop = Shop()
+    gold = shop.bill(0, "gold", 4)
+    assert sync(kind, shop, [shop.usage(0, gold_50=40)], dry_run=True).ok  # the default: off
+    careful = SyncPolicy(guardrails=Guardrails(max_mrr_increase_percent=200))
+    report = sync(kind, shop, [shop.usage(0, gold_50=40)], careful)
+    [result] = report.agreement_reports[0].results
+    assert (result.status, result.rule) == ("held", "max_mrr_increase_percent")
+    assert result.error == (
+        "MRR would rise from 32.00 to 320.00 (+900.0%), more than max_mrr_increase_percent=200"
+    )
+    assert not report.ok and shop.fake.writes() == []
+    assert sync(kind, shop, [shop.usage(0, gold_50=12)], careful).ok  # +200%: at the limit
+    assert shop.fake.get_addition(gold).quantity == 12
+    assert sync(kind, shop, [shop.usage(1, gold_50=40)], careful).ok  # from nothing: no share
+
+
 def test_each_rule_can_be_turned_off(kind: str) -> None:
     shop = Shop()
     shop.bill(0, "gold", 12)

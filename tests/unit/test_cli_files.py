@@ -165,3 +165,19 @@ def test_text_from_connectwise_cannot_command_the_terminal() -> None:
     shown = table(("description",), [(hostile,)]) + "\n".join(wrap(hostile))
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
     assert "MBX\\x1b]0;pwned\\x07 \\u202e00.002,1" in shown
+
+
+@pytest.mark.parametrize(
+    ("setting", "limit"),
+    [("", None), ("max_mrr_increase_percent = 150\n", 150), ("max_mrr_increase_percent = false\n", None)],
+)  # fmt: skip
+def test_the_mrr_increase_rule_is_off_unless_the_configuration_sets_it(
+    tmp_path: Path, setting: str, limit: int | None
+) -> None:
+    guardrails = load_config(config(tmp_path, f"[guardrails]\n{setting}")).policy.guardrails
+    assert guardrails is not None and guardrails.max_mrr_increase_percent == limit
+
+
+def test_a_negative_mrr_increase_limit_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="max_mrr_increase_percent"):
+        load_config(config(tmp_path, "[guardrails]\nmax_mrr_increase_percent = -5\n"))

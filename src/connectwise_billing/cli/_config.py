@@ -34,6 +34,7 @@ max_price_change_percent = 50
 below_cost = "hold"                         # or "warn"
 max_zeroed_percent = 20
 unmapped_usage = "warn"                     # or "fail"
+# max_mrr_increase_percent = 200            # off unless set
 
 [lock]                                      # optional: how `sync` keeps runs apart
 dir = "locks"                               # lock files (relative to this file); default:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_AGREEMENTS_FOR_ZEROED",
+    "PERCENT_RULES",
     "BelowCost",
     "GuardrailRule",
     "Guardrails",
@@ -44,6 +45,7 @@ HUNDRED: Final = Decimal(100)
 
 GuardrailRule = Literal[
     "max_mrr_drop_percent",
+    "max_mrr_increase_percent",
     "max_price_change_percent",
     "below_cost",
     "max_zeroed_percent",
@@ -56,6 +58,13 @@ UnmappedUsage = Literal["warn", "fail"]
 """What seats on a plan with no product do (`Guardrails.unmapped_usage`)."""
 MIN_AGREEMENTS_FOR_ZEROED: Final = 3
 """`max_zeroed_percent` judges runs of at least this many agreements that bill today."""
+PERCENT_RULES: Final = (
+    "max_mrr_drop_percent",
+    "max_price_change_percent",
+    "max_zeroed_percent",
+    "max_mrr_increase_percent",
+)
+"""The rules whose setting is a percentage."""
 
 
 class Guardrails(NamedTuple):
@@ -77,6 +86,10 @@ class Guardrails(NamedTuple):
         unmapped_usage: Seats on a plan that is mapped to no product (revenue not billed):
             `"warn"` (default), or `"fail"`: the agreement's operations are held and it is not
             ok.
+        max_mrr_increase_percent: An agreement whose monthly revenue would rise by more than
+            this share is held, all its operations (a seat count typed 10 times too large).
+            Off by default (`None`): customers grow, and a new agreement rises from nothing;
+            set it where a jump should wait for a person.
     """
 
     max_mrr_drop_percent: Decimal | int | None = 50
@@ -84,6 +97,7 @@ class Guardrails(NamedTuple):
     below_cost: BelowCost | None = "hold"
     max_zeroed_percent: Decimal | int | None = 20
     unmapped_usage: UnmappedUsage | None = "warn"
+    max_mrr_increase_percent: Decimal | int | None = None
 
 
 def _percent(value: Decimal) -> str:
@@ -164,6 +178,18 @@ def _drop(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
     )
 
 
+def _rise(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
+    if before <= 0 or after <= before:
+        return None
+    risen = (after - before) / before * HUNDRED
+    if risen <= limit:
+        return None
+    return (
+        f"MRR would rise from {_money(before)} to {_money(after)} (+{_percent(risen)}), more "
+        f"than max_mrr_increase_percent={limit}"
+    )
+
+
 def hold_operations(
     guardrails: Guardrails,
     diff: AgreementDiff,
@@ -205,6 +231,10 @@ def hold_operations(
         )
         if dropped:
             holds.insert(0, Hold("max_mrr_drop_percent", dropped, everything))
+    limit = guardrails.max_mrr_increase_percent
+    risen = _rise(diff.mrr_before, diff.mrr_after, limit) if limit is not None else None
+    if risen:
+        holds.insert(0, Hold("max_mrr_increase_percent", risen, everything))
     return tuple(holds)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import ConfigurationError
-from connectwise_billing.reconcile._guardrails import Guardrails
+from connectwise_billing.reconcile._guardrails import PERCENT_RULES, Guardrails
 from connectwise_billing.reconcile._inputs import Rebuilt
 
 OnZero = Literal["set_quantity_zero", "cancel", "leave"]
@@ -56,7 +56,7 @@ def _check_guardrails(guardrails: object) -> None:
         raise ConfigurationError(
             f"SyncPolicy.guardrails must be a Guardrails or None, got {guardrails!r}"
         )
-    for rule in ("max_mrr_drop_percent", "max_price_change_percent", "max_zeroed_percent"):
+    for rule in PERCENT_RULES:
         value = getattr(guardrails, rule)
         if value is None:
             continue

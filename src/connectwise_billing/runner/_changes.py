@@ -54,7 +54,7 @@ from connectwise_billing.reconcile import (
 )
 from connectwise_billing.reconcile._billing import PlannedLine, PlannedProduct
 from connectwise_billing.reconcile._diff import Field, Hold, operation_delta
-from connectwise_billing.reconcile._guardrails import Guardrails, hold_operations
+from connectwise_billing.reconcile._guardrails import PERCENT_RULES, Guardrails, hold_operations
 from connectwise_billing.runner._audit import read_audit_log, runs, write_key
 from connectwise_billing.runner._backends import async_backend_for, backend_for
 from connectwise_billing.runner._flows import (
@@ -559,7 +559,7 @@ class _Reader:
         guardrails = table.get("guardrails")
         if guardrails is not None:
             rules = dict(self.table(guardrails, "policy.guardrails"))
-            for rule in ("max_mrr_drop_percent", "max_price_change_percent", "max_zeroed_percent"):
+            for rule in PERCENT_RULES:
                 if rules.get(rule) is not None:
                     rules[rule] = self.number(rules[rule], f"policy.guardrails.{rule}")
             try:

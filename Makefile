@@ -71,9 +71,11 @@ bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 # The HTML report in a real browser: headless Chromium renders the reports of simulator runs,
-# at desktop and phone width, fails on any console message, blocked request or fetch, and saves
-# docs/images/html-report.png. Chromium is installed from the system's package registry when
-# missing (or set CHROMIUM to a Chromium or Chrome binary). Not part of `make test`.
+# at desktop and phone width, and fails on any console message, blocked request or fetch; its
+# screenshots go to build/browser-check (`scripts/browser_check.py --screenshot
+# docs/images/html-report.png` replaces the guide's picture). Chromium is installed from the
+# system's package registry when missing (or set CHROMIUM to a Chromium or Chrome binary). Not
+# part of `make test`.
 browser-check: install
 	@[ -n "$${CHROMIUM:-}" ] || scripts/install-chromium
 	$(BIN)/python scripts/browser_check.py

@@ -18,8 +18,10 @@ DevTools protocol, and the check fails on:
 
 Canary pages that log, fetch and break the page's policy prove first that this Chromium reports
 each of those. The desktop screenshot of the example's top (verdict, money, charts) is saved to
-`PNG` (default `docs/images/html-report.png`, the "Reports for finance" guide's picture);
-full-page screenshots, desktop and phone, go to `DIR` to look at.
+`PNG` (default `DIR/html-report.png`; the page shows when its run started, so every run makes
+a new picture: pass `--screenshot docs/images/html-report.png` to replace the "Reports for
+finance" guide's picture on purpose); full-page screenshots, desktop and phone, go to `DIR` to
+look at.
 
 Exit status: 0 when every page rendered clean, 1 when one did not, 2 when Chromium is missing,
 cannot run, or does not report what the canaries do.
@@ -450,9 +452,7 @@ def check(devtools: DevTools, page: Path, screen: Screen, texts: tuple[str, ...]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "browser-check")
-    parser.add_argument(
-        "--screenshot", type=Path, default=ROOT / "docs" / "images" / "html-report.png"
-    )
+    parser.add_argument("--screenshot", type=Path, default=None)
     args = parser.parse_args(argv)
     binary = chromium()
     if binary is None:
@@ -465,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     set_testing(True)  # the simulator's faults settle without waiting
     out: Path = args.out.resolve()  # opened as file:// URLs, which are absolute
     out.mkdir(parents=True, exist_ok=True)
+    picture: Path = args.screenshot or out / "html-report.png"
     pages = {"example": (example_report(), ()), "hostile": (hostile_report(), HOSTILE)}
     try:
         with browser(binary) as devtools:
@@ -485,14 +486,14 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{page} ({screen.name}): clean")
             example = out / "example.html"
             with opened(devtools, example, DESKTOP) as tab:
-                tab.screenshot(args.screenshot, down_to="charts")
+                tab.screenshot(picture, down_to="charts")
                 tab.screenshot(out / "html-report-desktop.png")
             with opened(devtools, example, PHONE) as tab:
                 tab.screenshot(out / "html-report-phone.png")
     except (BrowserError, OSError) as error:
         print(f"{binary} could not check: {error}", file=sys.stderr)
         return 2
-    print(f"screenshots: {args.screenshot}, {out}/html-report-desktop.png, "
+    print(f"screenshots: {picture}, {out}/html-report-desktop.png, "
           f"{out}/html-report-phone.png")  # fmt: skip
     return 1 if failed else 0
 

@@ -335,6 +335,43 @@ def test_a_seat_count_typed_ten_times_too_large_is_held_when_the_rule_is_set(kin
     assert sync(kind, shop, [shop.usage(1, gold_50=40)], careful).ok  # from nothing: no share
 
 
+def test_a_rise_is_judged_on_what_would_be_written_when_another_rule_holds_a_part(
+    kind: str,
+) -> None:
+    """Gold 10 at 20.00 (MRR 200.00); the usage: Gold 10 at the plan's 8.00 and 20 Basic at
+    4.00. The whole plan drops to 160.00, but the price cut is held (-60%), and the Basic
+    create alone would take the bill to 280.00 (+40%)."""
+    shop = Shop()
+    shop.bill(0, "gold", 10, price="20.00")
+    careful = SyncPolicy(guardrails=Guardrails(max_mrr_increase_percent=30))
+    report = sync(kind, shop, [shop.usage(0, gold_50=10, basic_10=20)], careful)
+    rules = {result.rule for result in report.agreement_reports[0].results}
+    assert rules == {
+        "max_mrr_increase_percent",
+        "max_mrr_increase_percent, max_price_change_percent",
+    }
+    said = "MRR would rise from 200.00 to 280.00 (+40.0%), more than max_mrr_increase_percent=30"
+    assert all(said in (result.error or "") for result in report.agreement_reports[0].results)
+    assert shop.fake.writes() == [] and not report.ok
+
+
+def test_a_change_set_carries_the_rise_rule_only_when_it_is_set(tmp_path: Path) -> None:
+    """Off, the key is left out: the SDK before the rule reads the file. Set, it round-trips."""
+    shop = Shop()
+    shop.bill(0, "gold", 4)
+    usages = [shop.usage(0, gold_50=40)]
+    default = plan("sync", shop, usages).to_json()
+    assert "max_mrr_increase_percent" not in default["policy"]["guardrails"]
+    careful = SyncPolicy(guardrails=Guardrails(max_mrr_increase_percent=200))
+    path = tmp_path / "changes.json"
+    plan("sync", shop, usages, policy=careful).save(path)
+    loaded = ChangeSet.load(path)
+    assert loaded.policy is not None and loaded.policy.guardrails is not None
+    assert loaded.policy.guardrails.max_mrr_increase_percent == 200
+    [result] = apply("sync", shop, loaded).agreement_reports[0].results
+    assert (result.status, result.rule) == ("held", "max_mrr_increase_percent")
+
+
 def test_each_rule_can_be_turned_off(kind: str) -> None:
     shop = Shop()
     shop.bill(0, "gold", 12)

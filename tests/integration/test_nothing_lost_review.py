@@ -41,7 +41,7 @@ from connectwise_billing import (
 from connectwise_billing.locks import Lock, lock_key
 from connectwise_billing.runner import _audit as audit_module
 from connectwise_billing.runner._audit import Intent, read_audit_log, runs, unsettled
-from connectwise_billing.testing import ExampleMSP, VirtualClock, build_example
+from connectwise_billing.testing import ExampleMSP, Fault, VirtualClock, build_example
 from tests.integration.conftest import API_URL
 from tests.integration.oracle import duplicates, still_to_do
 from tests.integration.test_nothing_lost import (
@@ -303,6 +303,34 @@ def test_an_intent_of_a_deleted_agreement_is_settled_unknown_and_the_run_goes_on
     assert not gone.ok
     assert set(still_to_do(shop, TODAY)) == {in_flight.agreement_id}  # the rest was written
     assert duplicates(shop) == []
+
+
+def test_a_failed_settle_read_is_logged_when_it_happens_even_if_the_agreement_then_goes(
+    shop: ExampleMSP, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first read that settles the intent fails (400), and before the next one the
+    agreement is deleted: the failure is in the log (it was told as it happened), and the
+    intent is settled `unknown`, the agreement gone."""
+    audit = tmp_path / "audit.jsonl"
+    in_flight = die_mid_write(shop, audit, landed=False)
+    lines = f"/agreements/{in_flight.agreement_id}/additions"
+    shop.fake.faults.add(Fault.invalid(), method="GET", path=lines + "$", times=1)
+    reads = 0
+
+    def delete_after_the_failed_read(request: httpx.Request) -> None:
+        nonlocal reads
+        if request.method == "GET" and request.url.path.endswith(lines):
+            reads += 1
+            if reads == 2:
+                shop.fake.delete_agreement(in_flight.agreement_id)
+
+    caplog.set_level(logging.WARNING, logger="connectwise_billing")
+    report = sync_as("sync", shop, Watched(shop, delete_after_the_failed_read), audit_log=audit)
+    told = [r.getMessage() for r in caplog.records if "reading it to settle" in r.getMessage()]
+    assert len(told) == 1 and f"agreement {in_flight.agreement_id}" in told[0]
+    [outcome] = settled(audit, in_flight)
+    assert outcome["status"] == "unknown" and "the agreement is gone" in outcome["note"]
+    assert report.intents_settled == 1
 
 
 class _HourAhead(datetime):

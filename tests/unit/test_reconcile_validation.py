@@ -13,6 +13,7 @@ from connectwise_billing import (
     ConfigurationError,
     DuplicateAgreementError,
     DuplicatePlanError,
+    Guardrails,
     InputError,
     InvalidDiscountError,
     InvalidPriceError,
@@ -240,3 +241,20 @@ def test_a_plan_id_in_another_unicode_form_is_the_same_plan() -> None:
     assert [(op.plan_id, op.product_id) for op in diff.operations] == [(cafe, 103)]
     with pytest.raises(DuplicatePlanError, match="appears twice in the plan list"):
         check(CompanyUsage(1, {}), [plan, Plan(cafe_nfd, "Caf\u00e9", cost=D(1), price=D(3))])
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-0.0"), Decimal("1e20"), -1, 1.5, "50"]
+)
+def test_a_guardrail_percentage_a_change_set_could_not_carry_is_refused(value: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"^Guardrails\.max_mrr_increase_percent must"):
+        SyncPolicy(guardrails=Guardrails(max_mrr_increase_percent=value))  # type: ignore[arg-type]
+
+
+def test_a_share_over_the_limit_is_never_shown_equal_to_it() -> None:
+    """+200.04% against a limit of 200 reads +200.04%, not a rounded +200.0%."""
+    from connectwise_billing.reconcile._guardrails import _rise
+
+    said = _rise(D("100"), D("300.04"), D("200"))
+    assert said is not None and "(+200.04%), more than max_mrr_increase_percent=200" in said
+    assert _rise(D("100"), D("300"), 200) is None

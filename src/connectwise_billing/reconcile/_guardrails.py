@@ -88,8 +88,10 @@ class Guardrails(NamedTuple):
             ok.
         max_mrr_increase_percent: An agreement whose monthly revenue would rise by more than
             this share is held, all its operations (a seat count typed 10 times too large).
-            Off by default (`None`): customers grow, and a new agreement rises from nothing;
-            set it where a jump should wait for a person.
+            Judged, as `max_mrr_drop_percent` is, on the whole plan and on what the other rules
+            leave to be written. Off by default (`None`): customers grow. An agreement that
+            bills nothing (or a net credit) today has no share to rise by and is never held by
+            it.
     """
 
     max_mrr_drop_percent: Decimal | int | None = 50
@@ -100,8 +102,15 @@ class Guardrails(NamedTuple):
     max_mrr_increase_percent: Decimal | int | None = None
 
 
-def _percent(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):f}%"
+def _percent(value: Decimal, limit: Decimal | int | None = None) -> str:
+    """`value` with one decimal, or as many more as it takes not to read as `limit` (a share
+    over the limit must not be shown equal to it)."""
+    places = Decimal("0.1")
+    shown = value.quantize(places, rounding=ROUND_HALF_UP)
+    while limit is not None and shown == limit and places > Decimal("1e-6"):
+        places /= 10
+        shown = value.quantize(places, rounding=ROUND_HALF_UP)
+    return f"{shown:f}%"
 
 
 def _money(value: Decimal | None) -> str:
@@ -132,7 +141,7 @@ def _price_moves(op: Operation, limit: Decimal) -> str | None:
     sign = "+" if moved > 0 else "-"
     return (
         f"{op.plan_name}: unit price of addition {op.line_id} would move from "
-        f"{_money(old)} to {_money(new)} ({sign}{_percent(abs(moved))}), more than "
+        f"{_money(old)} to {_money(new)} ({sign}{_percent(abs(moved), limit)}), more than "
         f"max_price_change_percent={limit}"
     )
 
@@ -173,8 +182,8 @@ def _drop(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
     if dropped <= limit:
         return None
     return (
-        f"MRR would drop from {_money(before)} to {_money(after)} (-{_percent(dropped)}), more "
-        f"than max_mrr_drop_percent={limit}"
+        f"MRR would drop from {_money(before)} to {_money(after)} "
+        f"(-{_percent(dropped, limit)}), more than max_mrr_drop_percent={limit}"
     )
 
 
@@ -185,8 +194,8 @@ def _rise(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
     if risen <= limit:
         return None
     return (
-        f"MRR would rise from {_money(before)} to {_money(after)} (+{_percent(risen)}), more "
-        f"than max_mrr_increase_percent={limit}"
+        f"MRR would rise from {_money(before)} to {_money(after)} "
+        f"(+{_percent(risen, limit)}), more than max_mrr_increase_percent={limit}"
     )
 
 
@@ -199,8 +208,9 @@ def hold_operations(
 ) -> tuple[Hold, ...]:
     """The per-agreement holds the guardrails put on `diff`'s operations (see the module).
 
-    The MRR rule is judged on the whole plan, and again on the operations the other rules leave
-    to be written: holding a price fix must not let the rest of the plan cut the bill alone.
+    The MRR rules are judged on the whole plan, and again on the operations the other rules
+    leave to be written: holding a price fix must not let the rest of the plan cut (or raise)
+    the bill alone.
     """
     operations = diff.operations
     everything = tuple(range(len(operations)))
@@ -219,22 +229,20 @@ def hold_operations(
         below = _below_cost(op) if guardrails.below_cost == "hold" else None
         if below:
             holds.append(Hold("below_cost", below, (index,)))
-    limit = guardrails.max_mrr_drop_percent
-    if limit is not None:
-        held = {index for hold in holds for index in hold.operations}
-        written = diff.mrr_before + sum(
-            (operation_delta(op)[0] for i, op in enumerate(operations) if i not in held),
-            Decimal(0),
-        )
-        dropped = _drop(diff.mrr_before, diff.mrr_after, limit) or _drop(
+    held = {index for hold in holds for index in hold.operations}
+    written = diff.mrr_before + sum(
+        (operation_delta(op)[0] for i, op in enumerate(operations) if i not in held),
+        Decimal(0),
+    )
+    for rule, judge in (("max_mrr_drop_percent", _drop), ("max_mrr_increase_percent", _rise)):
+        limit = getattr(guardrails, rule)
+        if limit is None:
+            continue
+        said = judge(diff.mrr_before, diff.mrr_after, limit) or judge(
             diff.mrr_before, written, limit
         )
-        if dropped:
-            holds.insert(0, Hold("max_mrr_drop_percent", dropped, everything))
-    limit = guardrails.max_mrr_increase_percent
-    risen = _rise(diff.mrr_before, diff.mrr_after, limit) if limit is not None else None
-    if risen:
-        holds.insert(0, Hold("max_mrr_increase_percent", risen, everything))
+        if said:
+            holds.insert(0, Hold(rule, said, everything))
     return tuple(holds)
 
 

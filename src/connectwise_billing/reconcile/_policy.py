@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
+from connectwise_billing._values import unwritable
 from connectwise_billing.defaults import BILL_CUSTOMER_VALUES
 from connectwise_billing.errors import ConfigurationError
 from connectwise_billing.reconcile._guardrails import PERCENT_RULES, Guardrails
@@ -60,7 +61,15 @@ def _check_guardrails(guardrails: object) -> None:
         value = getattr(guardrails, rule)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0:
+        # What a change set can carry: finite, not negative (nor -0), not beyond what it reads.
+        number = Decimal(value) if isinstance(value, int | Decimal) else None
+        if (
+            isinstance(value, bool)
+            or number is None
+            or not number.is_finite()
+            or number.is_signed()
+            or unwritable(number)
+        ):
             raise ConfigurationError(
                 f"Guardrails.{rule} must be a percentage >= 0 or None, got {value!r}"
             )

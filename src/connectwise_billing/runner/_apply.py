@@ -364,13 +364,15 @@ def reread(
     *,
     within: float | None = None,
     stop: Callable[[], bool] | None = None,
+    failed: Callable[[ConnectWiseBillingError], None] | None = None,
     not_found_ends: bool = False,
 ) -> SyncFlow[_Reads[V]]:
     """The settle loop, the one of every settle (a write of this run, or an earlier run's
     intents): perform `read` right away, then every `settle_interval` until `settle_timeout`
     (or `within` seconds), until `seen` (a flow: it may record what the read shows) says the
-    read settles it, or `stop` says the run is stopping. A read that fails is counted and the
-    next one made; with `not_found_ends`, a `PSANotFoundError` ends the reads (it is raised)."""
+    read settles it, or `stop` says the run is stopping. A read that fails is counted (and told
+    to `failed` as it happens) and the next one made; with `not_found_ends`, a
+    `PSANotFoundError` ends the reads (it is raised)."""
     reads: list[str] = []
     last: V | None = None
     for wait in (0.0, *settle.settle_waits(within)):
@@ -383,6 +385,8 @@ def reread(
         except ConnectWiseBillingError as error:
             if not_found_ends and isinstance(error, PSANotFoundError):
                 raise
+            if failed is not None:
+                failed(error)
             reads.append(str(error))
             last = None
             continue

@@ -296,6 +296,8 @@ def _policy_json(policy: SyncPolicy | None) -> dict[str, Any] | None:
             continue  # deprecated, and the backend's business
         if name == "guardrails":
             rules = None if value is None else value._asdict()
+            if rules is not None and rules["max_mrr_increase_percent"] is None:
+                del rules["max_mrr_increase_percent"]  # off: a file the SDK before it reads
             data[name] = None if rules is None else {k: _text(v) for k, v in rules.items()}
         else:
             data[name] = _text(value)

@@ -469,6 +469,9 @@ class RunState:
             yield from self._settled(audit, landed, read)
             return not waiting
 
+        def failed(error: ConnectWiseBillingError) -> None:
+            logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
+
         try:
             reads = yield from reread(
                 settle,
@@ -476,13 +479,12 @@ class RunState:
                 seen,
                 within=window,
                 stop=self.should_stop,
+                failed=failed,
                 not_found_ends=True,
             )
         except PSANotFoundError:
             yield from self._settled(audit, waiting, (), gone=True)
             return
-        for error in filter(None, reads.reads):
-            logger.warning("agreement %s: reading it to settle writes: %s", agreement_id, error)
         if reads.settled:
             return
         if lines is None or self.stopped is not None:

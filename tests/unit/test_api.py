@@ -20,6 +20,7 @@ from connectwise_billing import (
     ServerError,
     UnexpectedResponseError,
 )
+from connectwise_billing.client import site_of
 from connectwise_billing.client._api import (
     ApiRequest,
     ListQuery,
@@ -348,3 +349,22 @@ def test_credentials_from_env_never_shows_values() -> None:
     with pytest.raises(ConfigurationError, match="CW_PRIVATE_KEY") as caught:
         Credentials.from_env("acme", "cid", environ={"CW_PUBLIC_KEY": "pub"})
     assert "pub" not in str(caught.value).replace("CW_PUBLIC_KEY", "")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "site"),
+    [
+        ("https://api-na.myconnectwise.net/v2025_1/apis/3.0", "https://na.myconnectwise.net/"),
+        ("https://API-EU.myconnectwise.net/v2025_1/apis/3.0/?x=1", "https://eu.myconnectwise.net/"),
+        ("https://api-staging.connectwisedev.com/v2025_1/apis/3.0", "https://staging.connectwisedev.com/"),
+        ("https://cw.example.com/v4_6_release/apis/3.0", "https://cw.example.com/"),
+        ("https://api-cw.example.com/v4_6_release/apis/3.0", "https://api-cw.example.com/"),
+        ("http://127.0.0.1:8080/v2025_1/apis/3.0", "http://127.0.0.1:8080/"),
+    ],
+)  # fmt: skip
+def test_the_site_of_an_api_base_url_is_where_companyinfo_is_served(
+    base_url: str, site: str
+) -> None:
+    """Cloud sites serve the API on an `api-` host and `/login/companyinfo` on the site's own:
+    an on-premise host that happens to start with `api-` keeps it."""
+    assert str(site_of(base_url)) == site

@@ -14,8 +14,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
 from connectwise_billing import ConnectWiseBackend
 from connectwise_billing._text import plural, table, unreachable
 from connectwise_billing.cli._config import (
@@ -34,7 +32,7 @@ from connectwise_billing.cli._output import (
     refresh_text,
 )
 from connectwise_billing.cli._usage import load_usage
-from connectwise_billing.client import ConnectWiseClient, Credentials, RetryPolicy
+from connectwise_billing.client import ConnectWiseClient, Credentials, RetryPolicy, site_of
 from connectwise_billing.convert import to_json
 from connectwise_billing.errors import (
     AuthenticationError,
@@ -100,7 +98,7 @@ def _client(config: Config) -> Iterator[ConnectWiseClient]:
 def _unknown_company(config: Config, credentials: Credentials) -> UnknownCompanyError | None:
     """Whether the site says it does not know the login company id (`None`: it knows it, or
     cannot say)."""
-    site = config.site_url or str(httpx.URL(config.base_url or "").copy_with(path="/"))
+    site = config.site_url or str(site_of(config.base_url or ""))
     try:
         with ConnectWiseClient.from_site(site, credentials, retry=RetryPolicy.never()):
             return None

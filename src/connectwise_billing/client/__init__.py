@@ -10,6 +10,7 @@ from connectwise_billing.client._async_accessors import AsyncChildResource, Asyn
 from connectwise_billing.client._client import AsyncConnectWiseClient, ConnectWiseClient
 from connectwise_billing.client._conditions import Condition, Field, Value
 from connectwise_billing.client._credentials import Credentials
+from connectwise_billing.client._discovery import site_of
 from connectwise_billing.client._models import (
     NOT_GIVEN,
     Addition,
@@ -58,4 +59,5 @@ __all__ = [
     "RetryPolicy",
     "Timeout",
     "Value",
+    "site_of",
 ]

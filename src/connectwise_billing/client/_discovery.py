@@ -82,6 +82,17 @@ def api_host(site_host: str) -> str:
     return host
 
 
+def site_of(base_url: str | httpx.URL) -> httpx.URL:
+    """The site an API base URL belongs to: its host, without the `api-` of a cloud site
+    (`https://api-na.myconnectwise.net/v2025_1/apis/3.0` -> `https://na.myconnectwise.net/`),
+    which is where `/login/companyinfo` is served."""
+    url = httpx.URL(str(base_url))
+    host = url.host
+    if host.endswith(_CLOUD_SUFFIXES) and host.startswith("api-"):
+        host = host.removeprefix("api-")
+    return url.copy_with(host=host, path="/", query=None, fragment=None)
+
+
 def unknown_company(site_url: str | httpx.URL, company_id: str) -> UnknownCompanyError:
     """The error of a site that answered 404 for the company id's `/login/companyinfo`."""
     host = checked_url(site_url, "site_url").host

@@ -45,9 +45,21 @@ def check(usage: CompanyUsage, plans: list[Plan] | None = None) -> None:
             InvalidSeatsError,
             "seats for plan 'gold' on agreement 1 must not be negative, got -1",
         ),
-        (CompanyUsage(1, {"gold": 2.5}), InvalidSeatsError, "must be a whole number, got 2.5"),  # type: ignore[dict-item]
-        (CompanyUsage(1, {"gold": "3"}), InvalidSeatsError, "must be a whole number, got '3'"),  # type: ignore[dict-item]
-        (CompanyUsage(1, {"gold": True}), InvalidSeatsError, "must be a whole number, got True"),
+        (
+            CompanyUsage(1, {"gold": 2.5}),  # type: ignore[dict-item]
+            InvalidSeatsError,
+            "must be a whole number (an int), got float 2.5",
+        ),
+        (
+            CompanyUsage(1, {"gold": "3"}),  # type: ignore[dict-item]
+            InvalidSeatsError,
+            "must be a whole number (an int), got str '3'",
+        ),
+        (
+            CompanyUsage(1, {"gold": True}),
+            InvalidSeatsError,
+            "must be a whole number (an int), got bool True",
+        ),
         (
             CompanyUsage(1, {"silver": 1}),
             UnknownPlanError,

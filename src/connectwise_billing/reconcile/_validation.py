@@ -84,7 +84,8 @@ def check_usage(usage: CompanyUsage, plans: Mapping[str, Plan]) -> None:
             )
         if isinstance(seats, bool) or not isinstance(seats, int):
             raise InvalidSeatsError(
-                f"seats for plan {plan_id!r} on {where} must be a whole number, got {shown(seats)}"
+                f"seats for plan {plan_id!r} on {where} must be a whole number (an int), got "
+                f"{type(seats).__name__} {shown(seats)}"
             )
         if seats < 0:
             raise InvalidSeatsError(

@@ -256,17 +256,34 @@ def test_a_plan_id_in_another_unicode_form_is_the_same_plan() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-0.0"), Decimal("1e20"), -1, 1.5, "50"]
+    ("value", "why"),
+    [
+        (Decimal("NaN"), "it is not finite"),
+        (Decimal("Infinity"), "it is not finite"),
+        (Decimal("-0.0"), "it is negative"),
+        (-1, "it is negative"),
+        (Decimal("1e20"), "it is too large"),
+        (1.5, "it is not an int or a Decimal"),
+        ("50", "it is not an int or a Decimal"),
+    ],
 )
-def test_a_guardrail_percentage_a_change_set_could_not_carry_is_refused(value: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"^Guardrails\.max_mrr_increase_percent must"):
+def test_a_guardrail_percentage_a_change_set_could_not_carry_is_refused(
+    value: object, why: str
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
         SyncPolicy(guardrails=Guardrails(max_mrr_increase_percent=value))  # type: ignore[arg-type]
+    said = str(refused.value)
+    assert said.startswith("Guardrails.max_mrr_increase_percent must be a percentage")
+    assert f"got {value!r}: {why}" in said
 
 
 def test_a_share_over_the_limit_is_never_shown_equal_to_it() -> None:
     """+200.04% against a limit of 200 reads +200.04%, not a rounded +200.0%."""
-    from connectwise_billing.reconcile._guardrails import _rise
+    from connectwise_billing.reconcile._guardrails import _mrr_moves
 
-    said = _rise(D("100"), D("300.04"), D("200"))
+    rule = "max_mrr_increase_percent"
+    said = _mrr_moves(rule, D("100"), D("300.04"), D("200"))
     assert said is not None and "(+200.04%), more than max_mrr_increase_percent=200" in said
-    assert _rise(D("100"), D("300"), 200) is None
+    assert _mrr_moves(rule, D("100"), D("300"), 200) is None
+    dropped = _mrr_moves("max_mrr_drop_percent", D("100"), D("49.96"), 50)
+    assert dropped is not None and "(-50.04%), more than max_mrr_drop_percent=50" in dropped

@@ -175,27 +175,25 @@ def _unmapped(usage: CompanyUsage, plans: Mapping[str, Plan], mapping: PlanMappi
     )
 
 
-def _drop(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
-    if before <= 0 or after >= before:
-        return None
-    dropped = (before - after) / before * HUNDRED
-    if dropped <= limit:
-        return None
-    return (
-        f"MRR would drop from {_money(before)} to {_money(after)} "
-        f"(-{_percent(dropped, limit)}), more than max_mrr_drop_percent={limit}"
-    )
+_MRR_RULES: Final = {
+    "max_mrr_drop_percent": ("drop", "-", -1),
+    "max_mrr_increase_percent": ("rise", "+", 1),
+}
+"""Each MRR rule: its verb, the sign it shows, and the direction of the move it judges."""
 
 
-def _rise(before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
-    if before <= 0 or after <= before:
+def _mrr_moves(rule: str, before: Decimal, after: Decimal, limit: Decimal | int) -> str | None:
+    """Why the MRR rule `rule` holds a move from `before` to `after`, or `None` (an agreement
+    that bills nothing, or a net credit, has no share to move by)."""
+    verb, sign, direction = _MRR_RULES[rule]
+    if before <= 0:
         return None
-    risen = (after - before) / before * HUNDRED
-    if risen <= limit:
+    moved = (after - before) / before * HUNDRED * direction
+    if moved <= limit:
         return None
     return (
-        f"MRR would rise from {_money(before)} to {_money(after)} "
-        f"(+{_percent(risen, limit)}), more than max_mrr_increase_percent={limit}"
+        f"MRR would {verb} from {_money(before)} to {_money(after)} "
+        f"({sign}{_percent(moved, limit)}), more than {rule}={limit}"
     )
 
 
@@ -234,12 +232,12 @@ def hold_operations(
         (operation_delta(op)[0] for i, op in enumerate(operations) if i not in held),
         Decimal(0),
     )
-    for rule, judge in (("max_mrr_drop_percent", _drop), ("max_mrr_increase_percent", _rise)):
+    for rule in _MRR_RULES:
         limit = getattr(guardrails, rule)
         if limit is None:
             continue
-        said = judge(diff.mrr_before, diff.mrr_after, limit) or judge(
-            diff.mrr_before, written, limit
+        said = _mrr_moves(rule, diff.mrr_before, diff.mrr_after, limit) or _mrr_moves(
+            rule, diff.mrr_before, written, limit
         )
         if said:
             holds.insert(0, Hold(rule, said, everything))

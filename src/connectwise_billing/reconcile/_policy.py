@@ -52,6 +52,20 @@ def _flag(name: str, value: Any) -> None:
         raise ConfigurationError(f"SyncPolicy.{name} must be True or False, got {value!r}")
 
 
+def _percentage_problem(value: object) -> str | None:
+    """Why `value` is not a guardrail percentage a change set can carry (finite, not negative
+    nor -0, not beyond what it reads back), or `None`."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return "it is not an int or a Decimal"
+    number = Decimal(value)
+    if not number.is_finite():
+        return "it is not finite"
+    if number.is_signed():
+        return "it is negative"
+    problem = unwritable(number)
+    return None if problem is None else f"it {problem}"
+
+
 def _check_guardrails(guardrails: object) -> None:
     if not isinstance(guardrails, Guardrails):
         raise ConfigurationError(
@@ -61,17 +75,10 @@ def _check_guardrails(guardrails: object) -> None:
         value = getattr(guardrails, rule)
         if value is None:
             continue
-        # What a change set can carry: finite, not negative (nor -0), not beyond what it reads.
-        number = Decimal(value) if isinstance(value, int | Decimal) else None
-        if (
-            isinstance(value, bool)
-            or number is None
-            or not number.is_finite()
-            or number.is_signed()
-            or unwritable(number)
-        ):
+        problem = _percentage_problem(value)
+        if problem:
             raise ConfigurationError(
-                f"Guardrails.{rule} must be a percentage >= 0 or None, got {value!r}"
+                f"Guardrails.{rule} must be a percentage >= 0 or None, got {value!r}: {problem}"
             )
     for rule, allowed in (("below_cost", ("hold", "warn")), ("unmapped_usage", ("warn", "fail"))):
         value = getattr(guardrails, rule)

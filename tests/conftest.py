@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import inspect
 import os
 import shutil
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -108,6 +110,17 @@ class Api:
 
 
 Call = Callable[[Callable[[Any], Any]], Any]
+
+
+def load_file(path: Path) -> ModuleType:
+    """The Python file `path` (a script, an example) loaded as a module of its file's name, and
+    registered so that what it defines can be pickled and found again."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _collect(result: Any) -> Any:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.conftest import load_file
 from tests.integration.oracle import duplicates
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rq_jobs.py"
@@ -19,12 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rq_jobs.py"
 @pytest.fixture
 def rq_jobs() -> ModuleType:
     pytest.importorskip("rq")
-    spec = importlib.util.spec_from_file_location("rq_jobs", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rq_jobs"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(EXAMPLE)
 
 
 def test_overlapping_jobs_on_three_workers_never_bill_twice(

@@ -1,7 +1,6 @@
 """The reference check (`make docs`) sees what it is meant to fail on, and the real site passes
 it."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,18 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import load_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "check_reference", ROOT / "scripts" / "check_reference.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_reference"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "scripts" / "check_reference.py")
 
 
 def build(site: Path, pages: dict[str, str]) -> None:

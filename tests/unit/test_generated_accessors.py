@@ -1,24 +1,17 @@
 """The async accessors are generated from the sync ones (`make generate`), and stay so."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.conftest import load_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gen_async_accessors", ROOT / "scripts" / "gen_async_accessors.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_async_accessors"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "scripts" / "gen_async_accessors.py")
 
 
 def test_the_committed_async_accessors_are_what_the_generator_writes() -> None:

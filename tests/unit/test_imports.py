@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import subprocess
 import sys
 import types
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import connectwise_billing
+from tests.conftest import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,12 +103,7 @@ def _is_submodule(value: object, package: str) -> bool:
 
 def test_the_committed_stub_is_what_the_root_table_generates() -> None:
     """The root's names are declared once (`_PUBLIC`); type checkers read the stub made from it."""
-    spec = importlib.util.spec_from_file_location(
-        "gen_init_stub", ROOT / "scripts" / "gen_init_stub.py"
-    )
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_file(ROOT / "scripts" / "gen_init_stub.py")
     expected = generator.stub(generator.SOURCE.read_text(encoding="utf-8"))
     assert generator.TARGET.read_text(encoding="utf-8") == expected, (
         "src/connectwise_billing/__init__.pyi is stale: run `make generate`"
